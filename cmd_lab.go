@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/slimnet/slim/lab"
+)
+
+func init() {
+	register(&command{
+		name:    "lab",
+		summary: "build and use a multi-host test bed of network namespaces",
+		run:     runLab,
+	})
+}
+
+const labDescription = `Builds hosts as network namespaces on a shared wire (198.18.0.0/24), each
+with Slim's VXLAN overlay (198.19.0.0/16, one /24 per host), and containers
+attached to the overlay. Needs root. Nothing is attached to the machine's own
+interfaces and no default route is added.
+
+Subcommands:
+  up       build the lab (an error if it is up or half built)
+  down     remove the lab, its processes and any leftovers of a crashed up
+  status   show hosts, containers and addresses
+  exec     run a command in a host or container: slim lab exec h1-c1 -- ping 198.19.2.2`
+
+func runLab(args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fs := newFlagSet("lab", "up|down|status|exec [flags]", labDescription)
+		return parseFlags(fs, []string{"--help"})
+	}
+	switch args[0] {
+	case "up":
+		return runLabUp(args[1:])
+	case "down":
+		return runLabDown(args[1:])
+	case "status":
+		return runLabStatus(args[1:])
+	case "exec":
+		return runLabExec(args[1:])
+	default:
+		return fmt.Errorf("%w: unknown lab subcommand %q (want up, down, status or exec)", errUsage, args[0])
+	}
+}
+
+func labNameFlag(fs *flag.FlagSet) *string {
+	return fs.String("name", lab.DefaultName, "lab name: prefix of its namespaces")
+}
+
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
+func runLabUp(args []string) error {
+	fs := newFlagSet("lab up", "[flags]", "Builds a lab and prints its status.")
+	name := labNameFlag(fs)
+	hosts := fs.Int("hosts", 2, fmt.Sprintf("number of hosts (1-%d)", lab.MaxHosts))
+	containers := fs.Int("containers", 1, fmt.Sprintf("containers per host (0-%d)", lab.MaxContainers))
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	l, err := lab.Up(lab.Spec{Name: *name, Hosts: *hosts, Containers: *containers})
+	if err != nil {
+		return err
+	}
+	return l.PrintStatus(os.Stdout)
+}
+
+func runLabDown(args []string) error {
+	fs := newFlagSet("lab down", "[flags]", "Stops every process in the lab's namespaces and removes them.\nSafe to run on a lab that is not up or was half built.")
+	name := labNameFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	return lab.Down(*name)
+}
+
+func runLabStatus(args []string) error {
+	fs := newFlagSet("lab status", "[flags]", "Shows the lab's hosts, containers and addresses.")
+	name := labNameFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	l, err := lab.Load(*name)
+	if errors.Is(err, lab.ErrNotUp) {
+		if left, _ := lab.Leftovers(*name); len(left) > 0 {
+			return fmt.Errorf("lab %s is not up but left namespaces %v behind: run slim lab down --name %s", *name, left, *name)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := l.PrintStatus(os.Stdout); err != nil {
+		return err
+	}
+	return l.Check()
+}
+
+func runLabExec(args []string) error {
+	fs := newFlagSet("lab exec", "[flags] NODE -- CMD [ARGS...]", "Runs CMD in the network namespace of NODE, a host (h1) or container (h1-c1).")
+	name := labNameFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) > 1 && rest[1] == "--" {
+		rest = append(rest[:1], rest[2:]...)
+	}
+	if len(rest) < 2 {
+		return fmt.Errorf("%w: want NODE -- CMD [ARGS...]", errUsage)
+	}
+	l, err := lab.Load(*name)
+	if err != nil {
+		return err
+	}
+	node, err := l.Node(rest[0])
+	if err != nil {
+		return err
+	}
+	return node.Exec(rest[1:])
+}

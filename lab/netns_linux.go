@@ -1,0 +1,167 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// netnsDir is where named network namespaces are bind-mounted, the same
+// place iproute2 uses, so `ip netns exec` works on lab namespaces too.
+const netnsDir = "/run/netns"
+
+// inNamespace runs fn on an OS thread that has joined the named network
+// namespace. If the thread cannot return to its original namespace it is
+// left locked, so the Go runtime discards it instead of reusing it.
+func inNamespace(name string, fn func() error) error {
+	runtime.LockOSThread()
+	origin, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("reading current network namespace: %w", err)
+	}
+	defer origin.Close()
+	target, err := netns.GetFromName(name)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("opening network namespace %s: %w", name, err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("entering network namespace %s: %w", name, err)
+	}
+	fnErr := fn()
+	if err := netns.Set(origin); err != nil {
+		return errors.Join(fnErr, fmt.Errorf("leaving network namespace %s: %w", name, err))
+	}
+	runtime.UnlockOSThread()
+	return fnErr
+}
+
+// createNamespace makes a new named network namespace with its loopback up.
+func createNamespace(name string) error {
+	runtime.LockOSThread()
+	origin, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("reading current network namespace: %w", err)
+	}
+	defer origin.Close()
+	created, err := netns.NewNamed(name)
+	if err != nil {
+		// NewNamed may have unshared before failing: never reuse the thread.
+		return fmt.Errorf("creating network namespace %s: %w", name, err)
+	}
+	created.Close()
+	if err := netns.Set(origin); err != nil {
+		return fmt.Errorf("leaving new network namespace %s: %w", name, err)
+	}
+	runtime.UnlockOSThread()
+	return nil
+}
+
+// deleteNamespace unmounts and removes a named network namespace. A
+// namespace that does not exist is not an error.
+func deleteNamespace(name string) error {
+	err := netns.DeleteNamed(name)
+	if err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.EINVAL) {
+		// EINVAL: the file exists but is no longer a mount (crash mid-create).
+		if rmErr := os.Remove(filepath.Join(netnsDir, name)); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+			return fmt.Errorf("removing network namespace %s: %w", name, rmErr)
+		}
+		return nil
+	}
+	return fmt.Errorf("deleting network namespace %s: %w", name, err)
+}
+
+// namespacesWithPrefix lists the named network namespaces whose names start
+// with prefix.
+func namespacesWithPrefix(prefix string) ([]string, error) {
+	entries, err := os.ReadDir(netnsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing network namespaces: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// namespaceID returns the inode that identifies a named namespace.
+func namespaceID(name string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(netnsDir, name), &st); err != nil {
+		return 0, fmt.Errorf("network namespace %s: %w", name, err)
+	}
+	return st.Ino, nil
+}
+
+// pidsInNamespace returns the processes whose network namespace is the named
+// one, like `ip netns pids`.
+func pidsInNamespace(name string) ([]int, error) {
+	id, err := namespaceID(name)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("listing processes: %w", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) == nil && st.Ino == id {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// startIn starts cmd inside the named network namespace. The child inherits
+// the namespace of the OS thread that forks it.
+func startIn(name string, cmd *exec.Cmd) error {
+	return inNamespace(name, cmd.Start)
+}
+
+// execIn replaces the current process with argv running in the named
+// network namespace.
+func execIn(name string, argv []string) error {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return err
+	}
+	return inNamespace(name, func() error {
+		return unix.Exec(path, argv, os.Environ())
+	})
+}
+
+// writeSysctl sets a network sysctl inside the named namespace; the
+// /proc/sys/net tree shows the namespace of the thread that opens it.
+func writeSysctl(namespace, key, value string) error {
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	return inNamespace(namespace, func() error {
+		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+			return fmt.Errorf("setting %s in %s: %w", key, namespace, err)
+		}
+		return nil
+	})
+}

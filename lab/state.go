@@ -1,0 +1,64 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// StateDir holds one JSON file per lab that is up.
+var StateDir = "/run/slim/lab"
+
+func statePath(name string) string { return filepath.Join(StateDir, name+".json") }
+
+// ErrNotUp is returned by Load for a lab that is not up.
+var ErrNotUp = errors.New("lab is not up")
+
+// Load reads the state of a lab that is up.
+func Load(name string) (*Lab, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(statePath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("lab %s: %w (start it with: slim lab up --name %s)", name, ErrNotUp, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading lab state: %w", err)
+	}
+	var l Lab
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("lab state %s is corrupt (run slim lab down --name %s): %w", statePath(name), name, err)
+	}
+	return &l, nil
+}
+
+// save writes the lab's state atomically.
+func (l *Lab) save() error {
+	data, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(StateDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", StateDir, err)
+	}
+	tmp := statePath(l.Name) + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing lab state: %w", err)
+	}
+	if err := os.Rename(tmp, statePath(l.Name)); err != nil {
+		return fmt.Errorf("writing lab state: %w", err)
+	}
+	return nil
+}
+
+func removeState(name string) error {
+	for _, p := range []string{statePath(name), statePath(name) + ".tmp"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing lab state: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// PrintStatus writes a table of the lab's hosts and containers.
+func (l *Lab) PrintStatus(w io.Writer) error {
+	containers := 0
+	for _, h := range l.Hosts {
+		containers += len(h.Containers)
+	}
+	fmt.Fprintf(w, "lab %s: %d hosts, %d containers; wire %s, overlay %s\n\n", l.Name, len(l.Hosts), containers, WireCIDR, OverlayCIDR)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tNETNS\tADDRESS\tOVERLAY")
+	for _, h := range l.Hosts {
+		fmt.Fprintf(tw, "%s\thost\t%s\t%s\t%s\n", h.Name, h.Netns, h.Wire, h.Subnet)
+		for _, c := range h.Containers {
+			fmt.Fprintf(tw, "%s\tcontainer\t%s\t%s\t-\n", c.Name, c.Netns, c.Addr)
+		}
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,253 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Interface names the overlay creates in a host's network namespace.
+const (
+	BridgeName = "slim0"
+	VXLANName  = "slim-vx"
+)
+
+// Host sets up and maintains the overlay in one host's network namespace.
+type Host struct {
+	handle *netlink.Handle
+	plan   Plan
+	self   HostPlan
+}
+
+// NewHost returns a Host that configures the overlay for plan.Hosts[self]
+// through handle, which points at that host's network namespace.
+func NewHost(handle *netlink.Handle, plan Plan, self int) (*Host, error) {
+	if err := plan.Validate(); err != nil {
+		return nil, err
+	}
+	if self < 0 || self >= len(plan.Hosts) {
+		return nil, fmt.Errorf("host index %d out of range of %d hosts", self, len(plan.Hosts))
+	}
+	return &Host{handle: handle, plan: plan, self: plan.Hosts[self]}, nil
+}
+
+// Up creates (or adopts, if present) the bridge and the VXLAN device and
+// installs forwarding state for every peer in the plan. It is idempotent, so
+// a restarted router can call it again.
+func (host *Host) Up() error {
+	if err := host.upBridge(); err != nil {
+		return err
+	}
+	if err := host.upVXLAN(); err != nil {
+		return err
+	}
+	for i, peer := range host.plan.Hosts {
+		if peer == host.self {
+			continue
+		}
+		if err := host.AddPeer(peer); err != nil {
+			return fmt.Errorf("peer host %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (host *Host) upBridge() error {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = BridgeName
+	attrs.MTU = host.plan.Config.MTU()
+	link, err := host.ensureLink(&netlink.Bridge{LinkAttrs: attrs})
+	if err != nil {
+		return err
+	}
+	gateway := netip.PrefixFrom(host.self.Gateway(), host.plan.Config.HostBits)
+	return host.ensureUpWithAddr(link, gateway)
+}
+
+func (host *Host) upVXLAN() error {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = VXLANName
+	attrs.MTU = host.plan.Config.MTU()
+	attrs.HardwareAddr = host.self.TunnelMAC()
+	vxlan := &netlink.Vxlan{
+		LinkAttrs: attrs,
+		VxlanId:   int(host.plan.Config.VNI),
+		SrcAddr:   net.IP(host.self.Underlay.AsSlice()),
+		Port:      int(host.plan.Config.Port),
+		Learning:  false,
+	}
+	link, err := host.ensureLink(vxlan)
+	if err != nil {
+		return err
+	}
+	return host.ensureUpWithAddr(link, netip.PrefixFrom(host.self.TunnelAddr(), 32))
+}
+
+// ensureLink creates link, or returns the existing link of that name if it
+// has the same type.
+func (host *Host) ensureLink(link netlink.Link) (netlink.Link, error) {
+	name := link.Attrs().Name
+	existing, err := host.handle.LinkByName(name)
+	if err == nil {
+		if existing.Type() != link.Type() {
+			return nil, fmt.Errorf("interface %s exists but is a %s, not a %s", name, existing.Type(), link.Type())
+		}
+		return existing, nil
+	}
+	var notFound netlink.LinkNotFoundError
+	if !errors.As(err, &notFound) {
+		return nil, fmt.Errorf("looking up %s: %w", name, err)
+	}
+	if err := host.handle.LinkAdd(link); err != nil {
+		return nil, fmt.Errorf("creating %s %s: %w", link.Type(), name, err)
+	}
+	return host.handle.LinkByName(name)
+}
+
+func (host *Host) ensureUpWithAddr(link netlink.Link, addr netip.Prefix) error {
+	name := link.Attrs().Name
+	if err := host.handle.AddrReplace(link, netlinkAddr(addr)); err != nil {
+		return fmt.Errorf("adding %s to %s: %w", addr, name, err)
+	}
+	if err := host.handle.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bringing %s up: %w", name, err)
+	}
+	return nil
+}
+
+// AddPeer routes the peer's subnet through the VXLAN device to the peer's
+// tunnel endpoint, with static neighbour and FDB entries so that no packet
+// is flooded or learned.
+func (host *Host) AddPeer(peer HostPlan) error {
+	vxlan, err := host.handle.LinkByName(VXLANName)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", VXLANName, err)
+	}
+	index := vxlan.Attrs().Index
+	fdb := &netlink.Neigh{
+		LinkIndex:    index,
+		Family:       unix.AF_BRIDGE,
+		State:        netlink.NUD_PERMANENT,
+		Flags:        netlink.NTF_SELF,
+		IP:           net.IP(peer.Underlay.AsSlice()),
+		HardwareAddr: peer.TunnelMAC(),
+	}
+	if err := host.handle.NeighSet(fdb); err != nil {
+		return fmt.Errorf("adding forwarding entry for %s: %w", peer.Underlay, err)
+	}
+	neighbour := &netlink.Neigh{
+		LinkIndex:    index,
+		Family:       unix.AF_INET,
+		State:        netlink.NUD_PERMANENT,
+		IP:           net.IP(peer.TunnelAddr().AsSlice()),
+		HardwareAddr: peer.TunnelMAC(),
+	}
+	if err := host.handle.NeighSet(neighbour); err != nil {
+		return fmt.Errorf("adding neighbour entry for %s: %w", peer.TunnelAddr(), err)
+	}
+	route := &netlink.Route{
+		LinkIndex: index,
+		Dst:       prefixNet(peer.Subnet),
+		Gw:        net.IP(peer.TunnelAddr().AsSlice()),
+		Flags:     int(netlink.FLAG_ONLINK),
+	}
+	if err := host.handle.RouteReplace(route); err != nil {
+		return fmt.Errorf("adding route to %s: %w", peer.Subnet, err)
+	}
+	return nil
+}
+
+// Container is a network namespace to attach to the overlay.
+type Container struct {
+	// HostSide names the veth end left on the host, on the bridge; it must
+	// be unique on the host and at most 15 bytes.
+	HostSide string
+	// Namespace is the container's network namespace.
+	Namespace netns.NsHandle
+	// Addr is the container's overlay address (see Allocator).
+	Addr netip.Addr
+}
+
+// ContainerInterface is the name of the overlay interface in a container.
+const ContainerInterface = "eth0"
+
+// Attach connects a container to the host's bridge with a veth pair, gives
+// its end (eth0) the overlay address and routes the whole overlay CIDR
+// through the host's gateway. No default route is added.
+func (host *Host) Attach(c Container) error {
+	bridge, err := host.handle.LinkByName(BridgeName)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", BridgeName, err)
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = c.HostSide
+	attrs.MTU = host.plan.Config.MTU()
+	attrs.MasterIndex = bridge.Attrs().Index
+	veth := &netlink.Veth{
+		LinkAttrs:     attrs,
+		PeerName:      ContainerInterface,
+		PeerNamespace: netlink.NsFd(c.Namespace),
+	}
+	if err := host.handle.LinkAdd(veth); err != nil {
+		return fmt.Errorf("creating veth %s: %w", c.HostSide, err)
+	}
+	if err := host.handle.LinkSetUp(veth); err != nil {
+		return fmt.Errorf("bringing %s up: %w", c.HostSide, err)
+	}
+	return host.configureContainer(c)
+}
+
+func (host *Host) configureContainer(c Container) error {
+	handle, err := netlink.NewHandleAt(c.Namespace)
+	if err != nil {
+		return fmt.Errorf("opening netlink in container namespace: %w", err)
+	}
+	defer handle.Close()
+	for _, name := range []string{"lo", ContainerInterface} {
+		link, err := handle.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", name, err)
+		}
+		if name == ContainerInterface {
+			addr := netip.PrefixFrom(c.Addr, host.plan.Config.HostBits)
+			if err := handle.AddrReplace(link, netlinkAddr(addr)); err != nil {
+				return fmt.Errorf("adding %s to container: %w", addr, err)
+			}
+		}
+		if err := handle.LinkSetUp(link); err != nil {
+			return fmt.Errorf("bringing container %s up: %w", name, err)
+		}
+	}
+	link, _ := handle.LinkByName(ContainerInterface)
+	route := &netlink.Route{
+		LinkIndex: link.Attrs().Index,
+		Dst:       prefixNet(host.plan.Config.CIDR),
+		Gw:        net.IP(host.self.Gateway().AsSlice()),
+	}
+	if err := handle.RouteReplace(route); err != nil {
+		return fmt.Errorf("routing %s through %s in container: %w", host.plan.Config.CIDR, host.self.Gateway(), err)
+	}
+	return nil
+}
+
+// Detach removes a container's veth pair (both ends go with the host side).
+func (host *Host) Detach(hostSide string) error {
+	link, err := host.handle.LinkByName(hostSide)
+	if err != nil {
+		return fmt.Errorf("looking up %s: %w", hostSide, err)
+	}
+	return host.handle.LinkDel(link)
+}
+
+func netlinkAddr(p netip.Prefix) *netlink.Addr {
+	return &netlink.Addr{IPNet: prefixNet(p)}
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), 32)}
+}
