@@ -1,0 +1,82 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPreloadBlockerDynamicGlibcBinary(t *testing.T) {
+	reason, err := preloadBlocker("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason != "" {
+		t.Errorf("/bin/true: %q, want it preloadable", reason)
+	}
+}
+
+func TestPreloadBlockerStaticBinary(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found, cannot build a static test binary")
+	}
+	static := filepath.Join(t.TempDir(), "static_true")
+	out, err := exec.Command(gcc, "-static", "-o", static, "testdata/static_true.c").CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot link statically (static libc missing?): %v\n%s", err, out)
+	}
+	reason, err := preloadBlocker(static)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason != "is a static binary" {
+		t.Errorf("static binary: %q, want %q", reason, "is a static binary")
+	}
+}
+
+func TestPreloadBlockerSetuidBinary(t *testing.T) {
+	setuid := copyExecutable(t, "/bin/true", 0o755|os.ModeSetuid)
+	reason, err := preloadBlocker(setuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(reason, "setuid") {
+		t.Errorf("setuid binary: %q, want a setuid reason", reason)
+	}
+}
+
+func TestPreloadBlockerScript(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tiny := filepath.Join(t.TempDir(), "tiny")
+	if err := os.WriteFile(tiny, []byte("#!"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{script, tiny} {
+		reason, err := preloadBlocker(path)
+		if err != nil || reason != "" {
+			t.Errorf("%s: %q, %v; want preloadable", path, reason, err)
+		}
+	}
+}
+
+func copyExecutable(t *testing.T, from string, mode os.FileMode) string {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(t.TempDir(), filepath.Base(from))
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(to, mode); err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
