@@ -26,7 +26,11 @@ Subcommands:
   up       build the lab (an error if it is up or half built)
   down     remove the lab, its processes and any leftovers of a crashed up
   status   show hosts, containers and addresses
-  exec     run a command in a host or container: slim lab exec h1-c1 -- ping 198.19.2.2`
+  exec     run a command in a host or container: slim lab exec h1-c1 -- ping 198.19.2.2
+
+Every host runs a slim router (unless --routers=false); 'slim lab exec'
+points SLIM_ROUTER_SOCK at the node's router, so in a container
+'slim lab exec h1-c1 -- slim exec -- CMD' runs CMD accelerated.`
 
 func runLab(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
@@ -63,6 +67,7 @@ func runLabUp(args []string) error {
 	name := labNameFlag(fs)
 	hosts := fs.Int("hosts", 2, fmt.Sprintf("number of hosts (1-%d)", lab.MaxHosts))
 	containers := fs.Int("containers", 1, fmt.Sprintf("containers per host (0-%d)", lab.MaxContainers))
+	routers := fs.Bool("routers", true, "start a slim router in every host")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -73,7 +78,25 @@ func runLabUp(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *routers {
+		if err := startLabRouters(l); err != nil {
+			return err
+		}
+	}
 	return l.PrintStatus(os.Stdout)
+}
+
+// startLabRouters runs this slim binary's router in every host of the lab,
+// taking the lab down again if one fails.
+func startLabRouters(l *lab.Lab) error {
+	self, err := os.Executable()
+	if err == nil {
+		err = l.StartRouters(self)
+	}
+	if err != nil {
+		return errors.Join(err, lab.Down(l.Name))
+	}
+	return nil
 }
 
 func runLabDown(args []string) error {
@@ -132,6 +155,9 @@ func runLabExec(args []string) error {
 	node, err := l.Node(rest[0])
 	if err != nil {
 		return err
+	}
+	if sock, err := l.RouterSocket(node.Name); err == nil && os.Getenv("SLIM_ROUTER_SOCK") == "" {
+		os.Setenv("SLIM_ROUTER_SOCK", sock)
 	}
 	return node.Exec(rest[1:])
 }

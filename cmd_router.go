@@ -1,43 +1,73 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/slimnet/slim/router"
 )
 
 func init() {
 	register(&command{
 		name:    "router",
-		summary: "run the per-host router that hands containers host TCP sockets (not implemented yet)",
+		summary: "run the per-host router that hands containers host TCP sockets",
 		run:     runRouter,
 	})
 }
 
 const routerDescription = `
-Runs the per-host router. Containers started with 'slim exec' reach it over
-a unix socket, DIR/router.sock; for each TCP connect or listen the shim
-forwards, the router creates the matching socket in the host's network
-namespace and passes it back, so the container's traffic skips the overlay.
-The overlay keeps addressing and carries everything that is not
-accelerated.
+Runs the per-host router in the host's network namespace. Programs started
+with 'slim exec' in a registered container reach it over DIR/router.sock;
+it hands them host TCP sockets (pools for connects, host listeners standing
+for their overlay listeners), publishes DIR/directory for their connects,
+and exchanges the directory with the routers of the other hosts (TCP port
+peer_port on each host's underlay address).
 
-With --secure the router also attaches slim's eBPF programs to the
-containers' cgroups, so that accelerated connections obey the same policy
-as the overlay (needs cgroup v2 and cgroup sock_addr BPF programs).
+The configuration file (JSON) names the overlay, every host, this host and
+its containers:
 
-Not implemented yet in this build: it arrives with the data-path work.`
+  {"dir": "/run/slim", "overlay": "198.19.0.0/16", "host_bits": 24,
+   "hosts": [{"underlay": "198.18.0.1", "subnet": "198.19.1.0/24"},
+             {"underlay": "198.18.0.2", "subnet": "198.19.2.0/24"}],
+   "self": 0, "peer_port": 7946,
+   "containers": [{"name": "web", "netns": "/run/netns/web", "addr": "198.19.1.2"}]}
 
-var errRouterNotImplemented = errors.New("the router is not implemented yet in this build (it arrives with the data-path work)")
+'slim lab up' writes one per lab host and starts the routers itself.
+The router enables TCP Fast Open (net.ipv4.tcp_fastopen |= 3) in its
+network namespace. Established connections do not depend on the router:
+they survive its restart, and a restarted router keeps its listeners.`
 
 func runRouter(args []string) error {
-	fs := newFlagSet("router", "[--dir DIR] [--secure]", routerDescription)
-	fs.String("dir", defaultRouterDir, "`DIR` to create the router's unix socket ("+routerSockName+") in")
-	fs.Bool("secure", false, "enforce policy on accelerated connections with eBPF (secure mode)")
+	fs := newFlagSet("router", "--config FILE [--verbose]", routerDescription)
+	configPath := fs.String("config", "", "`FILE` with the router's configuration (required)")
+	verbose := fs.Bool("verbose", false, "log every request and decision")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	return errRouterNotImplemented
+	if *configPath == "" {
+		return fmt.Errorf("%w: --config is required", errUsage)
+	}
+	config, err := router.LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	r, err := router.New(config, logger)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return r.Run(ctx)
 }

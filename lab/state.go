@@ -54,9 +54,10 @@ func (l *Lab) save() error {
 	return nil
 }
 
+// removeState removes the lab's state file and its routers' directories.
 func removeState(name string) error {
-	for _, p := range []string{statePath(name), statePath(name) + ".tmp"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, p := range []string{statePath(name), statePath(name) + ".tmp", filepath.Join(StateDir, name)} {
+		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("removing lab state: %w", err)
 		}
 	}

@@ -1,0 +1,113 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/slimnet/slim/router"
+)
+
+// routerStartTimeout bounds how long StartRouters waits for a router to
+// serve its socket.
+const routerStartTimeout = 5 * time.Second
+
+// RouterDir is the directory of a host's router: its socket, directory
+// table, configuration and log.
+func (l *Lab) RouterDir(host string) string { return filepath.Join(StateDir, l.Name, host) }
+
+// RouterSocket is the router socket that serves a node (a host or one of
+// its containers).
+func (l *Lab) RouterSocket(node string) (string, error) {
+	for _, h := range l.Hosts {
+		if h.Name == node {
+			return filepath.Join(l.RouterDir(h.Name), "router.sock"), nil
+		}
+		for _, c := range h.Containers {
+			if c.Name == node {
+				return filepath.Join(l.RouterDir(h.Name), "router.sock"), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("lab %s has no node %q", l.Name, node)
+}
+
+// RouterConfig is the configuration of host index i's router.
+func (l *Lab) RouterConfig(i int) router.Config {
+	c := router.Config{
+		Dir:      l.RouterDir(l.Hosts[i].Name),
+		Overlay:  OverlayCIDR.String(),
+		HostBits: 24,
+		Self:     i,
+		PeerPort: router.DefaultPeerPort,
+	}
+	for _, h := range l.Hosts {
+		c.Hosts = append(c.Hosts, router.HostConfig{Underlay: h.Wire.Addr().String(), Subnet: h.Subnet.String()})
+	}
+	for _, ct := range l.Hosts[i].Containers {
+		c.Containers = append(c.Containers, router.ContainerConfig{
+			Name: ct.Name, Netns: filepath.Join(netnsDir, ct.Netns), Addr: ct.Addr.Addr().String(),
+		})
+	}
+	return c
+}
+
+// StartRouters runs `binary router` in every host namespace and waits until
+// each serves its socket. The routers outlive the caller; Down stops them
+// with the rest of the lab's processes.
+func (l *Lab) StartRouters(binary string, args ...string) error {
+	for i, h := range l.Hosts {
+		if err := l.startRouter(i, binary, args); err != nil {
+			return fmt.Errorf("router of %s: %w", h.Name, err)
+		}
+	}
+	return nil
+}
+
+func (l *Lab) startRouter(i int, binary string, args []string) error {
+	config := l.RouterConfig(i)
+	if err := os.MkdirAll(config.Dir, 0o755); err != nil {
+		return err
+	}
+	configPath := filepath.Join(config.Dir, "router.json")
+	if err := config.Save(configPath); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(config.Dir, "router.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(binary, append([]string{"router", "--config", configPath}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := startIn(l.Hosts[i].Netns, cmd); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return waitForSocket(config.SocketPath(), exited, logFile.Name())
+}
+
+// waitForSocket polls until the router accepts on its socket, failing early
+// if it exits.
+func waitForSocket(path string, exited <-chan error, logPath string) error {
+	deadline := time.Now().Add(routerStartTimeout)
+	for time.Now().Before(deadline) {
+		if conn, err := net.Dial("unixpacket", path); err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited (%v); see %s", err, logPath)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return errors.New("did not serve " + path + " within " + routerStartTimeout.String())
+}

@@ -1,0 +1,127 @@
+package router
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/slimnet/slim/overlay"
+)
+
+// DefaultPeerPort is the TCP port routers exchange directories on.
+const DefaultPeerPort = 7946
+
+// Config is a router's configuration file (JSON).
+type Config struct {
+	// Dir holds the shim socket (router.sock), the directory table and the
+	// router's state; it can be bind-mounted into containers.
+	Dir string `json:"dir"`
+	// Overlay is the overlay CIDR and HostBits the size of a host subnet.
+	Overlay  string `json:"overlay"`
+	HostBits int    `json:"host_bits"`
+	// Hosts lists every host of the cluster; Self is this router's index.
+	Hosts []HostConfig `json:"hosts"`
+	Self  int          `json:"self"`
+	// PeerPort is the TCP port of the router-to-router directory exchange.
+	PeerPort uint16 `json:"peer_port"`
+	// Containers are the containers of this host the router serves.
+	Containers []ContainerConfig `json:"containers"`
+}
+
+// HostConfig is one host of the cluster.
+type HostConfig struct {
+	Underlay string `json:"underlay"` // the host's address peers reach
+	Subnet   string `json:"subnet"`   // its share of the overlay
+}
+
+// ContainerConfig registers a container: its network namespace (a path
+// such as /run/netns/NAME or /proc/PID/ns/net) and its overlay address.
+type ContainerConfig struct {
+	Name  string `json:"name"`
+	Netns string `json:"netns"`
+	Addr  string `json:"addr"`
+}
+
+// LoadConfig reads and checks a configuration file.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading router config: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Config{}, fmt.Errorf("router config %s: %w", path, err)
+	}
+	if c.PeerPort == 0 {
+		c.PeerPort = DefaultPeerPort
+	}
+	if _, err := c.Plan(); err != nil {
+		return Config{}, fmt.Errorf("router config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Save writes the configuration atomically.
+func (c Config) Save(path string) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Plan checks the configuration and returns the overlay plan it describes.
+func (c Config) Plan() (overlay.Plan, error) {
+	if c.Dir == "" || !filepath.IsAbs(c.Dir) {
+		return overlay.Plan{}, fmt.Errorf("dir %q must be an absolute path", c.Dir)
+	}
+	cfg, err := overlay.ParseConfig(c.Overlay, c.HostBits)
+	if err != nil {
+		return overlay.Plan{}, err
+	}
+	plan := overlay.Plan{Config: cfg}
+	for i, h := range c.Hosts {
+		underlay, err := netip.ParseAddr(h.Underlay)
+		if err != nil {
+			return overlay.Plan{}, fmt.Errorf("host %d: underlay %q is not an IP address", i+1, h.Underlay)
+		}
+		subnet, err := overlay.ParsePrefix(fmt.Sprintf("host %d subnet", i+1), h.Subnet)
+		if err != nil {
+			return overlay.Plan{}, err
+		}
+		plan.Hosts = append(plan.Hosts, overlay.HostPlan{Underlay: underlay, Subnet: subnet})
+	}
+	if c.Self < 0 || c.Self >= len(plan.Hosts) {
+		return overlay.Plan{}, fmt.Errorf("self %d does not name one of the %d hosts", c.Self, len(plan.Hosts))
+	}
+	if err := plan.Validate(); err != nil {
+		return overlay.Plan{}, err
+	}
+	self := plan.Hosts[c.Self]
+	for _, ct := range c.Containers {
+		addr, err := netip.ParseAddr(ct.Addr)
+		if err != nil || !self.Subnet.Contains(addr) {
+			return overlay.Plan{}, fmt.Errorf("container %s: address %q is not in this host's subnet %s", ct.Name, ct.Addr, self.Subnet)
+		}
+		if ct.Netns == "" {
+			return overlay.Plan{}, fmt.Errorf("container %s: no netns", ct.Name)
+		}
+	}
+	return plan, nil
+}
+
+// SocketPath is where the router serves shims.
+func (c Config) SocketPath() string { return filepath.Join(c.Dir, "router.sock") }
+
+// DirectoryPath is the directory table's file.
+func (c Config) DirectoryPath() string { return filepath.Join(c.Dir, "directory") }
+
+// statePath is where the router keeps its listeners across a restart.
+func (c Config) statePath() string { return filepath.Join(c.Dir, "router.state") }
+

@@ -1,0 +1,212 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/router/protocol"
+)
+
+// handlerError is a refusal with the errno the shim should see.
+type handlerError struct {
+	errno unix.Errno
+	text  string
+}
+
+func (e *handlerError) Error() string { return e.text }
+
+func refuse(errno unix.Errno, format string, args ...any) error {
+	return &handlerError{errno: errno, text: fmt.Sprintf(format, args...)}
+}
+
+// dispatch runs one request. It returns the reply (nil for notes) and the
+// descriptors to send with it, which the caller closes after sending.
+func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Message, []int) {
+	if idErr == nil && who.Container == nil {
+		idErr = fmt.Errorf("process %d is not in a container registered with this router", who.PID)
+	}
+	var (
+		reply protocol.Message
+		fds   []int
+		err   error
+	)
+	if idErr != nil {
+		err = refuse(unix.EPERM, "%v", idErr)
+	} else {
+		reply, fds, err = r.handle(who.Container, req)
+	}
+	switch req.Type {
+	case protocol.TypeAccepted, protocol.TypeConnected:
+		if err != nil {
+			r.log.Debug("dropping note", "type", req.Type, "err", err)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		var he *handlerError
+		errno := unix.EPROTO
+		if errors.As(err, &he) {
+			errno = he.errno
+		}
+		r.log.Debug("refusing request", "type", req.Type, "pid", who.PID, "err", err)
+		m := errorMessage(req.ID, errno, err.Error())
+		return &m, nil
+	}
+	reply.ID = req.ID
+	return &reply, fds
+}
+
+func (r *Router) handle(c *container, req request) (protocol.Message, []int, error) {
+	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1, protocol.TypeInfo: 1}[req.Type]
+	if len(req.fds) != want {
+		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.fds), want)
+	}
+	switch req.Type {
+	case protocol.TypeHello:
+		return r.hello(c, req.Payload)
+	case protocol.TypePool:
+		return r.pool(req.Payload)
+	case protocol.TypeListen:
+		return r.listen(c, req.Payload, req.fds[0])
+	case protocol.TypeUnlisten:
+		return r.unlisten(c, req.fds[0])
+	case protocol.TypeInfo:
+		return r.info(c, req.fds[0])
+	case protocol.TypeAccepted, protocol.TypeConnected:
+		return protocol.Message{}, nil, r.note(c, req.Type, req.Payload)
+	}
+	return protocol.Message{}, nil, refuse(unix.EOPNOTSUPP, "%v is not a request", req.Type)
+}
+
+func (r *Router) hello(c *container, payload []byte) (protocol.Message, []int, error) {
+	if len(payload) != 0 {
+		return protocol.Message{}, nil, refuse(unix.EINVAL, "HELLO carries no payload")
+	}
+	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR}
+	return protocol.Message{Type: protocol.TypeHelloOK, Payload: h.Encode()}, nil, nil
+}
+
+func (r *Router) pool(payload []byte) (protocol.Message, []int, error) {
+	n, err := protocol.PoolCount(payload)
+	if err != nil {
+		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
+	}
+	fds := make([]int, 0, n)
+	for range n {
+		fd, err := newPoolSocket()
+		if err != nil {
+			closeAll(fds)
+			return protocol.Message{}, nil, refuse(unix.ENOBUFS, "%v", err)
+		}
+		fds = append(fds, fd)
+	}
+	return protocol.Message{Type: protocol.TypePoolOK, Payload: protocol.Uint32Payload(uint32(n))}, fds, nil
+}
+
+// listen gives a container's overlay listener a host listener, after
+// checking with the kernel that the socket is a listening TCP socket of the
+// caller's own network namespace, bound to its own address.
+func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message, []int, error) {
+	backlog, err := protocol.ListenBacklog(payload)
+	if err != nil {
+		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
+	}
+	overlayAddr, appCookie, err := r.checkAppListener(c, app)
+	if err != nil {
+		return protocol.Message{}, nil, err
+	}
+	fd, host, err := newHostListener(r.self.Underlay, backlog)
+	if err != nil {
+		return protocol.Message{}, nil, refuse(unix.ENOBUFS, "%v", err)
+	}
+	hostCookie, err := socketCookie(fd)
+	if err != nil {
+		unix.Close(fd)
+		return protocol.Message{}, nil, refuse(unix.ENOBUFS, "host listener cookie: %v", err)
+	}
+	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, AppCookie: appCookie, HostCookie: hostCookie, Added: time.Now()})
+	r.publish()
+	r.log.Debug("accelerated listener", "container", c.Name, "overlay", overlayAddr, "host", host)
+	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: host}.Encode()
+	return protocol.Message{Type: protocol.TypeListenOK, Payload: payloadOut}, []int{fd}, nil
+}
+
+func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64, error) {
+	if err := checkTCPListener(fd); err != nil {
+		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
+	}
+	ns, err := socketNetns(fd)
+	if err != nil {
+		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
+	}
+	if ns != c.Netns {
+		return netip.AddrPort{}, 0, refuse(unix.EPERM, "LISTEN: the socket does not belong to container %s", c.Name)
+	}
+	bound, err := localAddr(fd)
+	if err != nil {
+		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
+	}
+	if !bound.Addr().IsUnspecified() && bound.Addr() != c.Addr {
+		return netip.AddrPort{}, 0, refuse(unix.EADDRNOTAVAIL, "LISTEN: bound to %s, not to the container's overlay address %s", bound.Addr(), c.Addr)
+	}
+	cookie, err := socketCookie(fd)
+	if err != nil {
+		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
+	}
+	return netip.AddrPortFrom(c.Addr, bound.Port()), cookie, nil
+}
+
+func (r *Router) unlisten(c *container, fd int) (protocol.Message, []int, error) {
+	cookie, err := socketCookie(fd)
+	if err != nil {
+		return protocol.Message{}, nil, refuse(unix.EINVAL, "UNLISTEN: not a socket: %v", err)
+	}
+	if r.listeners.removeWhere(func(l listener) bool {
+		return l.Container == c.Name && (l.AppCookie == cookie || l.HostCookie == cookie)
+	}) {
+		r.publish()
+	}
+	return protocol.Message{Type: protocol.TypeOK}, nil, nil
+}
+
+// info tells a shim what a host socket it holds stands for, e.g. after an
+// exec wiped the shim's memory.
+func (r *Router) info(c *container, fd int) (protocol.Message, []int, error) {
+	cookie, err := socketCookie(fd)
+	if err != nil {
+		return protocol.Message{}, nil, refuse(unix.EINVAL, "INFO: not a socket: %v", err)
+	}
+	if conn, ok := r.conns.lookup(cookie); ok && conn.Container == c.Name {
+		i := protocol.Info{Local: conn.Local, Peer: conn.Peer, Role: conn.Role}
+		return protocol.Message{Type: protocol.TypeInfoOK, Payload: i.Encode()}, nil, nil
+	}
+	if l, ok := r.listeners.lookupCookie(cookie); ok && l.Container == c.Name {
+		i := protocol.Info{Local: l.Overlay, Role: protocol.RoleListener}
+		return protocol.Message{Type: protocol.TypeInfoOK, Payload: i.Encode()}, nil, nil
+	}
+	return protocol.Message{}, nil, refuse(unix.ENOENT, "INFO: not an accelerated socket")
+}
+
+// note records a connection a shim set up. The addresses are the shim's
+// word, checked only against the container's own address.
+func (r *Router) note(c *container, t protocol.Type, payload []byte) error {
+	n, err := protocol.DecodeNote(payload)
+	if err != nil {
+		return err
+	}
+	conn := connection{Container: c.Name, Since: time.Now()}
+	if t == protocol.TypeConnected {
+		conn.Role, conn.Local, conn.Peer = protocol.RoleClient, n.Preamble.Client, n.Preamble.Server
+	} else {
+		conn.Role, conn.Local, conn.Peer = protocol.RoleServer, n.Preamble.Server, n.Preamble.Client
+	}
+	if conn.Local.Addr() != c.Addr {
+		return fmt.Errorf("note for %s from container %s (%s)", conn.Local, c.Name, c.Addr)
+	}
+	r.conns.add(n.Cookie, conn)
+	return nil
+}

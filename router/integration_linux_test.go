@@ -1,0 +1,340 @@
+package router_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/lab"
+	"github.com/slimnet/slim/router/directory"
+	"github.com/slimnet/slim/router/protocol"
+)
+
+// The integration tests run a real router (the slim binary) in a lab host
+// and talk to it from processes in the lab's containers: the router tells
+// callers apart by their network namespace, so a test thread cannot pose
+// as a container; a child process started in the container's namespace can.
+
+const helperEnv = "SLIM_ROUTER_TEST_HELPER"
+
+var slimBinary string
+
+func TestMain(m *testing.M) {
+	if script := os.Getenv(helperEnv); script != "" {
+		os.Exit(runHelper(script))
+	}
+	os.Exit(m.Run())
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces")
+	}
+}
+
+// buildSlim builds the slim binary once per test run.
+func buildSlim(t *testing.T) string {
+	t.Helper()
+	if slimBinary != "" {
+		return slimBinary
+	}
+	dir, err := os.MkdirTemp("", "slim-router-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "slim")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/slimnet/slim")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building slim: %v\n%s", err, out)
+	}
+	slimBinary = bin
+	return bin
+}
+
+// labWithRouters builds a one-host lab with two containers and its router.
+func labWithRouters(t *testing.T, prefix string) *lab.Lab {
+	t.Helper()
+	requireRoot(t)
+	bin := buildSlim(t)
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	l, err := lab.Up(lab.Spec{Name: name, Hosts: 1, Containers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Down(name); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	if err := l.StartRouters(bin, "--verbose"); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// helper runs this test binary as a helper process in a lab node; the
+// script is a list of steps, and the helper prints one JSON result per step.
+func helper(t *testing.T, l *lab.Lab, node string, steps ...string) []stepResult {
+	t.Helper()
+	n, err := l.Node(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, _ := l.RouterSocket(node)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join(steps, ";"), "SLIM_ROUTER_SOCK="+sock)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := n.Run(cmd); err != nil {
+		t.Fatalf("helper in %s: %v\n%s", node, err, errOut.String())
+	}
+	var results []stepResult
+	dec := json.NewDecoder(&out)
+	for {
+		var r stepResult
+		if err := dec.Decode(&r); err != nil {
+			break
+		}
+		results = append(results, r)
+	}
+	if len(results) != len(steps) {
+		t.Fatalf("helper ran %d of %d steps\nstdout: %s\nstderr: %s", len(results), len(steps), out.String(), errOut.String())
+	}
+	return results
+}
+
+// stepResult is what a helper step saw.
+type stepResult struct {
+	Step  string   `json:"step"`
+	Type  string   `json:"type,omitempty"`
+	Errno int32    `json:"errno,omitempty"`
+	Text  string   `json:"text,omitempty"`
+	Fds   int      `json:"fds,omitempty"`
+	Facts []string `json:"facts,omitempty"`
+	Err   string   `json:"err,omitempty"`
+}
+
+func TestIntegrationRouterServesContainer(t *testing.T) {
+	l := labWithRouters(t, "rts")
+	res := helper(t, l, "h1-c1", "hello", "pool", "listen")
+
+	if res[0].Type != "HELLO_OK" || res[0].Text != "198.19.1.2 198.19.0.0/16" {
+		t.Errorf("HELLO: %+v", res[0])
+	}
+	if res[1].Type != "POOL_OK" || res[1].Fds != 8 {
+		t.Errorf("POOL: %+v", res[1])
+	}
+	var hostNs unix.Stat_t
+	if err := unix.Stat(filepath.Join("/run/netns", l.Hosts[0].Netns), &hostNs); err != nil {
+		t.Fatal(err)
+	}
+	wantNs := fmt.Sprint(hostNs.Ino)
+	for _, fact := range res[1].Facts {
+		if fact != "netns="+wantNs {
+			t.Errorf("pool socket %s, want one of the host's (netns=%s)", fact, wantNs)
+		}
+	}
+	if res[2].Type != "LISTEN_OK" || res[2].Fds != 1 {
+		t.Fatalf("LISTEN: %+v", res[2])
+	}
+	// The overlay listener 198.19.1.2:PORT is now published as a host one.
+	parts := strings.Fields(res[2].Text)
+	overlay, host := netip.MustParseAddrPort(parts[0]), netip.MustParseAddrPort(parts[1])
+	if host.Addr().String() != "198.18.0.1" || overlay.Addr().String() != "198.19.1.2" {
+		t.Errorf("LISTEN_OK maps %s → %s", overlay, host)
+	}
+	table, err := os.ReadFile(filepath.Join(l.RouterDir("h1"), "directory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := directory.Lookup(table, overlay); err != nil || !ok || got != host {
+		t.Errorf("directory lookup of %s = %v, %v, %v; want %s", overlay, got, ok, err, host)
+	}
+	// The helper exited: its listeners are gone, and the sweep forgets them.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		table, _ = os.ReadFile(filepath.Join(l.RouterDir("h1"), "directory"))
+		if _, ok, _ := directory.Lookup(table, overlay); !ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("listener %s still in the directory 3 s after its process exited", overlay)
+}
+
+func TestIntegrationRouterRefusesMalformedAndKeepsServing(t *testing.T) {
+	l := labWithRouters(t, "rtm")
+	steps := []string{"badmagic", "oversized", "badlength", "unknowntype", "poolzero", "listennofd", "listenudp", "hello"}
+	res := helper(t, l, "h1-c1", steps...)
+	for _, r := range res[:len(res)-1] {
+		if r.Type != "ERROR" || r.Errno == 0 || r.Text == "" {
+			t.Errorf("%s: got %+v, want an ERROR reply with an errno and a reason", r.Step, r)
+		}
+	}
+	if last := res[len(res)-1]; last.Type != "HELLO_OK" {
+		t.Errorf("after malformed requests the same connection got %+v", last)
+	}
+	// A client that disconnects in the middle of a request, and one that
+	// never reads, do not disturb others.
+	helper(t, l, "h1-c1", "hangup")
+	other := helper(t, l, "h1-c2", "hello")
+	if other[0].Type != "HELLO_OK" || !strings.HasPrefix(other[0].Text, "198.19.1.3 ") {
+		t.Errorf("second container after a hang-up: %+v", other[0])
+	}
+}
+
+func TestIntegrationRouterRefusesUnregisteredCaller(t *testing.T) {
+	l := labWithRouters(t, "rtu")
+	// The host namespace itself is no registered container.
+	res := helper(t, l, "h1", "hello")
+	if res[0].Type != "ERROR" || res[0].Errno != int32(unix.EPERM) || !strings.Contains(res[0].Text, "not in a container") {
+		t.Errorf("unregistered caller got %+v", res[0])
+	}
+}
+
+// ---- the helper process ----
+
+func runHelper(script string) int {
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: os.Getenv("SLIM_ROUTER_SOCK"), Net: "unixpacket"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer conn.Close()
+	enc := json.NewEncoder(os.Stdout)
+	for i, step := range strings.Split(script, ";") {
+		r := runStep(conn, uint32(i+1), step)
+		r.Step = step
+		enc.Encode(r)
+	}
+	return 0
+}
+
+func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
+	msg := func(t protocol.Type, payload []byte) []byte {
+		return protocol.Message{Type: t, ID: id, Payload: payload}.Encode()
+	}
+	switch step {
+	case "hello":
+		return roundTrip(conn, msg(protocol.TypeHello, nil), nil)
+	case "pool":
+		return roundTrip(conn, msg(protocol.TypePool, protocol.Uint32Payload(8)), nil)
+	case "listen":
+		fd, err := overlayListener()
+		if err != nil {
+			return stepResult{Err: err.Error()}
+		}
+		return roundTrip(conn, msg(protocol.TypeListen, protocol.Uint32Payload(128)), []int{fd})
+	case "badmagic":
+		b := msg(protocol.TypeHello, nil)
+		b[0] = 'X'
+		return roundTrip(conn, b, nil)
+	case "oversized":
+		return roundTrip(conn, append(msg(protocol.TypeHello, nil), make([]byte, 4*protocol.MaxMessage)...), nil)
+	case "badlength":
+		b := msg(protocol.TypePool, protocol.Uint32Payload(8))
+		b[12] = 200
+		return roundTrip(conn, b, nil)
+	case "unknowntype":
+		return roundTrip(conn, msg(protocol.Type(0x77), nil), nil)
+	case "poolzero":
+		return roundTrip(conn, msg(protocol.TypePool, protocol.Uint32Payload(0)), nil)
+	case "listennofd":
+		return roundTrip(conn, msg(protocol.TypeListen, protocol.Uint32Payload(1)), nil)
+	case "listenudp":
+		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		return roundTrip(conn, msg(protocol.TypeListen, protocol.Uint32Payload(1)), []int{fd})
+	case "hangup":
+		// Send a request and go away before the reply.
+		conn.Write(msg(protocol.TypePool, protocol.Uint32Payload(64)))
+		conn.Close()
+		return stepResult{}
+	}
+	return stepResult{Err: "unknown step"}
+}
+
+func overlayListener() (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{}); err != nil {
+		return -1, err
+	}
+	return fd, unix.Listen(fd, 16)
+}
+
+func roundTrip(conn *net.UnixConn, b []byte, fds []int) stepResult {
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := conn.WriteMsgUnix(b, oob, nil); err != nil {
+		return stepResult{Err: err.Error()}
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, protocol.MaxMessage)
+	roob := make([]byte, unix.CmsgSpace(64*4))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, roob)
+	if err != nil {
+		return stepResult{Err: err.Error()}
+	}
+	m, err := protocol.Decode(buf[:n])
+	if err != nil {
+		return stepResult{Err: err.Error()}
+	}
+	r := stepResult{Type: m.Type.String()}
+	var got []int
+	if oobn > 0 {
+		cmsgs, _ := unix.ParseSocketControlMessage(roob[:oobn])
+		for _, c := range cmsgs {
+			fds, _ := unix.ParseUnixRights(&c)
+			got = append(got, fds...)
+		}
+	}
+	r.Fds = len(got)
+	for _, fd := range got {
+		r.Facts = append(r.Facts, socketFact(fd))
+	}
+	switch m.Type {
+	case protocol.TypeError:
+		errno, text, _ := protocol.DecodeErrorPayload(m.Payload)
+		r.Errno, r.Text = errno, text
+	case protocol.TypeHelloOK:
+		h, _ := protocol.DecodeHello(m.Payload)
+		r.Text = h.Addr.String() + " " + h.Overlay.String()
+	case protocol.TypeListenOK:
+		l, _ := protocol.DecodeListener(m.Payload)
+		r.Text = l.Overlay.String() + " " + l.Host.String()
+	}
+	return r
+}
+
+// socketFact names the network namespace a received socket lives in.
+func socketFact(fd int) string {
+	nsfd, err := unix.IoctlRetInt(fd, 0x894c)
+	if err != nil {
+		return "err=" + err.Error()
+	}
+	defer unix.Close(nsfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(nsfd, &st); err != nil {
+		return "err=" + err.Error()
+	}
+	return fmt.Sprintf("netns=%d", st.Ino)
+}

@@ -1,0 +1,186 @@
+package protocol
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+)
+
+// MaxPool is the most sockets one POOL request may ask for.
+const MaxPool = 64
+
+// payloadError reports a payload of the wrong size for its type.
+func payloadError(t Type, got, want int) error {
+	return fmt.Errorf("%w: %v payload has %d bytes, want %d", ErrMalformed, t, got, want)
+}
+
+func putAddr(b []byte, a netip.Addr) { copy(b, a.AsSlice()) }
+
+func getAddr(b []byte) netip.Addr { return netip.AddrFrom4([4]byte(b[:4])) }
+
+func putPort(b []byte, p uint16) { binary.BigEndian.PutUint16(b, p) }
+
+func getPort(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
+
+// PoolCount decodes a POOL request.
+func PoolCount(payload []byte) (int, error) {
+	if len(payload) != 4 {
+		return 0, payloadError(TypePool, len(payload), 4)
+	}
+	n := binary.LittleEndian.Uint32(payload)
+	if n < 1 || n > MaxPool {
+		return 0, fmt.Errorf("%w: POOL count %d outside 1..%d", ErrMalformed, n, MaxPool)
+	}
+	return int(n), nil
+}
+
+// Uint32Payload encodes a single little-endian u32 (POOL, POOL_OK, LISTEN).
+func Uint32Payload(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+
+// ListenBacklog decodes a LISTEN request.
+func ListenBacklog(payload []byte) (int, error) {
+	if len(payload) != 4 {
+		return 0, payloadError(TypeListen, len(payload), 4)
+	}
+	return int(min(binary.LittleEndian.Uint32(payload), 1<<16)), nil
+}
+
+// Hello is the HELLO_OK payload: who the caller is on the overlay.
+type Hello struct {
+	Addr    netip.Addr   // the container's overlay address
+	Overlay netip.Prefix // the overlay CIDR
+}
+
+// Encode returns the payload bytes.
+func (h Hello) Encode() []byte {
+	b := make([]byte, 12)
+	putAddr(b, h.Addr)
+	putAddr(b[4:], h.Overlay.Addr())
+	b[8] = byte(h.Overlay.Bits())
+	return b
+}
+
+// DecodeHello parses a HELLO_OK payload.
+func DecodeHello(b []byte) (Hello, error) {
+	if len(b) != 12 {
+		return Hello{}, payloadError(TypeHelloOK, len(b), 12)
+	}
+	prefix, err := getAddr(b[4:]).Prefix(int(b[8]))
+	if err != nil || int(b[8]) > 32 {
+		return Hello{}, fmt.Errorf("%w: HELLO_OK prefix length %d", ErrMalformed, b[8])
+	}
+	return Hello{Addr: getAddr(b), Overlay: prefix}, nil
+}
+
+// Listener is the LISTEN_OK payload: the overlay listener and the host
+// listener that now stands for it.
+type Listener struct {
+	Overlay netip.AddrPort
+	Host    netip.AddrPort
+}
+
+// Encode returns the payload bytes.
+func (l Listener) Encode() []byte {
+	b := make([]byte, 12)
+	putAddr(b, l.Overlay.Addr())
+	putPort(b[4:], l.Overlay.Port())
+	putPort(b[6:], l.Host.Port())
+	putAddr(b[8:], l.Host.Addr())
+	return b
+}
+
+// DecodeListener parses a LISTEN_OK payload.
+func DecodeListener(b []byte) (Listener, error) {
+	if len(b) != 12 {
+		return Listener{}, payloadError(TypeListenOK, len(b), 12)
+	}
+	return Listener{
+		Overlay: netip.AddrPortFrom(getAddr(b), getPort(b[4:])),
+		Host:    netip.AddrPortFrom(getAddr(b[8:]), getPort(b[6:])),
+	}, nil
+}
+
+// Role is a socket's part in an accelerated connection.
+type Role uint16
+
+// Roles reported by INFO.
+const (
+	RoleClient   Role = 1
+	RoleServer   Role = 2
+	RoleListener Role = 3
+)
+
+// Info is the INFO_OK payload: the overlay view of a host socket.
+type Info struct {
+	Local, Peer netip.AddrPort
+	Role        Role
+}
+
+// Encode returns the payload bytes.
+func (i Info) Encode() []byte {
+	b := make([]byte, 16)
+	putAddr(b, i.Local.Addr())
+	putPort(b[4:], i.Local.Port())
+	putAddr(b[8:], i.Peer.Addr())
+	putPort(b[12:], i.Peer.Port())
+	binary.LittleEndian.PutUint16(b[14:], uint16(i.Role))
+	return b
+}
+
+// DecodeInfo parses an INFO_OK payload.
+func DecodeInfo(b []byte) (Info, error) {
+	if len(b) != 16 {
+		return Info{}, payloadError(TypeInfoOK, len(b), 16)
+	}
+	return Info{
+		Local: netip.AddrPortFrom(getAddr(b), getPort(b[4:])),
+		Peer:  netip.AddrPortFrom(getAddr(b[8:]), getPort(b[12:])),
+		Role:  Role(binary.LittleEndian.Uint16(b[14:])),
+	}, nil
+}
+
+// ErrorPayload encodes an ERROR reply: an errno the shim can return to the
+// application and a sentence for logs.
+func ErrorPayload(errno int32, text string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(errno))
+	if len(text) > MaxPayload-4 {
+		text = text[:MaxPayload-4]
+	}
+	return append(b, text...)
+}
+
+// DecodeErrorPayload parses an ERROR payload.
+func DecodeErrorPayload(b []byte) (errno int32, text string, err error) {
+	if len(b) < 4 {
+		return 0, "", payloadError(TypeError, len(b), 4)
+	}
+	return int32(binary.LittleEndian.Uint32(b)), string(b[4:]), nil
+}
+
+// Note is the payload of ACCEPTED and CONNECTED: the host socket's cookie
+// and the connection's preamble.
+type Note struct {
+	Cookie   uint64
+	Preamble Preamble
+}
+
+// NoteSize is the size of a note's payload.
+const NoteSize = 8 + PreambleSize
+
+// Encode returns the payload bytes.
+func (n Note) Encode() []byte {
+	b := binary.LittleEndian.AppendUint64(nil, n.Cookie)
+	return append(b, n.Preamble.Encode()...)
+}
+
+// DecodeNote parses an ACCEPTED or CONNECTED payload.
+func DecodeNote(b []byte) (Note, error) {
+	if len(b) != NoteSize {
+		return Note{}, payloadError(TypeAccepted, len(b), NoteSize)
+	}
+	p, err := DecodePreamble(b[8:])
+	if err != nil {
+		return Note{}, err
+	}
+	return Note{Cookie: binary.LittleEndian.Uint64(b), Preamble: p}, nil
+}

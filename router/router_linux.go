@@ -1,0 +1,179 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/slimnet/slim/overlay"
+	"github.com/slimnet/slim/router/directory"
+)
+
+// Router is the per-host daemon. Create it with New, then Run it.
+type Router struct {
+	config     Config
+	plan       overlay.Plan
+	self       overlay.HostPlan
+	log        *slog.Logger
+	containers map[uint64]*container
+	listeners  *registry
+	conns      *connections
+	table      *directory.Table
+	socket     *net.UnixListener
+	peerSocket *net.TCPListener
+	wg         sync.WaitGroup
+}
+
+// New checks the configuration and the kernel, then opens the router's
+// sockets and directory table. Nothing is served until Run.
+func New(config Config, logger *slog.Logger) (*Router, error) {
+	plan, err := config.Plan()
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{
+		config:     config,
+		plan:       plan,
+		self:       plan.Hosts[config.Self],
+		log:        logger,
+		containers: map[uint64]*container{},
+		listeners:  newRegistry(),
+		conns:      newConnections(),
+	}
+	if err := r.registerContainers(); err != nil {
+		return nil, err
+	}
+	if err := enableFastOpen(); err != nil {
+		return nil, err
+	}
+	if err := r.open(); err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Router) registerContainers() error {
+	for _, c := range r.config.Containers {
+		ino, err := namespaceInode(c.Netns)
+		if err != nil {
+			return fmt.Errorf("container %s: network namespace %s: %w", c.Name, c.Netns, err)
+		}
+		r.containers[ino] = &container{Name: c.Name, Addr: netip.MustParseAddr(c.Addr), Netns: ino}
+	}
+	return nil
+}
+
+// enableFastOpen makes sure this namespace's TCP Fast Open allows clients
+// (bit 1: preambles ride in the SYN) and servers (bit 2).
+func enableFastOpen() error {
+	const path = "/proc/sys/net/ipv4/tcp_fastopen"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("TCP Fast Open: %w", err)
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return fmt.Errorf("TCP Fast Open: reading %s: %w", path, err)
+	}
+	if v&3 == 3 {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(v|3)), 0o644); err != nil {
+		return fmt.Errorf("TCP Fast Open must be enabled (sysctl net.ipv4.tcp_fastopen=%d): %w", v|3, err)
+	}
+	return nil
+}
+
+func (r *Router) open() error {
+	if err := os.MkdirAll(r.config.Dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", r.config.Dir, err)
+	}
+	table, err := directory.Open(r.config.DirectoryPath(), directory.DefaultCapacity, r.plan.Config.CIDR)
+	if err != nil {
+		return err
+	}
+	r.table = table
+	if err := r.restoreState(); err != nil {
+		r.log.Warn("ignoring saved listeners", "err", err)
+	}
+	if r.socket, err = listenShims(r.config.SocketPath()); err != nil {
+		return err
+	}
+	addr := net.TCPAddrFromAddrPort(netip.AddrPortFrom(r.self.Underlay, r.config.PeerPort))
+	if r.peerSocket, err = net.ListenTCP("tcp4", addr); err != nil {
+		return fmt.Errorf("listening for peer routers on %s: %w", addr, err)
+	}
+	return nil
+}
+
+// listenShims opens the shim socket, replacing a stale one left by a
+// router that died, but refusing to take over from one that is running.
+func listenShims(path string) (*net.UnixListener, error) {
+	if conn, err := net.Dial("unixpacket", path); err == nil {
+		conn.Close()
+		return nil, fmt.Errorf("another router is serving %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("removing stale socket %s: %w", path, err)
+	}
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o666); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Run serves until ctx is done, then closes everything. Connections the
+// router handed out are the applications' and are not touched.
+func (r *Router) Run(ctx context.Context) error {
+	r.publish()
+	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
+		"subnet", r.self.Subnet, "containers", len(r.containers), "peers", len(r.plan.Hosts)-1)
+	r.wg.Add(3)
+	go func() { defer r.wg.Done(); r.serveShims() }()
+	go func() { defer r.wg.Done(); r.servePeers() }()
+	go func() { defer r.wg.Done(); r.sweep(ctx) }()
+	for _, peer := range r.plan.Peers(r.config.Self) {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); r.pushTo(ctx, peer) }()
+	}
+	<-ctx.Done()
+	r.close()
+	r.wg.Wait()
+	return nil
+}
+
+func (r *Router) close() {
+	if r.socket != nil {
+		r.socket.Close()
+	}
+	if r.peerSocket != nil {
+		r.peerSocket.Close()
+	}
+	if r.table != nil {
+		r.table.Close()
+	}
+}
+
+// publish writes the directory table and the saved state after a change.
+func (r *Router) publish() {
+	if err := r.table.Publish(r.listeners.entries()); err != nil {
+		r.log.Error("publishing directory", "err", err)
+	}
+	if err := r.saveState(); err != nil {
+		r.log.Error("saving state", "err", err)
+	}
+}
