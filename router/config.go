@@ -124,4 +124,3 @@ func (c Config) DirectoryPath() string { return filepath.Join(c.Dir, "directory"
 
 // statePath is where the router keeps its listeners across a restart.
 func (c Config) statePath() string { return filepath.Join(c.Dir, "router.state") }
-

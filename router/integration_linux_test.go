@@ -66,13 +66,13 @@ func buildSlim(t *testing.T) string {
 	return bin
 }
 
-// labWithRouters builds a one-host lab with two containers and its router.
-func labWithRouters(t *testing.T, prefix string) *lab.Lab {
+// labWithRouters builds a lab with two containers per host and routers.
+func labWithRouters(t *testing.T, prefix string, hosts int) *lab.Lab {
 	t.Helper()
 	requireRoot(t)
 	bin := buildSlim(t)
 	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
-	l, err := lab.Up(lab.Spec{Name: name, Hosts: 1, Containers: 2})
+	l, err := lab.Up(lab.Spec{Name: name, Hosts: hosts, Containers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +91,13 @@ func labWithRouters(t *testing.T, prefix string) *lab.Lab {
 // script is a list of steps, and the helper prints one JSON result per step.
 func helper(t *testing.T, l *lab.Lab, node string, steps ...string) []stepResult {
 	t.Helper()
+	return startHelper(t, l, node, steps...)()
+}
+
+// startHelper starts a helper and returns a function that waits for its
+// results.
+func startHelper(t *testing.T, l *lab.Lab, node string, steps ...string) func() []stepResult {
+	t.Helper()
 	n, err := l.Node(node)
 	if err != nil {
 		t.Fatal(err)
@@ -100,11 +107,22 @@ func helper(t *testing.T, l *lab.Lab, node string, steps ...string) []stepResult
 	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join(steps, ";"), "SLIM_ROUTER_SOCK="+sock)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := n.Run(cmd); err != nil {
-		t.Fatalf("helper in %s: %v\n%s", node, err, errOut.String())
+	if err := n.Start(cmd); err != nil {
+		t.Fatalf("helper in %s: %v", node, err)
 	}
+	return func() []stepResult {
+		t.Helper()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper in %s: %v\n%s", node, err, errOut.String())
+		}
+		return parseResults(t, steps, &out, &errOut)
+	}
+}
+
+func parseResults(t *testing.T, steps []string, out, errOut *bytes.Buffer) []stepResult {
+	t.Helper()
 	var results []stepResult
-	dec := json.NewDecoder(&out)
+	dec := json.NewDecoder(out)
 	for {
 		var r stepResult
 		if err := dec.Decode(&r); err != nil {
@@ -130,7 +148,7 @@ type stepResult struct {
 }
 
 func TestIntegrationRouterServesContainer(t *testing.T) {
-	l := labWithRouters(t, "rts")
+	l := labWithRouters(t, "rts", 1)
 	res := helper(t, l, "h1-c1", "hello", "pool", "listen")
 
 	if res[0].Type != "HELLO_OK" || res[0].Text != "198.19.1.2 198.19.0.0/16" {
@@ -178,7 +196,7 @@ func TestIntegrationRouterServesContainer(t *testing.T) {
 }
 
 func TestIntegrationRouterRefusesMalformedAndKeepsServing(t *testing.T) {
-	l := labWithRouters(t, "rtm")
+	l := labWithRouters(t, "rtm", 1)
 	steps := []string{"badmagic", "oversized", "badlength", "unknowntype", "poolzero", "listennofd", "listenudp", "hello"}
 	res := helper(t, l, "h1-c1", steps...)
 	for _, r := range res[:len(res)-1] {
@@ -199,11 +217,33 @@ func TestIntegrationRouterRefusesMalformedAndKeepsServing(t *testing.T) {
 }
 
 func TestIntegrationRouterRefusesUnregisteredCaller(t *testing.T) {
-	l := labWithRouters(t, "rtu")
+	l := labWithRouters(t, "rtu", 1)
 	// The host namespace itself is no registered container.
 	res := helper(t, l, "h1", "hello")
 	if res[0].Type != "ERROR" || res[0].Errno != int32(unix.EPERM) || !strings.Contains(res[0].Text, "not in a container") {
 		t.Errorf("unregistered caller got %+v", res[0])
+	}
+}
+
+func TestIntegrationRoutersShareDirectory(t *testing.T) {
+	l := labWithRouters(t, "rtp", 2)
+	wait := startHelper(t, l, "h1-c1", "listen", "linger")
+	peerTable := filepath.Join(l.RouterDir("h2"), "directory")
+	var found []directory.Entry
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && len(found) == 0 {
+		table, _ := os.ReadFile(peerTable)
+		found, _ = directory.Entries(table)
+		time.Sleep(20 * time.Millisecond)
+	}
+	res := wait()
+	if len(found) != 1 {
+		t.Fatalf("h2's directory holds %v, want h1-c1's listener", found)
+	}
+	parts := strings.Fields(res[0].Text)
+	want := directory.Entry{Overlay: netip.MustParseAddrPort(parts[0]), Host: netip.MustParseAddrPort(parts[1])}
+	if found[0] != want {
+		t.Errorf("h2 learned %+v, h1 published %+v", found[0], want)
 	}
 }
 
@@ -259,6 +299,9 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 	case "listenudp":
 		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 		return roundTrip(conn, msg(protocol.TypeListen, protocol.Uint32Payload(1)), []int{fd})
+	case "linger":
+		time.Sleep(3 * time.Second)
+		return stepResult{}
 	case "hangup":
 		// Send a request and go away before the reply.
 		conn.Write(msg(protocol.TypePool, protocol.Uint32Payload(64)))

@@ -93,3 +93,26 @@ func Lookup(table []byte, overlay netip.AddrPort) (netip.AddrPort, bool, error) 
 	}
 	return netip.AddrPort{}, false, nil
 }
+
+// Entries lists every mapping in a table's bytes, for tools and tests.
+func Entries(table []byte) ([]Entry, error) {
+	if len(table) < headerSize || binary.LittleEndian.Uint32(table[offMagic:]) != Magic {
+		return nil, errors.New("not a directory table")
+	}
+	capacity := int(binary.LittleEndian.Uint32(table[offCapacity:]))
+	if capacity == 0 || len(table) < Size(capacity) {
+		return nil, errors.New("directory table truncated")
+	}
+	var es []Entry
+	for i := range capacity {
+		s := table[headerSize+i*slotSize : headerSize+(i+1)*slotSize]
+		if binary.LittleEndian.Uint32(s) == 0 {
+			continue
+		}
+		es = append(es, Entry{
+			Overlay: netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[0:4])), binary.BigEndian.Uint16(s[4:])),
+			Host:    netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[8:12])), binary.BigEndian.Uint16(s[12:])),
+		})
+	}
+	return es, nil
+}
