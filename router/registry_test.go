@@ -1,0 +1,97 @@
+package router
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/slimnet/slim/overlay"
+	"github.com/slimnet/slim/router/protocol"
+)
+
+func TestRegistryNewestListenWins(t *testing.T) {
+	g := newRegistry()
+	_, changed := g.snapshot()
+	overlayAddr := netip.MustParseAddrPort("198.19.1.2:80")
+	g.add(listener{Overlay: overlayAddr, Host: netip.MustParseAddrPort("198.18.0.1:40000"), HostCookie: 1})
+	select {
+	case <-changed:
+	default:
+		t.Error("add did not signal a change")
+	}
+	g.add(listener{Overlay: overlayAddr, Host: netip.MustParseAddrPort("198.18.0.1:40001"), HostCookie: 2})
+	es := g.entries()
+	if len(es) != 1 || es[0].Host.Port() != 40001 {
+		t.Errorf("entries = %v, want only the newest listener", es)
+	}
+	if _, ok := g.lookupCookie(2); !ok {
+		t.Error("lookupCookie(2) failed")
+	}
+	if !g.removeWhere(func(l listener) bool { return l.HostCookie == 2 }) || len(g.entries()) != 0 {
+		t.Error("removeWhere left the listener")
+	}
+}
+
+func TestRegistryMergesPeers(t *testing.T) {
+	g := newRegistry()
+	g.add(listener{Overlay: netip.MustParseAddrPort("198.19.1.2:80"), Host: netip.MustParseAddrPort("198.18.0.1:40000"), Added: time.Now()})
+	peer := netip.MustParseAddr("198.18.0.2")
+	m := protocol.Mapping{Overlay: netip.MustParseAddrPort("198.19.2.2:80"), Host: netip.MustParseAddrPort("198.18.0.2:40000")}
+	g.setRemote(peer, []protocol.Mapping{m})
+	if len(g.entries()) != 2 {
+		t.Errorf("entries = %v, want local and peer listener", g.entries())
+	}
+	if ms, _ := g.localMappings(); len(ms) != 1 || ms[0].Overlay.Port() != 80 || ms[0].Host.Addr() != netip.MustParseAddr("198.18.0.1") {
+		t.Errorf("localMappings = %v; a router must announce only its own listeners", ms)
+	}
+	g.setRemote(peer, nil)
+	if len(g.entries()) != 1 {
+		t.Errorf("peer's withdrawal not applied: %v", g.entries())
+	}
+}
+
+func TestCheckPeerMappings(t *testing.T) {
+	peer := overlay.HostPlan{Underlay: netip.MustParseAddr("198.18.0.2"), Subnet: netip.MustParsePrefix("198.19.2.0/24")}
+	good := protocol.Mapping{Overlay: netip.MustParseAddrPort("198.19.2.2:80"), Host: netip.MustParseAddrPort("198.18.0.2:40000")}
+	if err := checkPeerMappings(peer, []protocol.Mapping{good}); err != nil {
+		t.Fatal(err)
+	}
+	bad := []protocol.Mapping{
+		{Overlay: netip.MustParseAddrPort("198.19.1.2:80"), Host: good.Host},                               // another host's container
+		{Overlay: good.Overlay, Host: netip.MustParseAddrPort("198.18.0.9:40000")},                         // traffic sent elsewhere
+		{Overlay: netip.MustParseAddrPort("198.19.2.2:80"), Host: netip.MustParseAddrPort("198.18.0.1:1")}, // to us
+	}
+	for _, m := range bad {
+		if err := checkPeerMappings(peer, []protocol.Mapping{good, m}); err == nil {
+			t.Errorf("peer allowed to announce %s → %s", m.Overlay, m.Host)
+		}
+	}
+}
+
+func TestConfigPlanErrors(t *testing.T) {
+	base := Config{
+		Dir: "/run/slim", Overlay: "198.19.0.0/16", HostBits: 24,
+		Hosts:      []HostConfig{{Underlay: "198.18.0.1", Subnet: "198.19.1.0/24"}, {Underlay: "198.18.0.2", Subnet: "198.19.2.0/24"}},
+		Containers: []ContainerConfig{{Name: "c", Netns: "/run/netns/c", Addr: "198.19.1.2"}},
+	}
+	if _, err := base.Plan(); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]func(*Config){
+		"relative dir":       func(c *Config) { c.Dir = "run" },
+		"bad overlay":        func(c *Config) { c.Overlay = "198.19.0.0" },
+		"self out of range":  func(c *Config) { c.Self = 2 },
+		"bad underlay":       func(c *Config) { c.Hosts = []HostConfig{{Underlay: "x", Subnet: "198.19.1.0/24"}} },
+		"overlapping hosts":  func(c *Config) { c.Hosts = []HostConfig{c.Hosts[0], {Underlay: "198.18.0.2", Subnet: "198.19.1.0/24"}} },
+		"foreign container":  func(c *Config) { c.Containers = []ContainerConfig{{Name: "c", Netns: "/x", Addr: "198.19.2.2"}} },
+		"container no netns": func(c *Config) { c.Containers = []ContainerConfig{{Name: "c", Addr: "198.19.1.2"}} },
+	}
+	for name, mutate := range cases {
+		c := base
+		c.Hosts = append([]HostConfig(nil), base.Hosts...)
+		mutate(&c)
+		if _, err := c.Plan(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
