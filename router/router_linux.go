@@ -29,6 +29,7 @@ type Router struct {
 	socket     *net.UnixListener
 	peerSocket *net.TCPListener
 	wg         sync.WaitGroup
+	publishMu  sync.Mutex // orders writes of the table and the state file
 }
 
 // New checks the configuration and the kernel, then opens the router's
@@ -170,6 +171,8 @@ func (r *Router) close() {
 
 // publish writes the directory table and the saved state after a change.
 func (r *Router) publish() {
+	r.publishMu.Lock()
+	defer r.publishMu.Unlock()
 	if err := r.table.Publish(r.listeners.entries()); err != nil {
 		r.log.Error("publishing directory", "err", err)
 	}
