@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/lab"
+)
+
+// repoRoot is the module's root, where testdata and the Makefile live.
+const repoRoot = ".."
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+	slimPath  string
+)
+
+// build compiles slim (with the current shim) and the C test programs once.
+func build(t *testing.T) {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "slim-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		slimPath = filepath.Join(dir, "slim")
+		steps := [][]string{
+			{"make", "-s", "-C", repoRoot, "embed/libslim.so"},
+			{"go", "build", "-o", slimPath, "github.com/slimnet/slim"},
+			{"make", "-s", "-C", filepath.Join(repoRoot, "testdata", "c")},
+		}
+		for _, argv := range steps {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+}
+
+// testLab is a two-host lab with two containers per host and routers.
+type testLab struct {
+	t *testing.T
+	*lab.Lab
+}
+
+func newLab(t *testing.T, prefix string) *testLab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces")
+	}
+	build(t)
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	l, err := lab.Up(lab.Spec{Name: name, Hosts: 2, Containers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range l.Hosts {
+				if log, err := os.ReadFile(filepath.Join(l.RouterDir(h.Name), "router.log")); err == nil {
+					t.Logf("router of %s:\n%s", h.Name, tail(string(log), 40))
+				}
+			}
+		}
+		if err := lab.Down(name); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	if err := l.StartRouters(slimPath, "--verbose"); err != nil {
+		t.Fatal(err)
+	}
+	return &testLab{t: t, Lab: l}
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// program is a process started in a lab node.
+type program struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer
+	lines  chan string
+	exited chan struct{}
+	err    error
+}
+
+// start runs argv in node; accelerated runs it under `slim exec`.
+func (l *testLab) start(node string, accelerated bool, argv ...string) *program {
+	l.t.Helper()
+	n, err := l.Node(node)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	sock, _ := l.RouterSocket(node)
+	if accelerated {
+		argv = append([]string{slimPath, "exec", "--"}, argv...)
+	}
+	p := &program{t: l.t, name: node + ": " + strings.Join(argv, " "), lines: make(chan string, 1024), exited: make(chan struct{})}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env = append(os.Environ(), "SLIM_ROUTER_SOCK="+sock)
+	stdout, _ := p.cmd.StdoutPipe()
+	p.cmd.Stderr = &lockedWriter{p: p}
+	if err := n.Start(p.cmd); err != nil {
+		l.t.Fatalf("%s: %v", p.name, err)
+	}
+	go p.read(stdout)
+	l.t.Cleanup(p.stop)
+	return p
+}
+
+type lockedWriter struct{ p *program }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+func (p *program) read(r io.Reader) {
+	scanner := bufio.NewScanner(r)
+	for scanner.Scan() {
+		line := scanner.Text()
+		p.mu.Lock()
+		p.out.WriteString(line + "\n")
+		p.mu.Unlock()
+		select {
+		case p.lines <- line:
+		default:
+		}
+	}
+	p.err = p.cmd.Wait()
+	close(p.exited)
+}
+
+// output is everything the program printed so far.
+func (p *program) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitFor waits for a line containing text.
+func (p *program) waitFor(text string, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line := <-p.lines:
+			if strings.Contains(line, text) {
+				return
+			}
+		case <-p.exited:
+			p.t.Fatalf("%s exited (%v) before printing %q:\n%s", p.name, p.err, text, p.output())
+		case <-deadline:
+			p.t.Fatalf("%s did not print %q within %v:\n%s", p.name, text, timeout, p.output())
+		}
+	}
+}
+
+// wait waits for the program to exit and returns its error.
+func (p *program) wait(timeout time.Duration) error {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(timeout):
+		p.stop()
+		return fmt.Errorf("still running after %v", timeout)
+	}
+}
+
+// stop ends the program if it still runs.
+func (p *program) stop() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(unix.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(2 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// vxlanBytes is the traffic a host's VXLAN device has carried.
+func (l *testLab) vxlanBytes(host string) uint64 {
+	l.t.Helper()
+	n, err := l.Node(host)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var total uint64
+	err = n.Do(func() error {
+		link, err := netlink.LinkByName("slim-vx")
+		if err != nil {
+			return err
+		}
+		s := link.Attrs().Statistics
+		total = s.TxBytes + s.RxBytes
+		return nil
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return total
+}
+
+// hostConnections lists the established TCP connections in a host
+// namespace whose both ends are on the wire (198.18.0.0/16).
+func (l *testLab) hostConnections(host string) []string {
+	l.t.Helper()
+	n, _ := l.Node(host)
+	var conns []string
+	err := n.Do(func() error {
+		sockets, err := netlink.SocketDiagTCP(unix.AF_INET)
+		if err != nil {
+			return err
+		}
+		for _, s := range sockets {
+			src, dst := s.ID.Source.To4(), s.ID.Destination.To4()
+			if s.State == 1 && src != nil && dst != nil && src[0] == 198 && src[1] == 18 && dst[0] == 198 && dst[1] == 18 {
+				conns = append(conns, fmt.Sprintf("%s:%d-%s:%d", s.ID.Source, s.ID.SourcePort, s.ID.Destination, s.ID.DestinationPort))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return conns
+}
+
+// containerAddr is a container's overlay address.
+func (l *testLab) containerAddr(node string) string {
+	n, err := l.Node(node)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return n.Addr.String()
+}
+
+func binPath(name string) string {
+	p, _ := filepath.Abs(filepath.Join(repoRoot, "testdata", "c", "bin", name))
+	return p
+}

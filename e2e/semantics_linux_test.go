@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// semanticPrograms are the C programs of testdata/c that check one area of
+// socket behaviour each, client and server side.
+var semanticPrograms = []string{
+	"connect_block", "connect_nonblock", "epoll", "pollselect", "accept",
+	"sockopts", "names", "dupclose", "threads", "forkexec",
+}
+
+// pairings: where the client and server run and which sides are accelerated.
+var pairings = []struct {
+	name                 string
+	client, server       string
+	slimClient, slimSrv bool
+}{
+	{"cross-host", "h2-c1", "h1-c1", true, true},
+	{"same-host", "h1-c2", "h1-c1", true, true},
+	{"plain-client", "h2-c1", "h1-c1", false, true},
+	{"plain-server", "h2-c1", "h1-c1", true, false},
+}
+
+var addrLine = regexp.MustCompile(`(?m)^addr .*$`)
+
+func TestIntegrationSemantics(t *testing.T) {
+	l := newLab(t, "sem")
+	port := 5000 // below the lab's ephemeral range (10000-65000)
+	for _, prog := range semanticPrograms {
+		for _, pair := range pairings {
+			port += 10
+			t.Run(prog+"/"+pair.name, func(t *testing.T) {
+				l.t = t
+				runPair(t, l, prog, pair.client, pair.server, pair.slimClient, pair.slimSrv, port)
+			})
+		}
+	}
+}
+
+func runPair(t *testing.T, l *testLab, prog, clientNode, serverNode string, slimClient, slimServer bool, port int) {
+	serverAddr := l.containerAddr(serverNode)
+	server := l.start(serverNode, slimServer, binPath(prog), "server", serverAddr, fmt.Sprint(port))
+	server.waitFor("listening on", 10*time.Second)
+	client := l.start(clientNode, slimClient, binPath(prog), "client", serverAddr, fmt.Sprint(port))
+	err := client.wait(60 * time.Second)
+	out := client.output()
+	if err != nil || strings.Contains(out, "FAIL") {
+		t.Errorf("client failed (%v):\n%s\nserver:\n%s", err, out, server.output())
+	}
+	server.stop()
+	if strings.Contains(server.output(), "FAIL") {
+		t.Errorf("server-side checks failed:\n%s", server.output())
+	}
+	for _, line := range addrLine.FindAllString(out+server.output(), -1) {
+		if strings.Contains(line, "198.18.") {
+			t.Errorf("a host address reached the application: %s", line)
+		}
+	}
+}
