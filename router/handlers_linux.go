@@ -119,7 +119,14 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	if err != nil {
 		return protocol.Message{}, nil, err
 	}
-	fd, host, err := newHostListener(r.self.Underlay, backlog)
+	spec := hostListenerSpec{addr: netip.AddrPortFrom(r.self.Underlay, 0), backlog: backlog, app: app}
+	if v, err := unix.GetsockoptInt(app, unix.SOL_SOCKET, unix.SO_REUSEPORT); err == nil && v == 1 {
+		spec.reusePort = true
+		if group, ok := r.listeners.reuseGroup(overlayAddr); ok {
+			spec.addr = group
+		}
+	}
+	fd, host, err := newHostListener(spec)
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.ENOBUFS, "%v", err)
 	}
@@ -128,7 +135,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 		unix.Close(fd)
 		return protocol.Message{}, nil, refuse(unix.ENOBUFS, "host listener cookie: %v", err)
 	}
-	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, AppCookie: appCookie, HostCookie: hostCookie, Added: time.Now()})
+	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, AppCookie: appCookie, HostCookie: hostCookie, ReusePort: spec.reusePort, Added: time.Now()})
 	r.publish()
 	r.log.Debug("accelerated listener", "container", c.Name, "overlay", overlayAddr, "host", host)
 	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: host}.Encode()

@@ -17,21 +17,23 @@ type listener struct {
 	Host       netip.AddrPort `json:"host"`
 	AppCookie  uint64         `json:"app_cookie"`  // the app's overlay listening socket
 	HostCookie uint64         `json:"host_cookie"` // the host listener handed to it
+	ReusePort  bool           `json:"reuse_port"`  // part of an SO_REUSEPORT group
 	Added      time.Time      `json:"added"`
 }
 
 // registry holds this host's listeners and the mappings peers sent, and
-// tells whoever waits on changed() when either changes.
+// tells whoever waits on changed() when either changes. An overlay address
+// has one listener, or several sharing one host port (SO_REUSEPORT).
 type registry struct {
 	mu      sync.Mutex
-	local   map[netip.AddrPort]listener
+	local   map[netip.AddrPort][]listener
 	remote  map[netip.Addr][]protocol.Mapping // by peer underlay address
 	changed chan struct{}
 }
 
 func newRegistry() *registry {
 	return &registry{
-		local:   map[netip.AddrPort]listener{},
+		local:   map[netip.AddrPort][]listener{},
 		remote:  map[netip.Addr][]protocol.Mapping{},
 		changed: make(chan struct{}),
 	}
@@ -43,13 +45,31 @@ func (g *registry) notify() {
 	g.changed = make(chan struct{})
 }
 
-// add records a listener, replacing any earlier one for the same overlay
-// address (the newest listen wins, as a restarted server expects).
+// add records a listener. It joins the overlay address's group if both
+// use SO_REUSEPORT on the same host port; otherwise it replaces the group
+// (the newest listen wins, as a restarted server expects).
 func (g *registry) add(l listener) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.local[l.Overlay] = l
+	group := g.local[l.Overlay]
+	if len(group) > 0 && l.ReusePort && group[0].ReusePort && group[0].Host == l.Host {
+		g.local[l.Overlay] = append(group, l)
+	} else {
+		g.local[l.Overlay] = []listener{l}
+	}
 	g.notify()
+}
+
+// reuseGroup returns the host address of an overlay address's SO_REUSEPORT
+// group, if it has one.
+func (g *registry) reuseGroup(overlay netip.AddrPort) (netip.AddrPort, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	group := g.local[overlay]
+	if len(group) == 0 || !group[0].ReusePort {
+		return netip.AddrPort{}, false
+	}
+	return group[0].Host, true
 }
 
 // removeWhere drops the local listeners for which match is true and says
@@ -58,11 +78,17 @@ func (g *registry) removeWhere(match func(listener) bool) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	removed := false
-	for k, l := range g.local {
-		if match(l) {
+	for k, group := range g.local {
+		kept := slices.DeleteFunc(slices.Clone(group), match)
+		switch {
+		case len(kept) == len(group):
+			continue
+		case len(kept) == 0:
 			delete(g.local, k)
-			removed = true
+		default:
+			g.local[k] = kept
 		}
+		removed = true
 	}
 	if removed {
 		g.notify()
@@ -86,20 +112,24 @@ func (g *registry) setRemote(peer netip.Addr, mappings []protocol.Mapping) {
 func (g *registry) snapshot() ([]listener, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	ls := make([]listener, 0, len(g.local))
-	for _, l := range g.local {
-		ls = append(ls, l)
+	var ls []listener
+	for _, group := range g.local {
+		ls = append(ls, group...)
 	}
 	slices.SortFunc(ls, func(a, b listener) int { return a.Overlay.Compare(b.Overlay) })
 	return ls, g.changed
 }
 
-// localMappings is what this router tells its peers.
+// localMappings is what this router tells its peers: one mapping per
+// overlay address.
 func (g *registry) localMappings() ([]protocol.Mapping, <-chan struct{}) {
 	ls, changed := g.snapshot()
-	ms := make([]protocol.Mapping, len(ls))
-	for i, l := range ls {
-		ms[i] = protocol.Mapping{Overlay: l.Overlay, Host: l.Host}
+	ms := make([]protocol.Mapping, 0, len(ls))
+	for _, l := range ls {
+		m := protocol.Mapping{Overlay: l.Overlay, Host: l.Host}
+		if len(ms) == 0 || ms[len(ms)-1] != m {
+			ms = append(ms, m)
+		}
 	}
 	return ms, changed
 }
@@ -109,8 +139,8 @@ func (g *registry) entries() []directory.Entry {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var es []directory.Entry
-	for _, l := range g.local {
-		es = append(es, directory.Entry{Overlay: l.Overlay, Host: l.Host})
+	for overlay, group := range g.local {
+		es = append(es, directory.Entry{Overlay: overlay, Host: group[0].Host})
 	}
 	for _, ms := range g.remote {
 		for _, m := range ms {
@@ -124,9 +154,11 @@ func (g *registry) entries() []directory.Entry {
 func (g *registry) lookupCookie(cookie uint64) (listener, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, l := range g.local {
-		if l.AppCookie == cookie || l.HostCookie == cookie {
-			return l, true
+	for _, group := range g.local {
+		for _, l := range group {
+			if l.AppCookie == cookie || l.HostCookie == cookie {
+				return l, true
+			}
 		}
 	}
 	return listener{}, false

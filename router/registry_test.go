@@ -95,3 +95,35 @@ func TestConfigPlanErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRegistryReusePortGroup(t *testing.T) {
+	g := newRegistry()
+	overlayAddr := netip.MustParseAddrPort("198.19.1.2:80")
+	host := netip.MustParseAddrPort("198.18.0.1:40000")
+	if _, ok := g.reuseGroup(overlayAddr); ok {
+		t.Fatal("empty registry has a group")
+	}
+	g.add(listener{Overlay: overlayAddr, Host: host, HostCookie: 1, ReusePort: true})
+	if got, ok := g.reuseGroup(overlayAddr); !ok || got != host {
+		t.Fatalf("reuseGroup = %v, %v", got, ok)
+	}
+	g.add(listener{Overlay: overlayAddr, Host: host, HostCookie: 2, ReusePort: true})
+	if ls, _ := g.snapshot(); len(ls) != 2 {
+		t.Fatalf("group has %d listeners, want 2", len(ls))
+	}
+	if es := g.entries(); len(es) != 1 || es[0].Host != host {
+		t.Errorf("entries = %v, want one mapping for the group", es)
+	}
+	if ms, _ := g.localMappings(); len(ms) != 1 {
+		t.Errorf("localMappings = %v, want one mapping for the group", ms)
+	}
+	g.removeWhere(func(l listener) bool { return l.HostCookie == 1 })
+	if _, ok := g.lookupCookie(2); !ok || len(g.entries()) != 1 {
+		t.Error("removing one member dropped the group")
+	}
+	// A listener without SO_REUSEPORT replaces the group.
+	g.add(listener{Overlay: overlayAddr, Host: netip.MustParseAddrPort("198.18.0.1:40001"), HostCookie: 3})
+	if _, ok := g.lookupCookie(2); ok {
+		t.Error("plain listener did not replace the group")
+	}
+}

@@ -28,10 +28,21 @@ func newPoolSocket() (int, error) {
 	return fd, nil
 }
 
-// newHostListener creates a listener on the host address, on a port the
-// kernel picks. Cookie-less Fast Open takes the client's preamble from the
-// SYN; TCP_DEFER_ACCEPT makes sure it is there when accept returns.
-func newHostListener(addr netip.Addr, backlog int) (int, netip.AddrPort, error) {
+// hostListenerSpec says how to make a host listener.
+type hostListenerSpec struct {
+	addr    netip.AddrPort // port 0: the kernel picks one
+	backlog int
+	// reusePort joins (or starts) an SO_REUSEPORT group, for applications
+	// that run several listeners on one port.
+	reusePort bool
+	// app is the application's listener, whose options are copied.
+	app int
+}
+
+// newHostListener creates a listener on the host address. Cookie-less Fast
+// Open takes the client's preamble from the SYN; TCP_DEFER_ACCEPT makes sure
+// it is there when accept returns.
+func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, netip.AddrPort{}, fmt.Errorf("creating host listener: %w", err)
@@ -40,12 +51,17 @@ func newHostListener(addr netip.Addr, backlog int) (int, netip.AddrPort, error) 
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, fmt.Errorf("host listener: %s: %w", what, err)
 	}
+	reusePort := 0
+	if spec.reusePort {
+		reusePort = 1
+	}
 	options := []struct {
 		level, name, value int
 		what               string
 	}{
 		{unix.SOL_SOCKET, unix.SO_REUSEADDR, 1, "SO_REUSEADDR"},
-		{unix.IPPROTO_TCP, unix.TCP_FASTOPEN, max(backlog, 16), "TCP_FASTOPEN"},
+		{unix.SOL_SOCKET, unix.SO_REUSEPORT, reusePort, "SO_REUSEPORT"},
+		{unix.IPPROTO_TCP, unix.TCP_FASTOPEN, max(spec.backlog, 16), "TCP_FASTOPEN"},
 		{unix.IPPROTO_TCP, tcpFastOpenNoCookie, 1, "TCP_FASTOPEN_NO_COOKIE"},
 		{unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 1, "TCP_DEFER_ACCEPT"},
 	}
@@ -54,10 +70,13 @@ func newHostListener(addr netip.Addr, backlog int) (int, netip.AddrPort, error) 
 			return fail(o.what, err)
 		}
 	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: addr.As4()}); err != nil {
-		return fail("bind "+addr.String(), err)
+	if err := copyListenerOptions(spec.app, fd); err != nil {
+		return fail("options", err)
 	}
-	if err := unix.Listen(fd, backlog); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: spec.addr.Addr().As4(), Port: int(spec.addr.Port())}); err != nil {
+		return fail("bind "+spec.addr.String(), err)
+	}
+	if err := unix.Listen(fd, spec.backlog); err != nil {
 		return fail("listen", err)
 	}
 	bound, err := localAddr(fd)
