@@ -56,7 +56,7 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func TestNotYetImplementedCommandsSaySo(t *testing.T) {
-	for _, name := range []string{"router", "top"} {
+	for _, name := range []string{"top"} {
 		code, _, stderr := runCapturingStdout(t, name)
 		if code != 1 || !strings.Contains(stderr, "not implemented yet") {
 			t.Errorf("slim %s: exit %d, stderr %q; want exit 1 and a 'not implemented yet' error", name, code, stderr)

@@ -1,0 +1,16 @@
+// Package bench measures what Slim's overlay costs against host networking
+// on a lab (see package lab) of two hosts with one container each.
+//
+// Each scenario is a column: "host" runs the client in host namespace h2
+// and the server in h1 on its wire address; "overlay" runs them in the
+// containers h2-c1 and h1-c1 on the overlay. Each test is one or more rows
+// (iperf3 throughput and CPU cost, netperf TCP_RR and TCP_CRR, nginx under
+// wrk, memcached under memcaslap). A test runs for a fixed duration, with
+// the scenarios alternated within each run, and the report keeps every
+// sample and the median of the runs, plus each scenario's ratio to the
+// first one.
+//
+// Every server is started fresh for each sample, waited for until it
+// accepts connections, and killed and reaped afterwards. Traffic only ever
+// goes to lab addresses, inside lab namespaces.
+package bench

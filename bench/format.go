@@ -1,0 +1,159 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// ratioColumn names the column comparing a scenario to the baseline.
+func ratioColumn(scenario, baseline string) string { return scenario + "/" + baseline }
+
+// WriteTable writes the report as a table, a metric per row: each
+// scenario's median, then each other scenario's ratio to the baseline,
+// followed by the settings and any failures.
+func WriteTable(w io.Writer, r *Report) error {
+	base := r.Baseline().Name
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	header := []string{"metric"}
+	for _, sc := range r.Scenarios {
+		header = append(header, sc.Name)
+	}
+	for _, sc := range r.Scenarios[1:] {
+		header = append(header, ratioColumn(sc.Name, base))
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, m := range r.Metrics {
+		row := []string{m.Title()}
+		for _, sc := range r.Scenarios {
+			cell := "-"
+			if v, ok := m.Median(sc.Name); ok {
+				cell = formatValue(v)
+			}
+			row = append(row, cell)
+		}
+		for _, sc := range r.Scenarios[1:] {
+			cell := "-"
+			if ratio, ok := r.Ratio(m, sc.Name); ok {
+				cell = formatRatio(ratio)
+			}
+			row = append(row, cell)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%s\n", r.settings())
+	for _, sc := range r.Scenarios {
+		fmt.Fprintf(w, "  %-8s client %s -> server %s at %s\n", sc.Name, sc.Client.Name, sc.Server.Name, sc.ServerAddr)
+	}
+	if r.Failed() {
+		fmt.Fprintf(w, "\nfailed tests:\n")
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "  %s: %v\n", f.Test, f.Err)
+		}
+	}
+	return nil
+}
+
+func (r *Report) settings() string {
+	runs := "runs"
+	if r.Runs == 1 {
+		runs = "run"
+	}
+	return fmt.Sprintf("median of %d %s of %v per scenario, scenarios alternated; lab %s", r.Runs, runs, r.Duration, r.Lab)
+}
+
+// formatValue shows a measurement with about four significant digits,
+// large values as whole numbers.
+func formatValue(v float64) string {
+	if math.Abs(v) >= 1000 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+func formatRatio(ratio float64) string { return strconv.FormatFloat(ratio, 'f', 2, 64) + "x" }
+
+// The JSON document of a report.
+type (
+	jsonReport struct {
+		Lab             string         `json:"lab"`
+		DurationSeconds float64        `json:"duration_seconds"`
+		Runs            int            `json:"runs"`
+		Statistic       string         `json:"statistic"`
+		Baseline        string         `json:"baseline"`
+		Scenarios       []jsonScenario `json:"scenarios"`
+		Metrics         []jsonMetric   `json:"metrics"`
+		Failures        []jsonFailure  `json:"failures"`
+	}
+	jsonScenario struct {
+		Name       string `json:"name"`
+		Client     string `json:"client"`
+		Server     string `json:"server"`
+		ServerAddr string `json:"server_addr"`
+	}
+	jsonMetric struct {
+		ID     string               `json:"id"`
+		Name   string               `json:"name"`
+		Unit   string               `json:"unit"`
+		Test   string               `json:"test"`
+		Median map[string]float64   `json:"median"`
+		Ratio  map[string]float64   `json:"ratio"`
+		Sample map[string][]float64 `json:"samples"`
+	}
+	jsonFailure struct {
+		Test  string `json:"test"`
+		Error string `json:"error"`
+	}
+)
+
+// WriteJSON writes the report as an indented JSON document: every metric
+// with its samples and median per scenario and its ratios to the baseline
+// (keyed "scenario/baseline"), plus the failures.
+func WriteJSON(w io.Writer, r *Report) error {
+	doc := jsonReport{
+		Lab:             r.Lab,
+		DurationSeconds: r.Duration.Seconds(),
+		Runs:            r.Runs,
+		Statistic:       "median",
+		Baseline:        r.Baseline().Name,
+		Scenarios:       []jsonScenario{},
+		Metrics:         []jsonMetric{},
+		Failures:        []jsonFailure{},
+	}
+	for _, sc := range r.Scenarios {
+		doc.Scenarios = append(doc.Scenarios, jsonScenario{
+			Name: sc.Name, Client: sc.Client.Name, Server: sc.Server.Name, ServerAddr: sc.ServerAddr.String(),
+		})
+	}
+	for _, m := range r.Metrics {
+		jm := jsonMetric{
+			ID: m.ID, Name: m.Label, Unit: m.Unit, Test: m.Test,
+			Median: map[string]float64{}, Ratio: map[string]float64{}, Sample: map[string][]float64{},
+		}
+		for _, sc := range r.Scenarios {
+			if v, ok := m.Median(sc.Name); ok {
+				jm.Median[sc.Name] = v
+				jm.Sample[sc.Name] = m.Samples[sc.Name]
+			}
+		}
+		for _, sc := range r.Scenarios[1:] {
+			if ratio, ok := r.Ratio(m, sc.Name); ok {
+				jm.Ratio[ratioColumn(sc.Name, doc.Baseline)] = ratio
+			}
+		}
+		doc.Metrics = append(doc.Metrics, jm)
+	}
+	for _, f := range r.Failures {
+		doc.Failures = append(doc.Failures, jsonFailure{Test: f.Test, Error: f.Err.Error()})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}

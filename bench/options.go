@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/slimnet/slim/lab"
+)
+
+// DefaultLabName is the lab the bench uses when none is given.
+const DefaultLabName = "bench"
+
+// Limits of the options.
+const (
+	MaxDuration = 10 * time.Minute
+	MaxRuns     = 100
+)
+
+// Options configure a bench.
+type Options struct {
+	// LabName is the lab to run on. If it is not up, Run brings up a lab
+	// of 2 hosts with 1 container each and takes it down at the end.
+	LabName string
+	// Duration is how long each sample's client runs, in whole seconds.
+	Duration time.Duration
+	// Runs is how many samples each test takes per scenario.
+	Runs int
+	// Only lists the IDs of the tests to run (see TestIDs); empty means
+	// all of them.
+	Only []string
+	// Keep leaves a lab that Run brought up running at the end.
+	Keep bool
+	// Progress receives a line per sample while the bench runs; nil
+	// discards them.
+	Progress io.Writer
+}
+
+// Validate reports the first problem with the options.
+func (o Options) Validate() error {
+	if err := lab.ValidateName(o.LabName); err != nil {
+		return err
+	}
+	if o.Duration < time.Second || o.Duration > MaxDuration || o.Duration%time.Second != 0 {
+		return fmt.Errorf("duration must be a whole number of seconds from 1s to %v, not %v", MaxDuration, o.Duration)
+	}
+	if o.Runs < 1 || o.Runs > MaxRuns {
+		return fmt.Errorf("runs must be from 1 to %d, not %d", MaxRuns, o.Runs)
+	}
+	_, err := selectTests(o.Only)
+	return err
+}
+
+// ParseOnly splits a comma-separated list of test IDs, as given to --only.
+func ParseOnly(list string) []string {
+	var ids []string
+	for _, id := range strings.Split(list, ",") {
+		if id = strings.ToLower(strings.TrimSpace(id)); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (o Options) progress() io.Writer {
+	if o.Progress == nil {
+		return io.Discard
+	}
+	return o.Progress
+}
+
+// seconds is the duration as tools take it on their command line.
+func seconds(d time.Duration) string { return fmt.Sprint(int64(d / time.Second)) }

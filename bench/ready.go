@@ -1,0 +1,69 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// readiness waits until a server that was just started is ready for its
+// client, for at most serverReadyTimeout.
+type readiness func(ctx context.Context, s *sample, srv *server) error
+
+// acceptsOn is ready once the server accepts TCP connections on port at
+// the scenario's server address. It probes from the client's namespace,
+// the way the client will connect, so it suits servers that shrug off a
+// connection that closes at once.
+func acceptsOn(port int) readiness {
+	return func(ctx context.Context, s *sample, srv *server) error {
+		target := netip.AddrPortFrom(s.ServerAddr, uint16(port)).String()
+		return poll(ctx, srv, "accept connections on "+target, func() error {
+			return s.Client.Do(func() error {
+				conn, err := net.DialTimeout("tcp", target, 250*time.Millisecond)
+				if err != nil {
+					return err
+				}
+				return conn.Close()
+			})
+		})
+	}
+}
+
+// printed is ready once the server has printed marker, for servers that
+// announce they listen and that a probe connection would disturb.
+func printed(marker string) readiness {
+	return func(ctx context.Context, s *sample, srv *server) error {
+		return poll(ctx, srv, fmt.Sprintf("print %q", marker), func() error {
+			if !bytes.Contains(srv.output.Bytes(), []byte(marker)) {
+				return fmt.Errorf("not yet")
+			}
+			return nil
+		})
+	}
+}
+
+// poll calls check until it succeeds, the server exits, ctx is cancelled
+// or serverReadyTimeout passes.
+func poll(ctx context.Context, srv *server, what string, check func() error) error {
+	deadline := time.Now().Add(serverReadyTimeout)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if srv.exited() {
+			return fmt.Errorf("%s exited instead of getting ready to %s (%s)", srv.name, what, srv.exitReport())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not %s within %v: %v", srv.name, what, serverReadyTimeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/slimnet/slim/lab"
+)
+
+// Shape of the lab Run brings up when none is up.
+const (
+	labHosts             = 2
+	labContainersPerHost = 1
+)
+
+// Run runs the bench. It uses the lab named in the options if it is up, and
+// otherwise brings one up and takes it down before returning, whatever
+// happens (unless Keep is set). Cancelling ctx stops the bench at once.
+//
+// A test that fails is recorded in the report's Failures and the others
+// still run; the error is for what stopped the whole bench (the lab, a
+// cancellation), and then the report holds what was measured so far.
+func Run(ctx context.Context, opts Options) (report *Report, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the bench needs root: it builds a lab and runs its tools in the lab's network namespaces")
+	}
+	selected, err := selectTests(opts.Only)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	progress := opts.progress()
+	l, broughtUp, err := useLab(opts.LabName, progress)
+	if err != nil {
+		return nil, err
+	}
+	if broughtUp {
+		defer func() { err = errors.Join(err, releaseLab(opts.LabName, opts.Keep, progress)) }()
+	}
+	columns, err := scenarios(l)
+	if err != nil {
+		return nil, err
+	}
+	report = &Report{Lab: opts.LabName, Duration: opts.Duration, Runs: opts.Runs, Scenarios: columns}
+	b := &bencher{opts: opts, report: report, progress: progress, total: len(selected) * opts.Runs * len(columns)}
+	for _, t := range selected {
+		if err := b.runTest(ctx, t); err != nil {
+			return report, err
+		}
+	}
+	return report, nil
+}
+
+// useLab loads the named lab, or brings it up if it is not up; broughtUp
+// says which.
+func useLab(name string, progress io.Writer) (l *lab.Lab, broughtUp bool, err error) {
+	l, err = lab.Load(name)
+	if err == nil {
+		if err := l.Check(); err != nil {
+			return nil, false, err
+		}
+		fmt.Fprintf(progress, "using lab %s, which is up\n", name)
+		return l, false, nil
+	}
+	if !errors.Is(err, lab.ErrNotUp) {
+		return nil, false, err
+	}
+	fmt.Fprintf(progress, "bringing up lab %s: %d hosts, %d container each\n", name, labHosts, labContainersPerHost)
+	l, err = lab.Up(lab.Spec{Name: name, Hosts: labHosts, Containers: labContainersPerHost})
+	if err != nil {
+		return nil, false, fmt.Errorf("bringing up lab %s: %w", name, err)
+	}
+	return l, true, nil
+}
+
+// releaseLab takes down a lab that Run brought up, unless it is to be kept.
+func releaseLab(name string, keep bool, progress io.Writer) error {
+	if keep {
+		fmt.Fprintf(progress, "leaving lab %s up (slim lab down --name %s)\n", name, name)
+		return nil
+	}
+	fmt.Fprintf(progress, "taking down lab %s\n", name)
+	if err := lab.Down(name); err != nil {
+		return fmt.Errorf("taking down lab %s: %w", name, err)
+	}
+	return nil
+}
+
+// bencher runs the samples of a bench and records them.
+type bencher struct {
+	opts     Options
+	report   *Report
+	progress io.Writer
+	step     int // samples started or skipped so far
+	total    int // samples in the whole bench
+}
+
+// runTest takes every sample of a test: its runs, alternating the
+// scenarios within each. The first failure ends the test and is recorded;
+// only a cancellation is returned.
+func (b *bencher) runTest(ctx context.Context, t test) error {
+	samples := b.opts.Runs * len(b.report.Scenarios)
+	for _, m := range t.Metrics {
+		b.report.metric(t.ID, m)
+	}
+	tools, err := lookTools(t.Tools)
+	if err != nil {
+		b.skip(t, samples, err)
+		return nil
+	}
+	for run := 1; run <= b.opts.Runs; run++ {
+		for _, scenario := range b.report.Scenarios {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b.step++
+			samples--
+			fmt.Fprintf(b.progress, "[%d/%d] %s %s run %d/%d … ", b.step, b.total, scenario.Name, t.Title, run, b.opts.Runs)
+			values, err := b.takeSample(ctx, t, scenario, tools)
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				fmt.Fprintln(b.progress, "interrupted")
+				return ctxErr
+			}
+			if err != nil {
+				b.skip(t, samples, fmt.Errorf("%s run %d: %w", scenario.Name, run, err))
+				return nil
+			}
+			var shown []string
+			for _, m := range t.Metrics {
+				b.report.record(t.ID, m, scenario.Name, values[m.ID])
+				shown = append(shown, formatValue(values[m.ID])+" "+m.Unit)
+			}
+			fmt.Fprintln(b.progress, strings.Join(shown, ", "))
+		}
+	}
+	return nil
+}
+
+// skip records a test's failure and skips its remaining samples.
+func (b *bencher) skip(t test, remaining int, err error) {
+	b.report.Failures = append(b.report.Failures, Failure{Test: t.ID, Err: err})
+	b.step += remaining
+	fmt.Fprintf(b.progress, "%s failed: %v\n", t.Title, err)
+}
+
+// takeSample runs one sample of a test in a temporary directory, checking
+// that it produced every metric of the test.
+func (b *bencher) takeSample(ctx context.Context, t test, scenario Scenario, tools map[string]string) (values map[string]float64, err error) {
+	dir, err := os.MkdirTemp("", "slim-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("creating temporary directory: %w", err)
+	}
+	defer func() {
+		if rmErr := os.RemoveAll(dir); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("removing temporary directory: %w", rmErr))
+		}
+	}()
+	s := &sample{Scenario: scenario, duration: b.opts.Duration, dir: dir, tools: tools}
+	if values, err = t.measure(ctx, s); err != nil {
+		return nil, err
+	}
+	for _, m := range t.Metrics {
+		v, ok := values[m.ID]
+		if !ok {
+			return nil, fmt.Errorf("%s produced no %s", t.Title, m.Title())
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%s produced %v for %s", t.Title, v, m.Title())
+		}
+	}
+	return values, nil
+}

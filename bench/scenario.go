@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/slimnet/slim/lab"
+)
+
+// Scenario is one column of the results: where the server and the client
+// run, the address the client connects to, and how their commands are
+// started. The first scenario is the baseline the others are compared to.
+type Scenario struct {
+	Name string
+	// Server and Client are the lab nodes whose network namespaces the
+	// server and the client run in.
+	Server, Client lab.Node
+	// ServerAddr is the address the server listens on and the client
+	// connects to.
+	ServerAddr netip.Addr
+	// Wrap turns a tool's command line (its first element an absolute
+	// path) into the one actually started, for example to prefix it with
+	// a launcher. Plain namespaces use it unchanged.
+	Wrap func(argv []string) []string
+}
+
+// unwrapped starts a tool as it is.
+func unwrapped(argv []string) []string { return argv }
+
+// Lab nodes the scenarios use: a lab needs at least two hosts with one
+// container each.
+const (
+	serverHost      = "h1"
+	clientHost      = "h2"
+	serverContainer = "h1-c1"
+	clientContainer = "h2-c1"
+)
+
+// scenarios lists the columns measured on the lab, baseline first. A new
+// column (say, the containers with their tools run under slim exec) is one
+// more entry here.
+func scenarios(l *lab.Lab) ([]Scenario, error) {
+	nodes := map[string]lab.Node{}
+	for _, name := range []string{serverHost, clientHost, serverContainer, clientContainer} {
+		node, err := l.Node(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w (the bench needs 2 hosts with a container each)", err)
+		}
+		nodes[name] = node
+	}
+	return []Scenario{
+		{
+			Name:       "host",
+			Server:     nodes[serverHost],
+			Client:     nodes[clientHost],
+			ServerAddr: nodes[serverHost].Addr,
+			Wrap:       unwrapped,
+		},
+		{
+			Name:       "overlay",
+			Server:     nodes[serverContainer],
+			Client:     nodes[clientContainer],
+			ServerAddr: nodes[serverContainer].Addr,
+			Wrap:       unwrapped,
+		},
+	}, nil
+}

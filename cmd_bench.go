@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/slimnet/slim/bench"
+)
+
+func init() {
+	register(&command{
+		name:    "bench",
+		summary: "measure the overlay against host networking on a lab",
+		run:     runBench,
+	})
+}
+
+var benchDescription = `Measures throughput and CPU cost (iperf3), request/response and connection
+rates (netperf TCP_RR, TCP_CRR), nginx under wrk and memcached under
+memcaslap, in two scenarios: "host" (host namespace h2 to h1 on the wire) and
+"overlay" (container h2-c1 to h1-c1 on the overlay). Each test runs for the
+duration in each scenario, alternating them, as many times as --runs; the
+table shows medians and each scenario's ratio to host. Needs root and the
+tools of make deps.
+
+If the lab is not up, a lab of 2 hosts with 1 container each is brought up
+and taken down at the end (also on error or Ctrl-C), unless --keep. A lab
+that is already up is used and left up.
+
+Tests (for --only): ` + strings.Join(bench.TestIDs(), ", ") + `.
+Exit status is 1 if any test failed; the table still shows the others.`
+
+func runBench(args []string) error {
+	fs := newFlagSet("bench", "[flags]", benchDescription)
+	name := fs.String("name", bench.DefaultLabName, "lab name: used if up, else brought up and taken down")
+	duration := fs.Duration("duration", 5*time.Second, "duration of each sample, whole seconds")
+	runs := fs.Int("runs", 3, "samples per test and scenario; the median is reported")
+	asJSON := fs.Bool("json", false, "print a JSON document instead of a table")
+	only := fs.String("only", "", "comma-separated tests to run (default all)")
+	keep := fs.Bool("keep", false, "leave up a lab that the bench brought up")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	opts := bench.Options{
+		LabName:  *name,
+		Duration: *duration,
+		Runs:     *runs,
+		Only:     bench.ParseOnly(*only),
+		Keep:     *keep,
+		Progress: os.Stderr,
+	}
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+
+	// Until Run returns, SIGINT and SIGTERM cancel the bench instead of
+	// killing slim, so that the lab and the servers are cleaned up.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	report, err := bench.Run(ctx, opts)
+	stop()
+	if report != nil && len(report.Metrics) > 0 {
+		write := bench.WriteTable
+		if *asJSON {
+			write = bench.WriteJSON
+		}
+		if writeErr := write(os.Stdout, report); writeErr != nil {
+			err = errors.Join(err, fmt.Errorf("writing results: %w", writeErr))
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	if err != nil {
+		return err
+	}
+	if report.Failed() {
+		return fmt.Errorf("%d of %d tests failed", len(report.Failures), countTests(report))
+	}
+	return nil
+}
+
+// countTests is the number of tests behind a report's metrics.
+func countTests(r *bench.Report) int {
+	seen := map[string]bool{}
+	for _, m := range r.Metrics {
+		seen[m.Test] = true
+	}
+	return len(seen)
+}
