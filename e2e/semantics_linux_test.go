@@ -17,8 +17,8 @@ var semanticPrograms = []string{
 
 // pairings: where the client and server run and which sides are accelerated.
 var pairings = []struct {
-	name                 string
-	client, server       string
+	name                string
+	client, server      string
 	slimClient, slimSrv bool
 }{
 	{"cross-host", "h2-c1", "h1-c1", true, true},
