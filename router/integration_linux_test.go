@@ -247,6 +247,40 @@ func TestIntegrationRoutersShareDirectory(t *testing.T) {
 	}
 }
 
+func TestIntegrationRouterServesThousandsOfClients(t *testing.T) {
+	l := labWithRouters(t, "rtk", 1)
+	res := helper(t, l, "h1-c1", "thousands", "hello")
+	if res[0].Err != "" || res[0].Text != "2000" {
+		t.Errorf("2000 concurrent clients: %+v", res[0])
+	}
+	if res[1].Type != "HELLO_OK" {
+		t.Errorf("router after 2000 clients: %+v", res[1])
+	}
+	var threads int
+	for _, h := range l.Hosts {
+		threads = routerThreads(t, l.RouterDir(h.Name))
+	}
+	if threads > 64 {
+		t.Errorf("router runs %d threads for 2000 clients; want a thread count independent of clients", threads)
+	}
+}
+
+// routerThreads counts the threads of the router serving dir.
+func routerThreads(t *testing.T, dir string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), filepath.Join(dir, "router.json")) {
+			continue
+		}
+		tasks, _ := os.ReadDir(filepath.Join("/proc", e.Name(), "task"))
+		return len(tasks)
+	}
+	t.Fatalf("no router process for %s", dir)
+	return 0
+}
+
 // ---- the helper process ----
 
 func runHelper(script string) int {
@@ -299,6 +333,8 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 	case "listenudp":
 		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 		return roundTrip(conn, msg(protocol.TypeListen, protocol.Uint32Payload(1)), []int{fd})
+	case "thousands":
+		return thousandsOfClients(2000)
 	case "linger":
 		time.Sleep(3 * time.Second)
 		return stepResult{}
@@ -309,6 +345,40 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 		return stepResult{}
 	}
 	return stepResult{Err: "unknown step"}
+}
+
+// thousandsOfClients opens n router connections at once, sends HELLO on
+// every one before reading any reply, and counts the HELLO_OKs.
+func thousandsOfClients(n int) stepResult {
+	addr := &net.UnixAddr{Name: os.Getenv("SLIM_ROUTER_SOCK"), Net: "unixpacket"}
+	conns := make([]*net.UnixConn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	hello := protocol.Message{Type: protocol.TypeHello, ID: 1}.Encode()
+	for range n {
+		c, err := net.DialUnix("unixpacket", nil, addr)
+		if err != nil {
+			return stepResult{Err: fmt.Sprintf("after %d connections: %v", len(conns), err)}
+		}
+		conns = append(conns, c)
+		if _, err := c.Write(hello); err != nil {
+			return stepResult{Err: err.Error()}
+		}
+	}
+	ok := 0
+	buf := make([]byte, protocol.MaxMessage)
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if k, err := c.Read(buf); err == nil {
+			if m, err := protocol.Decode(buf[:k]); err == nil && m.Type == protocol.TypeHelloOK {
+				ok++
+			}
+		}
+	}
+	return stepResult{Type: "HELLO_OK", Text: fmt.Sprint(ok)}
 }
 
 func overlayListener() (int, error) {

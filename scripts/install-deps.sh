@@ -11,6 +11,7 @@ packages=(
   iproute2 iputils-ping procps psmisc
   # benchmarks and application tests
   iperf3 netperf sockperf nginx-light wrk memcached libmemcached-tools
+  redis-server redis-tools postgresql curl python3
   # dashboard tests
   tmux
 )
