@@ -32,6 +32,9 @@ type Options struct {
 	Only []string
 	// Keep leaves a lab that Run brought up running at the end.
 	Keep bool
+	// Slim is the slim binary whose routers and `slim exec` the "slim"
+	// column uses; empty leaves the column out.
+	Slim string
 	// Progress receives a line per sample while the bench runs; nil
 	// discards them.
 	Progress io.Writer

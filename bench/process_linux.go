@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"github.com/slimnet/slim/lab"
+
 	"bytes"
 	"context"
 	"errors"
@@ -28,12 +30,12 @@ type server struct {
 // node: the tool's path, the scenario's wrapping, the sample's directory,
 // and a process group of its own so that it and its children can be
 // signalled together (and a Ctrl-C on the terminal reaches slim only).
-func (s *sample) command(ctx context.Context, argv []string) *exec.Cmd {
+func (s *sample) command(ctx context.Context, node lab.Node, argv []string) *exec.Cmd {
 	path, ok := s.tools[argv[0]]
 	if !ok {
 		path = argv[0]
 	}
-	full := s.Wrap(append([]string{path}, argv[1:]...))
+	full := s.Wrap(node, append([]string{path}, argv[1:]...))
 	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
 	cmd.Dir = s.dir
 	// Pdeathsig: should slim die, its servers and clients die with it.
@@ -45,7 +47,7 @@ func (s *sample) command(ctx context.Context, argv []string) *exec.Cmd {
 
 // startServer starts argv in the scenario's server node.
 func (s *sample) startServer(argv []string) (*server, error) {
-	cmd := s.command(context.Background(), argv)
+	cmd := s.command(context.Background(), s.Server, argv)
 	output := newTailBuffer(4096)
 	cmd.Stdout, cmd.Stderr = output, output
 	if err := s.Server.Start(cmd); err != nil {
@@ -120,7 +122,7 @@ func (s *sample) runClient(ctx context.Context, argv ...string) ([]byte, error) 
 	limit := s.duration + clientGrace
 	runCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	cmd := s.command(runCtx, argv)
+	cmd := s.command(runCtx, s.Client, argv)
 	var stdout bytes.Buffer
 	stderr := newTailBuffer(4096)
 	cmd.Stdout, cmd.Stderr = &stdout, stderr

@@ -40,14 +40,14 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 		return nil, err
 	}
 	progress := opts.progress()
-	l, broughtUp, err := useLab(opts.LabName, progress)
+	l, broughtUp, err := useLab(opts.LabName, opts.Slim, progress)
 	if err != nil {
 		return nil, err
 	}
 	if broughtUp {
 		defer func() { err = errors.Join(err, releaseLab(opts.LabName, opts.Keep, progress)) }()
 	}
-	columns, err := scenarios(l)
+	columns, err := scenarios(l, opts.Slim)
 	if err != nil {
 		return nil, err
 	}
@@ -61,9 +61,9 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 	return report, nil
 }
 
-// useLab loads the named lab, or brings it up if it is not up; broughtUp
-// says which.
-func useLab(name string, progress io.Writer) (l *lab.Lab, broughtUp bool, err error) {
+// useLab loads the named lab, or brings it up (with routers from the slim
+// binary, if given) if it is not up; broughtUp says which.
+func useLab(name, slim string, progress io.Writer) (l *lab.Lab, broughtUp bool, err error) {
 	l, err = lab.Load(name)
 	if err == nil {
 		if err := l.Check(); err != nil {
@@ -79,6 +79,11 @@ func useLab(name string, progress io.Writer) (l *lab.Lab, broughtUp bool, err er
 	l, err = lab.Up(lab.Spec{Name: name, Hosts: labHosts, Containers: labContainersPerHost})
 	if err != nil {
 		return nil, false, fmt.Errorf("bringing up lab %s: %w", name, err)
+	}
+	if slim != "" {
+		if err := l.StartRouters(slim); err != nil {
+			return nil, false, errors.Join(fmt.Errorf("starting routers: %w", err), lab.Down(name))
+		}
 	}
 	return l, true, nil
 }
@@ -166,7 +171,14 @@ func (b *bencher) takeSample(ctx context.Context, t test, scenario Scenario, too
 		}
 	}()
 	s := &sample{Scenario: scenario, duration: b.opts.Duration, dir: dir, tools: tools}
+	overlayBefore, err := overlayBytes(scenario)
+	if err != nil {
+		return nil, err
+	}
 	if values, err = t.measure(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := checkAccelerated(scenario, overlayBefore); err != nil {
 		return nil, err
 	}
 	for _, m := range t.Metrics {
@@ -179,4 +191,31 @@ func (b *bencher) takeSample(ctx context.Context, t test, scenario Scenario, too
 		}
 	}
 	return values, nil
+}
+
+// maxOverlayBytes is how much an accelerated sample may send over the
+// overlay (stray ARP and the like) before it counts as not accelerated.
+const maxOverlayBytes = 1 << 20
+
+func overlayBytes(s Scenario) (uint64, error) {
+	if !s.Accelerated {
+		return 0, nil
+	}
+	return s.ServerHost.VXLANBytes()
+}
+
+// checkAccelerated fails a sample of an accelerated column whose traffic
+// went over the overlay: its figures would be the overlay's.
+func checkAccelerated(s Scenario, before uint64) error {
+	if !s.Accelerated {
+		return nil
+	}
+	after, err := s.ServerHost.VXLANBytes()
+	if err != nil {
+		return err
+	}
+	if after-before > maxOverlayBytes {
+		return fmt.Errorf("%d bytes crossed %s's VXLAN device: the %s column was not accelerated", after-before, s.ServerHost.Name, s.Name)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/slimnet/slim/lab"
@@ -21,11 +22,15 @@ type Scenario struct {
 	// Wrap turns a tool's command line (its first element an absolute
 	// path) into the one actually started, for example to prefix it with
 	// a launcher. Plain namespaces use it unchanged.
-	Wrap func(argv []string) []string
+	Wrap func(node lab.Node, argv []string) []string
+	// Accelerated columns must keep their traffic off the overlay: the
+	// VXLAN device of ServerHost is watched during each sample.
+	Accelerated bool
+	ServerHost  lab.Node
 }
 
 // unwrapped starts a tool as it is.
-func unwrapped(argv []string) []string { return argv }
+func unwrapped(_ lab.Node, argv []string) []string { return argv }
 
 // Lab nodes the scenarios use: a lab needs at least two hosts with one
 // container each.
@@ -39,7 +44,7 @@ const (
 // scenarios lists the columns measured on the lab, baseline first. A new
 // column (say, the containers with their tools run under slim exec) is one
 // more entry here.
-func scenarios(l *lab.Lab) ([]Scenario, error) {
+func scenarios(l *lab.Lab, slim string) ([]Scenario, error) {
 	nodes := map[string]lab.Node{}
 	for _, name := range []string{serverHost, clientHost, serverContainer, clientContainer} {
 		node, err := l.Node(name)
@@ -48,7 +53,7 @@ func scenarios(l *lab.Lab) ([]Scenario, error) {
 		}
 		nodes[name] = node
 	}
-	return []Scenario{
+	columns := []Scenario{
 		{
 			Name:       "host",
 			Server:     nodes[serverHost],
@@ -63,5 +68,54 @@ func scenarios(l *lab.Lab) ([]Scenario, error) {
 			ServerAddr: nodes[serverContainer].Addr,
 			Wrap:       unwrapped,
 		},
+	}
+	if slim == "" {
+		return columns, nil
+	}
+	accelerated, err := slimScenario(l, slim, nodes)
+	if err != nil {
+		return nil, err
+	}
+	return append(columns, accelerated), nil
+}
+
+// slimScenario is the overlay column with both tools run under slim exec,
+// through the routers of their hosts.
+func slimScenario(l *lab.Lab, slim string, nodes map[string]lab.Node) (Scenario, error) {
+	sockets := map[string]string{}
+	for _, node := range []string{serverContainer, clientContainer} {
+		sock, err := l.RouterSocket(node)
+		if err != nil {
+			return Scenario{}, err
+		}
+		if err := checkRouter(sock); err != nil {
+			return Scenario{}, fmt.Errorf("the slim column needs the lab's routers ('slim lab up' starts them): %w", err)
+		}
+		sockets[node] = sock
+	}
+	serverHostNode, err := l.Node(serverHost)
+	if err != nil {
+		return Scenario{}, err
+	}
+	wrap := func(node lab.Node, argv []string) []string {
+		return append([]string{slim, "exec", "--router", sockets[node.Name], "--"}, argv...)
+	}
+	return Scenario{
+		Name:        "slim",
+		Server:      nodes[serverContainer],
+		Client:      nodes[clientContainer],
+		ServerAddr:  nodes[serverContainer].Addr,
+		Wrap:        wrap,
+		Accelerated: true,
+		ServerHost:  serverHostNode,
 	}, nil
+}
+
+// checkRouter verifies that a router serves the socket.
+func checkRouter(path string) error {
+	conn, err := net.Dial("unixpacket", path)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,20 +169,20 @@ func (p *program) output() string {
 	return p.out.String()
 }
 
-// waitFor waits for a line containing text.
+// waitFor waits until the program's output (stdout or stderr) contains text.
 func (p *program) waitFor(text string, timeout time.Duration) {
 	p.t.Helper()
 	deadline := time.After(timeout)
-	for {
+	for !strings.Contains(p.output(), text) {
 		select {
-		case line := <-p.lines:
-			if strings.Contains(line, text) {
+		case <-p.exited:
+			if strings.Contains(p.output(), text) {
 				return
 			}
-		case <-p.exited:
 			p.t.Fatalf("%s exited (%v) before printing %q:\n%s", p.name, p.err, text, p.output())
 		case <-deadline:
 			p.t.Fatalf("%s did not print %q within %v:\n%s", p.name, text, timeout, p.output())
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -212,6 +213,34 @@ func (p *program) stop() {
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
+}
+
+// waitForPort waits until a TCP connection from node to addr succeeds.
+func (l *testLab) waitForPort(server *program, node, addr string, timeout time.Duration) {
+	l.t.Helper()
+	n, err := l.Node(node)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		err = n.Do(func() error {
+			conn, err := net.DialTimeout("tcp4", addr, time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+		if err == nil {
+			return
+		}
+		select {
+		case <-server.exited:
+			l.t.Fatalf("%s exited (%v):\n%s", server.name, server.err, server.output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	l.t.Fatalf("%s: nothing accepts on %s after %v: %v\n%s", server.name, addr, timeout, err, server.output())
 }
 
 // vxlanBytes is the traffic a host's VXLAN device has carried.

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/slimnet/slim/overlay"
 )
 
 // Lab is a built lab, as recorded in its state file.
@@ -90,3 +94,30 @@ func (n Node) Exec(argv []string) error { return execIn(n.Netns, argv) }
 // Do runs fn on a thread inside the node's network namespace, for Go code
 // that opens sockets there.
 func (n Node) Do(fn func() error) error { return inNamespace(n.Netns, fn) }
+
+// VXLANBytes is what a host's overlay VXLAN device has carried, both ways.
+func (n Node) VXLANBytes() (uint64, error) {
+	var total uint64
+	err := n.Do(func() error {
+		link, err := netlink.LinkByName(overlay.VXLANName)
+		if err != nil {
+			return fmt.Errorf("%s has no overlay device: %w", n.Name, err)
+		}
+		s := link.Attrs().Statistics
+		total = s.TxBytes + s.RxBytes
+		return nil
+	})
+	return total, err
+}
+
+// HostOf returns the host a container runs on (a host is its own host).
+func (l *Lab) HostOf(node string) (Node, error) {
+	for _, h := range l.Hosts {
+		for _, c := range h.Containers {
+			if c.Name == node {
+				return l.Node(h.Name)
+			}
+		}
+	}
+	return l.Node(node)
+}

@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	shimcheckOnce sync.Once
+	shimcheckPath string
+	shimcheckErr  error
+)
+
+// buildShimcheck compiles testdata/shimcheck.c once, beside the slim
+// binary that build made.
+func buildShimcheck(t *testing.T) string {
+	t.Helper()
+	build(t)
+	shimcheckOnce.Do(func() {
+		shimcheckPath = filepath.Join(filepath.Dir(slimPath), "shimcheck")
+		out, err := exec.Command("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", shimcheckPath, "testdata/shimcheck.c").CombinedOutput()
+		if err != nil {
+			shimcheckErr = fmt.Errorf("gcc shimcheck.c: %v\n%s", err, out)
+		}
+	})
+	if shimcheckErr != nil {
+		t.Fatal(shimcheckErr)
+	}
+	return shimcheckPath
+}
+
+// TestIntegrationExecState checks the state the shim carries across exec
+// (SLIM_FDS) beyond the connections of testdata/c/forkexec: a merged
+// listener inherited by an exec'd image still takes host connections,
+// a CLOEXEC listener's host listener does not leak into the new image,
+// and posix_spawn hands an accelerated connection on like exec does.
+func TestIntegrationExecState(t *testing.T) {
+	l := newLab(t, "exs")
+	bin := buildShimcheck(t)
+	addr := l.containerAddr("h1-c1")
+
+	t.Run("listener-across-exec", func(t *testing.T) {
+		l.t = t
+		port := 7100
+		server := l.start("h1-c1", true, bin, "listen", addr, fmt.Sprint(port))
+		server.waitFor("listening on", 10*time.Second)
+		l.waitForDirectory("h2", addr, port, 10*time.Second)
+		script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d && read -r line <&3 && echo "$line"`, addr, port)
+		client := l.start("h2-c1", true, "bash", "-c", script)
+		if err := client.wait(10 * time.Second); err != nil {
+			t.Fatalf("client: %v\n%s\nserver:\n%s", err, client.output(), server.output())
+		}
+		if err := server.wait(10 * time.Second); err != nil || strings.Contains(server.output(), "FAIL") {
+			t.Errorf("server (%v):\n%s", err, server.output())
+		}
+		out := client.output()
+		want := "peer=" + l.containerAddr("h2-c1") + ":"
+		if !strings.Contains(out, want) {
+			t.Errorf("the exec'd server's accept saw the wrong peer (want %s...):\n%s", want, out)
+		}
+		if !strings.Contains(out, "kernel=198.18.") {
+			t.Errorf("the exec'd server's connection did not come through the host listener:\n%s", out)
+		}
+	})
+
+	t.Run("posix-spawn", func(t *testing.T) {
+		l.t = t
+		port := 7110
+		server := l.start("h1-c1", true, binPath("connect_block"), "server", addr, fmt.Sprint(port))
+		server.waitFor("listening on", 10*time.Second)
+		l.waitForDirectory("h2", addr, port, 10*time.Second)
+		client := l.start("h2-c1", true, bin, "spawn", addr, fmt.Sprint(port))
+		err := client.wait(10 * time.Second)
+		out := client.output()
+		if err != nil || strings.Contains(out, "FAIL") {
+			t.Errorf("client (%v):\n%s\nserver:\n%s", err, out, server.output())
+		}
+		if !strings.Contains(out, "kernel=198.18.") {
+			t.Errorf("the connection handed to the spawned child is not accelerated:\n%s", out)
+		}
+		for _, line := range addrLine.FindAllString(out, -1) {
+			if strings.Contains(line, "198.18.") {
+				t.Errorf("a host address reached the application: %s", line)
+			}
+		}
+	})
+}
+
+// TestIntegrationBoundClient: a client that binds to its own overlay
+// address with port 0 before connect (iperf3 -B does) is still
+// accelerated, and getsockname reports the overlay address with the port
+// of the host socket.
+func TestIntegrationBoundClient(t *testing.T) {
+	l := newLab(t, "bnd")
+	bin := buildShimcheck(t)
+	addr := l.containerAddr("h1-c1")
+	port := 7200
+	server := l.start("h1-c1", true, binPath("connect_block"), "server", addr, fmt.Sprint(port))
+	server.waitFor("listening on", 10*time.Second)
+	l.waitForDirectory("h2", addr, port, 10*time.Second)
+	client := l.start("h2-c1", true, bin, "bound", addr, fmt.Sprint(port), l.containerAddr("h2-c1"))
+	err := client.wait(10 * time.Second)
+	out := client.output()
+	if err != nil || strings.Contains(out, "FAIL") {
+		t.Errorf("client (%v):\n%s\nserver:\n%s", err, out, server.output())
+	}
+	if !strings.Contains(out, "# kernel local=198.18.") {
+		t.Errorf("the bound client is not accelerated:\n%s", out)
+	}
+}

@@ -1,0 +1,523 @@
+/*
+ * The client side: socket, bind, setsockopt, connect, and the overlay view
+ * (getsockname, getpeername) of accelerated sockets.
+ *
+ * connect() on an AF_INET stream socket the app created with socket() and
+ * did not bind (or bound to port 0 on 0.0.0.0 or its own overlay address),
+ * to an overlay address the directory knows, swaps a host socket from the
+ * pool in under the app's fd and sends the 20-byte preamble in the SYN
+ * (docs/datapath.md "Connect"). There is no router round trip on this path
+ * (except a pool refill every 32 connects), and no note to the router.
+ *
+ * The host socket has TCP_FASTOPEN_CONNECT set, so connect() to the host
+ * listener only picks the local port and returns 0 at once; the first
+ * send() carries the preamble, which names that port, in the SYN. The send
+ * is always MSG_DONTWAIT; a blocking app's connect then waits in a second
+ * connect() on the host socket, so the result is the kernel's own
+ * (ECONNREFUSED …), SO_SNDTIMEO and signals act as on any blocking connect
+ * (EINTR, connection continues), and a later connect() says EISCONN. A
+ * non-blocking app gets EINPROGRESS, also when the handshake happened to
+ * complete already (always a valid answer); the kernel then answers a
+ * second connect() with EALREADY while the handshake runs, with 0 once
+ * it is done, and with EISCONN after that, as for any socket.
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+SLIM_EXPORT int socket(int domain, int type, int protocol)
+{
+	int fd = REAL(socket)(domain, type, protocol);
+	if (fd < 0 || slim_ent(fd) == NULL)
+		return fd;
+	int saved = errno;
+	if (domain == AF_INET && (type & 0xf) == SOCK_STREAM &&
+	    (protocol == 0 || protocol == IPPROTO_TCP))
+		slim_set_kind(fd, SLIM_CAND);
+	else
+		slim_set_kind(fd, SLIM_NONE);
+	errno = saved;
+	return fd;
+}
+
+/*
+ * Binding to 0.0.0.0 or to the container's own overlay address, on port 0
+ * (iperf3 -B, clients that choose their source address) or on an explicit
+ * port (netperf's TCP_CRR cycles through client ports), keeps a socket a
+ * candidate. The host socket binds the same port the app's socket holds
+ * (getsockname reports the overlay address and that port, before and after
+ * connect), with the app's SO_REUSEADDR/SO_REUSEPORT replayed first; if the
+ * host namespace has the port in use, the socket stays on the overlay.
+ * Whether an address is our own is only known after HELLO, so it is checked
+ * at connect. Any other address is left alone: the socket stays on the
+ * overlay.
+ */
+static void record_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+	bool inet = sa != NULL && len >= sizeof *sin && sa->sa_family == AF_INET;
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	if (!inet) {
+		e->flags |= SLIM_F_BOUND;
+	} else {
+		e->flags |= SLIM_F_BOUND0;
+		if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
+			e->flags |= SLIM_F_BOUND_IP;
+			e->u.bound_ip = sin->sin_addr.s_addr;
+		}
+	}
+	slim_unlock(fd);
+}
+
+SLIM_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+	int r = REAL(bind)(fd, addr.__sockaddr__, len);
+	if (r == 0 && slim_kind_of(fd) == SLIM_CAND) {
+		int saved = errno;
+		record_bind(fd, addr.__sockaddr__, len);
+		errno = saved;
+	}
+	return r;
+}
+
+/* Options whose value cannot be replayed on a host socket. */
+static bool opt_unreplayable(int level, int name)
+{
+	if (level != SOL_SOCKET)
+		return false;
+	switch (name) {
+	case SO_BINDTODEVICE: /* a container interface name */
+	case SO_ATTACH_FILTER:
+	case SO_ATTACH_BPF:
+	case SO_ATTACH_REUSEPORT_CBPF:
+	case SO_ATTACH_REUSEPORT_EBPF:
+		return true;
+	}
+	return false;
+}
+
+SLIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	int r = REAL(setsockopt)(fd, level, name, val, len);
+	if (r != 0 || slim_kind_of(fd) != SLIM_CAND)
+		return r;
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	if (!(e->flags & SLIM_F_NOACCEL)) {
+		struct slim_ext *x = slim_ext_get(e, true);
+		if (x == NULL || len > SLIM_OPT_MAX_LEN || (len > 0 && val == NULL) ||
+		    opt_unreplayable(level, name)) {
+			e->flags |= SLIM_F_NOACCEL;
+		} else {
+			int i;
+			for (i = 0; i < x->nopts; i++)
+				if (x->opts[i].level == level && x->opts[i].name == name)
+					break;
+			if (i == x->nopts) {
+				if (x->nopts == SLIM_MAX_OPTS)
+					e->flags |= SLIM_F_NOACCEL;
+				else
+					x->nopts++;
+			}
+			if (!(e->flags & SLIM_F_NOACCEL)) {
+				x->opts[i].level = level;
+				x->opts[i].name = name;
+				x->opts[i].len = len;
+				if (len > 0)
+					memcpy(x->opts[i].val, val, len);
+			}
+		}
+	}
+	slim_unlock(fd);
+	return r;
+}
+
+void slim_preamble_build(uint8_t out[SLIM_PREAMBLE_LEN], uint32_t cip, uint16_t cport,
+			 uint32_t sip, uint16_t sport)
+{
+	uint32_t magic = SLIM_PREAMBLE_MAGIC;
+	memcpy(out, &magic, 4);
+	out[4] = 1;
+	out[5] = 0;
+	out[6] = out[7] = 0;
+	memcpy(out + 8, &cip, 4);
+	memcpy(out + 12, &cport, 2);
+	memcpy(out + 14, &sip, 4);
+	memcpy(out + 18, &sport, 2);
+}
+
+bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32_t *cip, uint16_t *cport,
+			 uint32_t *sip, uint16_t *sport)
+{
+	uint32_t magic;
+	memcpy(&magic, in, 4);
+	if (magic != SLIM_PREAMBLE_MAGIC || in[4] != 1 || in[5] != 0 || in[6] != 0 || in[7] != 0)
+		return false;
+	memcpy(cip, in + 8, 4);
+	memcpy(cport, in + 12, 2);
+	memcpy(sip, in + 14, 4);
+	memcpy(sport, in + 18, 2);
+	return *cip != 0 && *cport != 0 && *sip != 0 && *sport != 0;
+}
+
+void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port)
+{
+	if (addr == NULL || len == NULL)
+		return;
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = port};
+	sin.sin_addr.s_addr = ip;
+	size_t n = *len < sizeof sin ? *len : sizeof sin;
+	memcpy(addr, &sin, n);
+	*len = sizeof sin;
+}
+
+/*
+ * A non-blocking wait for a connecting socket (bounded by timeout_ms);
+ * 0 connected, else an errno (EINTR, EINPROGRESS, the kernel's SO_ERROR).
+ */
+static int wait_connected(int fd, int timeout_ms)
+{
+	struct pollfd p = {fd, POLLOUT, 0};
+	int r = REAL(poll)(&p, 1, timeout_ms);
+	if (r < 0)
+		return errno;
+	if (r == 0)
+		return EINPROGRESS;
+	int err = 0;
+	socklen_t len = sizeof err;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		return errno;
+	return err;
+}
+
+/*
+ * A blocking app's wait: the kernel's own connect on the host socket, so
+ * SO_SNDTIMEO, signals and SA_RESTART behave as for any blocking connect,
+ * and the socket ends up connected in the kernel's eyes (a further
+ * connect() says EISCONN, not 0). 0 or an errno; EINPROGRESS when
+ * SO_SNDTIMEO expired (the kernel says EALREADY on this second call).
+ */
+static int wait_connected_blocking(int fd, const struct sockaddr_in *host)
+{
+	if (REAL(connect)(fd, (const struct sockaddr *)host, sizeof *host) == 0)
+		return 0;
+	int err = errno;
+	if (err == EALREADY)
+		return EINPROGRESS;
+	return err == EISCONN ? 0 : err;
+}
+
+#define PASS 1 /* not accelerated: the real connect */
+
+static void epoll_restore(int fd, const struct slim_ext *x, const bool *deleted)
+{
+	for (int i = 0; x != NULL && i < x->nregs; i++) {
+		if (!deleted[i])
+			continue;
+		struct epoll_event ev = {.events = x->regs[i].events};
+		ev.data.u64 = x->regs[i].data;
+		REAL(epoll_ctl)(x->regs[i].epfd, EPOLL_CTL_ADD, fd, &ev);
+	}
+}
+
+/* Back to a candidate after a failed attempt, so a retry is accelerated. */
+static void back_to_cand(int fd)
+{
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	if (atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CONN)
+		atomic_store_explicit(&e->kind, SLIM_CAND, memory_order_relaxed);
+	slim_unlock(fd);
+}
+
+/* What a candidate recorded, copied out under its lock. */
+struct cand {
+	int flags;
+	uint32_t bound_ip;
+	bool has_ext;
+	struct slim_ext x;
+};
+
+static void snapshot_cand(int fd, struct cand *c)
+{
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	c->flags = e->flags;
+	c->bound_ip = e->u.bound_ip;
+	struct slim_ext *xp = slim_ext_get(e, false);
+	c->has_ext = xp != NULL;
+	if (xp != NULL) {
+		c->x.nregs = xp->nregs;
+		c->x.nopts = xp->nopts;
+		memcpy(c->x.regs, xp->regs, c->x.nregs * sizeof c->x.regs[0]);
+		memcpy(c->x.opts, xp->opts, c->x.nopts * sizeof c->x.opts[0]);
+	}
+	slim_unlock(fd);
+}
+
+/* Can this candidate reach dst over a host socket? Fills self. */
+static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
+			struct slim_self *self)
+{
+	uint32_t dip = dst->sin_addr.s_addr;
+	if (c->flags & (SLIM_F_NOACCEL | SLIM_F_BOUND))
+		return false;
+	if (dst->sin_port == 0 || dip == 0 || !slim_hello(self) || (dip & self->mask) != self->net)
+		return false;
+	return !(c->flags & SLIM_F_BOUND_IP) || c->bound_ip == self->ip;
+}
+
+/*
+ * A pool socket dressed like the app's socket: its recorded options and
+ * O_NONBLOCK. Returns it (still hidden) or -1; *fl and *fdfl get the app
+ * fd's file status and descriptor flags.
+ */
+static int host_socket_for(int fd, const struct slim_ext *xr, int *fl, int *fdfl)
+{
+	int ps = slim_pool_get();
+	if (ps < 0)
+		return -1;
+	for (int i = 0; xr != NULL && i < xr->nopts; i++) {
+		const struct slim_opt *o = &xr->opts[i];
+		if (REAL(setsockopt)(ps, o->level, o->name, o->val, o->len) != 0) {
+			slim_debug("slim: fd %d: option %d/%d does not apply to a host socket",
+				   fd, o->level, o->name);
+			slim_hidden_close(ps);
+			return -1;
+		}
+	}
+	*fl = REAL(fcntl)(fd, F_GETFL);
+	*fdfl = REAL(fcntl)(fd, F_GETFD);
+	if (*fl < 0 || *fdfl < 0 ||
+	    ((*fl & O_NONBLOCK) && REAL(fcntl)(ps, F_SETFL, O_NONBLOCK) != 0)) {
+		slim_hidden_close(ps);
+		return -1;
+	}
+	return ps;
+}
+
+/* A bound app socket's port, taken by the host socket too; false if in use. */
+static bool bind_like_app(int fd, int ps)
+{
+	struct sockaddr_in app, host = {.sin_family = AF_INET};
+	socklen_t len = sizeof app;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&app, &len) != 0 || app.sin_family != AF_INET)
+		return false;
+	host.sin_port = app.sin_port;
+	if (REAL(bind)(ps, (struct sockaddr *)&host, sizeof host) == 0)
+		return true;
+	slim_debug("slim: fd %d: port %P is taken in the host namespace; using the overlay", fd,
+		   app.sin_port);
+	return false;
+}
+
+/*
+ * Puts the host socket ps under the app's fd number: out of every epoll
+ * set first (no registration goes stale), then dup3. ps is closed either
+ * way. false: nothing changed (the registrations are back).
+ */
+static bool swap_in(int fd, int ps, int fdfl, const struct slim_ext *xr, bool *deleted)
+{
+	for (int i = 0; xr != NULL && i < xr->nregs; i++)
+		deleted[i] = REAL(epoll_ctl)(xr->regs[i].epfd, EPOLL_CTL_DEL, fd, NULL) == 0;
+	bool ok = REAL(dup3)(ps, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd;
+	if (!ok)
+		epoll_restore(fd, xr, deleted);
+	slim_hidden_close(ps);
+	return ok;
+}
+
+/* Sends the preamble without blocking: 1 sent, 0 not yet (no handshake), -errno. */
+static int send_preamble(int fd, const uint8_t pre[SLIM_PREAMBLE_LEN])
+{
+	ssize_t n = send(fd, pre, SLIM_PREAMBLE_LEN, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == SLIM_PREAMBLE_LEN)
+		return 1;
+	if (n >= 0)
+		return -EIO;
+	if (errno == EINPROGRESS || errno == EAGAIN)
+		return 0;
+	return -errno;
+}
+
+/*
+ * After the first send: waits as the app's connect would, and sends the
+ * preamble if it did not ride in the SYN (TFO disabled for the route by
+ * the kernel). A non-blocking app waits here only in that case, at most a
+ * second. 0, or an errno for the app.
+ */
+static int complete_handshake(int fd, const struct sockaddr_in *host, bool blocking, bool sent,
+			      const uint8_t pre[SLIM_PREAMBLE_LEN])
+{
+	int err;
+	if (blocking)
+		err = wait_connected_blocking(fd, host);
+	else if (!sent)
+		err = wait_connected(fd, 1000);
+	else
+		return 0;
+	if (err == 0 && !sent) {
+		int r = send_preamble(fd, pre);
+		err = r == 1 ? 0 : r == 0 ? EIO : -r;
+		/* Connected now: make a later connect() say EISCONN. */
+		if (err == 0 && !blocking)
+			wait_connected_blocking(fd, host);
+	}
+	if (!sent && (err == EINPROGRESS || err == EINTR))
+		shutdown(fd, SHUT_RDWR); /* it can never carry its preamble */
+	return err;
+}
+
+static int try_connect(int fd, const struct sockaddr_in *dst)
+{
+	struct cand c;
+	struct slim_self self;
+	snapshot_cand(fd, &c);
+	if (!accelerable(&c, dst, &self))
+		return PASS;
+	const struct slim_ext *xr = c.has_ext ? &c.x : NULL;
+	uint32_t dip = dst->sin_addr.s_addr;
+	uint16_t dport = dst->sin_port;
+	uint32_t hip;
+	uint16_t hport;
+	if (slim_dir_lookup(dip, dport, &hip, &hport) != 1)
+		return PASS;
+
+	int fl, fdfl;
+	int ps = host_socket_for(fd, xr, &fl, &fdfl);
+	if (ps >= 0 && (c.flags & SLIM_F_BOUND0) && !bind_like_app(fd, ps)) {
+		slim_hidden_close(ps);
+		return PASS;
+	}
+	bool deleted[SLIM_MAX_EPREGS] = {0};
+	if (ps < 0 || !swap_in(fd, ps, fdfl, xr, deleted))
+		return PASS;
+	bool restored = false;
+
+	struct slim_fd *e = slim_ent(fd);
+	struct slim_conn conn = {.lip = self.ip, .pip = dip, .lport = 0, .pport = dport};
+	slim_lock(fd); /* the recorded state stays until success: a retry needs it */
+	e->u.c = conn;
+	atomic_store_explicit(&e->kind, SLIM_CONN, memory_order_relaxed);
+	slim_unlock(fd);
+
+	struct sockaddr_in host = {.sin_family = AF_INET, .sin_port = hport};
+	host.sin_addr.s_addr = hip;
+	bool blocking = !(fl & O_NONBLOCK);
+	bool sent = false;
+	int err = 0;
+	if (REAL(connect)(fd, (struct sockaddr *)&host, sizeof host) != 0) {
+		/* Not deferred (TFO off for this route): a plain handshake. */
+		err = errno;
+		if (err != EINPROGRESS)
+			goto fail;
+	}
+	struct sockaddr_in local;
+	socklen_t llen = sizeof local;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) != 0) {
+		err = errno;
+		goto fail;
+	}
+	slim_lock(fd);
+	e->u.c.lport = local.sin_port;
+	slim_unlock(fd);
+
+	uint8_t pre[SLIM_PREAMBLE_LEN];
+	slim_preamble_build(pre, self.ip, local.sin_port, dip, dport);
+	if (err == 0) {
+		int r = send_preamble(fd, pre);
+		if (r < 0) {
+			err = -r;
+			goto fail;
+		}
+		sent = r == 1;
+	}
+	/*
+	 * Back into the epoll sets once the socket is connecting: added while
+	 * it was still unconnected it would report EPOLLHUP.
+	 */
+	epoll_restore(fd, xr, deleted);
+	restored = true;
+	err = complete_handshake(fd, &host, blocking, sent, pre);
+	if (sent && (err == EINTR || err == EINPROGRESS)) {
+		/* Like the kernel: the connection goes on in the background. */
+		errno = err;
+		return -1;
+	}
+	if (err != 0)
+		goto fail;
+
+	slim_lock(fd);
+	slim_ext_free(e);
+	slim_unlock(fd);
+	slim_debug("slim: fd %d: %A:%P via host %A:%P", fd, dip, dport, hip, hport);
+	if (blocking || !sent)
+		return 0;
+	errno = EINPROGRESS;
+	return -1;
+
+fail:
+	if (!restored)
+		epoll_restore(fd, xr, deleted);
+	back_to_cand(fd);
+	slim_debug("slim: fd %d: %A:%P via host %A:%P failed: errno %d", fd, dip, dport, hip,
+		   hport, err);
+	errno = err;
+	return -1;
+}
+
+SLIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+	const struct sockaddr *sa = addr.__sockaddr__;
+	if (likely(slim_kind_of(fd) != SLIM_CAND) || sa == NULL || len < sizeof(struct sockaddr_in) ||
+	    sa->sa_family != AF_INET)
+		return REAL(connect)(fd, sa, len);
+	int saved = errno;
+	int r = try_connect(fd, (const struct sockaddr_in *)sa);
+	if (r != PASS)
+		return r;
+	errno = saved;
+	return REAL(connect)(fd, sa, len);
+}
+
+SLIM_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *len)
+{
+	struct sockaddr *sa = addr.__sockaddr__;
+	if (likely(slim_kind_of(fd) != SLIM_CONN) || sa == NULL || len == NULL)
+		return REAL(getsockname)(fd, sa, len);
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	struct slim_conn c = e->u.c;
+	bool conn = atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CONN;
+	slim_unlock(fd);
+	if (!conn)
+		return REAL(getsockname)(fd, sa, len);
+	slim_fill_addr(sa, len, c.lip, c.lport);
+	return 0;
+}
+
+SLIM_EXPORT int getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *len)
+{
+	struct sockaddr *sa = addr.__sockaddr__;
+	if (likely(slim_kind_of(fd) != SLIM_CONN) || sa == NULL || len == NULL)
+		return REAL(getpeername)(fd, sa, len);
+	/* The kernel says whether it is connected (ENOTCONN); we say to whom. */
+	struct sockaddr_storage tmp;
+	socklen_t tlen = sizeof tmp;
+	if (REAL(getpeername)(fd, (struct sockaddr *)&tmp, &tlen) != 0)
+		return -1;
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	struct slim_conn c = e->u.c;
+	bool conn = atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CONN;
+	slim_unlock(fd);
+	if (!conn)
+		return REAL(getpeername)(fd, sa, len);
+	slim_fill_addr(sa, len, c.pip, c.pport);
+	return 0;
+}

@@ -1,0 +1,165 @@
+/*
+ * The directory table (docs/protocol.md §2): DIR/directory, rewritten in
+ * place by the router under a sequence lock and mapped read-only here.
+ *
+ * Mapped lazily on the first lookup. Once a second the path is stat()ed
+ * again: a router that recreated the file (new inode) gets remapped, and a
+ * file that was absent gets picked up. Old mappings are never unmapped (a
+ * reader may still be in one); that leaks one mapping per router restart.
+ * An absent or invalid file means nothing is accelerated.
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DIR_MAGIC 0x444d4c53u
+#define DIR_HDR 64
+#define DIR_SLOT 16
+#define MAPS 8
+
+struct dirmap {
+	const uint8_t *base;
+	uint32_t cap;
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct dirmap maps[MAPS];
+static _Atomic int cur = -1;       /* index into maps, -1: none */
+static _Atomic unsigned int ngen;  /* maps used so far */
+static _Atomic int64_t next_check; /* ms */
+static _Atomic uint32_t remap_lock;
+
+static void try_map(void)
+{
+	struct stat st;
+	if (stat(slim_cfg.dir_path, &st) != 0) {
+		atomic_store(&cur, -1);
+		return;
+	}
+	int c = atomic_load(&cur);
+	if (c >= 0 && maps[c].dev == st.st_dev && maps[c].ino == st.st_ino)
+		return;
+	int fd = open(slim_cfg.dir_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	const uint8_t *p = NULL;
+	if (fstat(fd, &st) == 0 && st.st_size >= DIR_HDR) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		if (m != MAP_FAILED)
+			p = m;
+	}
+	REAL(close)(fd);
+	if (p == NULL) {
+		atomic_store(&cur, -1);
+		return;
+	}
+	uint32_t magic, version, cap;
+	memcpy(&magic, p, 4);
+	memcpy(&version, p + 4, 4);
+	memcpy(&cap, p + 12, 4);
+	if (magic != DIR_MAGIC || version != 1 || cap == 0 || (cap & (cap - 1)) != 0 ||
+	    (uint64_t)DIR_HDR + (uint64_t)cap * DIR_SLOT > (uint64_t)st.st_size) {
+		slim_debug("slim: directory %s is not valid; nothing is accelerated",
+			   slim_cfg.dir_path);
+		munmap((void *)p, (size_t)st.st_size);
+		atomic_store(&cur, -1);
+		return;
+	}
+	unsigned int g = atomic_fetch_add(&ngen, 1);
+	int i = (int)(g % MAPS);
+	maps[i] = (struct dirmap){p, cap, st.st_dev, st.st_ino};
+	atomic_store_explicit(&cur, i, memory_order_release);
+	slim_debug("slim: directory %s mapped, %u slots", slim_cfg.dir_path, cap);
+}
+
+/*
+ * The first lookups of a process may come from several threads at once:
+ * those that find another thread mapping the table wait for it (a few
+ * file syscalls, bounded), or their connections would miss and go over
+ * the overlay.
+ */
+static void wait_for_mapping(void)
+{
+	int64_t deadline = slim_now_ms() + 100;
+	while (atomic_load_explicit(&remap_lock, memory_order_acquire) != 0 &&
+	       atomic_load_explicit(&cur, memory_order_acquire) < 0 && slim_now_ms() < deadline)
+		sched_yield();
+}
+
+static void refresh(void)
+{
+	int64_t now = slim_now_ms();
+	uint32_t expect = 0;
+	if (now >= atomic_load_explicit(&next_check, memory_order_relaxed) &&
+	    atomic_compare_exchange_strong(&remap_lock, &expect, 1)) {
+		atomic_store_explicit(&next_check, now + 1000, memory_order_relaxed);
+		int saved = errno;
+		try_map();
+		errno = saved;
+		atomic_store_explicit(&remap_lock, 0, memory_order_release);
+		return;
+	}
+	if (unlikely(atomic_load_explicit(&cur, memory_order_acquire) < 0))
+		wait_for_mapping();
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	return __atomic_load_n((const uint32_t *)p, __ATOMIC_RELAXED);
+}
+
+static inline uint16_t ld16(const uint8_t *p)
+{
+	return __atomic_load_n((const uint16_t *)p, __ATOMIC_RELAXED);
+}
+
+int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)
+{
+	refresh();
+	int c = atomic_load_explicit(&cur, memory_order_acquire);
+	if (c < 0)
+		return -1;
+	const uint8_t *base = maps[c].base;
+	uint32_t cap = maps[c].cap, mask = cap - 1;
+	const uint32_t *seqp = (const uint32_t *)(base + 8);
+	uint32_t h = (uint32_t)(ip * 2654435761u + (uint32_t)port * 40503u);
+
+	for (int tries = 0; tries < 10000; tries++) {
+		uint32_t s1 = __atomic_load_n(seqp, __ATOMIC_ACQUIRE);
+		if (s1 & 1) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		int found = 0;
+		uint32_t fip = 0;
+		uint16_t fport = 0;
+		uint32_t slot = h & mask;
+		for (uint32_t n = 0; n < cap; n++, slot = (slot + 1) & mask) {
+			const uint8_t *e = base + DIR_HDR + (size_t)slot * DIR_SLOT;
+			uint32_t eip = ld32(e);
+			if (eip == 0)
+				break;
+			if (eip == ip && ld16(e + 4) == port) {
+				fip = ld32(e + 8);
+				fport = ld16(e + 12);
+				found = 1;
+				break;
+			}
+		}
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(seqp, __ATOMIC_RELAXED) != s1)
+			continue;
+		if (found && (fip == 0 || fport == 0))
+			found = 0;
+		*hip = fip;
+		*hport = fport;
+		return found;
+	}
+	return 0; /* the writer is stuck: treat as a miss */
+}

@@ -1,0 +1,337 @@
+/*
+ * The server side: listen, accept, accept4 and epoll_ctl on merged
+ * listeners (docs/datapath.md "Listen and accept").
+ *
+ * listen() listens on the app's overlay socket first, then asks the router
+ * for a host listener, kept at a hidden fd and paired with the app's fd
+ * through a refcounted listener object. accept takes from the host listener
+ * first (non-blocking), then from the app's fd; a blocking app waits in
+ * poll() on both.
+ *
+ * Known limits, documented in the report:
+ *  - A blocking accept whose poll() is interrupted by a signal returns
+ *    EINTR even if the handler has SA_RESTART.
+ *  - SO_RCVTIMEO on the app's listener does not bound the wait.
+ *  - When poll() says the app's fd is readable and another process takes
+ *    the connection first, accept blocks on the app's fd alone.
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+static void try_listen(int fd, int backlog)
+{
+	struct slim_fd *e = slim_ent(fd);
+	struct sockaddr_in sin;
+	socklen_t len = sizeof sin;
+	struct slim_self self;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&sin, &len) != 0 || sin.sin_family != AF_INET ||
+	    len < sizeof sin)
+		goto plain;
+	if (sin.sin_addr.s_addr != htonl(INADDR_ANY) && (ntohl(sin.sin_addr.s_addr) >> 24) == 127)
+		goto plain;
+	if (!slim_hello(&self))
+		goto plain;
+	if (sin.sin_addr.s_addr != htonl(INADDR_ANY) && sin.sin_addr.s_addr != self.ip)
+		goto plain;
+
+	uint32_t b = backlog < 0 ? 0 : (uint32_t)backlog;
+	struct slim_reply rep;
+	int err;
+	if (slim_router_call(SLIM_T_LISTEN, &b, sizeof b, fd, SLIM_T_LISTEN_OK, &rep, &err) != 0)
+		goto plain;
+	if (rep.nfds != 1 || rep.len < 12) {
+		for (int i = 0; i < rep.nfds; i++)
+			REAL(close)(rep.fds[i]);
+		slim_warn_router("LISTEN reply", EBADMSG);
+		goto plain;
+	}
+	uint32_t oip, hip;
+	uint16_t oport, hport;
+	memcpy(&oip, rep.payload, 4);
+	memcpy(&oport, rep.payload + 4, 2);
+	memcpy(&hport, rep.payload + 6, 2);
+	memcpy(&hip, rep.payload + 8, 4);
+
+	int h = slim_hide(rep.fds[0], SLIM_H_LISTENER);
+	if (h < 0)
+		goto plain;
+	/* accept on it must never block; connections get the app's flags. */
+	int fl = REAL(fcntl)(h, F_GETFL);
+	if (fl < 0 || REAL(fcntl)(h, F_SETFL, fl | O_NONBLOCK) != 0) {
+		slim_hidden_close(h);
+		goto plain;
+	}
+	struct slim_listener *l = slim_listener_new(h, oip, oport);
+	if (l == NULL) {
+		slim_router_note(SLIM_T_UNLISTEN, NULL, 0, fd);
+		slim_hidden_close(h);
+		goto plain;
+	}
+	slim_hidden_ref(h, l, 0);
+
+	/* Registrations made before listen() now cover the host listener. */
+	struct slim_epreg regs[SLIM_MAX_EPREGS];
+	int nregs = 0;
+	slim_lock(fd);
+	struct slim_ext *x = slim_ext_get(e, false);
+	if (x != NULL) {
+		nregs = x->nregs;
+		memcpy(regs, x->regs, (size_t)nregs * sizeof regs[0]);
+	}
+	slim_ext_free(e);
+	e->flags = 0;
+	e->u.l = l;
+	atomic_store_explicit(&e->kind, SLIM_LISTENER, memory_order_relaxed);
+	slim_unlock(fd);
+	for (int i = 0; i < nregs; i++) {
+		struct epoll_event ev = {.events = regs[i].events};
+		ev.data.u64 = regs[i].data;
+		REAL(epoll_ctl)(regs[i].epfd, EPOLL_CTL_ADD, h, &ev);
+	}
+	slim_listener_sync_cloexec(l);
+	slim_debug("slim: fd %d: listener %A:%P merged with host %A:%P (hidden fd %d)", fd, oip,
+		   oport, hip, hport, h);
+	return;
+plain:
+	slim_set_kind(fd, SLIM_NONE); /* a plain listener from now on */
+}
+
+SLIM_EXPORT int listen(int fd, int backlog)
+{
+	int r = REAL(listen)(fd, backlog);
+	if (r != 0 || likely(slim_kind_of(fd) != SLIM_CAND))
+		return r;
+	int saved = errno;
+	try_listen(fd, backlog);
+	errno = saved;
+	return 0;
+}
+
+/* Reads the preamble of a fresh host connection: up to 1 s for all of it. */
+static bool read_preamble(int c, uint8_t pre[SLIM_PREAMBLE_LEN])
+{
+	size_t got = 0;
+	int64_t deadline = 0;
+	while (got < SLIM_PREAMBLE_LEN) {
+		ssize_t n = recv(c, pre + got, SLIM_PREAMBLE_LEN - got, MSG_DONTWAIT);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			return false;
+		int64_t now = slim_now_ms();
+		if (deadline == 0)
+			deadline = now + 1000;
+		if (now >= deadline)
+			return false;
+		struct pollfd p = {c, POLLIN, 0};
+		REAL(poll)(&p, 1, (int)(deadline - now));
+	}
+	return true;
+}
+
+/*
+ * One connection from the host listener: fd, -1 with EAGAIN when there is
+ * none, or -1 with an error for the app (out of fds and the like).
+ */
+static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	for (;;) {
+		int h = atomic_load_explicit(&l->hidden, memory_order_relaxed);
+		if (h < 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		int c = REAL(accept4)(h, NULL, NULL, flags);
+		if (c < 0) {
+			switch (errno) {
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+			case EINVAL:
+				return -1;
+			case ECONNABORTED:
+			case EINTR:
+				continue;
+			default:
+				errno = EAGAIN;
+				return -1;
+			}
+		}
+		uint8_t pre[SLIM_PREAMBLE_LEN];
+		struct slim_conn cn;
+		if (!read_preamble(c, pre) ||
+		    !slim_preamble_parse(pre, &cn.pip, &cn.pport, &cn.lip, &cn.lport) ||
+		    slim_ent(c) == NULL) {
+			/* Not a Slim client: never shown to the app. */
+			slim_debug("slim: host connection without a valid preamble dropped");
+			REAL(close)(c);
+			continue;
+		}
+		slim_set_conn(c, &cn);
+		slim_fill_addr(addr, len, cn.pip, cn.pport);
+		return c;
+	}
+}
+
+static int merged_accept(int fd, struct slim_listener *l, struct sockaddr *addr, socklen_t *len,
+			 int flags)
+{
+	int saved = errno;
+	bool host_ok = true;
+	for (;;) {
+		int c = host_ok ? accept_host(l, addr, len, flags) : (errno = EAGAIN, -1);
+		if (c >= 0) {
+			errno = saved;
+			return c;
+		}
+		if (errno != EAGAIN)
+			return -1;
+		int fl = REAL(fcntl)(fd, F_GETFL);
+		if (fl < 0)
+			return -1;
+		if (fl & O_NONBLOCK) {
+			errno = saved;
+			c = REAL(accept4)(fd, addr, len, flags);
+			if (c >= 0)
+				slim_set_kind(c, SLIM_NONE);
+			return c;
+		}
+		int h = host_ok ? atomic_load_explicit(&l->hidden, memory_order_relaxed) : -1;
+		struct pollfd p[2] = {{fd, POLLIN, 0}, {h, POLLIN, 0}};
+		int r = REAL(poll)(p, h >= 0 ? 2 : 1, -1);
+		if (r < 0)
+			return -1; /* EINTR: like an accept interrupted by a signal */
+		if (p[0].revents & (POLLERR | POLLNVAL | POLLHUP)) {
+			errno = saved;
+			return REAL(accept4)(fd, addr, len, flags); /* the kernel's error */
+		}
+		if (p[1].revents & POLLIN)
+			continue;
+		if (p[1].revents != 0)
+			host_ok = false; /* a broken host listener: the app's fd only */
+		if (p[0].revents & POLLIN) {
+			errno = saved;
+			c = REAL(accept4)(fd, addr, len, flags);
+			if (c >= 0)
+				slim_set_kind(c, SLIM_NONE);
+			return c;
+		}
+	}
+}
+
+static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, bool four)
+{
+	struct slim_fd *e = slim_ent(fd);
+	if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_LISTENER &&
+	    (addr == NULL || len != NULL)) {
+		slim_lock(fd);
+		struct slim_listener *l = e->u.l;
+		bool merged = atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_LISTENER;
+		if (merged)
+			atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+		slim_unlock(fd);
+		if (merged) {
+			int c = merged_accept(fd, l, addr, len, flags);
+			int saved = errno;
+			slim_listener_put(l, -1);
+			errno = saved;
+			return c;
+		}
+	}
+	int c = four ? REAL(accept4)(fd, addr, len, flags) : REAL(accept)(fd, addr, len);
+	if (c >= 0 && e != NULL) {
+		int saved = errno;
+		slim_set_kind(c, SLIM_NONE); /* drop stale state of that number */
+		errno = saved;
+	}
+	return c;
+}
+
+SLIM_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
+{
+	return do_accept(fd, addr.__sockaddr__, len, 0, false);
+}
+
+SLIM_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len, int flags)
+{
+	return do_accept(fd, addr.__sockaddr__, len, flags, true);
+}
+
+/* ---- epoll_ctl ---------------------------------------------------------------- */
+
+static void record_epoll(int fd, int epfd, int op, const struct epoll_event *ev)
+{
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	if (atomic_load_explicit(&e->kind, memory_order_relaxed) != SLIM_CAND ||
+	    (e->flags & SLIM_F_NOACCEL)) {
+		slim_unlock(fd);
+		return;
+	}
+	struct slim_ext *x = slim_ext_get(e, op == EPOLL_CTL_ADD);
+	int i = 0;
+	if (x != NULL)
+		for (i = 0; i < x->nregs; i++)
+			if (x->regs[i].epfd == epfd)
+				break;
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (x == NULL || (i == x->nregs && x->nregs == SLIM_MAX_EPREGS)) {
+			e->flags |= SLIM_F_NOACCEL; /* cannot replay: leave it alone */
+			break;
+		}
+		if (i == x->nregs)
+			x->nregs++;
+		x->regs[i].epfd = epfd;
+		x->regs[i].events = ev->events;
+		x->regs[i].data = ev->data.u64;
+		break;
+	case EPOLL_CTL_MOD:
+		if (x != NULL && i < x->nregs) {
+			x->regs[i].events = ev->events;
+			x->regs[i].data = ev->data.u64;
+		}
+		break;
+	case EPOLL_CTL_DEL:
+		if (x != NULL && i < x->nregs)
+			x->regs[i] = x->regs[--x->nregs];
+		break;
+	}
+	slim_unlock(fd);
+}
+
+SLIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int kind = slim_kind_of(fd);
+	if (likely(kind == SLIM_NONE || kind == SLIM_CONN))
+		return REAL(epoll_ctl)(epfd, op, fd, ev);
+	if (kind == SLIM_HIDDEN_FD) {
+		errno = EBADF; /* not the app's */
+		return -1;
+	}
+	int r = REAL(epoll_ctl)(epfd, op, fd, ev);
+	if (r != 0)
+		return r;
+	int saved = errno;
+	if (kind == SLIM_CAND && (op == EPOLL_CTL_DEL || ev != NULL)) {
+		record_epoll(fd, epfd, op, ev);
+	} else if (kind == SLIM_LISTENER) {
+		/* Mirror on the host listener, same events and data. */
+		int h = slim_merged_hidden(fd);
+		if (h >= 0) {
+			struct epoll_event copy;
+			if (ev != NULL)
+				copy = *ev;
+			REAL(epoll_ctl)(epfd, op, h, ev != NULL ? &copy : NULL);
+		}
+	}
+	errno = saved;
+	return r;
+}

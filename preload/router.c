@@ -1,0 +1,490 @@
+/*
+ * The router client (docs/protocol.md §1) and the pool of host sockets.
+ *
+ * Each thread has its own SEQPACKET connection to the router (no lock
+ * across a round trip), opened on first need and kept at a hidden fd. A
+ * registry of those connections lets the fork child close them and lets
+ * slim_hidden_evict move one. Every request has a deadline
+ * (SLIM_ROUTER_TIMEOUT_MS, 500 ms by default); any failure closes the
+ * thread's connection, prints the once-per-process warning and makes the
+ * shim leave the router alone for a while (1 s, doubling up to 30 s while
+ * failures go on), so a dead or stalled router costs the app little more
+ * than the overlay.
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_SLOTS 256
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+
+/* fd + 1 of each thread's router connection; 0: free. */
+static _Atomic int slots[MAX_SLOTS];
+static SLIM_TLS int tls_slot = -1;
+static SLIM_TLS uint32_t tls_id;
+static _Atomic int64_t down_until; /* router failed: leave it alone until */
+static _Atomic int backoff_ms;      /* doubles with each failure in a row */
+
+struct hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t id;
+	uint32_t len;
+};
+
+static bool router_down(void)
+{
+	int64_t until = atomic_load_explicit(&down_until, memory_order_relaxed);
+	return until != 0 && slim_now_ms() < until;
+}
+
+/*
+ * A stalled router costs each request the full timeout: the pause after a
+ * failure doubles (1 s, 2 s, 4 s … 30 s) until a request succeeds again.
+ */
+static void router_failed(const char *why, int err)
+{
+	int b = atomic_load_explicit(&backoff_ms, memory_order_relaxed);
+	b = b < BACKOFF_MIN_MS ? BACKOFF_MIN_MS : b >= BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS : 2 * b;
+	atomic_store_explicit(&backoff_ms, b, memory_order_relaxed);
+	atomic_store_explicit(&down_until, slim_now_ms() + b, memory_order_relaxed);
+	slim_warn_router(why, err);
+	slim_debug("slim: router %s: %s (errno %d)", why,
+		   slim_errname(err) ? slim_errname(err) : "error", err);
+}
+
+static void close_conn(void)
+{
+	int s = tls_slot;
+	if (s < 0)
+		return;
+	int v = atomic_exchange(&slots[s], 0);
+	tls_slot = -1;
+	if (v > 0)
+		slim_hidden_close(v - 1);
+}
+
+/* Opens a connection to the router: a non-blocking SEQPACKET socket. */
+static int open_conn(int *err)
+{
+	int s = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0) {
+		*err = errno;
+		return -1;
+	}
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	memcpy(sun.sun_path, slim_cfg.router_path, sizeof sun.sun_path);
+	/* Non-blocking: a full backlog is EAGAIN, not a hang. */
+	if (REAL(connect)(s, (struct sockaddr *)&sun, sizeof sun) != 0) {
+		*err = errno;
+		REAL(close)(s);
+		return -1;
+	}
+	int h = slim_hide(s, SLIM_H_ROUTER);
+	if (h < 0)
+		*err = EMFILE;
+	return h;
+}
+
+/* The calling thread's router connection, opened on demand. */
+static int router_fd(int *err)
+{
+	int s = tls_slot;
+	if (s >= 0) {
+		int v = atomic_load_explicit(&slots[s], memory_order_relaxed);
+		if (v > 0)
+			return v - 1;
+		tls_slot = -1; /* evicted */
+	}
+	int fd = open_conn(err);
+	if (fd < 0)
+		return -1;
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		int expect = 0;
+		if (atomic_compare_exchange_strong(&slots[i], &expect, fd + 1)) {
+			tls_slot = i;
+			slim_hidden_ref(fd, NULL, i);
+			slim_thread_register(i);
+			return fd;
+		}
+	}
+	/* More threads than slots: this one's connection is per request. */
+	return fd;
+}
+
+static void done_with(int fd)
+{
+	if (tls_slot < 0 || atomic_load_explicit(&slots[tls_slot], memory_order_relaxed) != fd + 1)
+		slim_hidden_close(fd); /* a per-request connection */
+}
+
+void slim_router_thread_exit(void *arg)
+{
+	(void)arg;
+	int saved = errno;
+	close_conn();
+	errno = saved;
+}
+
+void slim_router_moved(int slot, int oldfd, int newfd)
+{
+	if (slot < 0 || slot >= MAX_SLOTS)
+		return;
+	int expect = oldfd + 1;
+	atomic_compare_exchange_strong(&slots[slot], &expect, newfd < 0 ? 0 : newfd + 1);
+}
+
+void slim_router_atfork_child(void)
+{
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		int v = atomic_exchange(&slots[i], 0);
+		if (v > 0)
+			slim_hidden_close(v - 1);
+	}
+	tls_slot = -1;
+	atomic_store(&down_until, 0);
+	atomic_store(&backoff_ms, 0);
+}
+
+static void close_fds(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		REAL(close)(fds[i]);
+}
+
+static ssize_t send_msg(int s, uint16_t type, uint32_t id, const void *payload, uint32_t len,
+			int fd_in)
+{
+	struct hdr h = {SLIM_MAGIC, SLIM_VERSION, type, id, len};
+	struct iovec iov[2] = {{&h, sizeof h}, {(void *)payload, len}};
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+	if (fd_in >= 0) {
+		memset(&cm, 0, sizeof cm);
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof cm.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd_in, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sendmsg(s, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* Receives one datagram (up to the deadline) into rep; fds into rep->fds. */
+static int recv_msg(int s, int64_t deadline, struct hdr *h, struct slim_reply *rep, int *err)
+{
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(SLIM_POOL_CAP * sizeof(int))];
+	} cm;
+	for (;;) {
+		int64_t left = deadline - slim_now_ms();
+		if (left <= 0) {
+			*err = ETIMEDOUT;
+			return -1;
+		}
+		struct pollfd p = {s, POLLIN, 0};
+		int r = REAL(poll)(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			*err = errno;
+			return -1;
+		}
+		if (r == 0)
+			continue;
+
+		struct iovec iov[2] = {{h, sizeof *h}, {rep->payload, sizeof rep->payload}};
+		struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2,
+				     .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+		ssize_t n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			*err = errno;
+			return -1;
+		}
+		rep->nfds = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+				if (rep->nfds < SLIM_POOL_CAP)
+					rep->fds[rep->nfds++] = fd;
+				else
+					REAL(close)(fd);
+			}
+		}
+		if (n == 0) {
+			*err = ECONNRESET;
+			return -1;
+		}
+		if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof *h ||
+		    h->magic != SLIM_MAGIC || h->version != SLIM_VERSION ||
+		    h->len != (size_t)n - sizeof *h) {
+			close_fds(rep->fds, rep->nfds);
+			rep->nfds = 0;
+			*err = EBADMSG;
+			return -1;
+		}
+		rep->type = h->type;
+		rep->len = h->len;
+		return 0;
+	}
+}
+
+int slim_router_call(uint16_t type, const void *payload, uint32_t len, int fd_in, uint16_t want,
+		     struct slim_reply *rep, int *err)
+{
+	int saved = errno;
+	rep->nfds = 0;
+	if (router_down()) {
+		*err = EAGAIN;
+		errno = saved;
+		return -1;
+	}
+	int e = 0;
+	int s = router_fd(&e);
+	if (s < 0) {
+		router_failed("connect", e);
+		*err = e;
+		errno = saved;
+		return -1;
+	}
+	uint32_t id = ++tls_id;
+	const char *why = "send";
+	if (send_msg(s, type, id, payload, len, fd_in) < 0) {
+		e = errno;
+		goto fail;
+	}
+	int64_t deadline = slim_now_ms() + slim_cfg.timeout_ms;
+	for (;;) {
+		struct hdr h;
+		why = "reply";
+		if (recv_msg(s, deadline, &h, rep, &e) != 0)
+			goto fail;
+		if (h.id != id) {
+			/* A late reply to an earlier request or note: drop it. */
+			close_fds(rep->fds, rep->nfds);
+			rep->nfds = 0;
+			continue;
+		}
+		if (h.type == SLIM_T_ERROR) {
+			int32_t code = EPROTO;
+			if (rep->len >= 4)
+				memcpy(&code, rep->payload, 4);
+			close_fds(rep->fds, rep->nfds);
+			rep->nfds = 0;
+			slim_debug("slim: router refused request type %u: errno %d", type, code);
+			*err = code > 0 ? code : EPROTO;
+			done_with(s);
+			atomic_store_explicit(&backoff_ms, 0, memory_order_relaxed);
+			errno = saved;
+			return -1;
+		}
+		if (h.type != want) {
+			close_fds(rep->fds, rep->nfds);
+			rep->nfds = 0;
+			e = EBADMSG;
+			goto fail;
+		}
+		done_with(s);
+		atomic_store_explicit(&backoff_ms, 0, memory_order_relaxed);
+		errno = saved;
+		return 0;
+	}
+fail:
+	if (tls_slot >= 0 && atomic_load(&slots[tls_slot]) == s + 1)
+		close_conn();
+	else
+		slim_hidden_close(s);
+	router_failed(why, e);
+	*err = e;
+	errno = saved;
+	return -1;
+}
+
+void slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_in)
+{
+	if (router_down())
+		return;
+	int saved = errno;
+	int e = 0;
+	int s = router_fd(&e);
+	if (s >= 0) {
+		/* EAGAIN (router busy) drops it; the router's sweep catches up. */
+		send_msg(s, type, ++tls_id, payload, len, fd_in);
+		done_with(s);
+	}
+	errno = saved;
+}
+
+/* ---- HELLO ------------------------------------------------------------------ */
+
+static _Atomic int hello_state; /* 0 unknown, 1 known */
+static struct slim_self self_info;
+
+bool slim_hello(struct slim_self *self)
+{
+	if (likely(atomic_load_explicit(&hello_state, memory_order_acquire) == 1)) {
+		*self = self_info;
+		return true;
+	}
+	struct slim_reply rep;
+	int err;
+	if (slim_router_call(SLIM_T_HELLO, NULL, 0, -1, SLIM_T_HELLO_OK, &rep, &err) != 0)
+		return false;
+	close_fds(rep.fds, rep.nfds);
+	if (rep.len < 12 || rep.payload[8] > 32) {
+		router_failed("HELLO", EBADMSG);
+		return false;
+	}
+	struct slim_self s;
+	memcpy(&s.ip, rep.payload, 4);
+	memcpy(&s.net, rep.payload + 4, 4);
+	unsigned int bits = rep.payload[8];
+	s.mask = bits == 0 ? 0 : htonl(~0u << (32 - bits));
+	s.net &= s.mask;
+	self_info = s;
+	atomic_store_explicit(&hello_state, 1, memory_order_release);
+	slim_debug("slim: overlay address %A, network %A/%u", s.ip, s.net, bits);
+	*self = s;
+	return true;
+}
+
+/* ---- pool ------------------------------------------------------------------ */
+
+static struct {
+	_Atomic uint32_t lock;
+	int n;
+	int fds[SLIM_POOL_CAP];
+} pool;
+
+static void pool_lock(void)
+{
+	uint32_t expect = 0;
+	while (!atomic_compare_exchange_weak_explicit(&pool.lock, &expect, 1, memory_order_acquire,
+						      memory_order_relaxed)) {
+		expect = 0;
+		__builtin_ia32_pause();
+	}
+}
+
+static void pool_unlock(void)
+{
+	atomic_store_explicit(&pool.lock, 0, memory_order_release);
+}
+
+static _Atomic bool tfo_warned;
+static _Atomic int64_t pool_off_until; /* client TFO is off: no pool */
+
+int slim_pool_get(void)
+{
+	int64_t off = atomic_load_explicit(&pool_off_until, memory_order_relaxed);
+	if (unlikely(off != 0) && slim_now_ms() < off)
+		return -1;
+	pool_lock();
+	if (pool.n > 0) {
+		int fd = pool.fds[--pool.n];
+		pool_unlock();
+		return fd;
+	}
+	pool_unlock();
+
+	/*
+	 * Batches grow 4, 8, 16, 32: a short-lived process (curl) takes a few
+	 * host sockets, a busy one a round trip per 32 connects.
+	 */
+	static _Atomic unsigned int refills;
+	unsigned int k = atomic_fetch_add_explicit(&refills, 1, memory_order_relaxed);
+	uint32_t count = k >= 3 ? SLIM_POOL_BATCH : SLIM_POOL_BATCH >> (3 - k);
+	struct slim_reply rep;
+	int err;
+	if (slim_router_call(SLIM_T_POOL, &count, sizeof count, -1, SLIM_T_POOL_OK, &rep, &err) != 0)
+		return -1;
+	int mine = -1;
+	int keep[SLIM_POOL_CAP];
+	int nkeep = 0;
+	for (int i = 0; i < rep.nfds; i++) {
+		int fd = rep.fds[i];
+		/*
+		 * connect() then only picks the port; the SYN leaves with the
+		 * preamble on the first send (docs/protocol.md §3), so the
+		 * preamble can name the port the kernel picked.
+		 */
+		int one = 1;
+		if (REAL(setsockopt)(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one) != 0) {
+			int e = errno;
+			close_fds(rep.fds + i, rep.nfds - i);
+			for (int j = 0; j < nkeep; j++)
+				slim_hidden_close(keep[j]);
+			if (mine >= 0)
+				slim_hidden_close(mine);
+			if (!atomic_exchange(&tfo_warned, true))
+				slim_log("slim: TCP Fast Open is off for clients on this host "
+					 "(net.ipv4.tcp_fastopen, %s); using the overlay",
+					 slim_errname(e) ? slim_errname(e) : "error");
+			atomic_store_explicit(&pool_off_until, slim_now_ms() + 60000,
+					      memory_order_relaxed);
+			return -1;
+		}
+		fd = slim_hide(fd, SLIM_H_POOL);
+		if (fd < 0)
+			continue;
+		if (mine < 0)
+			mine = fd;
+		else
+			keep[nkeep++] = fd;
+	}
+	pool_lock();
+	int i = 0;
+	while (i < nkeep && pool.n < SLIM_POOL_CAP)
+		pool.fds[pool.n++] = keep[i++];
+	pool_unlock();
+	for (; i < nkeep; i++)
+		slim_hidden_close(keep[i]);
+	slim_debug("slim: pool refilled with %d host sockets", rep.nfds);
+	return mine;
+}
+
+void slim_pool_moved(int oldfd, int newfd)
+{
+	pool_lock();
+	for (int i = 0; i < pool.n; i++) {
+		if (pool.fds[i] != oldfd)
+			continue;
+		if (newfd >= 0)
+			pool.fds[i] = newfd;
+		else
+			pool.fds[i] = pool.fds[--pool.n];
+		break;
+	}
+	pool_unlock();
+}
+
+void slim_pool_atfork_child(void)
+{
+	atomic_store(&pool.lock, 0);
+	for (int i = 0; i < pool.n; i++)
+		slim_hidden_close(pool.fds[i]);
+	pool.n = 0;
+}

@@ -1,0 +1,366 @@
+/*
+ * libslim internals: shared declarations of the shim's pieces.
+ *
+ * Layout (see docs/datapath.md for the design, docs/protocol.md for bytes):
+ *   init.c       constructor, environment, real libc entry points, fork
+ *                handling, logging
+ *   fdtable.c    per-fd state table, listener objects, hidden fds
+ *   router.c     router client (per-thread SEQPACKET connection), host
+ *                socket pool
+ *   directory.c  read-only view of DIR/directory (seqlock reader)
+ *   connect.c    socket, bind, setsockopt, connect, getsockname, getpeername
+ *   listen.c     listen, accept, accept4, epoll_ctl
+ *   poll.c       poll, ppoll, select, pselect over merged listeners
+ *   dup.c        close, dup*, fcntl/fcntl64, ioctl, close_range, closefrom
+ *   exec.c       the exec family and posix_spawn: state carried to the new
+ *                image in SLIM_FDS, restored by its constructor
+ *
+ * Rules: libc only; no malloc and no stdio anywhere (most intercepted calls
+ * are async-signal-safe and the shim runs inside arbitrary processes); no
+ * lock is ever held across a blocking syscall; errno is preserved on every
+ * path that succeeds; the shim's own syscalls go through slim_real, never
+ * through the exported wrappers.
+ */
+#ifndef SLIM_SHIM_H
+#define SLIM_SHIM_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define SLIM_EXPORT __attribute__((visibility("default")))
+#define SLIM_HIDDEN __attribute__((visibility("hidden")))
+#define SLIM_TLS __thread __attribute__((tls_model("initial-exec")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- real libc entry points (init.c) ---------------------------------- */
+
+struct slim_real_fns {
+	int (*socket)(int, int, int);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*close)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+	int (*close_range)(unsigned int, unsigned int, int);
+	void (*closefrom)(int);
+	int (*ioctl)(int, unsigned long, ...);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			   const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			    const posix_spawnattr_t *, char *const[], char *const[]);
+};
+
+SLIM_HIDDEN extern struct slim_real_fns slim_real;
+SLIM_HIDDEN void slim_resolve(void);
+
+/*
+ * REAL(name): the next definition of name (libc's). Resolved in the
+ * constructor; a call that arrives before it (another library's
+ * constructor) resolves on the spot. dlsym of the same symbol always yields
+ * the same value, so a race between two resolvers is benign.
+ */
+#define REAL(name)                                                            \
+	(likely(__atomic_load_n(&slim_real.name, __ATOMIC_RELAXED) != NULL)    \
+		 ? slim_real.name                                              \
+		 : (slim_resolve(), slim_real.name))
+
+/* ---- configuration and logging (init.c) ------------------------------- */
+
+struct slim_config {
+	char router_path[108]; /* sun_path */
+	char dir_path[4096];   /* DIR/directory */
+	int timeout_ms;        /* router request timeout */
+	bool debug;
+};
+SLIM_HIDDEN extern struct slim_config slim_cfg;
+
+/* Returns a monotonic time in milliseconds (vDSO, cheap). */
+SLIM_HIDDEN int64_t slim_now_ms(void);
+
+/*
+ * Writes one line to stderr with write(2). fmt knows %s, %d, %u, %x and
+ * %A (an IPv4 address, u32 in network byte order), %P (a port, u16 network
+ * byte order passed as unsigned). The line is truncated at 256 bytes.
+ */
+SLIM_HIDDEN void slim_log(const char *fmt, ...);
+#define slim_debug(...)                                                       \
+	do {                                                                  \
+		if (unlikely(slim_cfg.debug))                                 \
+			slim_log(__VA_ARGS__);                                \
+	} while (0)
+/* The once-per-process "router unreachable" warning. */
+SLIM_HIDDEN void slim_warn_router(const char *why, int err);
+SLIM_HIDDEN const char *slim_errname(int err);
+
+/* ---- per-fd table (fdtable.c) ----------------------------------------- */
+
+enum slim_kind {
+	SLIM_NONE = 0,
+	SLIM_CAND,     /* AF_INET stream socket from socket(), not connected */
+	SLIM_CONN,     /* accelerated connection: a host socket */
+	SLIM_LISTENER, /* merged listener: app listener + hidden host listener */
+	SLIM_HIDDEN_FD /* a shim-owned fd (pool socket, host listener, router) */
+};
+
+enum slim_hidden_kind { SLIM_H_POOL = 1, SLIM_H_LISTENER, SLIM_H_ROUTER };
+
+/* Entry flags. */
+#define SLIM_F_NOACCEL 0x01  /* never accelerate (state we cannot replay) */
+#define SLIM_F_BOUND 0x02    /* the app bound it to a port or a foreign IP */
+#define SLIM_F_BOUND0 0x04   /* bound (any port): the host socket takes the same port */
+#define SLIM_F_BOUND_IP 0x08 /* ... to u.bound_ip: ours only if it is our own IP */
+
+#define SLIM_MAX_EPREGS 8
+#define SLIM_MAX_OPTS 16
+#define SLIM_OPT_MAX_LEN 16
+
+struct slim_epreg {
+	int epfd;
+	uint32_t events;
+	uint64_t data;
+};
+
+struct slim_opt {
+	int level;
+	int name;
+	uint32_t len;
+	uint8_t val[SLIM_OPT_MAX_LEN];
+};
+
+/* What a not-yet-connected socket needs replayed onto its host socket. */
+struct slim_ext {
+	uint8_t nregs;
+	uint8_t nopts;
+	struct slim_epreg regs[SLIM_MAX_EPREGS];
+	struct slim_opt opts[SLIM_MAX_OPTS];
+};
+
+/* A merged listener's shared half; refcounted across dups of the app fd. */
+struct slim_listener {
+	_Atomic int refs;   /* 0: free slot */
+	_Atomic int hidden; /* the host listener's fd */
+	uint32_t ip;        /* overlay address it was published under (nbo) */
+	uint16_t port;      /* nbo */
+	pid_t owner;        /* process that asked for it (sends UNLISTEN) */
+};
+
+struct slim_conn {
+	uint32_t lip, pip;     /* overlay local and peer IP (nbo) */
+	uint16_t lport, pport; /* nbo */
+};
+
+struct slim_fd {
+	_Atomic uint32_t lock;
+	_Atomic uint8_t kind;
+	uint8_t flags;
+	uint8_t hkind;
+	uint8_t pad;
+	uint32_t ext; /* index + 1 into the ext slab; 0: none */
+	uint32_t pad2;
+	union {
+		struct slim_conn c;
+		uint32_t bound_ip;       /* SLIM_CAND with SLIM_F_BOUND_IP (nbo) */
+		struct slim_listener *l; /* SLIM_LISTENER, SLIM_H_LISTENER */
+		int slot;                /* SLIM_H_ROUTER */
+	} u;
+};
+
+SLIM_HIDDEN extern struct slim_fd *_Atomic slim_table;
+SLIM_HIDDEN extern unsigned int slim_table_size;
+SLIM_HIDDEN extern int slim_hidden_base;
+SLIM_HIDDEN extern _Atomic int slim_nlisteners;
+
+SLIM_HIDDEN int slim_table_init(void);
+SLIM_HIDDEN void slim_table_atfork_child(void);
+
+/* The entry of fd, or NULL when the shim is inert or fd is out of range. */
+static inline struct slim_fd *slim_ent(int fd)
+{
+	struct slim_fd *t = atomic_load_explicit(&slim_table, memory_order_acquire);
+	if (t == NULL || (unsigned int)fd >= slim_table_size)
+		return NULL;
+	return &t[fd];
+}
+
+static inline int slim_kind_of(int fd)
+{
+	struct slim_fd *e = slim_ent(fd);
+	return e ? atomic_load_explicit(&e->kind, memory_order_relaxed) : SLIM_NONE;
+}
+
+SLIM_HIDDEN void slim_lock(int fd);
+SLIM_HIDDEN void slim_unlock(int fd);
+/* slim_lock that gives up after spins tries (async-signal-safe paths). */
+SLIM_HIDDEN bool slim_trylock(int fd, unsigned int spins);
+SLIM_HIDDEN struct slim_ext *slim_ext_get(struct slim_fd *e, bool create);
+SLIM_HIDDEN void slim_ext_free(struct slim_fd *e);
+
+/*
+ * Clears fd's entry and returns what it held so the caller can let go of
+ * it (slim_release) outside the lock.
+ */
+SLIM_HIDDEN void slim_take(int fd, struct slim_fd *old);
+/* Lets go of taken state: drops a listener reference (app_fd still open). */
+SLIM_HIDDEN void slim_release(const struct slim_fd *old, int app_fd);
+/* slim_take + slim_release. */
+SLIM_HIDDEN void slim_forget(int fd);
+/* Marks a freshly created fd: CAND or NONE (and drops stale state). */
+SLIM_HIDDEN void slim_set_kind(int fd, int kind);
+SLIM_HIDDEN void slim_set_conn(int fd, const struct slim_conn *c);
+/* dup semantics: copy oldfd's state onto newfd (just returned by dup*). */
+SLIM_HIDDEN void slim_copy(int oldfd, int newfd);
+
+SLIM_HIDDEN struct slim_listener *slim_listener_new(int hidden, uint32_t ip, uint16_t port);
+SLIM_HIDDEN void slim_listener_put(struct slim_listener *l, int app_fd);
+/* Takes a reference unless the listener is already gone. */
+SLIM_HIDDEN bool slim_listener_get(struct slim_listener *l);
+/*
+ * The hidden host listener survives exec exactly when one of the app fds
+ * of its listener does (no FD_CLOEXEC), so the exec'd image can restore
+ * the pair (exec.c). Re-evaluated whenever an app fd's FD_CLOEXEC may have
+ * changed: listen, dup*, F_SETFD, FIOCLEX/FIONCLEX, close.
+ */
+SLIM_HIDDEN void slim_listener_sync_cloexec(struct slim_listener *l);
+/* fd's FD_CLOEXEC may have changed (or fd is new): sync its listener, if any. */
+SLIM_HIDDEN void slim_fd_cloexec_changed(int fd);
+SLIM_HIDDEN void slim_set_cloexec(int fd, bool on);
+
+/*
+ * Moves a just-received fd to a high number (CLOEXEC) and records it as
+ * hidden. Returns the new fd, or -1 (the fd is closed) when it cannot be
+ * tracked.
+ */
+SLIM_HIDDEN int slim_hide(int fd, int hkind);
+/* Records fd (already at its place, e.g. inherited across exec) as hidden. */
+SLIM_HIDDEN void slim_mark_hidden(int fd, int hkind);
+SLIM_HIDDEN void slim_hidden_ref(int fd, struct slim_listener *l, int slot);
+/* Closes a hidden fd and clears its entry. */
+SLIM_HIDDEN void slim_hidden_close(int fd);
+/* The app is about to dup2 onto fd: move our hidden fd out of the way. */
+SLIM_HIDDEN void slim_hidden_evict(int fd);
+/* Iterates over entries in use in [lo, hi]; used by close_range. */
+SLIM_HIDDEN int slim_next_used(unsigned int lo, unsigned int hi);
+/* for (each fd whose entry is in use) — the table must be initialized. */
+#define SLIM_FOR_EACH_USED(fd)                                                 \
+	for (int fd = slim_next_used(0, slim_table_size - 1); fd >= 0;          \
+	     fd = (unsigned int)fd + 1 < slim_table_size                        \
+			  ? slim_next_used((unsigned int)fd + 1, slim_table_size - 1) \
+			  : -1)
+
+/* ---- router client and pool (router.c) -------------------------------- */
+
+#define SLIM_MAGIC 0x4d494c53u
+#define SLIM_VERSION 1
+enum {
+	SLIM_T_HELLO = 1,
+	SLIM_T_POOL = 2,
+	SLIM_T_LISTEN = 3,
+	SLIM_T_UNLISTEN = 4,
+	SLIM_T_INFO = 5,
+	SLIM_T_OK = 0x80,
+	SLIM_T_HELLO_OK = 0x81,
+	SLIM_T_POOL_OK = 0x82,
+	SLIM_T_LISTEN_OK = 0x83,
+	SLIM_T_INFO_OK = 0x85,
+	SLIM_T_ERROR = 0xff,
+};
+#define SLIM_MAX_PAYLOAD 1024
+#define SLIM_POOL_BATCH 32
+#define SLIM_POOL_CAP 64
+
+/*
+ * One request and its reply. Returns 0, or -1 with *err: a router failure
+ * (transport, timeout, malformed reply: the warning is printed once) or the
+ * errno of an ERROR reply (*router_err set). Received fds land in fds.
+ */
+struct slim_reply {
+	uint16_t type;
+	uint32_t len;
+	uint8_t payload[SLIM_MAX_PAYLOAD];
+	int fds[SLIM_POOL_CAP];
+	int nfds;
+};
+SLIM_HIDDEN int slim_router_call(uint16_t type, const void *payload, uint32_t len,
+				 int fd_in, uint16_t want, struct slim_reply *rep,
+				 int *err);
+/* A one-way note (UNLISTEN): dropped if it would block. */
+SLIM_HIDDEN void slim_router_note(uint16_t type, const void *payload, uint32_t len,
+				  int fd_in);
+SLIM_HIDDEN void slim_router_atfork_child(void);
+SLIM_HIDDEN void slim_router_thread_exit(void *arg);
+/* Arms slim_router_thread_exit for the calling thread (init.c). */
+SLIM_HIDDEN void slim_thread_register(int slot);
+SLIM_HIDDEN void slim_router_moved(int slot, int oldfd, int newfd);
+
+/* Own overlay IP and CIDR from HELLO (lazily, once). */
+struct slim_self {
+	uint32_t ip, net, mask; /* nbo */
+};
+SLIM_HIDDEN bool slim_hello(struct slim_self *self);
+
+/* Pops a host socket from the pool, refilling it; -1 when none. */
+SLIM_HIDDEN int slim_pool_get(void);
+SLIM_HIDDEN void slim_pool_moved(int oldfd, int newfd);
+SLIM_HIDDEN void slim_pool_atfork_child(void);
+
+/* ---- directory (directory.c) ------------------------------------------ */
+
+/* 1: found (host ip/port nbo), 0: not there, -1: no usable directory. */
+SLIM_HIDDEN int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport);
+
+/* ---- preamble ---------------------------------------------------------- */
+
+#define SLIM_PREAMBLE_MAGIC 0x504d4c53u
+#define SLIM_PREAMBLE_LEN 20
+SLIM_HIDDEN void slim_preamble_build(uint8_t out[SLIM_PREAMBLE_LEN], uint32_t cip,
+				     uint16_t cport, uint32_t sip, uint16_t sport);
+SLIM_HIDDEN bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32_t *cip,
+				     uint16_t *cport, uint32_t *sip, uint16_t *sport);
+
+/* Fills a sockaddr_in into (addr, *len) with accept/getsockname truncation. */
+SLIM_HIDDEN void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port);
+
+/* ---- exec (exec.c) ------------------------------------------------------ */
+
+/*
+ * The constructor's half of exec: restores the fds SLIM_FDS describes
+ * (active: the shim is configured) or closes the host listeners nobody
+ * would accept from (inert), and removes SLIM_FDS from the environment.
+ */
+SLIM_HIDDEN void slim_exec_restore(bool active);
+
+/* ---- poll helpers (poll.c) --------------------------------------------- */
+
+/* The hidden host listener of a merged listener fd, or -1. */
+SLIM_HIDDEN int slim_merged_hidden(int fd);
+
+#endif
