@@ -63,3 +63,29 @@ func runPair(t *testing.T, l *testLab, prog, clientNode, serverNode string, slim
 		}
 	}
 }
+
+// TestIntegrationSemanticsInOneContainer runs each program's client and
+// server in one process under slim exec: on the container's own overlay
+// address (accelerated through its own host listener) and on loopback
+// (outside the overlay: the shim must leave it alone).
+func TestIntegrationSemanticsInOneContainer(t *testing.T) {
+	l := newLab(t, "one")
+	for _, prog := range semanticPrograms {
+		for _, addr := range []string{l.containerAddr("h1-c1"), "127.0.0.1"} {
+			t.Run(prog+"/"+addr, func(t *testing.T) {
+				l.t = t
+				p := l.start("h1-c1", true, binPath(prog), "selftest", addr)
+				err := p.wait(90 * time.Second)
+				out := p.output()
+				if err != nil || strings.Contains(out, "FAIL") {
+					t.Errorf("selftest failed (%v):\n%s", err, out)
+				}
+				for _, line := range addrLine.FindAllString(out, -1) {
+					if strings.Contains(line, "198.18.") {
+						t.Errorf("a host address reached the application: %s", line)
+					}
+				}
+			})
+		}
+	}
+}
