@@ -19,9 +19,40 @@ import (
 const netnsDir = "/run/netns"
 
 // inNamespace runs fn on an OS thread that has joined the named network
-// namespace. If the thread cannot return to its original namespace it is
-// left locked, so the Go runtime discards it instead of reusing it.
+// namespace.
 func inNamespace(name string, fn func() error) error {
+	enter := func() error {
+		target, err := netns.GetFromName(name)
+		if err != nil {
+			return fmt.Errorf("opening network namespace %s: %w", name, err)
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			return fmt.Errorf("entering network namespace %s: %w", name, err)
+		}
+		return nil
+	}
+	return onThreadIn(name, enter, fn)
+}
+
+// createNamespace makes a new named network namespace.
+func createNamespace(name string) error {
+	create := func() error {
+		created, err := netns.NewNamed(name) // moves the thread into it
+		if err != nil {
+			return fmt.Errorf("creating network namespace %s: %w", name, err)
+		}
+		return created.Close()
+	}
+	return onThreadIn(name, create, func() error { return nil })
+}
+
+// onThreadIn locks the goroutine to its OS thread, lets enter move the
+// thread into a network namespace, runs fn there and moves the thread back.
+// A thread that may not be back in its own namespace (enter or the return
+// failed) stays locked, so the Go runtime discards it with the goroutine
+// instead of running other code in the wrong namespace.
+func onThreadIn(name string, enter, fn func() error) error {
 	runtime.LockOSThread()
 	origin, err := netns.Get()
 	if err != nil {
@@ -29,15 +60,8 @@ func inNamespace(name string, fn func() error) error {
 		return fmt.Errorf("reading current network namespace: %w", err)
 	}
 	defer origin.Close()
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("opening network namespace %s: %w", name, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("entering network namespace %s: %w", name, err)
+	if err := enter(); err != nil {
+		return err
 	}
 	fnErr := fn()
 	if err := netns.Set(origin); err != nil {
@@ -45,28 +69,6 @@ func inNamespace(name string, fn func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return fnErr
-}
-
-// createNamespace makes a new named network namespace with its loopback up.
-func createNamespace(name string) error {
-	runtime.LockOSThread()
-	origin, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("reading current network namespace: %w", err)
-	}
-	defer origin.Close()
-	created, err := netns.NewNamed(name)
-	if err != nil {
-		// NewNamed may have unshared before failing: never reuse the thread.
-		return fmt.Errorf("creating network namespace %s: %w", name, err)
-	}
-	created.Close()
-	if err := netns.Set(origin); err != nil {
-		return fmt.Errorf("leaving new network namespace %s: %w", name, err)
-	}
-	runtime.UnlockOSThread()
-	return nil
 }
 
 // deleteNamespace unmounts and removes a named network namespace. A
