@@ -29,7 +29,8 @@ func TestIntegrationBench(t *testing.T) {
 	var progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	report, err := Run(ctx, Options{LabName: integrationLab, Duration: time.Second, Runs: 1, Progress: &progress})
+	slim := buildSlim(t)
+	report, err := Run(ctx, Options{LabName: integrationLab, Duration: time.Second, Runs: 1, Progress: &progress, Slim: slim})
 	t.Logf("progress:\n%s", progress.String())
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -39,6 +40,9 @@ func TestIntegrationBench(t *testing.T) {
 	}
 	if len(report.Metrics) != 7 {
 		t.Errorf("%d metrics, want 7", len(report.Metrics))
+	}
+	if len(report.Scenarios) != 3 || report.Scenarios[2].Name != "slim" {
+		t.Errorf("scenarios %v, want host, overlay and slim", report.Scenarios)
 	}
 	for _, m := range report.Metrics {
 		for _, sc := range report.Scenarios {
@@ -54,6 +58,19 @@ func TestIntegrationBench(t *testing.T) {
 	t.Logf("results:\n%s", table.String())
 	checkLabGone(t, integrationLab)
 	checkServersGone(t, started(), len(tests)*len(report.Scenarios))
+}
+
+// buildSlim builds the slim binary, whose routers and `slim exec` the slim
+// column uses.
+func buildSlim(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir() + "/slim"
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/slimnet/slim")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building slim: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // TestIntegrationBenchCancel cancels a bench in the middle of a sample, as
