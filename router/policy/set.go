@@ -1,0 +1,145 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Decision is the outcome of checking a connection.
+type Decision struct {
+	Action Action
+	// Rule is the index of the deciding rule, or -1 when no rule matched
+	// (and the default, allow, applied).
+	Rule int
+}
+
+// Set is an ordered list of rules with their hit counts. It is safe for
+// concurrent use.
+type Set struct {
+	mu    sync.Mutex
+	rules []Rule
+	hits  []uint64
+}
+
+// Check decides a connection and counts the hit.
+func (s *Set) Check(src Source, dst netip.AddrPort) Decision {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range s.rules {
+		if r.Matches(src, dst) {
+			s.hits[i]++
+			return Decision{Action: r.Action, Rule: i}
+		}
+	}
+	return Decision{Action: Allow, Rule: -1}
+}
+
+// Add inserts a rule at position at (0 is first); at < 0 or past the end
+// appends it. It returns the rule's position.
+func (s *Set) Add(r Rule, at int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at < 0 || at > len(s.rules) {
+		at = len(s.rules)
+	}
+	s.rules = append(s.rules[:at], append([]Rule{r}, s.rules[at:]...)...)
+	s.hits = append(s.hits[:at], append([]uint64{0}, s.hits[at:]...)...)
+	return at
+}
+
+// Delete removes the rule at position i.
+func (s *Set) Delete(i int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i < 0 || i >= len(s.rules) {
+		return fmt.Errorf("no rule %d: the policy has %d rules", i, len(s.rules))
+	}
+	s.rules = append(s.rules[:i], s.rules[i+1:]...)
+	s.hits = append(s.hits[:i], s.hits[i+1:]...)
+	return nil
+}
+
+// Listed is a rule with its position and hit count.
+type Listed struct {
+	Index int    `json:"index"`
+	Rule  Rule   `json:"rule"`
+	Text  string `json:"text"`
+	Hits  uint64 `json:"hits"`
+}
+
+// List returns the rules in order.
+func (s *Set) List() []Listed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Listed, len(s.rules))
+	for i, r := range s.rules {
+		out[i] = Listed{Index: i, Rule: r, Text: r.String(), Hits: s.hits[i]}
+	}
+	return out
+}
+
+// file is the on-disk form: versioned, rules only (hit counts restart).
+type file struct {
+	Version int    `json:"version"`
+	Rules   []Rule `json:"rules"`
+}
+
+const fileVersion = 1
+
+// Save writes the rules to path atomically: a reader, or a router that
+// crashes half way, sees the old file or the new one, never a mix.
+func (s *Set) Save(path string) error {
+	s.mu.Lock()
+	data, err := json.MarshalIndent(file{Version: fileVersion, Rules: s.rules}, "", "  ")
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".policy-*")
+	if err != nil {
+		return fmt.Errorf("saving policy: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving policy: %w", err)
+	}
+	if err := errors.Join(tmp.Sync(), tmp.Chmod(0o600), tmp.Close()); err != nil {
+		return fmt.Errorf("saving policy: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("saving policy: %w", err)
+	}
+	return nil
+}
+
+// Load reads rules saved by Save. A missing file is an empty policy.
+func Load(path string) (*Set, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &Set{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading policy: %w", err)
+	}
+	var f file
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("policy file %s is corrupt: %w", path, err)
+	}
+	if f.Version != fileVersion {
+		return nil, fmt.Errorf("policy file %s has version %d, this router reads %d", path, f.Version, fileVersion)
+	}
+	s := &Set{}
+	for i, r := range f.Rules {
+		if _, err := Parse(r.String()); err != nil {
+			return nil, fmt.Errorf("policy file %s, rule %d: %w", path, i, err)
+		}
+		s.Add(r, -1)
+	}
+	return s, nil
+}
