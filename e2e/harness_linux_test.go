@@ -27,8 +27,17 @@ const repoRoot = ".."
 var (
 	buildOnce sync.Once
 	buildErr  error
+	buildDir  string
 	slimPath  string
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 // build compiles slim (with the current shim) and the C test programs once.
 func build(t *testing.T) {
@@ -39,6 +48,7 @@ func build(t *testing.T) {
 			buildErr = err
 			return
 		}
+		buildDir = dir
 		slimPath = filepath.Join(dir, "slim")
 		steps := [][]string{
 			{"make", "-s", "-C", repoRoot, "embed/libslim.so"},

@@ -33,7 +33,11 @@ func TestMain(m *testing.M) {
 	if script := os.Getenv(helperEnv); script != "" {
 		os.Exit(runHelper(script))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if slimBinary != "" {
+		os.RemoveAll(filepath.Dir(slimBinary))
+	}
+	os.Exit(code)
 }
 
 func requireRoot(t *testing.T) {
