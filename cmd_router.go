@@ -39,12 +39,18 @@ its containers:
 'slim lab up' writes one per lab host and starts the routers itself.
 The router enables TCP Fast Open (net.ipv4.tcp_fastopen |= 3) in its
 network namespace. Established connections do not depend on the router:
-they survive its restart, and a restarted router keeps its listeners.`
+they survive its restart, and a restarted router keeps its listeners.
+
+The router also serves its control API on DIR/control.sock (docs/control.md;
+root only, or root and --control-group), which 'slim top' and 'slim status'
+read. Optional fields: "control_group", "metrics_addr".`
 
 func runRouter(args []string) error {
-	fs := newFlagSet("router", "--config FILE [--verbose]", routerDescription)
+	fs := newFlagSet("router", "--config FILE [--verbose] [--control-group GROUP] [--metrics ADDR]", routerDescription)
 	configPath := fs.String("config", "", "`FILE` with the router's configuration (required)")
 	verbose := fs.Bool("verbose", false, "log every request and decision")
+	controlGroup := fs.String("control-group", "", "`GROUP` (name or id) that may use DIR/control.sock too (default: root only; overrides control_group)")
+	metrics := fs.String("metrics", "", "serve Prometheus text metrics at http://`ADDR`/metrics (off by default; overrides metrics_addr)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +64,12 @@ func runRouter(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *controlGroup != "" {
+		config.ControlGroup = *controlGroup
+	}
+	if *metrics != "" {
+		config.MetricsAddr = *metrics
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -67,6 +79,7 @@ func runRouter(args []string) error {
 	if err != nil {
 		return err
 	}
+	r.SetVersion(version)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return r.Run(ctx)

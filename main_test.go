@@ -55,11 +55,20 @@ func TestUnknownCommand(t *testing.T) {
 	}
 }
 
-func TestNotYetImplementedCommandsSaySo(t *testing.T) {
-	for _, name := range []string{"top"} {
-		code, _, stderr := runCapturingStdout(t, name)
-		if code != 1 || !strings.Contains(stderr, "not implemented yet") {
-			t.Errorf("slim %s: exit %d, stderr %q; want exit 1 and a 'not implemented yet' error", name, code, stderr)
-		}
+// TestTopWithoutTerminalSaysSo: the dashboard needs a terminal; without
+// one slim top points to --once and --json instead of failing obscurely.
+func TestTopWithoutTerminalSaysSo(t *testing.T) {
+	code, _, stderr := runCapturingStdout(t, "top", "--control", "/nonexistent/control.sock")
+	if code != 1 || !strings.Contains(stderr, "--once") {
+		t.Errorf("slim top without a terminal: exit %d, stderr %q; want exit 1 pointing to --once", code, stderr)
+	}
+}
+
+// TestTopOnceUnreachableRouter: --once against no router fails in one line
+// naming the socket.
+func TestTopOnceUnreachableRouter(t *testing.T) {
+	code, _, stderr := runCapturingStdout(t, "top", "--once", "--control", "/nonexistent/control.sock")
+	if code != 1 || !strings.Contains(stderr, "/nonexistent/control.sock") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("slim top --once: exit %d, stderr %q", code, stderr)
 	}
 }

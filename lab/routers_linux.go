@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	controlapi "github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router"
 )
 
@@ -66,7 +68,33 @@ func (l *Lab) StartRouters(binary string, args ...string) error {
 			return fmt.Errorf("router of %s: %w", h.Name, err)
 		}
 	}
+	for _, h := range l.Hosts {
+		if err := waitForPeers(filepath.Join(l.RouterDir(h.Name), "control.sock")); err != nil {
+			return fmt.Errorf("router of %s: %w", h.Name, err)
+		}
+	}
 	return nil
+}
+
+// waitForPeers waits until a router has connected to every peer router
+// (started one after the other, they retry with a backoff), so that a
+// listener registered right after StartRouters reaches every host.
+func waitForPeers(control string) error {
+	deadline := time.Now().Add(routerStartTimeout)
+	for {
+		snap, err := controlapi.Fetch(context.Background(), control)
+		connected := err == nil
+		for _, p := range snap.Peers {
+			connected = connected && p.Connected
+		}
+		if connected {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not connected to its peer routers after %v (%v)", routerStartTimeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (l *Lab) startRouter(i int, binary string, args []string) error {

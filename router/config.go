@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/overlay"
 )
 
@@ -28,6 +29,13 @@ type Config struct {
 	PeerPort uint16 `json:"peer_port"`
 	// Containers are the containers of this host the router serves.
 	Containers []ContainerConfig `json:"containers"`
+	// ControlGroup, if set, is a group (name or number) whose members may
+	// use the control API too: control.sock becomes root:GROUP, mode 0660.
+	// Otherwise it is readable by root only (0600).
+	ControlGroup string `json:"control_group,omitempty"`
+	// MetricsAddr, if set, is a TCP address (such as 127.0.0.1:9464) where
+	// the router serves Prometheus text metrics at /metrics. Off if empty.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
 }
 
 // HostConfig is one host of the cluster.
@@ -118,6 +126,9 @@ func (c Config) Plan() (overlay.Plan, error) {
 
 // SocketPath is where the router serves shims.
 func (c Config) SocketPath() string { return filepath.Join(c.Dir, "router.sock") }
+
+// ControlPath is where the router serves the control API (docs/control.md).
+func (c Config) ControlPath() string { return filepath.Join(c.Dir, control.SocketName) }
 
 // DirectoryPath is the directory table's file.
 func (c Config) DirectoryPath() string { return filepath.Join(c.Dir, "directory") }

@@ -8,5 +8,8 @@
 //     host listeners standing for containers' overlay listeners);
 //   - publishes the directory of accelerated listeners to the shims on its
 //     host (package directory) and exchanges it with peer routers;
-//   - keeps the table of accelerated listeners and connections.
+//   - keeps the table of accelerated listeners and connections, and serves
+//     them on the control API (DIR/control.sock, docs/control.md): a
+//     sock_diag sweep of the host namespace finds the connections of the
+//     pool sockets and host listeners it created, with tcp_info counters.
 package router

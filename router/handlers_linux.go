@@ -40,7 +40,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 		reply, fds, err = r.handle(who.Container, req)
 	}
 	switch req.Type {
-	case protocol.TypeAccepted, protocol.TypeConnected:
+	case protocol.TypeAccepted, protocol.TypeConnected, protocol.TypeStats:
 		if err != nil {
 			r.log.Debug("dropping note", "type", req.Type, "err", err)
 		}
@@ -69,7 +69,9 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 	case protocol.TypeHello:
 		return r.hello(c, req.Payload)
 	case protocol.TypePool:
-		return r.pool(req.Payload)
+		reply, fds, err := r.pool(req.Payload)
+		r.recordPool(c, fds) // control API: which container holds which pool socket
+		return reply, fds, err
 	case protocol.TypeListen:
 		return r.listen(c, req.Payload, req.fds[0])
 	case protocol.TypeUnlisten:
@@ -78,6 +80,8 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 		return r.info(c, req.fds[0])
 	case protocol.TypeAccepted, protocol.TypeConnected:
 		return protocol.Message{}, nil, r.note(c, req.Type, req.Payload)
+	case protocol.TypeStats:
+		return protocol.Message{}, nil, r.recordStats(req.Payload) // control_linux.go
 	}
 	return protocol.Message{}, nil, refuse(unix.EOPNOTSUPP, "%v is not a request", req.Type)
 }
@@ -100,6 +104,9 @@ func (r *Router) pool(payload []byte) (protocol.Message, []int, error) {
 		fd, err := newPoolSocket()
 		if err != nil {
 			closeAll(fds)
+			if errors.Is(err, errClientFastOpenOff) {
+				return protocol.Message{}, nil, refuse(unix.EOPNOTSUPP, "%v", err)
+			}
 			return protocol.Message{}, nil, refuse(unix.ENOBUFS, "%v", err)
 		}
 		fds = append(fds, fd)
@@ -137,6 +144,9 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	}
 	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, AppCookie: appCookie, HostCookie: hostCookie, ReusePort: spec.reusePort, Added: time.Now()})
 	r.publish()
+	// listen() returns once the peers' shims can find the listener, so a
+	// client told about it at once (netperf's data port) is accelerated.
+	r.waitForPeers(r.listeners.currentVersion())
 	r.log.Debug("accelerated listener", "container", c.Name, "overlay", overlayAddr, "host", host)
 	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: host}.Encode()
 	return protocol.Message{Type: protocol.TypeListenOK, Payload: payloadOut}, []int{fd}, nil

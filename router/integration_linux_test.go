@@ -231,7 +231,8 @@ func TestIntegrationRouterRefusesUnregisteredCaller(t *testing.T) {
 
 func TestIntegrationRoutersShareDirectory(t *testing.T) {
 	l := labWithRouters(t, "rtp", 2)
-	wait := startHelper(t, l, "h1-c1", "listen", "linger")
+	t.Setenv("SLIM_TEST_PEER_DIRECTORY", filepath.Join(l.RouterDir("h2"), "directory"))
+	wait := startHelper(t, l, "h1-c1", "listen", "peerdirectory", "linger")
 	peerTable := filepath.Join(l.RouterDir("h2"), "directory")
 	var found []directory.Entry
 	deadline := time.Now().Add(2 * time.Second)
@@ -248,6 +249,10 @@ func TestIntegrationRoutersShareDirectory(t *testing.T) {
 	want := directory.Entry{Overlay: netip.MustParseAddrPort(parts[0]), Host: netip.MustParseAddrPort(parts[1])}
 	if found[0] != want {
 		t.Errorf("h2 learned %+v, h1 published %+v", found[0], want)
+	}
+	// LISTEN returns only once the peer has published the listener.
+	if res[1].Text != res[0].Text {
+		t.Errorf("right after LISTEN h2's directory held %q, want %q", res[1].Text, res[0].Text)
 	}
 }
 
@@ -337,8 +342,31 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 	case "listenudp":
 		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 		return roundTrip(conn, msg(protocol.TypeListen, protocol.Uint32Payload(1)), []int{fd})
+	case "stats": // one-way: no reply
+		st := protocol.Stats{Fallbacks: []uint32{2, 0, 0, 0, 1}, Setups: make([]uint32, protocol.SetupBuckets)}
+		st.Setups[6] = 10
+		_, err := conn.Write(msg(protocol.TypeStats, st.Encode()))
+		return stepResult{Err: errText(err)}
+	case "statsbad": // one-way and malformed: dropped without a reply
+		_, err := conn.Write(msg(protocol.TypeStats, []byte{1, 2, 3}))
+		return stepResult{Err: errText(err)}
 	case "thousands":
 		return thousandsOfClients(2000)
+	case "peerdirectory":
+		// Read the peer's table right after LISTEN returned: no waiting.
+		table, err := os.ReadFile(os.Getenv("SLIM_TEST_PEER_DIRECTORY"))
+		if err != nil {
+			return stepResult{Err: err.Error()}
+		}
+		entries, err := directory.Entries(table)
+		if err != nil {
+			return stepResult{Err: err.Error()}
+		}
+		var texts []string
+		for _, e := range entries {
+			texts = append(texts, e.Overlay.String()+" "+e.Host.String())
+		}
+		return stepResult{Text: strings.Join(texts, ",")}
 	case "linger":
 		time.Sleep(3 * time.Second)
 		return stepResult{}

@@ -27,10 +27,11 @@ func (r *Router) pushTo(ctx context.Context, peer overlay.HostPlan) {
 	addr := netip.AddrPortFrom(peer.Underlay, r.config.PeerPort).String()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := r.pushSession(ctx, addr)
+		err := r.pushSession(ctx, peer.Underlay, addr)
 		if ctx.Err() != nil {
 			return
 		}
+		r.peerHealth.setUnreachable(peer.Underlay, true)
 		r.log.Debug("peer router unreachable; retrying", "peer", addr, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
@@ -41,18 +42,22 @@ func (r *Router) pushTo(ctx context.Context, peer overlay.HostPlan) {
 	}
 }
 
-func (r *Router) pushSession(ctx context.Context, addr string) error {
+func (r *Router) pushSession(ctx context.Context, peer netip.Addr, addr string) error {
 	dialer := net.Dialer{Timeout: dialTimeout, LocalAddr: &net.TCPAddr{IP: r.self.Underlay.AsSlice()}}
 	conn, err := dialer.DialContext(ctx, "tcp4", addr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	r.peerHealth.setConnected(peer, true)
+	r.peerHealth.setUnreachable(peer, false)
+	defer r.peerHealth.setConnected(peer, false)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	go r.readAcks(conn, peer)
 	for {
-		mappings, changed := r.listeners.localMappings()
-		payload, err := protocol.EncodeDirectory(mappings)
+		mappings, version, changed := r.listeners.localMappings()
+		payload, err := protocol.EncodeDirectory(version, mappings)
 		if err != nil {
 			return err
 		}
@@ -84,6 +89,23 @@ func (r *Router) servePeers() {
 	}
 }
 
+// readAcks records the directory versions a peer acknowledges, until the
+// push connection closes.
+func (r *Router) readAcks(conn net.Conn, peer netip.Addr) {
+	for {
+		msg, err := readFrame(conn)
+		if err != nil {
+			return
+		}
+		if msg.Type != protocol.TypeDirectoryAck {
+			continue
+		}
+		if version, err := protocol.DecodeDirectoryAck(msg.Payload); err == nil {
+			r.peerHealth.acknowledged(peer, version)
+		}
+	}
+}
+
 func (r *Router) servePeer(conn *net.TCPConn) {
 	defer conn.Close()
 	from := conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
@@ -94,7 +116,7 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 	}
 	for {
 		conn.SetReadDeadline(time.Now().Add(peerIdle))
-		mappings, err := readDirectory(conn)
+		version, mappings, err := readDirectory(conn)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				r.log.Warn("dropping peer router connection", "peer", from, "err", err)
@@ -106,7 +128,15 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 			return
 		}
 		r.listeners.setRemote(from, mappings)
+		r.peerHealth.directoryReceived(from, time.Now())
 		r.publish()
+		// The shims here can now reach the peer's listeners: say so, so a
+		// listen() on the peer can return knowing its clients will find it.
+		ack := protocol.Message{Type: protocol.TypeDirectoryAck, Payload: protocol.EncodeDirectoryAck(version)}
+		conn.SetWriteDeadline(time.Now().Add(peerIdle))
+		if _, err := conn.Write(ack.Encode()); err != nil {
+			return
+		}
 	}
 }
 
@@ -119,29 +149,56 @@ func (r *Router) peerByUnderlay(addr netip.Addr) (overlay.HostPlan, bool) {
 	return overlay.HostPlan{}, false
 }
 
-// readDirectory reads one frame from a peer and decodes its mappings.
-func readDirectory(conn net.Conn) ([]protocol.Mapping, error) {
+// readFrame reads one frame from a peer router.
+func readFrame(conn net.Conn) (protocol.Message, error) {
 	header := make([]byte, protocol.HeaderSize)
 	if _, err := io.ReadFull(conn, header); err != nil {
-		return nil, err
+		return protocol.Message{}, err
 	}
 	n, err := protocol.FrameLength(header)
 	if err != nil {
-		return nil, err
+		return protocol.Message{}, err
 	}
 	frame := make([]byte, protocol.HeaderSize+n)
 	copy(frame, header)
 	if _, err := io.ReadFull(conn, frame[protocol.HeaderSize:]); err != nil {
-		return nil, err
+		return protocol.Message{}, err
 	}
-	msg, err := protocol.DecodeFrame(frame)
+	return protocol.DecodeFrame(frame)
+}
+
+// readDirectory reads one DIRECTORY frame from a peer.
+func readDirectory(conn net.Conn) (uint64, []protocol.Mapping, error) {
+	msg, err := readFrame(conn)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if msg.Type != protocol.TypeDirectory {
-		return nil, fmt.Errorf("unexpected %v from a peer router", msg.Type)
+		return 0, nil, fmt.Errorf("unexpected %v from a peer router", msg.Type)
 	}
 	return protocol.DecodeDirectory(msg.Payload)
+}
+
+// peerAckTimeout bounds how long a LISTEN waits for the peers to publish
+// the new listener; a peer that is slower (or down) learns it later.
+const peerAckTimeout = 200 * time.Millisecond
+
+// waitForPeers waits until every connected peer has acknowledged the
+// directory version, or peerAckTimeout passes.
+func (r *Router) waitForPeers(version uint64) {
+	deadline := time.After(peerAckTimeout)
+	for {
+		pending, changed := r.peerHealth.pendingAcks(version)
+		if pending == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			r.log.Debug("peers slow to acknowledge the directory", "version", version, "pending", pending)
+			return
+		}
+	}
 }
 
 // checkPeerMappings refuses mappings a peer has no business announcing:

@@ -29,6 +29,7 @@ type registry struct {
 	local   map[netip.AddrPort][]listener
 	remote  map[netip.Addr][]protocol.Mapping // by peer underlay address
 	changed chan struct{}
+	version uint64 // counts changes, so peers can acknowledge one
 }
 
 func newRegistry() *registry {
@@ -41,6 +42,7 @@ func newRegistry() *registry {
 
 // notify wakes the waiters; the caller holds mu.
 func (g *registry) notify() {
+	g.version++
 	close(g.changed)
 	g.changed = make(chan struct{})
 }
@@ -121,8 +123,11 @@ func (g *registry) snapshot() ([]listener, <-chan struct{}) {
 }
 
 // localMappings is what this router tells its peers: one mapping per
-// overlay address.
-func (g *registry) localMappings() ([]protocol.Mapping, <-chan struct{}) {
+// overlay address, with the version they belong to.
+func (g *registry) localMappings() ([]protocol.Mapping, uint64, <-chan struct{}) {
+	g.mu.Lock()
+	version := g.version
+	g.mu.Unlock()
 	ls, changed := g.snapshot()
 	ms := make([]protocol.Mapping, 0, len(ls))
 	for _, l := range ls {
@@ -131,7 +136,14 @@ func (g *registry) localMappings() ([]protocol.Mapping, <-chan struct{}) {
 			ms = append(ms, m)
 		}
 	}
-	return ms, changed
+	return ms, version, changed
+}
+
+// currentVersion is the version of the latest change.
+func (g *registry) currentVersion() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.version
 }
 
 // entries is the whole directory: local listeners and every peer's.
@@ -162,4 +174,33 @@ func (g *registry) lookupCookie(cookie uint64) (listener, bool) {
 		}
 	}
 	return listener{}, false
+}
+
+// directoryView returns what the census needs: local listeners by host
+// address and the overlay address of every host address in the directory.
+func (g *registry) directoryView() directoryView {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v := directoryView{localByHost: map[netip.AddrPort]listener{}, overlayOf: map[netip.AddrPort]netip.AddrPort{}}
+	for overlay, group := range g.local {
+		for _, l := range group {
+			if _, ok := v.localByHost[l.Host]; !ok {
+				v.localByHost[l.Host] = l
+			}
+		}
+		v.overlayOf[group[0].Host] = overlay
+	}
+	for _, ms := range g.remote {
+		for _, m := range ms {
+			v.overlayOf[m.Host] = m.Overlay
+		}
+	}
+	return v
+}
+
+// remoteCount is the number of mappings a peer sent last.
+func (g *registry) remoteCount(peer netip.Addr) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.remote[peer])
 }

@@ -41,7 +41,7 @@ func TestRegistryMergesPeers(t *testing.T) {
 	if len(g.entries()) != 2 {
 		t.Errorf("entries = %v, want local and peer listener", g.entries())
 	}
-	if ms, _ := g.localMappings(); len(ms) != 1 || ms[0].Overlay.Port() != 80 || ms[0].Host.Addr() != netip.MustParseAddr("198.18.0.1") {
+	if ms, _, _ := g.localMappings(); len(ms) != 1 || ms[0].Overlay.Port() != 80 || ms[0].Host.Addr() != netip.MustParseAddr("198.18.0.1") {
 		t.Errorf("localMappings = %v; a router must announce only its own listeners", ms)
 	}
 	g.setRemote(peer, nil)
@@ -114,7 +114,7 @@ func TestRegistryReusePortGroup(t *testing.T) {
 	if es := g.entries(); len(es) != 1 || es[0].Host != host {
 		t.Errorf("entries = %v, want one mapping for the group", es)
 	}
-	if ms, _ := g.localMappings(); len(ms) != 1 {
+	if ms, _, _ := g.localMappings(); len(ms) != 1 {
 		t.Errorf("localMappings = %v, want one mapping for the group", ms)
 	}
 	g.removeWhere(func(l listener) bool { return l.HostCookie == 1 })

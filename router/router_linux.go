@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/directory"
@@ -29,6 +30,18 @@ type Router struct {
 	socket     *net.UnixListener
 	peerSocket *net.TCPListener
 	wg         sync.WaitGroup
+
+	// What the control API shows (control_linux.go).
+	version    string
+	started    time.Time
+	census     *census
+	shimStats  *shimStats
+	peerHealth *peerHealth
+	sweepMu    sync.Mutex
+	lastSweep  time.Time
+	sweepErr   error
+	control    net.Listener
+	metrics    net.Listener
 	publishMu  sync.Mutex // orders writes of the table and the state file
 }
 
@@ -47,6 +60,14 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		containers: map[uint64]*container{},
 		listeners:  newRegistry(),
 		conns:      newConnections(),
+		version:    "dev",
+		started:    time.Now(),
+		census:     newCensus(),
+		shimStats:  newShimStats(),
+		peerHealth: newPeerHealth(),
+	}
+	for _, p := range plan.Peers(config.Self) {
+		r.peerHealth.expect([]netip.Addr{p.Underlay})
 	}
 	if err := r.registerContainers(); err != nil {
 		return nil, err
@@ -112,6 +133,14 @@ func (r *Router) open() error {
 	if r.peerSocket, err = net.ListenTCP("tcp4", addr); err != nil {
 		return fmt.Errorf("listening for peer routers on %s: %w", addr, err)
 	}
+	if r.control, err = listenControl(r.config.ControlPath(), r.config.ControlGroup); err != nil {
+		return err
+	}
+	if r.config.MetricsAddr != "" {
+		if r.metrics, err = net.Listen("tcp", r.config.MetricsAddr); err != nil {
+			return fmt.Errorf("listening for metrics on %s: %w", r.config.MetricsAddr, err)
+		}
+	}
 	return nil
 }
 
@@ -137,16 +166,24 @@ func listenShims(path string) (*net.UnixListener, error) {
 	return l, nil
 }
 
+// SetVersion sets the version the control API reports (before Run).
+func (r *Router) SetVersion(v string) { r.version = v }
+
 // Run serves until ctx is done, then closes everything. Connections the
 // router handed out are the applications' and are not touched.
 func (r *Router) Run(ctx context.Context) error {
 	r.publish()
 	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
 		"subnet", r.self.Subnet, "containers", len(r.containers), "peers", len(r.plan.Hosts)-1)
-	r.wg.Add(3)
+	r.wg.Add(4)
+	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
 	go func() { defer r.wg.Done(); r.serveShims() }()
 	go func() { defer r.wg.Done(); r.servePeers() }()
 	go func() { defer r.wg.Done(); r.sweep(ctx) }()
+	if r.metrics != nil {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); r.serveMetrics(ctx) }()
+	}
 	for _, peer := range r.plan.Peers(r.config.Self) {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); r.pushTo(ctx, peer) }()
@@ -163,6 +200,12 @@ func (r *Router) close() {
 	}
 	if r.peerSocket != nil {
 		r.peerSocket.Close()
+	}
+	if r.control != nil {
+		r.control.Close()
+	}
+	if r.metrics != nil {
+		r.metrics.Close()
 	}
 	if r.table != nil {
 		r.table.Close()

@@ -14,8 +14,17 @@ const (
 	siocgskns           = 0x894c // SIOCGSKNS: a socket's network namespace
 )
 
+// errClientFastOpenOff: the host has TCP Fast Open off for clients
+// (net.ipv4.tcp_fastopen without bit 1), so pool sockets cannot carry the
+// preamble in their SYN. A POOL request gets EOPNOTSUPP; the shim says so
+// once and uses the overlay.
+var errClientFastOpenOff = errors.New("TCP Fast Open is off for clients on this host (net.ipv4.tcp_fastopen)")
+
 // newPoolSocket creates an unconnected host TCP socket for a client. TCP
-// Fast Open without cookie lets its preamble ride in the SYN.
+// Fast Open without cookie lets its preamble ride in the SYN;
+// TCP_FASTOPEN_CONNECT makes connect() only pick the local port, so the
+// preamble, which names that port, leaves with the first send. Both are
+// set here, once per socket, off the application's connect path.
 func newPoolSocket() (int, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -24,6 +33,13 @@ func newPoolSocket() (int, error) {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, tcpFastOpenNoCookie, 1); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("enabling TCP Fast Open on host socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT, 1); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			return -1, errClientFastOpenOff
+		}
+		return -1, fmt.Errorf("enabling TCP_FASTOPEN_CONNECT on host socket: %w", err)
 	}
 	return fd, nil
 }

@@ -2,17 +2,15 @@ package router
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+	"github.com/slimnet/slim/router/sockdiag"
 )
 
 // sweepInterval is how often the router checks which host sockets it
-// handed out still exist.
+// handed out still exist, and counts their bytes for the control API.
 const sweepInterval = time.Second
-
-const tcpListen = 10 // TCP_LISTEN in the kernel's state numbering
 
 // sweep periodically drops listeners whose host socket the kernel no
 // longer has (the server exited) and connections that are gone.
@@ -31,18 +29,29 @@ func (r *Router) sweep(ctx context.Context) {
 
 func (r *Router) sweepOnce() {
 	started := time.Now()
-	sockets, err := netlink.SocketDiagTCP(unix.AF_INET)
+	// One sock_diag dump of the host namespace's live sockets (TIME_WAIT,
+	// by far the most numerous on a busy host, left out by the kernel)
+	// with their cookies and tcp_info (bytes, RTT).
+	dump, err := sockdiag.TCP(sockdiag.Live)
+	r.sweepMu.Lock()
+	r.sweepErr = err
+	if err == nil {
+		r.lastSweep = started
+	}
+	r.sweepMu.Unlock()
 	if err != nil {
 		r.log.Warn("listing host sockets", "err", err)
 		return
 	}
-	alive := make(map[uint64]bool, len(sockets))
+	sockets := make([]hostSocket, 0, len(dump))
+	alive := make(map[uint64]bool, len(dump))
 	listening := map[uint64]bool{}
-	for _, s := range sockets {
-		cookie := uint64(s.ID.Cookie[0]) | uint64(s.ID.Cookie[1])<<32
-		alive[cookie] = true
-		if s.State == tcpListen {
-			listening[cookie] = true
+	for _, d := range dump {
+		s := hostSocketOf(d)
+		sockets = append(sockets, s)
+		alive[s.Cookie] = true
+		if s.State == sockdiag.Listen {
+			listening[s.Cookie] = true
 		}
 	}
 	// A listener added after the dump started is not in it, yet alive.
@@ -51,4 +60,18 @@ func (r *Router) sweepOnce() {
 		r.publish()
 	}
 	r.conns.retain(alive)
+	view := r.listeners.directoryView()
+	view.containerAddr = make(map[string]netip.Addr, len(r.containers))
+	for _, c := range r.containers {
+		view.containerAddr[c.Name] = c.Addr
+	}
+	r.census.update(started, sockets, view)
+}
+
+// hostSocketOf converts one sock_diag answer.
+func hostSocketOf(d sockdiag.Socket) hostSocket {
+	return hostSocket{
+		Cookie: d.Cookie, State: d.State, Local: d.Local, Remote: d.Remote,
+		BytesIn: d.BytesReceived, BytesOut: d.BytesAcked, RTT: d.RTT,
+	}
 }

@@ -15,16 +15,21 @@ type Mapping struct {
 // mappingSize is the encoded size of a Mapping.
 const mappingSize = 12
 
-// MaxMappings is the most mappings one DIRECTORY message carries.
-const MaxMappings = (MaxFramePayload - 4) / mappingSize
+// directoryHeader is a DIRECTORY payload's version (u64) and count (u32).
+const directoryHeader = 12
 
-// EncodeDirectory encodes a DIRECTORY payload. It returns an error if the
-// mappings do not fit in one message.
-func EncodeDirectory(mappings []Mapping) ([]byte, error) {
+// MaxMappings is the most mappings one DIRECTORY message carries.
+const MaxMappings = (MaxFramePayload - directoryHeader) / mappingSize
+
+// EncodeDirectory encodes a DIRECTORY payload: the sender's directory
+// version, which the receiver acknowledges, and its mappings. It returns an
+// error if the mappings do not fit in one message.
+func EncodeDirectory(version uint64, mappings []Mapping) ([]byte, error) {
 	if len(mappings) > MaxMappings {
 		return nil, fmt.Errorf("%d mappings exceed the %d a DIRECTORY message holds", len(mappings), MaxMappings)
 	}
-	b := binary.LittleEndian.AppendUint32(nil, uint32(len(mappings)))
+	b := binary.LittleEndian.AppendUint64(nil, version)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(mappings)))
 	for _, m := range mappings {
 		b = append(b, Listener{Overlay: m.Overlay, Host: m.Host}.Encode()...)
 	}
@@ -32,18 +37,32 @@ func EncodeDirectory(mappings []Mapping) ([]byte, error) {
 }
 
 // DecodeDirectory parses a DIRECTORY payload.
-func DecodeDirectory(b []byte) ([]Mapping, error) {
-	if len(b) < 4 {
-		return nil, payloadError(TypeDirectory, len(b), 4)
+func DecodeDirectory(b []byte) (uint64, []Mapping, error) {
+	if len(b) < directoryHeader {
+		return 0, nil, payloadError(TypeDirectory, len(b), directoryHeader)
 	}
-	n := binary.LittleEndian.Uint32(b)
-	if n > MaxMappings || len(b) != 4+int(n)*mappingSize {
-		return nil, fmt.Errorf("%w: DIRECTORY of %d mappings in %d bytes", ErrMalformed, n, len(b))
+	version := binary.LittleEndian.Uint64(b)
+	n := binary.LittleEndian.Uint32(b[8:])
+	if n > MaxMappings || len(b) != directoryHeader+int(n)*mappingSize {
+		return 0, nil, fmt.Errorf("%w: DIRECTORY of %d mappings in %d bytes", ErrMalformed, n, len(b))
 	}
 	mappings := make([]Mapping, n)
 	for i := range mappings {
-		l, _ := DecodeListener(b[4+i*mappingSize : 4+(i+1)*mappingSize])
+		at := directoryHeader + i*mappingSize
+		l, _ := DecodeListener(b[at : at+mappingSize])
 		mappings[i] = Mapping(l)
 	}
-	return mappings, nil
+	return version, mappings, nil
+}
+
+// EncodeDirectoryAck encodes a DIRECTORY_ACK payload: the version of the
+// directory the receiver has published to its shims.
+func EncodeDirectoryAck(version uint64) []byte { return binary.LittleEndian.AppendUint64(nil, version) }
+
+// DecodeDirectoryAck parses a DIRECTORY_ACK payload.
+func DecodeDirectoryAck(b []byte) (uint64, error) {
+	if len(b) != 8 {
+		return 0, payloadError(TypeDirectoryAck, len(b), 8)
+	}
+	return binary.LittleEndian.Uint64(b), nil
 }

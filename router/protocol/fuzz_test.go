@@ -30,7 +30,8 @@ func FuzzDecode(f *testing.F) {
 		_, _ = DecodeInfo(m.Payload)
 		_, _, _ = DecodeErrorPayload(m.Payload)
 		_, _ = DecodeNote(m.Payload)
-		_, _ = DecodeDirectory(m.Payload)
+		_, _, _ = DecodeDirectory(m.Payload)
+		_, _ = DecodeDirectoryAck(m.Payload)
 		_, _ = DecodePreamble(m.Payload)
 	})
 }

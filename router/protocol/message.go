@@ -31,6 +31,7 @@ const (
 	TypeInfo      Type = 5
 	TypeAccepted  Type = 6 // one-way note
 	TypeConnected Type = 7 // one-way note
+	TypeStats     Type = 8 // one-way: fallbacks and setup times (stats.go)
 )
 
 // Replies from the router.
@@ -47,13 +48,15 @@ const (
 const (
 	// TypeDirectory carries a router's complete list of local listeners.
 	TypeDirectory Type = 0x40
+	// TypeDirectoryAck says a directory version is published.
+	TypeDirectoryAck Type = 0x41
 )
 
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
-	TypeInfo: "INFO", TypeAccepted: "ACCEPTED", TypeConnected: "CONNECTED",
+	TypeInfo: "INFO", TypeAccepted: "ACCEPTED", TypeConnected: "CONNECTED", TypeStats: "STATS",
 	TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK",
-	TypeInfoOK: "INFO_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY",
+	TypeInfoOK: "INFO_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
 }
 
 func (t Type) String() string {

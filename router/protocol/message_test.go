@@ -116,18 +116,21 @@ func TestDirectoryPayload(t *testing.T) {
 		{Overlay: netip.MustParseAddrPort("198.19.1.2:80"), Host: netip.MustParseAddrPort("198.18.0.1:40001")},
 		{Overlay: netip.MustParseAddrPort("198.19.1.3:11211"), Host: netip.MustParseAddrPort("198.18.0.1:40002")},
 	}
-	b, err := EncodeDirectory(ms)
+	b, err := EncodeDirectory(7, ms)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := DecodeDirectory(b)
-	if err != nil || len(got) != 2 || got[0] != ms[0] || got[1] != ms[1] {
-		t.Errorf("directory round trip: %+v, %v", got, err)
+	version, got, err := DecodeDirectory(b)
+	if err != nil || version != 7 || len(got) != 2 || got[0] != ms[0] || got[1] != ms[1] {
+		t.Errorf("directory round trip: %d %+v, %v", version, got, err)
 	}
-	if _, err := DecodeDirectory(b[:len(b)-1]); err == nil {
+	if _, _, err := DecodeDirectory(b[:len(b)-1]); err == nil {
 		t.Error("truncated directory accepted")
 	}
-	if _, err := EncodeDirectory(make([]Mapping, MaxMappings+1)); err == nil {
+	if _, err := EncodeDirectory(1, make([]Mapping, MaxMappings+1)); err == nil {
 		t.Error("oversized directory encoded")
+	}
+	if v, err := DecodeDirectoryAck(EncodeDirectoryAck(9)); err != nil || v != 9 {
+		t.Errorf("ack round trip: %d, %v", v, err)
 	}
 }

@@ -1,0 +1,157 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// DefaultSocket is the control socket of a router with the default
+// directory.
+const DefaultSocket = "/run/slim/control.sock"
+
+// SocketName is the control socket's name in the router's directory.
+const SocketName = "control.sock"
+
+// maxReplyLine bounds one reply line a client reads.
+const maxReplyLine = 64 << 20
+
+// Client is a connection to a router's control socket.
+type Client struct {
+	conn  net.Conn
+	lines *bufio.Scanner
+}
+
+// Dial connects to the control socket at path.
+func Dial(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("router control socket %s: %w", path, err)
+	}
+	lines := bufio.NewScanner(conn)
+	lines.Buffer(make([]byte, 64<<10), maxReplyLine)
+	return &Client{conn: conn, lines: lines}, nil
+}
+
+// Close closes the connection (and ends a watch).
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Snapshot asks for one snapshot.
+func (c *Client) Snapshot(ctx context.Context) (Snapshot, error) {
+	if err := c.send(Request{Version: Version, Op: OpSnapshot}); err != nil {
+		return Snapshot{}, err
+	}
+	return c.Next(ctx)
+}
+
+// Watch asks for a snapshot every interval; read them with Next.
+func (c *Client) Watch(interval time.Duration) error {
+	return c.send(Request{Version: Version, Op: OpWatch, IntervalMS: int(interval / time.Millisecond)})
+}
+
+func (c *Client) send(req Request) error {
+	line, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	if _, err := c.conn.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("sending %s request: %w", req.Op, err)
+	}
+	return nil
+}
+
+// Next reads the next reply: an error reply becomes an error.
+func (c *Client) Next(ctx context.Context) (Snapshot, error) {
+	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	if !c.lines.Scan() {
+		err := c.lines.Err()
+		if err == nil {
+			err = errors.New("router closed the control connection")
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return Snapshot{}, err
+	}
+	var r Reply
+	if err := json.Unmarshal(c.lines.Bytes(), &r); err != nil {
+		return Snapshot{}, fmt.Errorf("malformed reply from the router: %w", err)
+	}
+	if r.Version != Version {
+		return Snapshot{}, fmt.Errorf("router replied with version %d, this slim speaks %d", r.Version, Version)
+	}
+	if !r.OK || r.Snapshot == nil {
+		return Snapshot{}, fmt.Errorf("router: %s", r.Error)
+	}
+	return *r.Snapshot, nil
+}
+
+// Fetch dials path, takes one snapshot and closes.
+func Fetch(ctx context.Context, path string) (Snapshot, error) {
+	c, err := Dial(ctx, path)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	defer c.Close()
+	return c.Snapshot(ctx)
+}
+
+// Watcher streams snapshots from a router, reconnecting after failures.
+type Watcher struct {
+	Path     string
+	Interval time.Duration
+	// Retry is the pause before reconnecting after a failure.
+	Retry  time.Duration
+	client *Client
+	failed bool
+}
+
+// Next returns the next snapshot, connecting (again) as needed. After a
+// failure it waits Retry before trying again, so a loop over Next retries
+// at that pace.
+func (w *Watcher) Next(ctx context.Context) (Snapshot, error) {
+	if w.client == nil {
+		if w.failed {
+			select {
+			case <-ctx.Done():
+				return Snapshot{}, ctx.Err()
+			case <-time.After(w.Retry):
+			}
+		}
+		c, err := Dial(ctx, w.Path)
+		if err == nil {
+			err = c.Watch(w.Interval)
+			if err != nil {
+				c.Close()
+			}
+		}
+		if err != nil {
+			w.failed = true
+			return Snapshot{}, err
+		}
+		w.client = c
+	}
+	snap, err := w.client.Next(ctx)
+	if err != nil {
+		w.client.Close()
+		w.client, w.failed = nil, true
+		return Snapshot{}, err
+	}
+	w.failed = false
+	return snap, nil
+}
+
+// Close ends the watch.
+func (w *Watcher) Close() {
+	if w.client != nil {
+		w.client.Close()
+		w.client = nil
+	}
+}

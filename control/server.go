@@ -1,0 +1,256 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Limits of the server, so that no client can hold it up.
+const (
+	// MaxRequestLine bounds a request line; a longer one ends the session.
+	MaxRequestLine = 64 << 10
+	// WriteTimeout bounds how long a reply may wait for a client that does
+	// not read; the client is then dropped.
+	WriteTimeout = 2 * time.Second
+	// MaxClients bounds concurrent sessions; more are told so and closed.
+	MaxClients = 64
+	// MaxConnections bounds the connections in one snapshot.
+	MaxConnections = 10000
+	// IdleTimeout drops a client that sends no request for this long
+	// (a watching client is not idle).
+	IdleTimeout = 5 * time.Minute
+)
+
+// Source gives the server the router's current state.
+type Source interface {
+	Snapshot() Snapshot
+}
+
+// SourceFunc adapts a function to Source.
+type SourceFunc func() Snapshot
+
+// Snapshot calls f.
+func (f SourceFunc) Snapshot() Snapshot { return f() }
+
+// Server serves the control API on a listener.
+type Server struct {
+	Source Source
+	Log    *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[net.Conn]struct{}
+	wg       sync.WaitGroup
+}
+
+// Serve accepts clients until l is closed or ctx is done, then closes
+// every session and returns.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.mu.Lock()
+	s.sessions = map[net.Conn]struct{}{}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	defer s.closeSessions()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accepting control client: %w", err)
+		}
+		if !s.admit(conn) {
+			writeReply(conn, errorReply("too many control clients (at most %d)", MaxClients))
+			conn.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.drop(conn)
+			s.serve(ctx, conn)
+		}()
+	}
+}
+
+func (s *Server) admit(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sessions) >= MaxClients {
+		return false
+	}
+	s.sessions[conn] = struct{}{}
+	return true
+}
+
+func (s *Server) drop(conn net.Conn) {
+	s.mu.Lock()
+	delete(s.sessions, conn)
+	s.mu.Unlock()
+	conn.Close()
+}
+
+func (s *Server) closeSessions() {
+	s.mu.Lock()
+	for conn := range s.sessions {
+		conn.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// serve answers one client's requests, one line each, until it goes away
+// or starts a watch, which lasts until it goes away.
+func (s *Server) serve(ctx context.Context, conn net.Conn) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger().Error("control session panicked; client dropped", "panic", p)
+		}
+	}()
+	lines := bufio.NewScanner(conn)
+	lines.Buffer(make([]byte, 4096), MaxRequestLine)
+	for conn.SetReadDeadline(time.Now().Add(IdleTimeout)) == nil && lines.Scan() {
+		req, err := ParseRequest(lines.Bytes())
+		if err != nil {
+			if writeReply(conn, errorReply("%v", err)) != nil {
+				return
+			}
+			continue
+		}
+		switch req.Op {
+		case OpSnapshot:
+			if writeReply(conn, s.snapshotReply()) != nil {
+				return
+			}
+		case OpWatch:
+			conn.SetReadDeadline(time.Time{})
+			s.watch(ctx, conn, lines, req.Interval())
+			return
+		}
+	}
+	if errors.Is(lines.Err(), bufio.ErrTooLong) {
+		writeReply(conn, errorReply("request line longer than %d bytes", MaxRequestLine))
+	}
+}
+
+// watch sends a snapshot at once and then every interval until the client
+// closes its end (or sends anything: a watch takes no more requests) or
+// stops reading.
+func (s *Server) watch(ctx context.Context, conn net.Conn, lines *bufio.Scanner, interval time.Duration) {
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		for lines.Scan() {
+		}
+	}()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		if err := writeReply(conn, s.snapshotReply()); err != nil {
+			s.logger().Debug("control watcher dropped", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-gone:
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Server) snapshotReply() Reply {
+	snap := s.Source.Snapshot()
+	snap.normalize()
+	return Reply{Version: Version, OK: true, Snapshot: &snap}
+}
+
+// normalize bounds the connection list and turns nil lists into empty
+// ones, so that clients always see arrays.
+func (snap *Snapshot) normalize() {
+	if n := len(snap.Connections); n > MaxConnections {
+		snap.ConnectionsTruncated += n - MaxConnections
+		snap.Connections = snap.Connections[:MaxConnections]
+	}
+	if snap.Peers == nil {
+		snap.Peers = []Peer{}
+	}
+	if snap.Containers == nil {
+		snap.Containers = []Container{}
+	}
+	if snap.Listeners == nil {
+		snap.Listeners = []Listener{}
+	}
+	if snap.Connections == nil {
+		snap.Connections = []Connection{}
+	}
+	if snap.Policy == nil {
+		snap.Policy = []PolicyRule{}
+	}
+	if snap.Shims.Fallbacks == nil {
+		snap.Shims.Fallbacks = map[string]uint64{}
+	}
+	if snap.Shims.SetupBuckets == nil {
+		snap.Shims.SetupBuckets = []uint64{}
+	}
+}
+
+func errorReply(format string, args ...any) Reply {
+	return Reply{Version: Version, Error: fmt.Sprintf(format, args...)}
+}
+
+func writeReply(conn net.Conn, r Reply) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		line, _ = json.Marshal(errorReply("encoding reply: %v", err))
+	}
+	conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	_, err = conn.Write(append(line, '\n'))
+	return err
+}
+
+// ParseRequest decodes and checks one request line.
+func ParseRequest(line []byte) (Request, error) {
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		return Request{}, fmt.Errorf("malformed request (want one JSON object per line): %v", err)
+	}
+	if req.Version != Version {
+		return Request{}, fmt.Errorf("version %d is not supported; this router speaks version %d", req.Version, Version)
+	}
+	switch req.Op {
+	case OpSnapshot, OpWatch:
+	case "":
+		return Request{}, fmt.Errorf(`no "op": want %q or %q`, OpSnapshot, OpWatch)
+	default:
+		return Request{}, fmt.Errorf("unknown op %q: want %q or %q", req.Op, OpSnapshot, OpWatch)
+	}
+	if req.IntervalMS < 0 {
+		return Request{}, fmt.Errorf("interval_ms %d is negative", req.IntervalMS)
+	}
+	return req, nil
+}
+
+// Interval is a watch's interval: the one asked for, at least MinInterval,
+// DefaultInterval if none.
+func (r Request) Interval() time.Duration {
+	if r.IntervalMS == 0 {
+		return DefaultInterval
+	}
+	return max(time.Duration(r.IntervalMS)*time.Millisecond, MinInterval)
+}

@@ -1,0 +1,152 @@
+package control
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Version is the version of the request and reply format.
+const Version = 1
+
+// Operations a client may ask for.
+const (
+	OpSnapshot = "snapshot" // one snapshot
+	OpWatch    = "watch"    // a snapshot every interval until the client goes away
+)
+
+// Watch intervals: a client asking for less gets MinInterval.
+const (
+	MinInterval     = 100 * time.Millisecond
+	DefaultInterval = time.Second
+)
+
+// Request is one line a client sends.
+type Request struct {
+	Version    int    `json:"version"`
+	Op         string `json:"op"`
+	IntervalMS int    `json:"interval_ms,omitempty"` // watch only
+}
+
+// Reply is one line the router sends: a snapshot, or an error.
+type Reply struct {
+	Version  int       `json:"version"`
+	OK       bool      `json:"ok"`
+	Error    string    `json:"error,omitempty"`
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+}
+
+// Snapshot is the state of one router at one time.
+type Snapshot struct {
+	Time        time.Time    `json:"time"`
+	Router      RouterHealth `json:"router"`
+	Peers       []Peer       `json:"peers"`
+	Containers  []Container  `json:"containers"`
+	Listeners   []Listener   `json:"listeners"`
+	Connections []Connection `json:"connections"`
+	// ConnectionsTruncated counts connections left out of Connections
+	// because of MaxConnections.
+	ConnectionsTruncated int          `json:"connections_truncated,omitempty"`
+	Shims                ShimStats    `json:"shims"`
+	Policy               []PolicyRule `json:"policy"`
+}
+
+// RouterHealth is about the router that answers.
+type RouterHealth struct {
+	Version   string        `json:"version"`
+	Host      netip.Addr    `json:"host"`   // underlay address
+	Subnet    netip.Prefix  `json:"subnet"` // this host's share of the overlay
+	Started   time.Time     `json:"started"`
+	Uptime    time.Duration `json:"uptime_ns"`
+	LastSweep time.Time     `json:"last_sweep"` // zero before the first sweep
+	SweepErr  string        `json:"sweep_error,omitempty"`
+}
+
+// Peer is another host's router.
+type Peer struct {
+	Host      netip.Addr   `json:"host"`
+	Subnet    netip.Prefix `json:"subnet"`
+	Connected bool         `json:"connected"` // this router's push connection is up
+	// LastDirectory is when the peer last sent its directory (zero: never).
+	LastDirectory time.Time `json:"last_directory"`
+	Listeners     int       `json:"listeners"` // entries in its last directory
+}
+
+// Container is a container this router serves.
+type Container struct {
+	Name string     `json:"name"`
+	Addr netip.Addr `json:"addr"`
+	// Accelerated sockets open: established connections and listeners.
+	Connections int `json:"connections"`
+	Listeners   int `json:"listeners"`
+	// PoolSockets counts host sockets handed to the container that the
+	// router still tracks (connected or not yet used).
+	PoolSockets int `json:"pool_sockets"`
+}
+
+// FDs is the number of accelerated sockets the container has open that
+// the router can see: connections and listeners.
+func (c Container) FDs() int { return c.Connections + c.Listeners }
+
+// Listener is an accelerated listener of a container of this host.
+type Listener struct {
+	Container string         `json:"container"`
+	Overlay   netip.AddrPort `json:"overlay"`
+	Host      netip.AddrPort `json:"host"`
+	Since     time.Time      `json:"since"`
+}
+
+// Roles of a connection.
+const (
+	RoleClient = "client" // the container connected (a pool socket)
+	RoleServer = "server" // the container accepted (on a host listener)
+)
+
+// Connection is an established accelerated connection, as the kernel's
+// sock_diag dump of the host namespace shows it.
+type Connection struct {
+	Cookie    uint64 `json:"cookie"`
+	Container string `json:"container"`
+	Role      string `json:"role"`
+	// Local is the container's overlay address of the connection.
+	Local netip.AddrPort `json:"local"`
+	// Peer is the other end's overlay address when the router knows it
+	// (always for clients; for servers only when the client is on this
+	// host); otherwise invalid, and PeerHost is all there is.
+	Peer     netip.AddrPort `json:"peer,omitzero"`
+	PeerHost netip.AddrPort `json:"peer_host"` // host (underlay) address of the other end
+	// PeerContainer names the peer when it is a container of this host.
+	PeerContainer string    `json:"peer_container,omitempty"`
+	Since         time.Time `json:"since"` // first seen by the router's sweep
+	BytesIn       uint64    `json:"bytes_in"`
+	BytesOut      uint64    `json:"bytes_out"`
+	// RateIn and RateOut are bytes per second over the last sweep interval.
+	RateIn  float64       `json:"rate_in"`
+	RateOut float64       `json:"rate_out"`
+	RTT     time.Duration `json:"rtt_ns"`
+}
+
+// PeerKnown reports whether the connection's overlay peer is known.
+func (c Connection) PeerKnown() bool { return c.Peer.IsValid() }
+
+// ShimStats is what shims reported in STATS messages.
+type ShimStats struct {
+	// Reports is the number of STATS messages received; zero means no data
+	// from shims yet.
+	Reports    uint64    `json:"reports"`
+	LastReport time.Time `json:"last_report"`
+	// Fallbacks counts connects that went over the overlay, by reason.
+	Fallbacks map[string]uint64 `json:"fallbacks"`
+	// SetupBuckets is the histogram of accelerated connect setup times:
+	// bucket i counts setups of less than 2^i µs (and at least 2^(i-1) µs
+	// for i > 0); the last bucket has everything longer.
+	SetupBuckets []uint64 `json:"setup_buckets_log2_us"`
+	// SetupsPerSecond is the rate of accelerated setups over the last
+	// RateWindow.
+	SetupsPerSecond float64 `json:"setups_per_second"`
+}
+
+// PolicyRule is a policy rule with the connections it matched.
+type PolicyRule struct {
+	Rule string `json:"rule"`
+	Hits uint64 `json:"hits"`
+}
