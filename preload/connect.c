@@ -9,9 +9,11 @@
  * (docs/datapath.md "Connect"). There is no router round trip on this path
  * (except a pool refill every 32 connects), and no note to the router.
  *
- * The host socket has TCP_FASTOPEN_CONNECT set, so connect() to the host
- * listener only picks the local port and returns 0 at once; the first
- * send() carries the preamble, which names that port, in the SYN. The send
+ * The router sets TCP_FASTOPEN_CONNECT on pool sockets, so connect() to
+ * the host listener only picks the local port and returns 0 at once; the
+ * first send() carries the preamble, which names that port, in the SYN.
+ * When the app bound its socket the port is known beforehand, and one
+ * sendto(MSG_FASTOPEN) does both (no connect, no getsockname). The send
  * is always MSG_DONTWAIT; a blocking app's connect then waits in a second
  * connect() on the host socket, so the result is the kernel's own
  * (ECONNREFUSED …), SO_SNDTIMEO and signals act as on any blocking connect
@@ -36,12 +38,25 @@ SLIM_EXPORT int socket(int domain, int type, int protocol)
 		return fd;
 	int saved = errno;
 	if (domain == AF_INET && (type & 0xf) == SOCK_STREAM &&
-	    (protocol == 0 || protocol == IPPROTO_TCP))
+	    (protocol == 0 || protocol == IPPROTO_TCP)) {
 		slim_set_kind(fd, SLIM_CAND);
-	else
+		slim_cand_cloexec(fd, (type & SOCK_CLOEXEC) != 0);
+	} else
 		slim_set_kind(fd, SLIM_NONE);
 	errno = saved;
 	return fd;
+}
+
+void slim_cand_cloexec(int fd, int on)
+{
+	struct slim_fd *e = slim_ent(fd);
+	if (e == NULL || atomic_load_explicit(&e->kind, memory_order_relaxed) != SLIM_CAND)
+		return;
+	slim_lock(fd);
+	if (atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CAND)
+		e->flags = (uint8_t)((e->flags & ~SLIM_F_CLOEXEC) | SLIM_F_FD_KNOWN |
+				     (on ? SLIM_F_CLOEXEC : 0));
+	slim_unlock(fd);
 }
 
 /*
@@ -68,7 +83,11 @@ static void record_bind(int fd, const struct sockaddr *sa, socklen_t len)
 		e->flags |= SLIM_F_BOUND0;
 		if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
 			e->flags |= SLIM_F_BOUND_IP;
-			e->u.bound_ip = sin->sin_addr.s_addr;
+			e->u.b.ip = sin->sin_addr.s_addr;
+		}
+		if (sin->sin_port != 0) {
+			e->flags |= SLIM_F_BOUND_PORT;
+			e->u.b.port = sin->sin_port;
 		}
 	}
 	slim_unlock(fd);
@@ -225,30 +244,39 @@ static void epoll_restore(int fd, const struct slim_ext *x, const bool *deleted)
 	}
 }
 
-/* Back to a candidate after a failed attempt, so a retry is accelerated. */
-static void back_to_cand(int fd)
-{
-	struct slim_fd *e = slim_ent(fd);
-	slim_lock(fd);
-	if (atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CONN)
-		atomic_store_explicit(&e->kind, SLIM_CAND, memory_order_relaxed);
-	slim_unlock(fd);
-}
-
 /* What a candidate recorded, copied out under its lock. */
 struct cand {
 	int flags;
 	uint32_t bound_ip;
+	uint16_t bound_port;
 	bool has_ext;
 	struct slim_ext x;
 };
+
+/*
+ * Back to a candidate after a failed attempt, so a retry is accelerated;
+ * what it recorded of its bind comes back too (u held the connection).
+ */
+static void back_to_cand(int fd, const struct cand *c)
+{
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	if (atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CONN) {
+		memset(&e->u, 0, sizeof e->u);
+		e->u.b.ip = c->bound_ip;
+		e->u.b.port = c->bound_port;
+		atomic_store_explicit(&e->kind, SLIM_CAND, memory_order_relaxed);
+	}
+	slim_unlock(fd);
+}
 
 static void snapshot_cand(int fd, struct cand *c)
 {
 	struct slim_fd *e = slim_ent(fd);
 	slim_lock(fd);
 	c->flags = e->flags;
-	c->bound_ip = e->u.bound_ip;
+	c->bound_ip = e->u.b.ip;
+	c->bound_port = e->u.b.port;
 	struct slim_ext *xp = slim_ext_get(e, false);
 	c->has_ext = xp != NULL;
 	if (xp != NULL) {
@@ -277,7 +305,8 @@ static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
  * O_NONBLOCK. Returns it (still hidden) or -1; *fl and *fdfl get the app
  * fd's file status and descriptor flags.
  */
-static int host_socket_for(int fd, const struct slim_ext *xr, int *fl, int *fdfl)
+static int host_socket_for(int fd, const struct cand *c, const struct slim_ext *xr, int *fl,
+			   int *fdfl)
 {
 	int ps = slim_pool_get();
 	if (ps < 0)
@@ -292,7 +321,10 @@ static int host_socket_for(int fd, const struct slim_ext *xr, int *fl, int *fdfl
 		}
 	}
 	*fl = REAL(fcntl)(fd, F_GETFL);
-	*fdfl = REAL(fcntl)(fd, F_GETFD);
+	if (c->flags & SLIM_F_FD_KNOWN)
+		*fdfl = (c->flags & SLIM_F_CLOEXEC) ? FD_CLOEXEC : 0;
+	else
+		*fdfl = REAL(fcntl)(fd, F_GETFD);
 	if (*fl < 0 || *fdfl < 0 ||
 	    ((*fl & O_NONBLOCK) && REAL(fcntl)(ps, F_SETFL, O_NONBLOCK) != 0)) {
 		slim_hidden_close(ps);
@@ -301,14 +333,23 @@ static int host_socket_for(int fd, const struct slim_ext *xr, int *fl, int *fdfl
 	return ps;
 }
 
-/* A bound app socket's port, taken by the host socket too; false if in use. */
-static bool bind_like_app(int fd, int ps)
+/*
+ * A bound app socket's port (the one bind() named, else the kernel's
+ * choice), taken by the host socket too; false if in use. *port gets it.
+ */
+static bool bind_like_app(int fd, int ps, const struct cand *c, uint16_t *port)
 {
 	struct sockaddr_in app, host = {.sin_family = AF_INET};
-	socklen_t len = sizeof app;
-	if (REAL(getsockname)(fd, (struct sockaddr *)&app, &len) != 0 || app.sin_family != AF_INET)
-		return false;
+	if (c->flags & SLIM_F_BOUND_PORT) {
+		app.sin_port = c->bound_port;
+	} else {
+		socklen_t len = sizeof app;
+		if (REAL(getsockname)(fd, (struct sockaddr *)&app, &len) != 0 ||
+		    app.sin_family != AF_INET)
+			return false;
+	}
 	host.sin_port = app.sin_port;
+	*port = app.sin_port;
 	if (REAL(bind)(ps, (struct sockaddr *)&host, sizeof host) == 0)
 		return true;
 	slim_debug("slim: fd %d: port %P is taken in the host namespace; using the overlay", fd,
@@ -342,6 +383,23 @@ static int send_preamble(int fd, const uint8_t pre[SLIM_PREAMBLE_LEN])
 		return -EIO;
 	if (errno == EINPROGRESS || errno == EAGAIN)
 		return 0;
+	return -errno;
+}
+
+/*
+ * Connects to the host listener and sends the preamble in the SYN, in one
+ * call that never waits (MSG_FASTOPEN): 1 sent, -EINPROGRESS connecting
+ * without it (TFO off for the route: complete_handshake sends it), -errno.
+ */
+static int send_preamble_to(int fd, const uint8_t pre[SLIM_PREAMBLE_LEN],
+			    const struct sockaddr_in *host)
+{
+	ssize_t n = sendto(fd, pre, SLIM_PREAMBLE_LEN, MSG_FASTOPEN | MSG_NOSIGNAL | MSG_DONTWAIT,
+			   (const struct sockaddr *)host, sizeof *host);
+	if (n == SLIM_PREAMBLE_LEN)
+		return 1;
+	if (n >= 0)
+		return -EIO;
 	return -errno;
 }
 
@@ -389,8 +447,9 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 		return PASS;
 
 	int fl, fdfl;
-	int ps = host_socket_for(fd, xr, &fl, &fdfl);
-	if (ps >= 0 && (c.flags & SLIM_F_BOUND0) && !bind_like_app(fd, ps)) {
+	uint16_t lport = 0; /* the local port, when known before connecting */
+	int ps = host_socket_for(fd, &c, xr, &fl, &fdfl);
+	if (ps >= 0 && (c.flags & SLIM_F_BOUND0) && !bind_like_app(fd, ps, &c, &lport)) {
 		slim_hidden_close(ps);
 		return PASS;
 	}
@@ -400,7 +459,7 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	bool restored = false;
 
 	struct slim_fd *e = slim_ent(fd);
-	struct slim_conn conn = {.lip = self.ip, .pip = dip, .lport = 0, .pport = dport};
+	struct slim_conn conn = {.lip = self.ip, .pip = dip, .lport = lport, .pport = dport};
 	slim_lock(fd); /* the recorded state stays until success: a retry needs it */
 	e->u.c = conn;
 	atomic_store_explicit(&e->kind, SLIM_CONN, memory_order_relaxed);
@@ -411,31 +470,47 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	bool blocking = !(fl & O_NONBLOCK);
 	bool sent = false;
 	int err = 0;
-	if (REAL(connect)(fd, (struct sockaddr *)&host, sizeof host) != 0) {
-		/* Not deferred (TFO off for this route): a plain handshake. */
-		err = errno;
-		if (err != EINPROGRESS)
-			goto fail;
-	}
-	struct sockaddr_in local;
-	socklen_t llen = sizeof local;
-	if (REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) != 0) {
-		err = errno;
-		goto fail;
-	}
-	slim_lock(fd);
-	e->u.c.lport = local.sin_port;
-	slim_unlock(fd);
-
 	uint8_t pre[SLIM_PREAMBLE_LEN];
-	slim_preamble_build(pre, self.ip, local.sin_port, dip, dport);
-	if (err == 0) {
-		int r = send_preamble(fd, pre);
+	if (lport != 0) {
+		/*
+		 * The port is known (the app bound it): connect and send the
+		 * preamble in the SYN in one call, without waiting.
+		 */
+		slim_preamble_build(pre, self.ip, lport, dip, dport);
+		int r = send_preamble_to(fd, pre, &host);
 		if (r < 0) {
 			err = -r;
-			goto fail;
+			if (err != EINPROGRESS)
+				goto fail;
+			err = 0; /* connecting, the preamble not sent (TFO off for the route) */
 		}
 		sent = r == 1;
+	} else {
+		if (REAL(connect)(fd, (struct sockaddr *)&host, sizeof host) != 0) {
+			/* Not deferred (TFO off for this route): a plain handshake. */
+			err = errno;
+			if (err != EINPROGRESS)
+				goto fail;
+		}
+		struct sockaddr_in local;
+		socklen_t llen = sizeof local;
+		if (REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) != 0) {
+			err = errno;
+			goto fail;
+		}
+		slim_lock(fd);
+		e->u.c.lport = local.sin_port;
+		slim_unlock(fd);
+
+		slim_preamble_build(pre, self.ip, local.sin_port, dip, dport);
+		if (err == 0) {
+			int r = send_preamble(fd, pre);
+			if (r < 0) {
+				err = -r;
+				goto fail;
+			}
+			sent = r == 1;
+		}
 	}
 	/*
 	 * Back into the epoll sets once the socket is connecting: added while
@@ -464,7 +539,7 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 fail:
 	if (!restored)
 		epoll_restore(fd, xr, deleted);
-	back_to_cand(fd);
+	back_to_cand(fd, &c);
 	slim_debug("slim: fd %d: %A:%P via host %A:%P failed: errno %d", fd, dip, dport, hip,
 		   hport, err);
 	errno = err;

@@ -110,6 +110,7 @@ static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 		int r = real(fd, cmd, arg);
 		if (r == 0) {
 			int saved = errno;
+			slim_cand_cloexec(fd, ((int)(intptr_t)arg & FD_CLOEXEC) != 0);
 			slim_fd_cloexec_changed(fd);
 			errno = saved;
 		}
@@ -167,6 +168,7 @@ SLIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	int r = REAL(ioctl)(fd, req, arg);
 	if (unlikely(req == FIOCLEX || req == FIONCLEX) && r == 0) {
 		int saved = errno;
+		slim_cand_cloexec(fd, req == FIOCLEX);
 		slim_fd_cloexec_changed(fd);
 		errno = saved;
 	}
@@ -188,8 +190,21 @@ static int real_close_range(unsigned int lo, unsigned int hi, int flags)
 SLIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int flags)
 {
 	if (atomic_load_explicit(&slim_table, memory_order_relaxed) == NULL || lo > hi ||
-	    (flags & CLOSE_RANGE_CLOEXEC) || lo >= slim_table_size)
+	    lo >= slim_table_size)
 		return real_close_range(lo, hi, flags);
+	if (flags & CLOSE_RANGE_CLOEXEC) {
+		/* Only marks fds (ours already are); candidates track it. */
+		int r = real_close_range(lo, hi, flags);
+		if (r == 0) {
+			int saved = errno;
+			unsigned int top = hi < slim_table_size - 1 ? hi : slim_table_size - 1;
+			for (int fd = slim_next_used(lo, top); fd >= 0;
+			     fd = (unsigned int)fd < top ? slim_next_used((unsigned int)fd + 1, top) : -1)
+				slim_cand_cloexec(fd, 1);
+			errno = saved;
+		}
+		return r;
+	}
 	int saved = errno;
 	int ret = 0, err = 0;
 	unsigned int start = lo, scan = lo;

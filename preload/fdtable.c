@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_TABLE (1u << 20)
@@ -332,6 +333,7 @@ struct slim_listener *slim_listener_new(int hidden, uint32_t ip, uint16_t port)
 		l->ip = ip;
 		l->port = port;
 		l->owner = getpid();
+		atomic_store_explicit(&l->waited, 0, memory_order_relaxed);
 		atomic_fetch_add_explicit(&slim_nlisteners, 1, memory_order_relaxed);
 		return l;
 	}
@@ -447,6 +449,52 @@ int slim_hide(int fd, int hkind)
 	}
 	slim_mark_hidden(nfd, hkind);
 	return nfd;
+}
+
+static int close_range_raw(unsigned int lo, unsigned int hi)
+{
+	return (int)syscall(SYS_close_range, lo, hi, 0);
+}
+
+int slim_hide_many(int *fds, int n, int hkind)
+{
+	int old[SLIM_POOL_CAP];
+	int nold = 0, out = 0;
+	for (int i = 0; i < n; i++) {
+		int fd = fds[i];
+		int nfd = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, slim_hidden_base);
+		if (nfd >= 0) {
+			if (nold < SLIM_POOL_CAP)
+				old[nold++] = fd;
+			else
+				REAL(close)(fd);
+		} else {
+			nfd = fd; /* no room up there: keep the number */
+		}
+		if ((unsigned int)nfd >= slim_table_size) {
+			REAL(close)(nfd);
+			continue;
+		}
+		slim_mark_hidden(nfd, hkind);
+		fds[out++] = nfd;
+	}
+	/* The old numbers, in runs of consecutive fds: one close_range each. */
+	for (int i = 1; i < nold; i++) {
+		int v = old[i], j = i;
+		for (; j > 0 && old[j - 1] > v; j--)
+			old[j] = old[j - 1];
+		old[j] = v;
+	}
+	for (int i = 0; i < nold;) {
+		int j = i;
+		while (j + 1 < nold && old[j + 1] == old[j] + 1)
+			j++;
+		if (j == i || close_range_raw((unsigned int)old[i], (unsigned int)old[j]) != 0)
+			for (int k = i; k <= j; k++)
+				REAL(close)(old[k]);
+		i = j + 1;
+	}
+	return out;
 }
 
 void slim_hidden_ref(int fd, struct slim_listener *l, int slot)

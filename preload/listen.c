@@ -180,14 +180,33 @@ static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t
 	}
 }
 
+/*
+ * A blocking accept whose previous call had to wait polls first (the
+ * accept that would find nothing is skipped), except every
+ * POLL_FIRST_PROBE-th time, when an accept that succeeds at once shows
+ * connections are queueing again.
+ */
+#define POLL_FIRST_PROBE 16
+
 static int merged_accept(int fd, struct slim_listener *l, struct sockaddr *addr, socklen_t *len,
 			 int flags)
 {
 	int saved = errno;
 	bool host_ok = true;
+	bool polled = false;
+	unsigned int w = atomic_load_explicit(&l->waited, memory_order_relaxed);
+	bool poll_first = w != 0 && w % POLL_FIRST_PROBE != 0;
+	if (w != 0)
+		atomic_store_explicit(&l->waited, w + 1 == 0 ? 1 : w + 1, memory_order_relaxed);
 	for (;;) {
-		int c = host_ok ? accept_host(l, addr, len, flags) : (errno = EAGAIN, -1);
+		int c;
+		if (poll_first)
+			c = (errno = EAGAIN, -1);
+		else
+			c = host_ok ? accept_host(l, addr, len, flags) : (errno = EAGAIN, -1);
 		if (c >= 0) {
+			if (w != 0 && !polled)
+				atomic_store_explicit(&l->waited, 0, memory_order_relaxed);
 			errno = saved;
 			return c;
 		}
@@ -197,12 +216,22 @@ static int merged_accept(int fd, struct slim_listener *l, struct sockaddr *addr,
 		if (fl < 0)
 			return -1;
 		if (fl & O_NONBLOCK) {
+			if (poll_first) {
+				/* The app made it non-blocking since: no hint. */
+				atomic_store_explicit(&l->waited, 0, memory_order_relaxed);
+				poll_first = false;
+				continue;
+			}
 			errno = saved;
 			c = REAL(accept4)(fd, addr, len, flags);
 			if (c >= 0)
 				slim_set_kind(c, SLIM_NONE);
 			return c;
 		}
+		poll_first = false;
+		polled = true;
+		if (atomic_load_explicit(&l->waited, memory_order_relaxed) == 0)
+			atomic_store_explicit(&l->waited, 1, memory_order_relaxed);
 		int h = host_ok ? atomic_load_explicit(&l->hidden, memory_order_relaxed) : -1;
 		struct pollfd p[2] = {{fd, POLLIN, 0}, {h, POLLIN, 0}};
 		int r = REAL(poll)(p, h >= 0 ? 2 : 1, -1);

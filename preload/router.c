@@ -419,41 +419,31 @@ int slim_pool_get(void)
 	uint32_t count = k >= 3 ? SLIM_POOL_BATCH : SLIM_POOL_BATCH >> (3 - k);
 	struct slim_reply rep;
 	int err;
-	if (slim_router_call(SLIM_T_POOL, &count, sizeof count, -1, SLIM_T_POOL_OK, &rep, &err) != 0)
+	if (slim_router_call(SLIM_T_POOL, &count, sizeof count, -1, SLIM_T_POOL_OK, &rep, &err) != 0) {
+		/*
+		 * The router sets TCP_FASTOPEN_CONNECT on pool sockets
+		 * (docs/protocol.md §1): connect() then only picks the port and
+		 * the SYN leaves with the preamble, which names that port.
+		 * EOPNOTSUPP: the host has client TFO off.
+		 */
+		if (err == EOPNOTSUPP) {
+			if (!atomic_exchange(&tfo_warned, true))
+				slim_log("slim: TCP Fast Open is off for clients on this host "
+					 "(net.ipv4.tcp_fastopen); using the overlay");
+			atomic_store_explicit(&pool_off_until, slim_now_ms() + 60000,
+					      memory_order_relaxed);
+		}
 		return -1;
+	}
 	int mine = -1;
 	int keep[SLIM_POOL_CAP];
 	int nkeep = 0;
-	for (int i = 0; i < rep.nfds; i++) {
-		int fd = rep.fds[i];
-		/*
-		 * connect() then only picks the port; the SYN leaves with the
-		 * preamble on the first send (docs/protocol.md §3), so the
-		 * preamble can name the port the kernel picked.
-		 */
-		int one = 1;
-		if (REAL(setsockopt)(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one) != 0) {
-			int e = errno;
-			close_fds(rep.fds + i, rep.nfds - i);
-			for (int j = 0; j < nkeep; j++)
-				slim_hidden_close(keep[j]);
-			if (mine >= 0)
-				slim_hidden_close(mine);
-			if (!atomic_exchange(&tfo_warned, true))
-				slim_log("slim: TCP Fast Open is off for clients on this host "
-					 "(net.ipv4.tcp_fastopen, %s); using the overlay",
-					 slim_errname(e) ? slim_errname(e) : "error");
-			atomic_store_explicit(&pool_off_until, slim_now_ms() + 60000,
-					      memory_order_relaxed);
-			return -1;
-		}
-		fd = slim_hide(fd, SLIM_H_POOL);
-		if (fd < 0)
-			continue;
+	int n = slim_hide_many(rep.fds, rep.nfds, SLIM_H_POOL);
+	for (int i = 0; i < n; i++) {
 		if (mine < 0)
-			mine = fd;
+			mine = rep.fds[i];
 		else
-			keep[nkeep++] = fd;
+			keep[nkeep++] = rep.fds[i];
 	}
 	pool_lock();
 	int i = 0;

@@ -137,7 +137,10 @@ enum slim_hidden_kind { SLIM_H_POOL = 1, SLIM_H_LISTENER, SLIM_H_ROUTER };
 #define SLIM_F_NOACCEL 0x01  /* never accelerate (state we cannot replay) */
 #define SLIM_F_BOUND 0x02    /* the app bound it to a port or a foreign IP */
 #define SLIM_F_BOUND0 0x04   /* bound (any port): the host socket takes the same port */
-#define SLIM_F_BOUND_IP 0x08 /* ... to u.bound_ip: ours only if it is our own IP */
+#define SLIM_F_BOUND_IP 0x08 /* ... to u.b.ip: ours only if it is our own IP */
+#define SLIM_F_BOUND_PORT 0x10 /* ... on the port u.b.port (the app named it) */
+#define SLIM_F_FD_KNOWN 0x20 /* CAND: its FD_CLOEXEC is tracked (SLIM_F_CLOEXEC) */
+#define SLIM_F_CLOEXEC 0x40  /* ... and it is set */
 
 #define SLIM_MAX_EPREGS 8
 #define SLIM_MAX_OPTS 16
@@ -171,6 +174,13 @@ struct slim_listener {
 	uint32_t ip;        /* overlay address it was published under (nbo) */
 	uint16_t port;      /* nbo */
 	pid_t owner;        /* process that asked for it (sends UNLISTEN) */
+	/*
+	 * A hint (listen.c): the last blocking accept had to wait, so the
+	 * next one polls first instead of trying an accept that finds
+	 * nothing. Counts the poll-first accepts, to try accept-first now
+	 * and then.
+	 */
+	_Atomic unsigned int waited;
 };
 
 struct slim_conn {
@@ -188,7 +198,10 @@ struct slim_fd {
 	uint32_t pad2;
 	union {
 		struct slim_conn c;
-		uint32_t bound_ip;       /* SLIM_CAND with SLIM_F_BOUND_IP (nbo) */
+		struct {
+			uint32_t ip;   /* SLIM_CAND with SLIM_F_BOUND_IP (nbo) */
+			uint16_t port; /* SLIM_CAND with SLIM_F_BOUND_PORT (nbo) */
+		} b;
 		struct slim_listener *l; /* SLIM_LISTENER, SLIM_H_LISTENER */
 		int slot;                /* SLIM_H_ROUTER */
 	} u;
@@ -253,6 +266,12 @@ SLIM_HIDDEN void slim_listener_sync_cloexec(struct slim_listener *l);
 /* fd's FD_CLOEXEC may have changed (or fd is new): sync its listener, if any. */
 SLIM_HIDDEN void slim_fd_cloexec_changed(int fd);
 SLIM_HIDDEN void slim_set_cloexec(int fd, bool on);
+/*
+ * A candidate's FD_CLOEXEC, tracked from socket() on so that connect need
+ * not ask the kernel: the app set it (on 1/0) with F_SETFD, FIOCLEX,
+ * FIONCLEX or close_range(CLOSE_RANGE_CLOEXEC) (connect.c).
+ */
+SLIM_HIDDEN void slim_cand_cloexec(int fd, int on);
 
 /*
  * Moves a just-received fd to a high number (CLOEXEC) and records it as
@@ -260,6 +279,12 @@ SLIM_HIDDEN void slim_set_cloexec(int fd, bool on);
  * tracked.
  */
 SLIM_HIDDEN int slim_hide(int fd, int hkind);
+/*
+ * slim_hide for n just-received fds at once (fewer syscalls: the old
+ * numbers are closed in ranges). fds[] is rewritten with the hidden fds;
+ * returns how many there are (fds that cannot be tracked are closed).
+ */
+SLIM_HIDDEN int slim_hide_many(int *fds, int n, int hkind);
 /* Records fd (already at its place, e.g. inherited across exec) as hidden. */
 SLIM_HIDDEN void slim_mark_hidden(int fd, int hkind);
 SLIM_HIDDEN void slim_hidden_ref(int fd, struct slim_listener *l, int slot);
