@@ -557,7 +557,19 @@ SLIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	if (r != PASS)
 		return r;
 	errno = saved;
-	return REAL(connect)(fd, sa, len);
+	r = REAL(connect)(fd, sa, len);
+	/*
+	 * A connection under way on the overlay: this socket is no longer a
+	 * candidate, so a second connect() reaches the kernel (EALREADY,
+	 * EISCONN) instead of starting an accelerated one. A refused or
+	 * failed connect leaves it a candidate for a retry.
+	 */
+	if (r == 0 || errno == EINPROGRESS || errno == EALREADY || errno == EISCONN || errno == EINTR) {
+		int keep = errno;
+		slim_set_kind(fd, SLIM_NONE);
+		errno = keep;
+	}
+	return r;
 }
 
 SLIM_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *len)
