@@ -78,9 +78,10 @@ func TestIntegrationTop(t *testing.T) {
 		t.Errorf("h1's server side of %s: %+v in %+v", dst, serverSide, snap.Connections)
 	}
 
-	// slim top --once: the table shows the connection.
+	// slim top --once: the table shows the connection, and the shims'
+	// STATS the setup times.
 	once := runSlim(t, "top", "--once", "--control", h2, "--width", "100")
-	if !strings.Contains(once, "h2-c1") || !strings.Contains(once, dst) || !strings.Contains(once, "no data from shims yet") {
+	if !strings.Contains(once, "h2-c1") || !strings.Contains(once, dst) || !strings.Contains(once, "setup p50 ≤") {
 		t.Errorf("slim top --once:\n%s", once)
 	}
 	if status := runSlim(t, "status", "--control", h1); !strings.Contains(status, "listener h1-c1 "+dst) {

@@ -290,14 +290,35 @@ static void snapshot_cand(int fd, struct cand *c)
 
 /* Can this candidate reach dst over a host socket? Fills self. */
 static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
-			struct slim_self *self)
+			struct slim_self *self, int *fallback)
 {
 	uint32_t dip = dst->sin_addr.s_addr;
-	if (c->flags & (SLIM_F_NOACCEL | SLIM_F_BOUND))
+	*fallback = -1; /* not a fallback: not an overlay destination */
+	if (dst->sin_port == 0 || dip == 0)
 		return false;
-	if (dst->sin_port == 0 || dip == 0 || !slim_hello(self) || (dip & self->mask) != self->net)
+	if (!slim_hello(self)) {
+		*fallback = SLIM_FB_ROUTER;
 		return false;
-	return !(c->flags & SLIM_F_BOUND_IP) || c->bound_ip == self->ip;
+	}
+	if ((dip & self->mask) != self->net)
+		return false;
+	if (c->flags & SLIM_F_NOACCEL) {
+		*fallback = SLIM_FB_OPTION;
+		return false;
+	}
+	if ((c->flags & SLIM_F_BOUND) || ((c->flags & SLIM_F_BOUND_IP) && c->bound_ip != self->ip)) {
+		*fallback = SLIM_FB_BOUND;
+		return false;
+	}
+	return true;
+}
+
+/* Counts a fallback (if it is one) and tells connect() to use the overlay. */
+static int fall_back(int reason)
+{
+	if (reason >= 0)
+		slim_stats_fallback(reason);
+	return PASS;
 }
 
 /*
@@ -436,26 +457,30 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	struct cand c;
 	struct slim_self self;
 	snapshot_cand(fd, &c);
-	if (!accelerable(&c, dst, &self))
-		return PASS;
+	int64_t started = slim_now_us();
+	int reason;
+	if (!accelerable(&c, dst, &self, &reason))
+		return fall_back(reason);
 	const struct slim_ext *xr = c.has_ext ? &c.x : NULL;
 	uint32_t dip = dst->sin_addr.s_addr;
 	uint16_t dport = dst->sin_port;
 	uint32_t hip;
 	uint16_t hport;
 	if (slim_dir_lookup(dip, dport, &hip, &hport) != 1)
-		return PASS;
+		return fall_back(SLIM_FB_NODIR);
 
 	int fl, fdfl;
 	uint16_t lport = 0; /* the local port, when known before connecting */
 	int ps = host_socket_for(fd, &c, xr, &fl, &fdfl);
-	if (ps >= 0 && (c.flags & SLIM_F_BOUND0) && !bind_like_app(fd, ps, &c, &lport)) {
+	if (ps < 0)
+		return fall_back(SLIM_FB_POOL);
+	if ((c.flags & SLIM_F_BOUND0) && !bind_like_app(fd, ps, &c, &lport)) {
 		slim_hidden_close(ps);
-		return PASS;
+		return fall_back(SLIM_FB_BOUND);
 	}
 	bool deleted[SLIM_MAX_EPREGS] = {0};
-	if (ps < 0 || !swap_in(fd, ps, fdfl, xr, deleted))
-		return PASS;
+	if (!swap_in(fd, ps, fdfl, xr, deleted))
+		return fall_back(SLIM_FB_OTHER);
 	bool restored = false;
 
 	struct slim_fd *e = slim_ent(fd);
@@ -521,11 +546,13 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	err = complete_handshake(fd, &host, blocking, sent, pre);
 	if (sent && (err == EINTR || err == EINPROGRESS)) {
 		/* Like the kernel: the connection goes on in the background. */
+		slim_stats_setup(started);
 		errno = err;
 		return -1;
 	}
 	if (err != 0)
 		goto fail;
+	slim_stats_setup(started);
 
 	slim_lock(fd);
 	slim_ext_free(e);

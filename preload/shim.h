@@ -106,6 +106,25 @@ SLIM_HIDDEN extern struct slim_config slim_cfg;
 /* Returns a monotonic time in milliseconds (vDSO, cheap). */
 SLIM_HIDDEN int64_t slim_now_ms(void);
 
+/* ---- statistics for the router (stats.c) ------------------------------- */
+
+/* Why a connect to an overlay address went over the overlay. */
+enum {
+	SLIM_FB_ROUTER = 0, /* router unreachable or too slow */
+	SLIM_FB_NODIR = 1,  /* no accelerated listener in the directory */
+	SLIM_FB_BOUND = 2,  /* bound elsewhere, or the host port is taken */
+	SLIM_FB_OPTION = 3, /* an option that cannot be replayed */
+	SLIM_FB_POOL = 4,   /* no pool socket */
+	SLIM_FB_OTHER = 5,
+	SLIM_FB_COUNT = 6,
+};
+#define SLIM_SETUP_BUCKETS 24
+
+SLIM_HIDDEN int64_t slim_now_us(void);
+SLIM_HIDDEN void slim_stats_fallback(int reason);
+/* Counts an accelerated connect that started at started_us. */
+SLIM_HIDDEN void slim_stats_setup(int64_t started_us);
+
 /*
  * Writes one line to stderr with write(2). fmt knows %s, %d, %u, %x and
  * %A (an IPv4 address, u32 in network byte order), %P (a port, u16 network
@@ -311,6 +330,7 @@ enum {
 	SLIM_T_LISTEN = 3,
 	SLIM_T_UNLISTEN = 4,
 	SLIM_T_INFO = 5,
+	SLIM_T_STATS = 8,
 	SLIM_T_OK = 0x80,
 	SLIM_T_HELLO_OK = 0x81,
 	SLIM_T_POOL_OK = 0x82,
