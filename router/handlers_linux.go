@@ -40,7 +40,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 		reply, fds, err = r.handle(who.Container, req)
 	}
 	switch req.Type {
-	case protocol.TypeAccepted, protocol.TypeConnected, protocol.TypeStats:
+	case protocol.TypeStats:
 		if err != nil {
 			r.log.Debug("dropping note", "type", req.Type, "err", err)
 		}
@@ -61,7 +61,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 }
 
 func (r *Router) handle(c *container, req request) (protocol.Message, []int, error) {
-	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1, protocol.TypeInfo: 1}[req.Type]
+	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1}[req.Type]
 	if len(req.fds) != want {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.fds), want)
 	}
@@ -76,10 +76,6 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 		return r.listen(c, req.Payload, req.fds[0])
 	case protocol.TypeUnlisten:
 		return r.unlisten(c, req.fds[0])
-	case protocol.TypeInfo:
-		return r.info(c, req.fds[0])
-	case protocol.TypeAccepted, protocol.TypeConnected:
-		return protocol.Message{}, nil, r.note(c, req.Type, req.Payload)
 	case protocol.TypeStats:
 		return protocol.Message{}, nil, r.recordStats(req.Payload) // control_linux.go
 	}
@@ -188,42 +184,4 @@ func (r *Router) unlisten(c *container, fd int) (protocol.Message, []int, error)
 		r.publish()
 	}
 	return protocol.Message{Type: protocol.TypeOK}, nil, nil
-}
-
-// info tells a shim what a host socket it holds stands for, e.g. after an
-// exec wiped the shim's memory.
-func (r *Router) info(c *container, fd int) (protocol.Message, []int, error) {
-	cookie, err := socketCookie(fd)
-	if err != nil {
-		return protocol.Message{}, nil, refuse(unix.EINVAL, "INFO: not a socket: %v", err)
-	}
-	if conn, ok := r.conns.lookup(cookie); ok && conn.Container == c.Name {
-		i := protocol.Info{Local: conn.Local, Peer: conn.Peer, Role: conn.Role}
-		return protocol.Message{Type: protocol.TypeInfoOK, Payload: i.Encode()}, nil, nil
-	}
-	if l, ok := r.listeners.lookupCookie(cookie); ok && l.Container == c.Name {
-		i := protocol.Info{Local: l.Overlay, Role: protocol.RoleListener}
-		return protocol.Message{Type: protocol.TypeInfoOK, Payload: i.Encode()}, nil, nil
-	}
-	return protocol.Message{}, nil, refuse(unix.ENOENT, "INFO: not an accelerated socket")
-}
-
-// note records a connection a shim set up. The addresses are the shim's
-// word, checked only against the container's own address.
-func (r *Router) note(c *container, t protocol.Type, payload []byte) error {
-	n, err := protocol.DecodeNote(payload)
-	if err != nil {
-		return err
-	}
-	conn := connection{Container: c.Name, Since: time.Now()}
-	if t == protocol.TypeConnected {
-		conn.Role, conn.Local, conn.Peer = protocol.RoleClient, n.Preamble.Client, n.Preamble.Server
-	} else {
-		conn.Role, conn.Local, conn.Peer = protocol.RoleServer, n.Preamble.Server, n.Preamble.Client
-	}
-	if conn.Local.Addr() != c.Addr {
-		return fmt.Errorf("note for %s from container %s (%s)", conn.Local, c.Name, c.Addr)
-	}
-	r.conns.add(n.Cookie, conn)
-	return nil
 }

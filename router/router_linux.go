@@ -25,7 +25,6 @@ type Router struct {
 	log        *slog.Logger
 	containers map[uint64]*container
 	listeners  *registry
-	conns      *connections
 	table      *directory.Table
 	socket     *net.UnixListener
 	peerSocket *net.TCPListener
@@ -59,7 +58,6 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		log:        logger,
 		containers: map[uint64]*container{},
 		listeners:  newRegistry(),
-		conns:      newConnections(),
 		version:    "dev",
 		started:    time.Now(),
 		census:     newCensus(),

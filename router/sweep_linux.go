@@ -44,12 +44,10 @@ func (r *Router) sweepOnce() {
 		return
 	}
 	sockets := make([]hostSocket, 0, len(dump))
-	alive := make(map[uint64]bool, len(dump))
 	listening := map[uint64]bool{}
 	for _, d := range dump {
 		s := hostSocketOf(d)
 		sockets = append(sockets, s)
-		alive[s.Cookie] = true
 		if s.State == sockdiag.Listen {
 			listening[s.Cookie] = true
 		}
@@ -59,7 +57,6 @@ func (r *Router) sweepOnce() {
 	if r.listeners.removeWhere(gone) {
 		r.publish()
 	}
-	r.conns.retain(alive)
 	view := r.listeners.directoryView()
 	view.containerAddr = make(map[string]netip.Addr, len(r.containers))
 	for _, c := range r.containers {

@@ -24,14 +24,13 @@ type Type uint16
 
 // Requests from the shim.
 const (
-	TypeHello     Type = 1
-	TypePool      Type = 2
-	TypeListen    Type = 3
-	TypeUnlisten  Type = 4
-	TypeInfo      Type = 5
-	TypeAccepted  Type = 6 // one-way note
-	TypeConnected Type = 7 // one-way note
-	TypeStats     Type = 8 // one-way: fallbacks and setup times (stats.go)
+	TypeHello    Type = 1
+	TypePool     Type = 2
+	TypeListen   Type = 3
+	TypeUnlisten Type = 4
+	// 5-7 were INFO, ACCEPTED and CONNECTED, retired: the router learns
+	// connections from sock_diag and exec state crosses in SLIM_FDS.
+	TypeStats Type = 8 // one-way: fallbacks and setup times (stats.go)
 )
 
 // Replies from the router.
@@ -40,7 +39,6 @@ const (
 	TypeHelloOK  Type = 0x81
 	TypePoolOK   Type = 0x82
 	TypeListenOK Type = 0x83
-	TypeInfoOK   Type = 0x85
 	TypeError    Type = 0xff
 )
 
@@ -54,9 +52,8 @@ const (
 
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
-	TypeInfo: "INFO", TypeAccepted: "ACCEPTED", TypeConnected: "CONNECTED", TypeStats: "STATS",
-	TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK",
-	TypeInfoOK: "INFO_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
+	TypeStats: "STATS",
+	TypeOK:    "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
 }
 
 func (t Type) String() string {

@@ -100,45 +100,6 @@ func DecodeListener(b []byte) (Listener, error) {
 	}, nil
 }
 
-// Role is a socket's part in an accelerated connection.
-type Role uint16
-
-// Roles reported by INFO.
-const (
-	RoleClient   Role = 1
-	RoleServer   Role = 2
-	RoleListener Role = 3
-)
-
-// Info is the INFO_OK payload: the overlay view of a host socket.
-type Info struct {
-	Local, Peer netip.AddrPort
-	Role        Role
-}
-
-// Encode returns the payload bytes.
-func (i Info) Encode() []byte {
-	b := make([]byte, 16)
-	putAddr(b, i.Local.Addr())
-	putPort(b[4:], i.Local.Port())
-	putAddr(b[8:], i.Peer.Addr())
-	putPort(b[12:], i.Peer.Port())
-	binary.LittleEndian.PutUint16(b[14:], uint16(i.Role))
-	return b
-}
-
-// DecodeInfo parses an INFO_OK payload.
-func DecodeInfo(b []byte) (Info, error) {
-	if len(b) != 16 {
-		return Info{}, payloadError(TypeInfoOK, len(b), 16)
-	}
-	return Info{
-		Local: netip.AddrPortFrom(getAddr(b), getPort(b[4:])),
-		Peer:  netip.AddrPortFrom(getAddr(b[8:]), getPort(b[12:])),
-		Role:  Role(binary.LittleEndian.Uint16(b[14:])),
-	}, nil
-}
-
 // ErrorPayload encodes an ERROR reply: an errno the shim can return to the
 // application and a sentence for logs.
 func ErrorPayload(errno int32, text string) []byte {
@@ -155,32 +116,4 @@ func DecodeErrorPayload(b []byte) (errno int32, text string, err error) {
 		return 0, "", payloadError(TypeError, len(b), 4)
 	}
 	return int32(binary.LittleEndian.Uint32(b)), string(b[4:]), nil
-}
-
-// Note is the payload of ACCEPTED and CONNECTED: the host socket's cookie
-// and the connection's preamble.
-type Note struct {
-	Cookie   uint64
-	Preamble Preamble
-}
-
-// NoteSize is the size of a note's payload.
-const NoteSize = 8 + PreambleSize
-
-// Encode returns the payload bytes.
-func (n Note) Encode() []byte {
-	b := binary.LittleEndian.AppendUint64(nil, n.Cookie)
-	return append(b, n.Preamble.Encode()...)
-}
-
-// DecodeNote parses an ACCEPTED or CONNECTED payload.
-func DecodeNote(b []byte) (Note, error) {
-	if len(b) != NoteSize {
-		return Note{}, payloadError(TypeAccepted, len(b), NoteSize)
-	}
-	p, err := DecodePreamble(b[8:])
-	if err != nil {
-		return Note{}, err
-	}
-	return Note{Cookie: binary.LittleEndian.Uint64(b), Preamble: p}, nil
 }
