@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -119,7 +117,6 @@ type program struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	out    bytes.Buffer
-	lines  chan string
 	exited chan struct{}
 	err    error
 }
@@ -135,15 +132,18 @@ func (l *testLab) start(node string, accelerated bool, argv ...string) *program 
 	if accelerated {
 		argv = append([]string{slimPath, "exec", "--"}, argv...)
 	}
-	p := &program{t: l.t, name: node + ": " + strings.Join(argv, " "), lines: make(chan string, 1024), exited: make(chan struct{})}
+	p := &program{t: l.t, name: node + ": " + strings.Join(argv, " "), exited: make(chan struct{})}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), "SLIM_ROUTER_SOCK="+sock)
-	stdout, _ := p.cmd.StdoutPipe()
-	p.cmd.Stderr = &lockedWriter{p: p}
+	p.cmd.Stdout = &lockedWriter{p: p}
+	p.cmd.Stderr = p.cmd.Stdout
 	if err := n.Start(p.cmd); err != nil {
 		l.t.Fatalf("%s: %v", p.name, err)
 	}
-	go p.read(stdout)
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
 	l.t.Cleanup(p.stop)
 	return p
 }
@@ -154,22 +154,6 @@ func (w *lockedWriter) Write(b []byte) (int, error) {
 	w.p.mu.Lock()
 	defer w.p.mu.Unlock()
 	return w.p.out.Write(b)
-}
-
-func (p *program) read(r io.Reader) {
-	scanner := bufio.NewScanner(r)
-	for scanner.Scan() {
-		line := scanner.Text()
-		p.mu.Lock()
-		p.out.WriteString(line + "\n")
-		p.mu.Unlock()
-		select {
-		case p.lines <- line:
-		default:
-		}
-	}
-	p.err = p.cmd.Wait()
-	close(p.exited)
 }
 
 // output is everything the program printed so far.

@@ -190,7 +190,7 @@ func plugIntoWire(wire, hostHandle *netlink.Handle, host Host) error {
 	if err != nil {
 		return fmt.Errorf("looking up %s: %w", hostInterface, err)
 	}
-	if err := hostHandle.AddrAdd(link, &netlink.Addr{IPNet: ipNet(host.Wire)}); err != nil {
+	if err := hostHandle.AddrAdd(link, &netlink.Addr{IPNet: overlay.IPNet(host.Wire)}); err != nil {
 		return fmt.Errorf("adding %s to %s: %w", host.Wire, hostInterface, err)
 	}
 	return setUp(hostHandle, "lo", hostInterface)

@@ -152,7 +152,7 @@ func (host *Host) AddPeer(peer HostPlan) error {
 	}
 	route := &netlink.Route{
 		LinkIndex: index,
-		Dst:       prefixNet(peer.Subnet),
+		Dst:       IPNet(peer.Subnet),
 		Gw:        net.IP(peer.TunnelAddr().AsSlice()),
 		Flags:     int(netlink.FLAG_ONLINK),
 	}
@@ -226,7 +226,7 @@ func (host *Host) configureContainer(c Container) error {
 	link, _ := handle.LinkByName(ContainerInterface)
 	route := &netlink.Route{
 		LinkIndex: link.Attrs().Index,
-		Dst:       prefixNet(host.plan.Config.CIDR),
+		Dst:       IPNet(host.plan.Config.CIDR),
 		Gw:        net.IP(host.self.Gateway().AsSlice()),
 	}
 	if err := handle.RouteReplace(route); err != nil {
@@ -245,9 +245,10 @@ func (host *Host) Detach(hostSide string) error {
 }
 
 func netlinkAddr(p netip.Prefix) *netlink.Addr {
-	return &netlink.Addr{IPNet: prefixNet(p)}
+	return &netlink.Addr{IPNet: IPNet(p)}
 }
 
-func prefixNet(p netip.Prefix) *net.IPNet {
+// IPNet converts a prefix for the netlink library.
+func IPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), 32)}
 }

@@ -303,7 +303,8 @@ static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
 	if ((dip & self->mask) != self->net)
 		return false;
 	if (c->flags & SLIM_F_NOACCEL) {
-		*fallback = SLIM_FB_OPTION;
+		/* too many options or epoll sets, or a dup'd unconnected socket */
+		*fallback = SLIM_FB_OTHER;
 		return false;
 	}
 	if ((c->flags & SLIM_F_BOUND) || ((c->flags & SLIM_F_BOUND_IP) && c->bound_ip != self->ip)) {
@@ -327,11 +328,13 @@ static int fall_back(int reason)
  * fd's file status and descriptor flags.
  */
 static int host_socket_for(int fd, const struct cand *c, const struct slim_ext *xr, int *fl,
-			   int *fdfl)
+			   int *fdfl, int *fallback)
 {
+	*fallback = SLIM_FB_POOL;
 	int ps = slim_pool_get();
 	if (ps < 0)
 		return -1;
+	*fallback = SLIM_FB_OPTION;
 	for (int i = 0; xr != NULL && i < xr->nopts; i++) {
 		const struct slim_opt *o = &xr->opts[i];
 		if (REAL(setsockopt)(ps, o->level, o->name, o->val, o->len) != 0) {
@@ -341,6 +344,7 @@ static int host_socket_for(int fd, const struct cand *c, const struct slim_ext *
 			return -1;
 		}
 	}
+	*fallback = SLIM_FB_OTHER;
 	*fl = REAL(fcntl)(fd, F_GETFL);
 	if (c->flags & SLIM_F_FD_KNOWN)
 		*fdfl = (c->flags & SLIM_F_CLOEXEC) ? FD_CLOEXEC : 0;
@@ -471,9 +475,9 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 
 	int fl, fdfl;
 	uint16_t lport = 0; /* the local port, when known before connecting */
-	int ps = host_socket_for(fd, &c, xr, &fl, &fdfl);
+	int ps = host_socket_for(fd, &c, xr, &fl, &fdfl, &reason);
 	if (ps < 0)
-		return fall_back(SLIM_FB_POOL);
+		return fall_back(reason);
 	if ((c.flags & SLIM_F_BOUND0) && !bind_like_app(fd, ps, &c, &lport)) {
 		slim_hidden_close(ps);
 		return fall_back(SLIM_FB_BOUND);
@@ -599,17 +603,22 @@ SLIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	return r;
 }
 
+/* The overlay addresses of an accelerated fd; false if it is not one. */
+static bool conn_of(int fd, struct slim_conn *c)
+{
+	struct slim_fd *e = slim_ent(fd);
+	slim_lock(fd);
+	*c = e->u.c;
+	bool conn = atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CONN;
+	slim_unlock(fd);
+	return conn;
+}
+
 SLIM_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 {
 	struct sockaddr *sa = addr.__sockaddr__;
-	if (likely(slim_kind_of(fd) != SLIM_CONN) || sa == NULL || len == NULL)
-		return REAL(getsockname)(fd, sa, len);
-	struct slim_fd *e = slim_ent(fd);
-	slim_lock(fd);
-	struct slim_conn c = e->u.c;
-	bool conn = atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CONN;
-	slim_unlock(fd);
-	if (!conn)
+	struct slim_conn c;
+	if (likely(slim_kind_of(fd) != SLIM_CONN) || sa == NULL || len == NULL || !conn_of(fd, &c))
 		return REAL(getsockname)(fd, sa, len);
 	slim_fill_addr(sa, len, c.lip, c.lport);
 	return 0;
@@ -625,12 +634,8 @@ SLIM_EXPORT int getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 	socklen_t tlen = sizeof tmp;
 	if (REAL(getpeername)(fd, (struct sockaddr *)&tmp, &tlen) != 0)
 		return -1;
-	struct slim_fd *e = slim_ent(fd);
-	slim_lock(fd);
-	struct slim_conn c = e->u.c;
-	bool conn = atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_CONN;
-	slim_unlock(fd);
-	if (!conn)
+	struct slim_conn c;
+	if (!conn_of(fd, &c))
 		return REAL(getpeername)(fd, sa, len);
 	slim_fill_addr(sa, len, c.pip, c.pport);
 	return 0;

@@ -52,13 +52,9 @@ static inline bool hidden(int fd)
 	return slim_kind_of(fd) == SLIM_HIDDEN_FD;
 }
 
-SLIM_EXPORT int dup(int fd)
+/* A new number r for fd's file: r takes fd's state. Returns r. */
+static int copied(int fd, int r)
 {
-	if (unlikely(hidden(fd))) {
-		errno = EBADF;
-		return -1;
-	}
-	int r = REAL(dup)(fd);
 	if (r >= 0 && slim_ent(r) != NULL) {
 		int saved = errno;
 		slim_copy(fd, r);
@@ -66,6 +62,16 @@ SLIM_EXPORT int dup(int fd)
 		errno = saved;
 	}
 	return r;
+}
+
+SLIM_EXPORT int dup(int fd)
+{
+	if (unlikely(hidden(fd))) {
+		errno = EBADF;
+		return -1;
+	}
+	int r = REAL(dup)(fd);
+	return copied(fd, r);
 }
 
 static int do_dup3(int oldfd, int newfd, int flags, bool is_dup2)
@@ -123,13 +129,7 @@ static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 		return -1;
 	}
 	int r = real(fd, cmd, (int)(intptr_t)arg);
-	if (r >= 0 && slim_ent(r) != NULL) {
-		int saved = errno;
-		slim_copy(fd, r);
-		slim_fd_cloexec_changed(r);
-		errno = saved;
-	}
-	return r;
+	return copied(fd, r);
 }
 
 /*
