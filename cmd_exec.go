@@ -83,6 +83,7 @@ func runExec(args []string) error {
 	if plan.notice != "" {
 		fmt.Fprintln(os.Stderr, plan.notice)
 	}
+	enroll(opts.routerSock)
 	return execProgram(plan)
 }
 

@@ -68,6 +68,7 @@ func runLabUp(args []string) error {
 	hosts := fs.Int("hosts", 2, fmt.Sprintf("number of hosts (1-%d)", lab.MaxHosts))
 	containers := fs.Int("containers", 1, fmt.Sprintf("containers per host (0-%d)", lab.MaxContainers))
 	routers := fs.Bool("routers", true, "start a slim router in every host")
+	secureMode := fs.Bool("secure", false, "start the routers in secure mode, with a fresh cluster key")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func runLabUp(args []string) error {
 		return err
 	}
 	if *routers {
-		if err := startLabRouters(l); err != nil {
+		if err := startLabRouters(l, *secureMode); err != nil {
 			return err
 		}
 	}
@@ -88,10 +89,14 @@ func runLabUp(args []string) error {
 
 // startLabRouters runs this slim binary's router in every host of the lab,
 // taking the lab down again if one fails.
-func startLabRouters(l *lab.Lab) error {
+func startLabRouters(l *lab.Lab, secureMode bool) error {
+	start := (*lab.Lab).StartRouters
+	if secureMode {
+		start = (*lab.Lab).StartSecureRouters
+	}
 	self, err := os.Executable()
 	if err == nil {
-		err = l.StartRouters(self)
+		err = start(l, self)
 	}
 	if err != nil {
 		return errors.Join(err, lab.Down(l.Name))

@@ -43,10 +43,19 @@ they survive its restart, and a restarted router keeps its listeners.
 
 The router also serves its control API on DIR/control.sock (docs/control.md;
 root only, or root and --control-group), which 'slim top' and 'slim status'
-read. Optional fields: "control_group", "metrics_addr".`
+read. Optional fields: "control_group", "metrics_addr", "secure", "key_file".
+
+With --secure (docs/secure.md) the router moves into its own cgroup v2,
+loads eBPF programs that guard every host socket it hands out (no host
+address reaches a container; a container cannot re-target them), signs
+each accelerated SYN with the cluster key, and enforces the policy that
+'slim policy' manages. It refuses to start, naming the feature, if the
+kernel lacks one it needs. A clean stop removes every program and pin.`
 
 func runRouter(args []string) error {
-	fs := newFlagSet("router", "--config FILE [--verbose] [--control-group GROUP] [--metrics ADDR]", routerDescription)
+	fs := newFlagSet("router", "--config FILE [--secure --key-file FILE] [--verbose] [--control-group GROUP] [--metrics ADDR]", routerDescription)
+	secureMode := fs.Bool("secure", false, "secure mode: eBPF guards the host sockets containers get, and policy is enforced (docs/secure.md)")
+	keyFile := fs.String("key-file", "", "`FILE` with the cluster key (32+ secret bytes, mode 0600, the same on every host; overrides key_file)")
 	configPath := fs.String("config", "", "`FILE` with the router's configuration (required)")
 	verbose := fs.Bool("verbose", false, "log every request and decision")
 	controlGroup := fs.String("control-group", "", "`GROUP` (name or id) that may use DIR/control.sock too (default: root only; overrides control_group)")
@@ -69,6 +78,15 @@ func runRouter(args []string) error {
 	}
 	if *metrics != "" {
 		config.MetricsAddr = *metrics
+	}
+	if *keyFile != "" {
+		config.KeyFile = *keyFile
+	}
+	if *secureMode {
+		config.Secure = true
+		if _, err := config.Plan(); err != nil {
+			return err
+		}
 	}
 	level := slog.LevelInfo
 	if *verbose {

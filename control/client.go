@@ -68,6 +68,19 @@ func (c *Client) send(req Request) error {
 
 // Next reads the next reply: an error reply becomes an error.
 func (c *Client) Next(ctx context.Context) (Snapshot, error) {
+	r, err := c.read(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if r.Snapshot == nil {
+		return Snapshot{}, errors.New("router sent a reply without a snapshot")
+	}
+	return *r.Snapshot, nil
+}
+
+// read reads one reply; a reply of another version or an error reply
+// becomes an error.
+func (c *Client) read(ctx context.Context) (Reply, error) {
 	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	if !c.lines.Scan() {
@@ -78,19 +91,58 @@ func (c *Client) Next(ctx context.Context) (Snapshot, error) {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return Snapshot{}, err
+		return Reply{}, err
 	}
 	var r Reply
 	if err := json.Unmarshal(c.lines.Bytes(), &r); err != nil {
-		return Snapshot{}, fmt.Errorf("malformed reply from the router: %w", err)
+		return Reply{}, fmt.Errorf("malformed reply from the router: %w", err)
 	}
 	if r.Version != Version {
-		return Snapshot{}, fmt.Errorf("router replied with version %d, this slim speaks %d", r.Version, Version)
+		return Reply{}, fmt.Errorf("router replied with version %d, this slim speaks %d", r.Version, Version)
 	}
-	if !r.OK || r.Snapshot == nil {
-		return Snapshot{}, fmt.Errorf("router: %s", r.Error)
+	if !r.OK {
+		return r, &ReplyError{Text: r.Error, Policy: r.Policy}
 	}
-	return *r.Snapshot, nil
+	return r, nil
+}
+
+// ReplyError is an error reply from the router.
+type ReplyError struct {
+	Text string
+	// Policy is the rules as they are, when an error reply carries them
+	// (a policy change that was saved but not applied).
+	Policy []PolicyRule
+}
+
+func (e *ReplyError) Error() string { return "router: " + e.Text }
+
+// call sends a request and reads its reply.
+func (c *Client) call(ctx context.Context, req Request) (Reply, error) {
+	req.Version = Version
+	if err := c.send(req); err != nil {
+		return Reply{}, err
+	}
+	return c.read(ctx)
+}
+
+// PolicyList asks for the policy rules with their hits.
+func (c *Client) PolicyList(ctx context.Context) ([]PolicyRule, error) {
+	r, err := c.call(ctx, Request{Op: OpPolicyList})
+	return r.Policy, err
+}
+
+// PolicyAdd inserts a rule (text form) at a 1-based position (0: at the
+// end) and returns the position it got and the rules after the change.
+func (c *Client) PolicyAdd(ctx context.Context, rule string, position int) (int, []PolicyRule, error) {
+	r, err := c.call(ctx, Request{Op: OpPolicyAdd, Rule: rule, Position: position})
+	return r.Position, r.Policy, err
+}
+
+// PolicyDel deletes the rule at a 1-based position and returns the rules
+// after the change.
+func (c *Client) PolicyDel(ctx context.Context, position int) ([]PolicyRule, error) {
+	r, err := c.call(ctx, Request{Op: OpPolicyDel, Position: position})
+	return r.Policy, err
 }
 
 // Fetch dials path, takes one snapshot and closes.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -39,9 +41,23 @@ type SourceFunc func() Snapshot
 // Snapshot calls f.
 func (f SourceFunc) Snapshot() Snapshot { return f() }
 
+// PolicyHandler serves the policy operations. Positions are 1-based.
+// Each returns the rules as they are after the operation; on error the
+// rules may be nil, or the rules as they are if the change was kept
+// anyway. Error texts go to the client as they are.
+type PolicyHandler interface {
+	ListPolicy() ([]PolicyRule, error)
+	// AddPolicy inserts a rule given in text form at position (0: at the
+	// end) and returns the position it got.
+	AddPolicy(rule string, position int) (int, []PolicyRule, error)
+	DeletePolicy(position int) ([]PolicyRule, error)
+}
+
 // Server serves the control API on a listener.
 type Server struct {
 	Source Source
+	// Policy serves the policy operations; nil refuses them.
+	Policy PolicyHandler
 	Log    *slog.Logger
 
 	mu       sync.Mutex
@@ -140,6 +156,10 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			conn.SetReadDeadline(time.Time{})
 			s.watch(ctx, conn, lines, req.Interval())
 			return
+		case OpPolicyList, OpPolicyAdd, OpPolicyDel:
+			if writeReply(conn, s.policyReply(req)) != nil {
+				return
+			}
 		}
 	}
 	if errors.Is(lines.Err(), bufio.ErrTooLong) {
@@ -178,6 +198,35 @@ func (s *Server) snapshotReply() Reply {
 	snap := s.Source.Snapshot()
 	snap.normalize()
 	return Reply{Version: Version, OK: true, Snapshot: &snap}
+}
+
+// policyReply carries out a policy operation.
+func (s *Server) policyReply(req Request) Reply {
+	if s.Policy == nil {
+		return errorReply("this router does not serve policy operations")
+	}
+	var (
+		rules    []PolicyRule
+		position int
+		err      error
+	)
+	switch req.Op {
+	case OpPolicyList:
+		rules, err = s.Policy.ListPolicy()
+	case OpPolicyAdd:
+		position, rules, err = s.Policy.AddPolicy(req.Rule, req.Position)
+	case OpPolicyDel:
+		rules, err = s.Policy.DeletePolicy(req.Position)
+	}
+	if err != nil {
+		r := errorReply("%v", err)
+		r.Policy = rules
+		return r
+	}
+	if rules == nil {
+		rules = []PolicyRule{}
+	}
+	return Reply{Version: Version, OK: true, Policy: rules, Position: position}
 }
 
 // normalize bounds the connection list and turns nil lists into empty
@@ -234,16 +283,35 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{}, fmt.Errorf("version %d is not supported; this router speaks version %d", req.Version, Version)
 	}
 	switch req.Op {
-	case OpSnapshot, OpWatch:
+	case OpSnapshot, OpWatch, OpPolicyList:
+	case OpPolicyAdd:
+		if strings.TrimSpace(req.Rule) == "" {
+			return Request{}, fmt.Errorf(`policy_add needs "rule", such as "deny from 198.19.2.0/24 to 198.19.1.0/24 port 5432"`)
+		}
+		if req.Position < 0 {
+			return Request{}, fmt.Errorf(`position %d: positions start at 1 (0 or none appends)`, req.Position)
+		}
+	case OpPolicyDel:
+		if req.Position < 1 {
+			return Request{}, fmt.Errorf(`policy_del needs "position", the number of the rule to delete (1 is the first)`)
+		}
 	case "":
-		return Request{}, fmt.Errorf(`no "op": want %q or %q`, OpSnapshot, OpWatch)
+		return Request{}, fmt.Errorf(`no "op": want one of %s`, opList())
 	default:
-		return Request{}, fmt.Errorf("unknown op %q: want %q or %q", req.Op, OpSnapshot, OpWatch)
+		return Request{}, fmt.Errorf("unknown op %q: want one of %s", req.Op, opList())
 	}
 	if req.IntervalMS < 0 {
 		return Request{}, fmt.Errorf("interval_ms %d is negative", req.IntervalMS)
 	}
 	return req, nil
+}
+
+func opList() string {
+	quoted := make([]string, len(ops))
+	for i, op := range ops {
+		quoted[i] = strconv.Quote(op)
+	}
+	return strings.Join(quoted, ", ")
 }
 
 // Interval is a watch's interval: the one asked for, at least MinInterval,

@@ -34,13 +34,18 @@ func (f *fakeSource) Snapshot() Snapshot {
 // startServer serves src on a socket in a temporary directory.
 func startServer(t *testing.T, src Source) (string, *Server) {
 	t.Helper()
+	return serveTest(t, &Server{Source: src})
+}
+
+// serveTest serves s on a socket in a temporary directory.
+func serveTest(t *testing.T, s *Server) (string, *Server) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), SocketName)
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{Source: src}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, l) }()
 	t.Cleanup(func() {

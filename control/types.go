@@ -12,7 +12,15 @@ const Version = 1
 const (
 	OpSnapshot = "snapshot" // one snapshot
 	OpWatch    = "watch"    // a snapshot every interval until the client goes away
+
+	// Policy operations (secure mode): each replies with the rules.
+	OpPolicyList = "policy_list" // the rules with their hits
+	OpPolicyAdd  = "policy_add"  // insert Rule at Position (0: append)
+	OpPolicyDel  = "policy_del"  // delete the rule at Position
 )
+
+// ops lists the operations, for error messages.
+var ops = []string{OpSnapshot, OpWatch, OpPolicyList, OpPolicyAdd, OpPolicyDel}
 
 // Watch intervals: a client asking for less gets MinInterval.
 const (
@@ -25,14 +33,27 @@ type Request struct {
 	Version    int    `json:"version"`
 	Op         string `json:"op"`
 	IntervalMS int    `json:"interval_ms,omitempty"` // watch only
+	// Rule is a policy rule in its text form, such as "deny from
+	// 198.19.2.0/24 to 198.19.1.0/24 port 5432" (policy_add).
+	Rule string `json:"rule,omitempty"`
+	// Position is a rule's 1-based position: where policy_add inserts
+	// (0 or absent: at the end), which rule policy_del deletes.
+	Position int `json:"position,omitempty"`
 }
 
-// Reply is one line the router sends: a snapshot, or an error.
+// Reply is one line the router sends: a snapshot, the policy, or an error.
 type Reply struct {
 	Version  int       `json:"version"`
 	OK       bool      `json:"ok"`
 	Error    string    `json:"error,omitempty"`
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	// Policy is the list of rules after a policy operation (an empty
+	// array when there are none); absent from other replies. An error
+	// reply carries it when the rules changed anyway (saved, but not
+	// applied).
+	Policy []PolicyRule `json:"policy,omitzero"`
+	// Position is where policy_add put the rule (1-based).
+	Position int `json:"position,omitempty"`
 }
 
 // Snapshot is the state of one router at one time.
@@ -147,6 +168,8 @@ type ShimStats struct {
 
 // PolicyRule is a policy rule with the connections it matched.
 type PolicyRule struct {
-	Rule string `json:"rule"`
-	Hits uint64 `json:"hits"`
+	Position int    `json:"position"` // 1-based: the first rule that matches decides
+	Rule     string `json:"rule"`     // text form, as policy_add takes it
+	Action   string `json:"action"`   // "allow" or "deny"
+	Hits     uint64 `json:"hits"`
 }

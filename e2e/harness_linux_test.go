@@ -75,6 +75,19 @@ type testLab struct {
 
 func newLab(t *testing.T, prefix string) *testLab {
 	t.Helper()
+	return newLabWith(t, prefix, (*lab.Lab).StartRouters)
+}
+
+// newSecureLab is newLab with the routers in secure mode (a fresh cluster
+// key). It skips when the kernel lacks a feature secure mode needs.
+func newSecureLab(t *testing.T, prefix string) *testLab {
+	t.Helper()
+	requireSecureMode(t)
+	return newLabWith(t, prefix, (*lab.Lab).StartSecureRouters)
+}
+
+func newLabWith(t *testing.T, prefix string, start func(*lab.Lab, string, ...string) error) *testLab {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test skipped in -short mode")
 	}
@@ -99,7 +112,7 @@ func newLab(t *testing.T, prefix string) *testLab {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	if err := l.StartRouters(slimPath, "--verbose"); err != nil {
+	if err := start(l, slimPath, "--verbose"); err != nil {
 		t.Fatal(err)
 	}
 	return &testLab{t: t, Lab: l}

@@ -573,7 +573,7 @@ fail:
 	back_to_cand(fd, &c);
 	slim_debug("slim: fd %d: %A:%P via host %A:%P failed: errno %d", fd, dip, dport, hip,
 		   hport, err);
-	errno = err;
+	errno = self.secure && err == EPERM ? ECONNREFUSED : err;
 	return -1;
 }
 
@@ -589,6 +589,8 @@ SLIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 		return r;
 	errno = saved;
 	r = REAL(connect)(fd, sa, len);
+	if (r != 0 && errno == EPERM)
+		errno = slim_policy_errno(EPERM);
 	/*
 	 * A connection under way on the overlay: this socket is no longer a
 	 * candidate, so a second connect() reaches the kernel (EALREADY,

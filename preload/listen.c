@@ -136,6 +136,23 @@ static bool read_preamble(int c, uint8_t pre[SLIM_PREAMBLE_LEN])
 }
 
 /*
+ * In secure mode the kernel knows the client for sure (the router checked
+ * its SYN's MAC and getpeername reports the overlay address it vouched
+ * for); a preamble that names anyone else is a forgery by the client.
+ */
+static bool peer_matches_kernel(int c, const struct slim_conn *cn)
+{
+	struct slim_self self;
+	if (!slim_hello(&self) || !self.secure)
+		return true;
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof peer;
+	if (REAL(getpeername)(c, (struct sockaddr *)&peer, &plen) != 0 || plen != sizeof peer)
+		return false;
+	return peer.sin_addr.s_addr == cn->pip && peer.sin_port == cn->pport;
+}
+
+/*
  * One connection from the host listener: fd, -1 with EAGAIN when there is
  * none, or -1 with an error for the app (out of fds and the like).
  */
@@ -171,6 +188,11 @@ static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t
 		    slim_ent(c) == NULL) {
 			/* Not a Slim client: never shown to the app. */
 			slim_debug("slim: host connection without a valid preamble dropped");
+			REAL(close)(c);
+			continue;
+		}
+		if (!peer_matches_kernel(c, &cn)) {
+			slim_debug("slim: host connection whose preamble names another client dropped");
 			REAL(close)(c);
 			continue;
 		}

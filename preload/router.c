@@ -364,11 +364,20 @@ bool slim_hello(struct slim_self *self)
 	unsigned int bits = rep.payload[8];
 	s.mask = bits == 0 ? 0 : htonl(~0u << (32 - bits));
 	s.net &= s.mask;
+	s.secure = rep.len >= 10 && (rep.payload[9] & 1) != 0;
 	self_info = s;
 	atomic_store_explicit(&hello_state, 1, memory_order_release);
 	slim_debug("slim: overlay address %A, network %A/%u", s.ip, s.net, bits);
 	*self = s;
 	return true;
+}
+
+int slim_policy_errno(int err)
+{
+	struct slim_self s;
+	if (err == EPERM && slim_hello(&s) && s.secure)
+		return ECONNREFUSED;
+	return err;
 }
 
 /* ---- pool ------------------------------------------------------------------ */

@@ -367,8 +367,12 @@ SLIM_HIDDEN void slim_router_moved(int slot, int oldfd, int newfd);
 /* Own overlay IP and CIDR from HELLO (lazily, once). */
 struct slim_self {
 	uint32_t ip, net, mask; /* nbo */
+	bool secure;            /* the router runs in secure mode */
 };
 SLIM_HIDDEN bool slim_hello(struct slim_self *self);
+/* In secure mode a refused connect is EPERM from the kernel's policy
+ * check; the app sees ECONNREFUSED, as from a rejecting firewall. */
+SLIM_HIDDEN int slim_policy_errno(int err);
 
 /* Pops a host socket from the pool, refilling it; -1 when none. */
 SLIM_HIDDEN int slim_pool_get(void);

@@ -36,6 +36,14 @@ type Config struct {
 	// MetricsAddr, if set, is a TCP address (such as 127.0.0.1:9464) where
 	// the router serves Prometheus text metrics at /metrics. Off if empty.
 	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// Secure turns on secure mode (docs/secure.md): eBPF programs on the
+	// router's cgroup guard the host sockets it hands out, and policy is
+	// enforced. It needs KeyFile.
+	Secure bool `json:"secure,omitempty"`
+	// KeyFile holds the cluster key (at least 32 secret bytes, the same on
+	// every host, readable by root only). It authenticates what routers
+	// exchange and, in secure mode, every accelerated connection's SYN.
+	KeyFile string `json:"key_file,omitempty"`
 }
 
 // HostConfig is one host of the cluster.
@@ -111,6 +119,9 @@ func (c Config) Plan() (overlay.Plan, error) {
 	if err := plan.Validate(); err != nil {
 		return overlay.Plan{}, err
 	}
+	if c.Secure && c.KeyFile == "" {
+		return overlay.Plan{}, fmt.Errorf("secure mode needs a cluster key: set key_file (or --key-file) to a file of at least 32 random bytes, the same on every host")
+	}
 	self := plan.Hosts[c.Self]
 	for _, ct := range c.Containers {
 		addr, err := netip.ParseAddr(ct.Addr)
@@ -132,6 +143,9 @@ func (c Config) ControlPath() string { return filepath.Join(c.Dir, control.Socke
 
 // DirectoryPath is the directory table's file.
 func (c Config) DirectoryPath() string { return filepath.Join(c.Dir, "directory") }
+
+// PolicyPath is where the router keeps its policy rules (secure mode).
+func (c Config) PolicyPath() string { return filepath.Join(c.Dir, "policy.json") }
 
 // statePath is where the router keeps its listeners across a restart.
 func (c Config) statePath() string { return filepath.Join(c.Dir, "router.state") }

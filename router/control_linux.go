@@ -70,7 +70,7 @@ func lookupGroup(group string) (int, error) {
 }
 
 func (r *Router) serveControl(ctx context.Context) {
-	s := &control.Server{Source: control.SourceFunc(r.Snapshot), Log: r.log}
+	s := &control.Server{Source: control.SourceFunc(r.Snapshot), Policy: policyAPI{r}, Log: r.log}
 	if err := s.Serve(ctx, r.control); err != nil {
 		r.log.Error("control API stopped", "err", err)
 	}
@@ -93,7 +93,7 @@ func (r *Router) Snapshot() control.Snapshot {
 		Router:      health,
 		Connections: r.census.connections(),
 		Shims:       r.shimStats.view(now),
-		Policy:      []control.PolicyRule{}, // policy arrives with secure mode
+		Policy:      r.policyRules(),
 	}
 	for _, p := range r.plan.Peers(r.config.Self) {
 		st := r.peerHealth.get(p.Underlay)

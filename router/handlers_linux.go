@@ -36,6 +36,8 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 	)
 	if idErr != nil {
 		err = refuse(unix.EPERM, "%v", idErr)
+	} else if req.Type == protocol.TypeEnroll {
+		reply, err = r.enroll(who.Container, int(who.PID), req)
 	} else {
 		reply, fds, err = r.handle(who.Container, req)
 	}
@@ -69,7 +71,7 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 	case protocol.TypeHello:
 		return r.hello(c, req.Payload)
 	case protocol.TypePool:
-		reply, fds, err := r.pool(req.Payload)
+		reply, fds, err := r.pool(c, req.Payload)
 		r.recordPool(c, fds) // control API: which container holds which pool socket
 		return reply, fds, err
 	case protocol.TypeListen:
@@ -86,11 +88,11 @@ func (r *Router) hello(c *container, payload []byte) (protocol.Message, []int, e
 	if len(payload) != 0 {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "HELLO carries no payload")
 	}
-	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR}
+	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR, Secure: r.secure != nil}
 	return protocol.Message{Type: protocol.TypeHelloOK, Payload: h.Encode()}, nil, nil
 }
 
-func (r *Router) pool(payload []byte) (protocol.Message, []int, error) {
+func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, error) {
 	n, err := protocol.PoolCount(payload)
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
@@ -106,6 +108,10 @@ func (r *Router) pool(payload []byte) (protocol.Message, []int, error) {
 			return protocol.Message{}, nil, refuse(unix.ENOBUFS, "%v", err)
 		}
 		fds = append(fds, fd)
+		if err := r.securePoolSocket(c, fd); err != nil {
+			closeAll(fds)
+			return protocol.Message{}, nil, refuse(unix.ENOBUFS, "%v", err)
+		}
 	}
 	return protocol.Message{Type: protocol.TypePoolOK, Payload: protocol.Uint32Payload(uint32(n))}, fds, nil
 }
@@ -122,7 +128,8 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	if err != nil {
 		return protocol.Message{}, nil, err
 	}
-	spec := hostListenerSpec{addr: netip.AddrPortFrom(r.self.Underlay, 0), backlog: backlog, app: app}
+	spec := hostListenerSpec{addr: netip.AddrPortFrom(r.self.Underlay, 0), backlog: backlog, app: app,
+		mark: func(fd int) error { return r.secureListener(fd, overlayAddr) }}
 	if v, err := unix.GetsockoptInt(app, unix.SOL_SOCKET, unix.SO_REUSEPORT); err == nil && v == 1 {
 		spec.reusePort = true
 		if group, ok := r.listeners.reuseGroup(overlayAddr); ok {
@@ -144,7 +151,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	// client told about it at once (netperf's data port) is accelerated.
 	r.waitForPeers(r.listeners.currentVersion())
 	r.log.Debug("accelerated listener", "container", c.Name, "overlay", overlayAddr, "host", host)
-	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: host}.Encode()
+	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: r.shimHostAddr(overlayAddr, host)}.Encode()
 	return protocol.Message{Type: protocol.TypeListenOK, Payload: payloadOut}, []int{fd}, nil
 }
 

@@ -32,7 +32,11 @@ func (r *Router) pushTo(ctx context.Context, peer overlay.HostPlan) {
 			return
 		}
 		r.peerHealth.setUnreachable(peer.Underlay, true)
-		r.log.Debug("peer router unreachable; retrying", "peer", addr, "err", err, "in", backoff)
+		if isPeerAuthError(err) {
+			r.log.Warn("peer router failed authentication; retrying", "peer", addr, "err", err, "in", backoff)
+		} else {
+			r.log.Debug("peer router unreachable; retrying", "peer", addr, "err", err, "in", backoff)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -49,12 +53,16 @@ func (r *Router) pushSession(ctx context.Context, peer netip.Addr, addr string) 
 		return err
 	}
 	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	pc, err := dialPeerConn(conn, r.clusterKey, peerHandshakeTimeout)
+	if err != nil {
+		return err
+	}
 	r.peerHealth.setConnected(peer, true)
 	r.peerHealth.setUnreachable(peer, false)
 	defer r.peerHealth.setConnected(peer, false)
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	go r.readAcks(conn, peer)
+	go r.readAcks(pc, peer)
 	for {
 		mappings, version, changed := r.listeners.localMappings()
 		payload, err := protocol.EncodeDirectory(version, mappings)
@@ -63,7 +71,7 @@ func (r *Router) pushSession(ctx context.Context, peer netip.Addr, addr string) 
 		}
 		conn.SetWriteDeadline(time.Now().Add(peerIdle))
 		msg := protocol.Message{Type: protocol.TypeDirectory, Payload: payload}
-		if _, err := conn.Write(msg.Encode()); err != nil {
+		if err := pc.write(msg); err != nil {
 			return err
 		}
 		select {
@@ -90,10 +98,15 @@ func (r *Router) servePeers() {
 }
 
 // readAcks records the directory versions a peer acknowledges, until the
-// push connection closes.
-func (r *Router) readAcks(conn net.Conn, peer netip.Addr) {
+// push connection closes. An acknowledgement that fails authentication
+// ends the session.
+func (r *Router) readAcks(pc *peerConn, peer netip.Addr) {
 	for {
-		msg, err := readFrame(conn)
+		msg, err := pc.read()
+		if isPeerAuthError(err) {
+			r.log.Warn("peer router failed authentication; dropping the connection", "peer", peer, "err", err)
+			pc.conn.Close()
+		}
 		if err != nil {
 			return
 		}
@@ -114,13 +127,17 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 		r.log.Warn("refusing directory from an unknown host", "from", from)
 		return
 	}
+	conn.SetWriteDeadline(time.Now().Add(peerIdle))
+	pc, err := acceptPeerConn(conn, r.clusterKey)
+	if err != nil {
+		r.logPeerEnd(from, err)
+		return
+	}
 	for {
 		conn.SetReadDeadline(time.Now().Add(peerIdle))
-		version, mappings, err := readDirectory(conn)
+		version, mappings, err := readDirectory(pc)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				r.log.Warn("dropping peer router connection", "peer", from, "err", err)
-			}
+			r.logPeerEnd(from, err)
 			return
 		}
 		if err := checkPeerMappings(peer, mappings); err != nil {
@@ -134,9 +151,20 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 		// listen() on the peer can return knowing its clients will find it.
 		ack := protocol.Message{Type: protocol.TypeDirectoryAck, Payload: protocol.EncodeDirectoryAck(version)}
 		conn.SetWriteDeadline(time.Now().Add(peerIdle))
-		if _, err := conn.Write(ack.Encode()); err != nil {
+		if err := pc.write(ack); err != nil {
 			return
 		}
+	}
+}
+
+// logPeerEnd says why a connection from a peer router ended, unless the
+// peer or this router simply closed it.
+func (r *Router) logPeerEnd(peer netip.Addr, err error) {
+	switch {
+	case isPeerAuthError(err):
+		r.log.Warn("peer router failed authentication; dropping the connection", "peer", peer, "err", err)
+	case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
+		r.log.Warn("dropping peer router connection", "peer", peer, "err", err)
 	}
 }
 
@@ -149,27 +177,28 @@ func (r *Router) peerByUnderlay(addr netip.Addr) (overlay.HostPlan, bool) {
 	return overlay.HostPlan{}, false
 }
 
-// readFrame reads one frame from a peer router.
-func readFrame(conn net.Conn) (protocol.Message, error) {
+// readFrame reads the bytes of one frame from a peer router, looking at
+// nothing but its header's magic and length.
+func readFrame(conn net.Conn) ([]byte, error) {
 	header := make([]byte, protocol.HeaderSize)
 	if _, err := io.ReadFull(conn, header); err != nil {
-		return protocol.Message{}, err
+		return nil, err
 	}
 	n, err := protocol.FrameLength(header)
 	if err != nil {
-		return protocol.Message{}, err
+		return nil, err
 	}
 	frame := make([]byte, protocol.HeaderSize+n)
 	copy(frame, header)
 	if _, err := io.ReadFull(conn, frame[protocol.HeaderSize:]); err != nil {
-		return protocol.Message{}, err
+		return nil, err
 	}
-	return protocol.DecodeFrame(frame)
+	return frame, nil
 }
 
-// readDirectory reads one DIRECTORY frame from a peer.
-func readDirectory(conn net.Conn) (uint64, []protocol.Mapping, error) {
-	msg, err := readFrame(conn)
+// readDirectory reads one DIRECTORY message from a peer.
+func readDirectory(pc *peerConn) (uint64, []protocol.Mapping, error) {
+	msg, err := pc.read()
 	if err != nil {
 		return 0, nil, err
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/directory"
+	"github.com/slimnet/slim/router/policy"
+	"github.com/slimnet/slim/secure"
 )
 
 // Router is the per-host daemon. Create it with New, then Run it.
@@ -29,6 +31,8 @@ type Router struct {
 	socket     *net.UnixListener
 	peerSocket *net.TCPListener
 	wg         sync.WaitGroup
+	// clusterKey authenticates the peer channel; nil without config.KeyFile.
+	clusterKey *secure.ClusterKey
 
 	// What the control API shows (control_linux.go).
 	version    string
@@ -42,6 +46,12 @@ type Router struct {
 	control    net.Listener
 	metrics    net.Listener
 	publishMu  sync.Mutex // orders writes of the table and the state file
+
+	// Secure mode's policy (policy_control_linux.go): nil unless secure.
+	policyMu sync.Mutex
+	policy   *policy.Set
+
+	secure *secureMode // nil unless --secure (secure_linux.go)
 }
 
 // New checks the configuration and the kernel, then opens the router's
@@ -50,6 +60,12 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 	plan, err := config.Plan()
 	if err != nil {
 		return nil, err
+	}
+	var clusterKey *secure.ClusterKey
+	if config.KeyFile != "" {
+		if clusterKey, err = secure.LoadClusterKey(config.KeyFile); err != nil {
+			return nil, err
+		}
 	}
 	r := &Router{
 		config:     config,
@@ -63,6 +79,10 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		census:     newCensus(),
 		shimStats:  newShimStats(),
 		peerHealth: newPeerHealth(),
+		clusterKey: clusterKey,
+	}
+	if err := r.loadPolicy(); err != nil {
+		return nil, err
 	}
 	for _, p := range plan.Peers(config.Self) {
 		r.peerHealth.expect([]netip.Addr{p.Underlay})
@@ -71,6 +91,10 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	if err := enableFastOpen(); err != nil {
+		return nil, err
+	}
+	// Before open: every socket made from here on is in the router's cgroup.
+	if err := r.startSecure(); err != nil {
 		return nil, err
 	}
 	if err := r.open(); err != nil {
@@ -208,13 +232,16 @@ func (r *Router) close() {
 	if r.table != nil {
 		r.table.Close()
 	}
+	r.stopSecure()
 }
 
 // publish writes the directory table and the saved state after a change.
 func (r *Router) publish() {
 	r.publishMu.Lock()
 	defer r.publishMu.Unlock()
-	if err := r.table.Publish(r.listeners.entries()); err != nil {
+	entries := r.listeners.entries()
+	r.secureRoutes(entries)
+	if err := r.table.Publish(r.shimEntries(entries)); err != nil {
 		r.log.Error("publishing directory", "err", err)
 	}
 	if err := r.saveState(); err != nil {

@@ -53,6 +53,8 @@ type hostListenerSpec struct {
 	reusePort bool
 	// app is the application's listener, whose options are copied.
 	app int
+	// mark, if set, runs before the socket listens (secure mode's state).
+	mark func(fd int) error
 }
 
 // newHostListener creates a listener on the host address. Cookie-less Fast
@@ -88,6 +90,11 @@ func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
 	}
 	if err := copyListenerOptions(spec.app, fd); err != nil {
 		return fail("options", err)
+	}
+	if spec.mark != nil {
+		if err := spec.mark(fd); err != nil {
+			return fail("secure mode", err)
+		}
 	}
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: spec.addr.Addr().As4(), Port: int(spec.addr.Port())}); err != nil {
 		return fail("bind "+spec.addr.String(), err)

@@ -1,6 +1,7 @@
 package secure
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -38,30 +39,23 @@ func TestProbeReportListsEveryFeature(t *testing.T) {
 	}
 }
 
-// TestLoadEmbeddedConnect4 loads the bpf2go-generated program into the
+// TestLoadEmbeddedPrograms loads the bpf2go-generated programs into the
 // kernel, proving that the committed object matches what the kernel's
 // verifier accepts.
-func TestLoadEmbeddedConnect4(t *testing.T) {
+func TestLoadEmbeddedPrograms(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("loading BPF programs needs root")
 	}
 	if f := Probe().CgroupSockAddr; !f.Present {
-		t.Skipf("%s: %s, cannot load cgroup/connect4", f.Name, f.State())
+		t.Skipf("%s: %s, cannot load secure mode's programs", f.Name, f.State())
 	}
-	spec, err := slimembed.LoadConnect4()
-	if err != nil {
-		t.Fatalf("parse embedded connect4 object: %v", err)
+	var objs slimembed.SecureObjects
+	if err := slimembed.LoadSecureObjects(&objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Fatalf("verifier: %+v", ve)
+		}
+		t.Fatalf("load secure mode's programs: %v", err)
 	}
-	prog := spec.Programs["slim_connect4"]
-	if prog == nil {
-		t.Fatal("embedded object has no slim_connect4 program")
-	}
-	if prog.Type != ebpf.CGroupSockAddr || prog.AttachType != ebpf.AttachCGroupInet4Connect {
-		t.Errorf("slim_connect4 is %v/%v, want CGroupSockAddr/AttachCGroupInet4Connect", prog.Type, prog.AttachType)
-	}
-	coll, err := ebpf.NewCollection(spec)
-	if err != nil {
-		t.Fatalf("load connect4 into the kernel: %v", err)
-	}
-	coll.Close()
+	objs.Close()
 }

@@ -172,3 +172,24 @@ func TestConcurrentChecks(t *testing.T) {
 		t.Errorf("%d hits, want 8000", hits)
 	}
 }
+
+func TestCloneIsIndependent(t *testing.T) {
+	s := &Set{}
+	s.Add(mustParse(t, "deny port 5432"), -1)
+	s.Check(front, db)
+	c := s.Clone()
+	c.Add(mustParse(t, "allow"), 0)
+	c.Check(front, db)
+	if s.Len() != 1 || c.Len() != 2 {
+		t.Fatalf("original has %d rules, clone %d; want 1 and 2", s.Len(), c.Len())
+	}
+	if got := s.List()[0].Hits; got != 1 {
+		t.Errorf("original's hits changed with the clone: %d", got)
+	}
+	if got := c.List(); got[0].Hits != 1 || got[1].Hits != 1 {
+		t.Errorf("clone's hits %+v, want 1 and 1 (one copied, one new)", got)
+	}
+	if empty := (&Set{}).Clone(); empty.Len() != 0 {
+		t.Errorf("clone of an empty set has %d rules", empty.Len())
+	}
+}

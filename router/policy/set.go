@@ -64,6 +64,21 @@ func (s *Set) Delete(i int) error {
 	return nil
 }
 
+// Len is the number of rules.
+func (s *Set) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rules)
+}
+
+// Clone returns a copy of the set, hit counts included, to change without
+// touching the original (the copy replaces it once saved).
+func (s *Set) Clone() *Set {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Set{rules: append([]Rule(nil), s.rules...), hits: append([]uint64(nil), s.hits...)}
+}
+
 // Listed is a rule with its position and hit count.
 type Listed struct {
 	Index int    `json:"index"`

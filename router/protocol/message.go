@@ -31,6 +31,10 @@ const (
 	// 5-7 were INFO, ACCEPTED and CONNECTED, retired: the router learns
 	// connections from sock_diag and exec state crosses in SLIM_FDS.
 	TypeStats Type = 8 // one-way: fallbacks and setup times (stats.go)
+	// TypeEnroll asks the router to put the caller's process in its
+	// container's cgroup (secure mode's policy for overlay connections);
+	// `slim exec` sends it before starting the program.
+	TypeEnroll Type = 9
 )
 
 // Replies from the router.
@@ -52,8 +56,8 @@ const (
 
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
-	TypeStats: "STATS",
-	TypeOK:    "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
+	TypeStats: "STATS", TypeEnroll: "ENROLL",
+	TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
 }
 
 func (t Type) String() string {

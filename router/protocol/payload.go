@@ -49,6 +49,9 @@ func ListenBacklog(payload []byte) (int, error) {
 type Hello struct {
 	Addr    netip.Addr   // the container's overlay address
 	Overlay netip.Prefix // the overlay CIDR
+	// Secure says the router runs in secure mode: the shim then takes an
+	// accepted connection's peer from the kernel, not from the preamble.
+	Secure bool
 }
 
 // Encode returns the payload bytes.
@@ -57,6 +60,9 @@ func (h Hello) Encode() []byte {
 	putAddr(b, h.Addr)
 	putAddr(b[4:], h.Overlay.Addr())
 	b[8] = byte(h.Overlay.Bits())
+	if h.Secure {
+		b[9] = 1
+	}
 	return b
 }
 
@@ -69,7 +75,7 @@ func DecodeHello(b []byte) (Hello, error) {
 	if err != nil || int(b[8]) > 32 {
 		return Hello{}, fmt.Errorf("%w: HELLO_OK prefix length %d", ErrMalformed, b[8])
 	}
-	return Hello{Addr: getAddr(b), Overlay: prefix}, nil
+	return Hello{Addr: getAddr(b), Overlay: prefix, Secure: b[9]&1 != 0}, nil
 }
 
 // Listener is the LISTEN_OK payload: the overlay listener and the host

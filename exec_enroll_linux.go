@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/slimnet/slim/router/protocol"
+)
+
+// enrollTimeout bounds the wait for the router's answer to ENROLL.
+const enrollTimeout = 2 * time.Second
+
+// enroll asks the router to put this process (and so the program it is
+// about to become) in its container's cgroup, where secure mode's policy
+// covers connections over the overlay too. A router that is not running is
+// not an error: the shim says so when it first needs it. A refusal is
+// printed, and the program still runs.
+func enroll(routerSock string) {
+	conn, err := net.DialTimeout("unixpacket", routerSock, enrollTimeout)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(enrollTimeout))
+	if _, err := conn.Write(protocol.Message{Type: protocol.TypeEnroll, ID: 1}.Encode()); err != nil {
+		return
+	}
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "slim exec: no answer from the router at %s to ENROLL: %v\n", routerSock, err)
+		return
+	}
+	reply, err := protocol.Decode(buf[:n])
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "slim exec: the router at %s answered ENROLL with a malformed message: %v\n", routerSock, err)
+	case reply.Type == protocol.TypeError:
+		_, text, _ := protocol.DecodeErrorPayload(reply.Payload)
+		fmt.Fprintf(os.Stderr, "slim exec: the router did not put this program under secure mode's policy: %s\n", text)
+	}
+}

@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
+/*
+ * Secure mode's programs (docs/secure.md). All but container_connect4 are
+ * attached to the router's own cgroup, so they run for exactly the host
+ * sockets the router made (and the connections accepted from its
+ * listeners), whoever holds them. The router's own calls pass untouched;
+ * a container's are checked:
+ *
+ *   connect4      a fresh pool socket may connect once, to an overlay
+ *                 address of an accelerated listener the policy allows;
+ *                 the address is rewritten to the host listener here, so
+ *                 the container never learns it
+ *   bind4         refused
+ *   getsockname4  overlay addresses instead of host ones
+ *   getpeername4
+ *   setsockopt    options that re-target a socket are refused
+ *   sock_ops      the SYN carries the client's overlay address and a
+ *                 SipHash MAC of it and the connection's addresses under
+ *                 the cluster key
+ *   ingress       a SYN to a Slim host listener without a valid MAC is
+ *                 dropped; a valid one records who the client is
+ *
+ * container_connect4 is attached to the cgroups of containers started by
+ * `slim exec` and applies the same policy to connections over the overlay.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "siphash.h"
+
+#define SLIM_MAX_RULES 64
+#define SLIM_OPT_KIND 254   /* RFC 6994 experimental option ... */
+#define SLIM_OPT_EXID 0x534c /* ... with the experiment id "SL" */
+#define SLIM_OPT_LEN 16
+#define SOL_SOCKET 1
+
+enum slim_kind {
+	SLIM_SK_POOL = 1,      /* pool socket, not yet connected */
+	SLIM_SK_CONNECTED = 2, /* pool socket, connected once */
+	SLIM_SK_LISTENER = 3,  /* host listener, and (cloned) what it accepts */
+};
+
+/* Per-socket state, set by the router (pool sockets, listeners). */
+struct slim_sk {
+	__u32 kind;
+	__u32 self_ip;   /* the owner's overlay address */
+	__u32 peer_ip;   /* connected: the overlay destination */
+	__u16 self_port; /* listener: overlay port (network order) */
+	__u16 peer_port; /* connected: overlay destination port (network order) */
+};
+
+/* An accelerated listener: overlay address -> host address. */
+struct slim_addr {
+	__u32 ip;
+	__u16 port; /* network order */
+	__u16 pad;
+};
+
+/* A verified client of a host listener, by the connection's host addresses. */
+struct slim_tuple {
+	__u32 client_ip;
+	__u32 server_ip;
+	__u16 client_port; /* network order */
+	__u16 server_port;
+};
+
+/* An accelerated connection a container made (for revocation). */
+struct slim_conn {
+	__u32 src_ip;
+	__u32 dst_ip;
+	__u16 dst_port; /* network order */
+	__u16 pad;
+};
+
+struct slim_rule {
+	__u32 src_net, src_mask;
+	__u32 dst_net, dst_mask; /* network order */
+	__u16 port_lo, port_hi;  /* host order */
+	__u32 deny;
+};
+
+struct slim_config {
+	__u64 router_cgroup;
+	__u64 k0, k1; /* SipHash key, from the cluster key */
+	__u32 nrules;
+	__u32 overlay_net, overlay_mask;
+	__u32 pad;
+};
+
+enum slim_counter {
+	SLIM_C_POLICY_DENIED,
+	SLIM_C_CONNECT_REFUSED, /* re-target, no such listener, unknown socket */
+	SLIM_C_BIND_REFUSED,
+	SLIM_C_SOCKOPT_REFUSED,
+	SLIM_C_SYN_DROPPED,
+	SLIM_C_SYN_VERIFIED,
+	SLIM_C_MAX,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct slim_sk);
+} slim_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct slim_addr);
+	__type(value, struct slim_addr);
+} slim_routes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct slim_tuple);
+	__type(value, __u32);
+} slim_clients SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct slim_conn);
+} slim_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} slim_containers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLIM_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct slim_rule);
+} slim_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLIM_MAX_RULES);
+	__type(key, __u32);
+	__type(value, __u64);
+} slim_hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct slim_config);
+} slim_settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLIM_C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} slim_counters SEC(".maps");
+
+static __always_inline struct slim_config *config(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&slim_settings, &zero);
+}
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&slim_counters, &which);
+	if (n)
+		*n += 1;
+}
+
+/* The router itself (and the kernel, with no task) is never hindered. */
+static __always_inline int from_router(const struct slim_config *cfg)
+{
+	return cfg == NULL || bpf_get_current_cgroup_id() == cfg->router_cgroup;
+}
+
+/* First matching rule decides; none: allowed. Counts the hit. */
+static __always_inline int policy_denies(const struct slim_config *cfg, __u32 src, __u32 dst,
+					 __u16 port_nbo)
+{
+	__u16 port = bpf_ntohs(port_nbo);
+	for (__u32 i = 0; i < SLIM_MAX_RULES; i++) {
+		if (i >= cfg->nrules)
+			break;
+		__u32 key = i; /* i itself stays in a register: the verifier follows it */
+		struct slim_rule *r = bpf_map_lookup_elem(&slim_rules, &key);
+		if (!r)
+			break;
+		if ((src & r->src_mask) != r->src_net || (dst & r->dst_mask) != r->dst_net ||
+		    port < r->port_lo || port > r->port_hi)
+			continue;
+		__u64 *hits = bpf_map_lookup_elem(&slim_hits, &key);
+		if (hits)
+			*hits += 1;
+		return r->deny != 0;
+	}
+	return 0;
+}
+
+static __always_inline __u64 syn_mac(const struct slim_config *cfg, __u32 saddr, __u32 daddr,
+				     __u16 sport, __u16 dport, __u32 overlay)
+{
+	__u64 m0 = ((__u64)saddr << 32) | daddr;
+	__u64 m1 = ((__u64)sport << 48) | ((__u64)dport << 32) | overlay;
+	return slim_siphash(cfg->k0, cfg->k1, m0, m1);
+}
+
+SEC("cgroup/connect4")
+int slim_connect4(struct bpf_sock_addr *ctx)
+{
+	struct slim_config *cfg = config();
+	if (from_router(cfg))
+		return 1;
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
+	if (!st || st->kind != SLIM_SK_POOL) {
+		count(SLIM_C_CONNECT_REFUSED);
+		return 0;
+	}
+	struct slim_addr dst = {.ip = ctx->user_ip4, .port = (__u16)ctx->user_port};
+	struct slim_addr *host = bpf_map_lookup_elem(&slim_routes, &dst);
+	if (!host) {
+		count(SLIM_C_CONNECT_REFUSED);
+		return 0;
+	}
+	if (policy_denies(cfg, st->self_ip, dst.ip, dst.port)) {
+		count(SLIM_C_POLICY_DENIED);
+		return 0;
+	}
+	st->kind = SLIM_SK_CONNECTED;
+	st->peer_ip = dst.ip;
+	st->peer_port = dst.port;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct slim_conn conn = {.src_ip = st->self_ip, .dst_ip = dst.ip, .dst_port = dst.port};
+	bpf_map_update_elem(&slim_conns, &cookie, &conn, BPF_ANY);
+	ctx->user_ip4 = host->ip;
+	ctx->user_port = host->port;
+	return 1;
+}
+
+SEC("cgroup/bind4")
+int slim_bind4(struct bpf_sock_addr *ctx)
+{
+	(void)ctx;
+	if (from_router(config()))
+		return 1;
+	count(SLIM_C_BIND_REFUSED);
+	return 0;
+}
+
+SEC("cgroup/getsockname4")
+int slim_getsockname4(struct bpf_sock_addr *ctx)
+{
+	if (from_router(config()))
+		return 1;
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
+	if (!st) {
+		ctx->user_ip4 = 0;
+		ctx->user_port = 0;
+		return 1;
+	}
+	ctx->user_ip4 = st->self_ip;
+	if (st->kind == SLIM_SK_LISTENER)
+		ctx->user_port = st->self_port;
+	return 1;
+}
+
+/* The verified overlay address of the client of an accepted connection. */
+static __always_inline __u32 accepted_client(struct bpf_sock *sk)
+{
+	struct slim_tuple t = {
+		.client_ip = sk->dst_ip4,
+		.server_ip = sk->src_ip4,
+		.client_port = (__u16)sk->dst_port,
+		.server_port = bpf_htons((__u16)sk->src_port),
+	};
+	__u32 *ip = bpf_map_lookup_elem(&slim_clients, &t);
+	return ip ? *ip : 0;
+}
+
+SEC("cgroup/getpeername4")
+int slim_getpeername4(struct bpf_sock_addr *ctx)
+{
+	if (from_router(config()))
+		return 1;
+	struct bpf_sock *sk = ctx->sk;
+	if (!sk)
+		return 1;
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
+	if (st && st->kind == SLIM_SK_CONNECTED) {
+		ctx->user_ip4 = st->peer_ip;
+		ctx->user_port = st->peer_port;
+	} else if (st && st->kind == SLIM_SK_LISTENER) {
+		ctx->user_ip4 = accepted_client(sk);
+	} else {
+		ctx->user_ip4 = 0;
+		ctx->user_port = 0;
+	}
+	return 1;
+}
+
+/* Options that would move a host socket elsewhere, or reveal the SYN. */
+static __always_inline int retargets(int level, int name)
+{
+	switch (level) {
+	case SOL_SOCKET:
+		return name == 25 /* SO_BINDTODEVICE */ || name == 36 /* SO_MARK */ ||
+		       name == 62 /* SO_BINDTOIFINDEX */;
+	case IPPROTO_IP:
+		return name == 4 /* IP_OPTIONS: source routes */ || name == 15 /* IP_FREEBIND */ ||
+		       name == 19 /* IP_TRANSPARENT */;
+	case IPPROTO_TCP:
+		return name == 19 /* TCP_REPAIR */ || name == 20 /* TCP_REPAIR_QUEUE */ ||
+		       name == 21 /* TCP_QUEUE_SEQ */ || name == 22 /* TCP_REPAIR_OPTIONS */ ||
+		       name == 27 /* TCP_SAVE_SYN */ || name == 30 /* TCP_REPAIR_WINDOW */;
+	}
+	return 0;
+}
+
+SEC("cgroup/setsockopt")
+int slim_setsockopt(struct bpf_sockopt *ctx)
+{
+	if (from_router(config()) || !retargets(ctx->level, ctx->optname))
+		return 1;
+	count(SLIM_C_SOCKOPT_REFUSED);
+	return 0;
+}
+
+static __always_inline void write_syn_option(struct bpf_sock_ops *skops, struct slim_config *cfg,
+					     __u32 overlay)
+{
+	__u16 sport = bpf_htons((__u16)skops->local_port);
+	__u16 dport = (__u16)(skops->remote_port >> 16);
+	/* One 4-byte load each: the context does not allow the 8-byte load
+	 * the compiler would merge them into. */
+	__u32 saddr = *(volatile __u32 *)&skops->local_ip4;
+	__u32 daddr = *(volatile __u32 *)&skops->remote_ip4;
+	__u64 mac = syn_mac(cfg, saddr, daddr, sport, dport, overlay);
+	struct {
+		__u8 kind, len;
+		__u16 exid;
+		__u32 overlay;
+		__u64 mac;
+	} __attribute__((packed)) opt = {
+		.kind = SLIM_OPT_KIND,
+		.len = SLIM_OPT_LEN,
+		.exid = bpf_htons(SLIM_OPT_EXID),
+		.overlay = overlay,
+		.mac = mac,
+	};
+	bpf_store_hdr_opt(skops, &opt, sizeof opt, 0);
+}
+
+SEC("sockops")
+int slim_sockops(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	if (!sk)
+		return 1;
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
+	if (!st || st->kind != SLIM_SK_CONNECTED)
+		return 1;
+	struct slim_config *cfg = config();
+	if (!cfg)
+		return 1;
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+		break;
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		if (skops->skb_tcp_flags & 0x02 /* SYN */)
+			bpf_reserve_hdr_opt(skops, SLIM_OPT_LEN, 0);
+		break;
+	case BPF_SOCK_OPS_WRITE_HDR_OPT_CB:
+		if (skops->skb_tcp_flags & 0x02)
+			write_syn_option(skops, cfg, st->self_ip);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+							 ~BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+		break;
+	}
+	return 1;
+}
+
+/* Finds Slim's option in a SYN's options; 1 found (ip, mac filled). */
+static __always_inline int find_option(struct __sk_buff *skb, __u32 off, __u32 end, __u32 *overlay,
+				       __u64 *mac)
+{
+	for (int i = 0; i < 20; i++) {
+		__u8 hdr[2];
+		if (off >= end || bpf_skb_load_bytes(skb, off, hdr, 1))
+			return 0;
+		if (hdr[0] == 0) /* end of options */
+			return 0;
+		if (hdr[0] == 1) { /* no-op */
+			off++;
+			continue;
+		}
+		if (off + 2 > end || bpf_skb_load_bytes(skb, off, hdr, 2) || hdr[1] < 2)
+			return 0;
+		if (hdr[0] == SLIM_OPT_KIND && hdr[1] == SLIM_OPT_LEN && off + SLIM_OPT_LEN <= end) {
+			struct {
+				__u8 kind, len;
+				__u16 exid;
+				__u32 overlay;
+				__u64 mac;
+			} __attribute__((packed)) opt;
+			if (bpf_skb_load_bytes(skb, off, &opt, sizeof opt))
+				return 0;
+			if (opt.exid == bpf_htons(SLIM_OPT_EXID)) {
+				*overlay = opt.overlay;
+				*mac = opt.mac;
+				return 1;
+			}
+		}
+		off += hdr[1];
+	}
+	return 0;
+}
+
+/* A SYN to a Slim listener: 1 pass (valid, client recorded), 0 drop. */
+static __always_inline int check_syn(struct __sk_buff *skb, const struct iphdr *ip,
+				     const struct tcphdr *tcp, __u32 tcp_off)
+{
+	struct slim_config *cfg = config();
+	if (!cfg)
+		return 0;
+	__u32 overlay = 0;
+	__u64 mac = 0;
+	__u32 end = tcp_off + tcp->doff * 4;
+	if (!find_option(skb, tcp_off + sizeof *tcp, end, &overlay, &mac) ||
+	    mac != syn_mac(cfg, ip->saddr, ip->daddr, tcp->source, tcp->dest, overlay)) {
+		count(SLIM_C_SYN_DROPPED);
+		return 0;
+	}
+	struct slim_tuple t = {
+		.client_ip = ip->saddr,
+		.server_ip = ip->daddr,
+		.client_port = tcp->source,
+		.server_port = tcp->dest,
+	};
+	bpf_map_update_elem(&slim_clients, &t, &overlay, BPF_ANY);
+	count(SLIM_C_SYN_VERIFIED);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int slim_ingress(struct __sk_buff *skb)
+{
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return 1;
+	struct iphdr ip;
+	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof ip) || ip.protocol != IPPROTO_TCP)
+		return 1;
+	__u32 tcp_off = ip.ihl * 4;
+	struct tcphdr tcp;
+	if (bpf_skb_load_bytes(skb, tcp_off, &tcp, sizeof tcp))
+		return 1;
+	if (!tcp.syn || tcp.ack)
+		return 1;
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 1;
+	/* Only the router's Slim listeners carry storage. */
+	if (!bpf_sk_storage_get(&slim_socks, sk, 0, 0))
+		return 1;
+	return check_syn(skb, &ip, &tcp, tcp_off);
+}
+
+/* Containers' own sockets: the same policy, for connections over the overlay. */
+SEC("cgroup/connect4")
+int slim_container_connect4(struct bpf_sock_addr *ctx)
+{
+	struct slim_config *cfg = config();
+	if (!cfg)
+		return 1;
+	__u64 cg = bpf_get_current_cgroup_id();
+	__u32 *src = bpf_map_lookup_elem(&slim_containers, &cg);
+	if (!src || (ctx->user_ip4 & cfg->overlay_mask) != cfg->overlay_net)
+		return 1;
+	if (policy_denies(cfg, *src, ctx->user_ip4, (__u16)ctx->user_port)) {
+		count(SLIM_C_POLICY_DENIED);
+		return 0;
+	}
+	return 1;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,151 @@
+package secure
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cgroups are the cgroup v2 directories of one router: its own, whose
+// sockets the programs guard, and one per container started with
+// `slim exec`, which get the overlay policy check:
+//
+//	<cgroup2>/slim/<id>/router
+//	<cgroup2>/slim/<id>/containers/<name>
+type Cgroups struct {
+	Base     string // <cgroup2>/slim/<id>
+	RouterID uint64 // cgroup id of the router's directory
+	root     string // the cgroup v2 mount
+	previous string // where the router was before it moved, under root
+}
+
+// CgroupBase is the directory of router id's cgroups.
+func CgroupBase(id string) (string, error) {
+	root, err := Cgroup2Mount()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "slim", id), nil
+}
+
+func cgroupRoot(base string) string { return filepath.Dir(filepath.Dir(base)) }
+
+// EnterRouterCgroup creates the router's cgroup and moves this process
+// (all its threads) into it, so that every socket it creates from now on
+// is one the programs guard.
+func EnterRouterCgroup(id string) (*Cgroups, error) {
+	base, err := CgroupBase(id)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cgroups{Base: base, root: cgroupRoot(base)}
+	if c.previous, err = currentCgroup(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(base, "router")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("secure mode: creating cgroup %s: %w", dir, err)
+	}
+	if err := movePID(dir, os.Getpid()); err != nil {
+		return nil, err
+	}
+	if c.RouterID, err = CgroupID(dir); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// RouterDir is the router's cgroup directory.
+func (c *Cgroups) RouterDir() string { return filepath.Join(c.Base, "router") }
+
+// ContainerDir is the cgroup of a container's processes.
+func (c *Cgroups) ContainerDir(name string) string {
+	return filepath.Join(c.Base, "containers", name)
+}
+
+// EnterContainer moves process pid into the container's cgroup, creating
+// it; created reports whether it is new.
+func (c *Cgroups) EnterContainer(name string, pid int) (dir string, created bool, err error) {
+	dir = c.ContainerDir(name)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		created = true
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", false, fmt.Errorf("secure mode: creating cgroup %s: %w", dir, err)
+	}
+	return dir, created, movePID(dir, pid)
+}
+
+// Leave moves the router back where it was and removes the cgroups that
+// are empty; a container cgroup with processes left stays.
+func (c *Cgroups) Leave() error {
+	var errs []error
+	if c.previous != "" {
+		if err := movePID(filepath.Join(c.root, c.previous), os.Getpid()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, RemoveCgroups(c.Base))
+	return errors.Join(errs...)
+}
+
+// RemoveCgroups removes a router's cgroup tree, deepest first. Cgroups
+// that still hold processes stay and are reported.
+func RemoveCgroups(base string) error {
+	var dirs []string
+	filepath.WalkDir(base, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, path)
+		}
+		return nil
+	})
+	var errs []error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dirs[i], err))
+		}
+	}
+	parent := filepath.Dir(base)
+	unix.Rmdir(parent) // <cgroup2>/slim, if no other router uses it
+	return errors.Join(errs...)
+}
+
+// CgroupID is the id the kernel gives a cgroup v2 directory: its inode.
+func CgroupID(dir string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return 0, fmt.Errorf("cgroup id of %s: %w", dir, err)
+	}
+	return st.Ino, nil
+}
+
+func movePID(dir string, pid int) error {
+	procs := filepath.Join(dir, "cgroup.procs")
+	if err := os.WriteFile(procs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("secure mode: moving process %d into %s: %w", pid, dir, err)
+	}
+	return nil
+}
+
+// currentCgroup is this process's cgroup v2 path ("0::/path" in
+// /proc/self/cgroup).
+func currentCgroup() (string, error) {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "0::"); ok {
+			return rest, nil
+		}
+	}
+	return "", errors.New("secure mode: no cgroup v2 line in /proc/self/cgroup")
+}
