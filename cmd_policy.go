@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/slimnet/slim/control"
@@ -47,8 +46,7 @@ start at 1. The router saves the rules in DIR/policy.json before it
 answers, and keeps them across restarts.
 
 Each subcommand takes --control PATH, --router-dir DIR or --lab NAME
-[--host H] to select the router, as slim status does; flags go before
-the rule.`
+[--host H] to select the router, as slim status does.`
 
 // policyTimeout bounds one policy request (a change includes saving the
 // rules and applying them).
@@ -79,11 +77,12 @@ func runPolicyList(args []string) error {
 	fs := newFlagSet("policy list", policyTargetSynopsis+" [--json]", "Lists the policy rules in order with their hits (connections matched).")
 	target := controlFlags(fs)
 	asJSON := fs.Bool("json", false, "print the rules as the control API's JSON")
-	if err := parseFlags(fs, args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if err := noArgs(fs); err != nil {
-		return err
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
 	}
 	return withPolicyClient(fs, target, func(ctx context.Context, c *control.Client) error {
 		rules, err := c.PolicyList(ctx)
@@ -107,10 +106,11 @@ func runPolicyAdd(args []string) error {
 		"RULE: allow|deny [from container NAME | from CIDR] [to CIDR] [port P[-Q]]")
 	target := controlFlags(fs)
 	at := fs.Int("at", 0, "insert the rule at position `N` (1 is the first; default: at the end)")
-	if err := parseFlags(fs, args); err != nil {
+	words, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	text, err := policyRuleArgs(fs)
+	text, err := policyRuleArgs(words)
 	if err != nil {
 		return err
 	}
@@ -129,15 +129,9 @@ func runPolicyAdd(args []string) error {
 
 // policyRuleArgs joins the arguments into a rule and checks it here, so
 // that a mistake is told without a round trip to the router.
-func policyRuleArgs(fs *flag.FlagSet) (string, error) {
-	words := fs.Args()
+func policyRuleArgs(words []string) (string, error) {
 	if len(words) == 0 {
 		return "", fmt.Errorf("%w: add needs a RULE, such as: deny from 198.19.2.0/24 to 198.19.1.0/24 port 5432", errUsage)
-	}
-	for _, w := range words {
-		if strings.HasPrefix(w, "-") {
-			return "", fmt.Errorf("%w: %q after the rule: flags go before the rule", errUsage, w)
-		}
 	}
 	text := strings.Join(words, " ")
 	if _, err := policy.Parse(text); err != nil {
@@ -149,15 +143,16 @@ func policyRuleArgs(fs *flag.FlagSet) (string, error) {
 func runPolicyDel(args []string) error {
 	fs := newFlagSet("policy del", policyTargetSynopsis+" N", "Deletes the rule at position N (1 is the first; see slim policy list).")
 	target := controlFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(rest) != 1 {
 		return fmt.Errorf("%w: del needs one argument, the position of the rule to delete (see slim policy list)", errUsage)
 	}
-	position, err := strconv.Atoi(fs.Arg(0))
+	position, err := strconv.Atoi(rest[0])
 	if err != nil || position < 1 {
-		return fmt.Errorf("%w: %q is not a rule position: give a number from 1 (see slim policy list)", errUsage, fs.Arg(0))
+		return fmt.Errorf("%w: %q is not a rule position: give a number from 1 (see slim policy list)", errUsage, rest[0])
 	}
 	return withPolicyClient(fs, target, func(ctx context.Context, c *control.Client) error {
 		rules, err := c.PolicyDel(ctx, position)
@@ -167,6 +162,22 @@ func runPolicyDel(args []string) error {
 		fmt.Fprintf(os.Stdout, "deleted rule %d\n", position)
 		return writePolicy(os.Stdout, rules)
 	})
+}
+
+// parseInterspersed parses flags before, between and after the other
+// arguments (rule words never start with "-") and returns the others.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {
@@ -194,13 +205,16 @@ func withPolicyClient(fs *flag.FlagSet, target controlTarget, f func(context.Con
 
 // unreachable explains a failure to connect to a control socket.
 func unreachable(path string, err error) error {
+	const hint = "is the router running? --control, --router-dir or --lab select another"
 	switch {
-	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("no router is serving %s (is it running? --control, --router-dir or --lab select another): %w", path, err)
+	case errors.Is(err, syscall.ENOENT):
+		return fmt.Errorf("cannot reach the router: %s does not exist (%s)", path, hint)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("cannot reach the router: nothing serves %s (%s)", path, hint)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return fmt.Errorf("may not use %s: the control socket is root's (and the router's --control-group's): %w", path, err)
+		return fmt.Errorf("cannot reach the router: permission denied on %s: only root and the router's --control-group may use it", path)
 	}
-	return err
+	return fmt.Errorf("cannot reach the router: %w", err)
 }
 
 // policyChangeError prints the rules an error reply carries (a change
@@ -219,10 +233,17 @@ func writePolicy(w io.Writer, rules []control.PolicyRule) error {
 		_, err := fmt.Fprintln(w, "no rules: every connection is allowed")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "POS\t RULE\tHITS\t\n")
+	posWidth, ruleWidth, hitsWidth := len("POS"), len("RULE"), len("HITS")
 	for _, r := range rules {
-		fmt.Fprintf(tw, "%d\t %s\t%d\t\n", r.Position, r.Rule, r.Hits)
+		posWidth = max(posWidth, len(strconv.Itoa(r.Position)))
+		ruleWidth = max(ruleWidth, len(r.Rule))
+		hitsWidth = max(hitsWidth, len(strconv.FormatUint(r.Hits, 10)))
 	}
-	return tw.Flush()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%*s  %-*s  %*s\n", posWidth, "POS", ruleWidth, "RULE", hitsWidth, "HITS")
+	for _, r := range rules {
+		fmt.Fprintf(&b, "%*d  %-*s  %*d\n", posWidth, r.Position, ruleWidth, r.Rule, hitsWidth, r.Hits)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

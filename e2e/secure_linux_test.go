@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router"
 )
@@ -18,7 +20,7 @@ import (
 // hostileAttacks are the attacks testdata/c/hostile.c makes; each must be
 // reported, so that an attack silently left out is noticed.
 var hostileAttacks = []string{
-	"getsockname", "getpeername", "SO_PEERNAME", "ioctl_SIOCGIFCONF", "ioctl_SIOCGIFADDR",
+	"getsockname", "getpeername", "SO_PEERNAME", "ioctl_SIOCGIFCONF", "ioctl_SIOCGIFADDR", "ioctl_SIOCSIFMTU",
 	"SO_BINDTODEVICE", "SO_BINDTOIFINDEX", "SO_MARK", "IP_TRANSPARENT", "IP_FREEBIND",
 	"IP_OPTIONS_LSRR", "TCP_REPAIR", "TCP_SAVE_SYN", "second_connect",
 	"unspec_connect_other", "unspec_connect_overlay", "unspec_bind", "unspec_sendto_fastopen",
@@ -60,6 +62,7 @@ func startHostileServer(l *testLab, node, clientHost string, port int) *program 
 func runHostileClient(l *testLab, node, host, target string) (string, []string, error) {
 	l.t.Helper()
 	other := fmt.Sprintf("198.18.0.2:%d", router.DefaultPeerPort)
+	l.t.Setenv("HOSTILE_HOLD_MS", "1000") // the client's own run takes milliseconds
 	client := l.start(node, true, binPath("hostile"), "client", target, other, target, "198.18.0.1")
 	var conns []string
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && len(conns) == 0; {
@@ -92,6 +95,9 @@ func TestIntegrationSecureHostileClient(t *testing.T) {
 	if len(conns) == 0 {
 		t.Error("no connection between the hosts' wire addresses in h1 while the client ran: not accelerated")
 	}
+	if cookie := netnsCookie(t, l, "h1"); !strings.Contains(out, fmt.Sprintf("ACCEL yes (netns cookie of the fd %d,", cookie)) {
+		t.Errorf("the attacked fd is not a socket of h1's namespace (netns cookie %d)", cookie)
+	}
 	checkAllRefused(t, out)
 	attacks := parseAttacks(out)
 	if a := attacks["getpeername"]; a.detail != target {
@@ -102,9 +108,38 @@ func TestIntegrationSecureHostileClient(t *testing.T) {
 		t.Errorf("raw getsockname: %q, want the client's overlay address %s", a.detail, client)
 	}
 	checkServerSaw(t, server.output(), client)
+	// The first connection is the attacked one: the server's raw peer is
+	// what the client's raw getsockname says, port included.
+	if peers := linesWithPrefix(server.output(), "RAWPEER "); len(peers) > 0 && peers[0] != "RAWPEER "+attacks["getsockname"].detail {
+		t.Errorf("server: %q, client's raw getsockname %q", peers[0], attacks["getsockname"].detail)
+	}
 	if t.Failed() {
 		t.Logf("client:\n%s\nserver:\n%s", out, server.output())
 	}
+}
+
+// netnsCookie is the cookie of node's network namespace (SO_NETNS_COOKIE
+// of a socket made there), which hostile prints for the attacked fd.
+func netnsCookie(t *testing.T, l *testLab, node string) uint64 {
+	t.Helper()
+	n, err := l.Node(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cookie uint64
+	err = n.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		cookie, err = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("netns cookie of %s: %v", node, err)
+	}
+	return cookie
 }
 
 // checkAllRefused wants every attack reported, and refused.

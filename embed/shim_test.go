@@ -39,12 +39,15 @@ func TestShimDigest(t *testing.T) {
 	}
 }
 
-func TestConnect4SpecParses(t *testing.T) {
-	spec, err := LoadConnect4()
+func TestSecureSpecParses(t *testing.T) {
+	spec, err := LoadSecure()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := spec.Programs["slim_connect4"]; !ok {
-		t.Errorf("programs = %v, want slim_connect4", spec.Programs)
+	for _, name := range []string{"slim_connect4", "slim_bind4", "slim_getsockname4", "slim_getpeername4",
+		"slim_setsockopt", "slim_sockops", "slim_ingress", "slim_container_connect4"} {
+		if _, ok := spec.Programs[name]; !ok {
+			t.Errorf("no program %s in the embedded object", name)
+		}
 	}
 }

@@ -3,10 +3,13 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/slimnet/slim/secure"
 )
 
 // Down removes every namespace of the named lab, after stopping the
@@ -32,6 +35,9 @@ func Down(name string) error {
 		if err := deleteNamespace(ns); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := removeSecureLeftovers(name); err != nil {
+		errs = append(errs, err)
 	}
 	if err := removeState(name); err != nil {
 		errs = append(errs, err)
@@ -64,4 +70,20 @@ func stopProcesses(namespace string) error {
 		return fmt.Errorf("processes %v in %s survived SIGKILL", pids, namespace)
 	}
 	return nil
+}
+
+// removeSecureLeftovers removes the cgroups and bpffs pins of the lab's
+// routers that did not stop cleanly (a router that did removed its own).
+func removeSecureLeftovers(name string) error {
+	dirs, err := filepath.Glob(filepath.Join(StateDir, name, "h*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dir := range dirs {
+		if err := secure.RemoveLeftovers(secure.RouterID(dir)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -1,12 +1,10 @@
 package router
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
+	"os"
 	"strings"
 	"sync"
 
@@ -36,12 +34,8 @@ type appliedRule struct {
 	carry uint64
 }
 
-// secureID names this router's cgroups and pins: routers with different
-// directories (the lab runs several) never share them.
-func (r *Router) secureID() string {
-	sum := sha256.Sum256([]byte(r.config.Dir))
-	return "r" + hex.EncodeToString(sum[:6])
-}
+// secureID names this router's cgroups and pins.
+func (r *Router) secureID() string { return secure.RouterID(r.config.Dir) }
 
 // startSecure checks the kernel, mounts bpffs if needed, moves the router
 // into its cgroup and loads and attaches the programs. Without --secure it
@@ -64,7 +58,7 @@ func (r *Router) startSecure() error {
 	if s.cgroups, err = secure.EnterRouterCgroup(r.secureID()); err != nil {
 		return err
 	}
-	if s.datapath, err = secure.Load(filepath.Join(bpffs, "slim", r.secureID())); err != nil {
+	if s.datapath, err = secure.Load(secure.PinDir(bpffs, r.secureID())); err != nil {
 		s.cgroups.Leave()
 		return err
 	}
@@ -79,6 +73,15 @@ func (r *Router) startSecure() error {
 		r.stopSecure()
 		return err
 	}
+	// Containers enrolled by a router that died: their check was
+	// detached with its links, and is back before anything else.
+	for _, c := range r.containers {
+		if dir := s.cgroups.ContainerDir(c.Name); dirExists(dir) {
+			if err := s.guardContainer(c, dir); err != nil {
+				r.log.Warn("secure mode: container cgroup", "container", c.Name, "err", err)
+			}
+		}
+	}
 	r.policyMu.Lock()
 	err = r.policyChanged()
 	r.policyMu.Unlock()
@@ -86,7 +89,7 @@ func (r *Router) startSecure() error {
 		r.stopSecure()
 		return err
 	}
-	r.log.Info("secure mode on", "cgroup", s.cgroups.RouterDir(), "bpffs", filepath.Join(bpffs, "slim", r.secureID()))
+	r.log.Info("secure mode on", "cgroup", s.cgroups.RouterDir(), "bpffs", secure.PinDir(bpffs, r.secureID()))
 	return nil
 }
 
@@ -99,7 +102,7 @@ func secureModeReady(fs secure.Features) error {
 			if f.Err != nil {
 				why = f.Err.Error()
 			}
-			missing = append(missing, fmt.Sprintf("%s (%s; needed to %s)", f.Name, why, f.Use))
+			missing = append(missing, fmt.Sprintf("%s (%s; secure mode uses it to %s)", f.Name, why, f.Use))
 		}
 	}
 	if len(missing) > 0 {
@@ -118,6 +121,7 @@ func (r *Router) stopSecure() {
 	r.secure = nil
 	s.mu.Lock()
 	for name, l := range s.containers {
+		l.Unpin()
 		l.Close()
 		delete(s.containers, name)
 	}
@@ -202,20 +206,31 @@ func (r *Router) enroll(c *container, pid int, req request) (protocol.Message, e
 	if err != nil {
 		return protocol.Message{}, refuse(unix.EPERM, "%v", err)
 	}
-	if _, ok := s.containers[c.Name]; !ok {
-		l, err := s.datapath.AttachContainer(dir)
-		if err != nil {
-			return protocol.Message{}, refuse(unix.EPERM, "%v", err)
-		}
-		s.containers[c.Name] = l
-	}
-	id, err := secure.CgroupID(dir)
-	if err == nil {
-		err = s.datapath.SetContainer(id, c.Addr)
-	}
-	if err != nil {
+	if err := s.guardContainer(c, dir); err != nil {
 		return protocol.Message{}, refuse(unix.EPERM, "%v", err)
 	}
 	r.log.Debug("enrolled", "container", c.Name, "pid", pid, "cgroup", dir)
 	return ok, nil
+}
+
+// guardContainer attaches the overlay policy check to a container's
+// cgroup, once, and tells it the container's address.
+func (s *secureMode) guardContainer(c *container, dir string) error {
+	if _, ok := s.containers[c.Name]; !ok {
+		l, err := s.datapath.AttachContainer(c.Name, dir)
+		if err != nil {
+			return err
+		}
+		s.containers[c.Name] = l
+	}
+	id, err := secure.CgroupID(dir)
+	if err != nil {
+		return err
+	}
+	return s.datapath.SetContainer(id, c.Addr)
+}
+
+func dirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

@@ -111,13 +111,18 @@ func (d *Datapath) AttachRouter(cgroupPath string) error {
 }
 
 // AttachContainer attaches the overlay policy check to a container's
-// cgroup. The link is not pinned: it goes with the cgroup.
-func (d *Datapath) AttachContainer(cgroupPath string) (link.Link, error) {
+// cgroup. The link is pinned like the router's: the check stays while no
+// router runs.
+func (d *Datapath) AttachContainer(name, cgroupPath string) (link.Link, error) {
 	l, err := link.AttachCgroup(link.CgroupOptions{
 		Path: cgroupPath, Attach: ebpf.AttachCGroupInet4Connect, Program: d.objs.SlimContainerConnect4,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("secure mode: attaching the policy check to %s: %w", cgroupPath, err)
+	}
+	if err := l.Pin(filepath.Join(d.pinDir, "link_container_"+name)); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("secure mode: pinning the policy check of %s: %w", name, err)
 	}
 	return l, nil
 }
@@ -168,6 +173,7 @@ func (d *Datapath) Remove() error {
 	if err := os.Remove(d.pinDir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	os.Remove(filepath.Dir(d.pinDir)) // <bpffs>/slim, if no other router uses it
 	return errors.Join(errs...)
 }
 

@@ -40,7 +40,8 @@ func (f Feature) State() string {
 type Features struct {
 	CgroupSockAddr Feature // cgroup/connect4 and friends: redirect and police connect/bind
 	CgroupSockopt  Feature // cgroup/getsockopt and setsockopt: hide the socket swap
-	SockOps        Feature // sockops: follow TCP connection state
+	SockOps        Feature // sockops: the SYN's MAC option
+	CgroupSKB      Feature // cgroup_skb ingress: drop unsigned SYNs
 	SkMsg          Feature // sk_msg: socket-to-socket redirection
 	LSM            Feature // BPF LSM: informational, not required
 	Cgroup2        Feature // the cgroup v2 hierarchy the programs attach to
@@ -49,7 +50,7 @@ type Features struct {
 
 // All returns the features in a stable order.
 func (fs Features) All() []Feature {
-	return []Feature{fs.CgroupSockAddr, fs.CgroupSockopt, fs.SockOps, fs.SkMsg, fs.LSM, fs.Cgroup2, fs.BPFFS}
+	return []Feature{fs.CgroupSockAddr, fs.CgroupSockopt, fs.SockOps, fs.CgroupSKB, fs.SkMsg, fs.LSM, fs.Cgroup2, fs.BPFFS}
 }
 
 // SecureModeReady reports whether every required feature is present.

@@ -15,19 +15,21 @@ import (
 func Probe() Features {
 	fs := Features{
 		CgroupSockAddr: probeProgramType(ebpf.CGroupSockAddr, "cgroup sock_addr BPF programs",
-			"check and redirect connect(2) and bind(2) of containers", true),
+			"check connect and bind on host sockets and rewrite their addresses", true),
 		CgroupSockopt: probeProgramType(ebpf.CGroupSockopt, "cgroup sockopt BPF programs",
-			"keep socket options consistent across the socket swap", true),
+			"refuse socket options that re-target a host socket", true),
 		SockOps: probeProgramType(ebpf.SockOps, "sockops BPF programs",
-			"follow TCP connection state", false),
+			"sign each accelerated SYN with a TCP option", true),
 		SkMsg: probeProgramType(ebpf.SkMsg, "sk_msg BPF programs",
 			"socket-to-socket redirection", false),
 		LSM: probeProgramType(ebpf.LSM, "BPF LSM programs",
 			"informational: secure mode does not need them", false),
-		Cgroup2: probeMount(Cgroup2Mount, "cgroup v2 hierarchy",
-			"secure mode attaches its programs to container cgroups", true),
+		CgroupSKB: probeProgramType(ebpf.CGroupSKB, "cgroup skb BPF programs",
+			"drop SYNs to host listeners that lack the cluster key's MAC", true),
+		Cgroup2: probeMount(Cgroup2Mount, "cgroup v2 hierarchy in this mount namespace",
+			"attach its programs to the router's and containers' cgroups (note: `ip netns exec` remounts /sys without it; use nsenter --net)", true),
 		BPFFS: probeMount(BPFFSMount, "bpffs",
-			"pin programs so they outlive the router", false),
+			"pin programs and maps so they outlive the router (mounted at /sys/fs/bpf if missing)", false),
 	}
 	return fs
 }

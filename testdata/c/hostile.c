@@ -12,6 +12,8 @@
  *       HOST:PORT) are where a re-connect tries to go; BIND_IP (default
  *       198.18.0.1) is what a bind tries. Exit 0 only if data echoed, the fd
  *       was not seen to be a container socket and every attack was refused.
+ *       HOSTILE_HOLD_MS=N keeps the attacked connection open N ms (at most
+ *       10 s) after the attacks, so a harness can see it in the host.
  *   hostile server [IP:]PORT
  *       echo server; prints "LISTENING IP:PORT", then for each connection
  *       "ACCEPT ADDR" (accept's address), "RAWPEER ADDR" and "RAWSOCK ADDR"
@@ -19,7 +21,8 @@
  *
  * A name attack is refused when it shows only an overlay (198.19.0.0/16)
  * address or fails; an interface ioctl when it shows no wire (198.18.x)
- * address or fails; anything that changes the socket when it fails. Attacks
+ * address or fails; anything that changes the socket (or, SIOCSIFMTU, the
+ * interfaces of its namespace) when it fails. Attacks
  * that disconnect the socket (AF_UNSPEC) each use a fresh connection. */
 #include "common.h"
 #include <net/if.h>
@@ -186,6 +189,24 @@ static void attack_ifaddr(int fd, struct ifnames *names)
 	if (!detail[0])
 		snprintf(detail, sizeof detail, "no address for %d names, last error %s", errs, strerror(last));
 	report("ioctl_SIOCGIFADDR", !leak, "%s", detail);
+}
+
+/* Write access to the interfaces of the socket's namespace: setting lo's
+ * MTU to its current value checks CAP_NET_ADMIN there and changes nothing. */
+static void attack_ifmtu(int fd)
+{
+	struct ifreq r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.ifr_name, IFNAMSIZ, "lo");
+	if (syscall(SYS_ioctl, fd, SIOCGIFMTU, &r) < 0) {
+		report("ioctl_SIOCSIFMTU", 1, "SIOCGIFMTU lo: %s", strerror(errno));
+		return;
+	}
+	if (syscall(SYS_ioctl, fd, SIOCSIFMTU, &r) < 0)
+		report("ioctl_SIOCSIFMTU", 1, "lo mtu %d: %s", r.ifr_mtu, strerror(errno));
+	else
+		report("ioctl_SIOCSIFMTU", 0, "set lo's mtu (to its value, %d): the namespace's interfaces are writable",
+		       r.ifr_mtu);
 }
 
 /* ---- options that re-target the socket -------------------------------- */
@@ -356,11 +377,23 @@ static void attack_connected(int fd, const sin4 *other)
 	attack_name(fd, "SO_PEERNAME", NAME_SO_PEERNAME);
 	attack_ifconf(fd, &names);
 	attack_ifaddr(fd, &names);
+	attack_ifmtu(fd);
 	attack_opts(fd, other);
 	if (raw_connect(fd, other, sizeof *other) == 0)
 		report("second_connect", 0, "connected to %s", SA(other));
 	else
 		report("second_connect", 1, "%s: %s", SA(other), strerror(errno));
+}
+
+static void hold(void)
+{
+	const char *v = getenv("HOSTILE_HOLD_MS");
+	int ms = v ? atoi(v) : 0;
+	if (ms <= 0)
+		return;
+	ms = ms > 10000 ? 10000 : ms;
+	printf("# holding the connection %d ms\n", ms);
+	sleep_ms(ms);
 }
 
 static int parse_or_default(int argc, char **argv, int i, const char *def, sin4 *sa)
@@ -393,6 +426,7 @@ static int client(int argc, char **argv)
 	attack_unspec_connect(&target, "unspec_connect_overlay", &overlay);
 	attack_unspec_bind(&target, &bindaddr);
 	attack_unspec_fastopen(&target, &other);
+	hold();
 	close(fd);
 	printf("# %d attacks, %d not refused or not run\n", g_attacks, g_not_refused);
 	fflush(stdout);
