@@ -224,8 +224,8 @@ fastopen()
 print("DONE", flush=True)
 `
 
-// forgedClaim is the identity the forged client claims: h1-c1 on a port
-// the test recognizes in the server's ACCEPT lines.
+// forgedPort is the port of the identity the forging client claims (h1-c1
+// on it), to recognize its connection in the server's ACCEPT lines.
 const forgedPort = 40000
 
 // hostListener asks host's router for the host address of the accelerated

@@ -22,8 +22,8 @@
  * A name attack is refused when it shows only an overlay (198.19.0.0/16)
  * address or fails; an interface ioctl when it shows no wire (198.18.x)
  * address or fails; anything that changes the socket (or, SIOCSIFMTU, the
- * interfaces of its namespace) when it fails. Attacks
- * that disconnect the socket (AF_UNSPEC) each use a fresh connection. */
+ * interfaces of its namespace) when it fails. Attacks that disconnect the
+ * socket (AF_UNSPEC) each use a fresh connection. */
 #include "common.h"
 #include <net/if.h>
 #include <netinet/ip.h>
