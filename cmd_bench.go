@@ -48,6 +48,7 @@ func runBench(args []string) error {
 	only := fs.String("only", "", "comma-separated tests to run (default all)")
 	keep := fs.Bool("keep", false, "leave up a lab that the bench brought up")
 	noSlim := fs.Bool("no-slim", false, "leave out the slim column")
+	secureColumn := fs.Bool("secure", false, "add a secure column: slim with routers in secure mode (a second set, beside the lab's own)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,6 +61,7 @@ func runBench(args []string) error {
 		Runs:     *runs,
 		Only:     bench.ParseOnly(*only),
 		Keep:     *keep,
+		Secure:   *secureColumn,
 		Progress: os.Stderr,
 	}
 	if !*noSlim {

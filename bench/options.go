@@ -35,6 +35,10 @@ type Options struct {
 	// Slim is the slim binary whose routers and `slim exec` the "slim"
 	// column uses; empty leaves the column out.
 	Slim string
+	// Secure adds a "secure" column: the same tools under slim exec, in a
+	// second container per host served by a second set of routers in
+	// secure mode (needs Slim and a lab with 2 containers per host).
+	Secure bool
 	// Progress receives a line per sample while the bench runs; nil
 	// discards them.
 	Progress io.Writer
@@ -50,6 +54,9 @@ func (o Options) Validate() error {
 	}
 	if o.Runs < 1 || o.Runs > MaxRuns {
 		return fmt.Errorf("runs must be from 1 to %d, not %d", MaxRuns, o.Runs)
+	}
+	if o.Secure && o.Slim == "" {
+		return fmt.Errorf("the secure column needs the slim column")
 	}
 	_, err := selectTests(o.Only)
 	return err

@@ -40,14 +40,19 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 		return nil, err
 	}
 	progress := opts.progress()
-	l, broughtUp, err := useLab(opts.LabName, opts.Slim, progress)
+	l, broughtUp, err := useLab(opts, progress)
 	if err != nil {
 		return nil, err
 	}
 	if broughtUp {
 		defer func() { err = errors.Join(err, releaseLab(opts.LabName, opts.Keep, progress)) }()
 	}
-	columns, err := scenarios(l, opts.Slim)
+	if opts.Secure {
+		if err := startSecureRouters(l, opts.Slim, progress); err != nil {
+			return nil, err
+		}
+	}
+	columns, err := scenarios(l, opts.Slim, opts.Secure)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +68,12 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 
 // useLab loads the named lab, or brings it up (with routers from the slim
 // binary, if given) if it is not up; broughtUp says which.
-func useLab(name, slim string, progress io.Writer) (l *lab.Lab, broughtUp bool, err error) {
+func useLab(opts Options, progress io.Writer) (l *lab.Lab, broughtUp bool, err error) {
+	name, slim := opts.LabName, opts.Slim
+	containers := labContainersPerHost
+	if opts.Secure {
+		containers = 2
+	}
 	l, err = lab.Load(name)
 	if err == nil {
 		if err := l.Check(); err != nil {
@@ -75,8 +85,8 @@ func useLab(name, slim string, progress io.Writer) (l *lab.Lab, broughtUp bool, 
 	if !errors.Is(err, lab.ErrNotUp) {
 		return nil, false, err
 	}
-	fmt.Fprintf(progress, "bringing up lab %s: %d hosts, %d container each\n", name, labHosts, labContainersPerHost)
-	l, err = lab.Up(lab.Spec{Name: name, Hosts: labHosts, Containers: labContainersPerHost})
+	fmt.Fprintf(progress, "bringing up lab %s: %d hosts, %d containers each\n", name, labHosts, containers)
+	l, err = lab.Up(lab.Spec{Name: name, Hosts: labHosts, Containers: containers})
 	if err != nil {
 		return nil, false, fmt.Errorf("bringing up lab %s: %w", name, err)
 	}

@@ -44,7 +44,7 @@ const (
 // scenarios lists the columns measured on the lab, baseline first. A new
 // column (say, the containers with their tools run under slim exec) is one
 // more entry here.
-func scenarios(l *lab.Lab, slim string) ([]Scenario, error) {
+func scenarios(l *lab.Lab, slim string, secureColumn bool) ([]Scenario, error) {
 	nodes := map[string]lab.Node{}
 	for _, name := range []string{serverHost, clientHost, serverContainer, clientContainer} {
 		node, err := l.Node(name)
@@ -76,7 +76,15 @@ func scenarios(l *lab.Lab, slim string) ([]Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(columns, accelerated), nil
+	columns = append(columns, accelerated)
+	if !secureColumn {
+		return columns, nil
+	}
+	secured, err := secureScenario(l, slim)
+	if err != nil {
+		return nil, err
+	}
+	return append(columns, secured), nil
 }
 
 // slimScenario is the overlay column with both tools run under slim exec,

@@ -28,7 +28,8 @@ type SecureSlimConfig struct {
 	Nrules       uint32
 	OverlayNet   uint32
 	OverlayMask  uint32
-	Pad          uint32
+	BindPortMin  uint16
+	Pad          uint16
 }
 
 type SecureSlimConn struct {

@@ -31,9 +31,16 @@ func (l *Lab) WriteClusterKey() (string, error) {
 // StartSecureRouters writes a cluster key and starts every router in
 // secure mode with it (see StartRouters).
 func (l *Lab) StartSecureRouters(binary string, args ...string) error {
+	return l.StartSecureRouterSet(RouterSet{Binary: binary, Args: args})
+}
+
+// StartSecureRouterSet is StartRouterSet in secure mode, with a fresh
+// cluster key.
+func (l *Lab) StartSecureRouterSet(set RouterSet) error {
 	key, err := l.WriteClusterKey()
 	if err != nil {
 		return err
 	}
-	return l.StartRouters(binary, append([]string{"--secure", "--key-file", key}, args...)...)
+	set.Args = append([]string{"--secure", "--key-file", key}, set.Args...)
+	return l.StartRouterSet(set)
 }

@@ -63,13 +63,32 @@ func (l *Lab) RouterConfig(i int) router.Config {
 // each serves its socket. The routers outlive the caller; Down stops them
 // with the rest of the lab's processes.
 func (l *Lab) StartRouters(binary string, args ...string) error {
+	return l.StartRouterSet(RouterSet{Binary: binary, Args: args})
+}
+
+// RouterSet is one router per host. A lab may run two sets side by side
+// (say, one in secure mode, for the bench): they need their own directory
+// suffix and peer port.
+type RouterSet struct {
+	Binary string
+	Args   []string
+	// DirSuffix is appended to each host's router directory ("" for the
+	// lab's main routers).
+	DirSuffix string
+	// PeerPort is the routers' peer port (0: router.DefaultPeerPort).
+	PeerPort uint16
+}
+
+// StartRouterSet starts a set of routers and waits until each serves its
+// socket and has reached its peers.
+func (l *Lab) StartRouterSet(set RouterSet) error {
 	for i, h := range l.Hosts {
-		if err := l.startRouter(i, binary, args); err != nil {
+		if err := l.startRouter(i, set); err != nil {
 			return fmt.Errorf("router of %s: %w", h.Name, err)
 		}
 	}
 	for _, h := range l.Hosts {
-		if err := waitForPeers(filepath.Join(l.RouterDir(h.Name), "control.sock")); err != nil {
+		if err := waitForPeers(filepath.Join(l.RouterDir(h.Name+set.DirSuffix), "control.sock")); err != nil {
 			return fmt.Errorf("router of %s: %w", h.Name, err)
 		}
 	}
@@ -97,8 +116,12 @@ func waitForPeers(control string) error {
 	}
 }
 
-func (l *Lab) startRouter(i int, binary string, args []string) error {
+func (l *Lab) startRouter(i int, set RouterSet) error {
 	config := l.RouterConfig(i)
+	config.Dir = l.RouterDir(l.Hosts[i].Name + set.DirSuffix)
+	if set.PeerPort != 0 {
+		config.PeerPort = set.PeerPort
+	}
 	if err := os.MkdirAll(config.Dir, 0o755); err != nil {
 		return err
 	}
@@ -111,7 +134,7 @@ func (l *Lab) startRouter(i int, binary string, args []string) error {
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(binary, append([]string{"router", "--config", configPath}, args...)...)
+	cmd := exec.Command(set.Binary, append([]string{"router", "--config", configPath}, set.Args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := startIn(l.Hosts[i].Netns, cmd); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -64,7 +65,8 @@ func (r *Router) startSecure() error {
 	}
 	r.secure = s
 	k0, k1 := r.clusterKey.SynKey()
-	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR}
+	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR,
+		BindPortMin: ephemeralPortMin()}
 	if err := s.datapath.Configure(settings); err != nil {
 		r.stopSecure()
 		return err
@@ -233,4 +235,22 @@ func (s *secureMode) guardContainer(c *container, dir string) error {
 func dirExists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
+}
+
+// ephemeralPortMin is the first port of this namespace's ephemeral range
+// (net.ipv4.ip_local_port_range), or 0 (no bind allowed) if unreadable.
+func ephemeralPortMin() uint16 {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) != 2 {
+		return 0
+	}
+	v, err := strconv.ParseUint(fields[0], 10, 16)
+	if err != nil {
+		return 0
+	}
+	return uint16(v)
 }

@@ -26,6 +26,9 @@ type Settings struct {
 	RouterCgroup uint64 // cgroup id of the router: its calls pass
 	K0, K1       uint64 // SipHash key of the SYN MAC
 	Overlay      netip.Prefix
+	// BindPortMin is the host's first ephemeral port: a container may
+	// bind a fresh pool socket to a port from there (its app's own).
+	BindPortMin uint16
 }
 
 // BPFRule is a policy rule in the form the programs evaluate: addresses
@@ -88,6 +91,7 @@ func (d *Datapath) Configure(s Settings) error {
 	}
 	cur.RouterCgroup, cur.K0, cur.K1 = s.RouterCgroup, s.K0, s.K1
 	cur.OverlayNet, cur.OverlayMask = netAndMask(s.Overlay)
+	cur.BindPortMin = s.BindPortMin
 	return d.objs.SlimSettings.Update(zero, cur, ebpf.UpdateAny)
 }
 

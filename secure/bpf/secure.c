@@ -89,7 +89,8 @@ struct slim_config {
 	__u64 k0, k1; /* SipHash key, from the cluster key */
 	__u32 nrules;
 	__u32 overlay_net, overlay_mask;
-	__u32 pad;
+	__u16 bind_port_min; /* the host's first ephemeral port */
+	__u16 pad;
 };
 
 enum slim_counter {
@@ -247,11 +248,22 @@ int slim_connect4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/*
+ * A client the app bound to a port (often port 0: any) gets a host socket
+ * bound to the same port, so its own address does not change. That one
+ * bind is allowed: on a fresh pool socket, any address, a port in the
+ * host's ephemeral range (where the kernel would have picked one anyway).
+ */
 SEC("cgroup/bind4")
 int slim_bind4(struct bpf_sock_addr *ctx)
 {
-	(void)ctx;
-	if (from_router(config()))
+	struct slim_config *cfg = config();
+	if (from_router(cfg))
+		return 1;
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	if (st && st->kind == SLIM_SK_POOL && ctx->user_ip4 == 0 && cfg->bind_port_min != 0 &&
+	    port >= cfg->bind_port_min)
 		return 1;
 	count(SLIM_C_BIND_REFUSED);
 	return 0;
