@@ -231,4 +231,3 @@ func restartRouter(t *testing.T, l *testLab, host string) {
 	}
 	t.Fatalf("restarted router of %s did not serve its control socket", host)
 }
-
