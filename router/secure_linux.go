@@ -14,6 +14,7 @@ import (
 
 	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/router/protocol"
+	"github.com/slimnet/slim/router/sockdiag"
 	"github.com/slimnet/slim/secure"
 )
 
@@ -49,6 +50,9 @@ func (r *Router) startSecure() error {
 		return errors.New("secure mode needs a cluster key (--key-file)")
 	}
 	if err := secureModeReady(secure.Probe()); err != nil {
+		return err
+	}
+	if err := probeSockDestroy(); err != nil {
 		return err
 	}
 	bpffs, err := secure.EnsureBPFFS()
@@ -253,4 +257,34 @@ func ephemeralPortMin() uint16 {
 		return 0
 	}
 	return uint16(v)
+}
+
+// probeSockDestroy checks that the kernel can abort a socket through
+// sock_diag (CONFIG_INET_DIAG_DESTROY), which revocation needs: it makes
+// a listener on the loopback and destroys it.
+func probeSockDestroy() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fmt.Errorf("secure mode: probing SOCK_DESTROY: %w", err)
+	}
+	if err := unix.Listen(fd, 1); err != nil {
+		return fmt.Errorf("secure mode: probing SOCK_DESTROY: %w", err)
+	}
+	local, err := localAddr(fd)
+	if err != nil {
+		return err
+	}
+	cookie, err := socketCookie(fd)
+	if err != nil {
+		return err
+	}
+	s := sockdiag.Socket{Cookie: cookie, Local: local, Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}
+	if err := sockdiag.Destroy(s); err != nil {
+		return fmt.Errorf("secure mode cannot start: this kernel cannot destroy sockets through sock_diag (CONFIG_INET_DIAG_DESTROY), which revoking connections needs: %w", err)
+	}
+	return nil
 }
