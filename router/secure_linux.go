@@ -2,19 +2,12 @@ package router
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
 
 	"github.com/slimnet/slim/router/directory"
-	"github.com/slimnet/slim/router/protocol"
-	"github.com/slimnet/slim/router/sockdiag"
 	"github.com/slimnet/slim/secure"
 )
 
@@ -99,24 +92,6 @@ func (r *Router) startSecure() error {
 	return nil
 }
 
-// secureModeReady names every missing feature secure mode needs.
-func secureModeReady(fs secure.Features) error {
-	var missing []string
-	for _, f := range fs.All() {
-		if f.Required && !f.Present {
-			why := f.State()
-			if f.Err != nil {
-				why = f.Err.Error()
-			}
-			missing = append(missing, fmt.Sprintf("%s (%s; secure mode uses it to %s)", f.Name, why, f.Use))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("secure mode cannot start: this kernel lacks %s", strings.Join(missing, ", "))
-	}
-	return nil
-}
-
 // stopSecure detaches every program, removes every pin and cgroup it can:
 // after a clean stop nothing of secure mode is left in the kernel.
 func (r *Router) stopSecure() {
@@ -192,99 +167,4 @@ func (r *Router) shimHostAddr(overlay, host netip.AddrPort) netip.AddrPort {
 		return overlay
 	}
 	return host
-}
-
-// enroll puts a process of a container (`slim exec`, before it starts the
-// program) into the container's cgroup, where the policy also covers its
-// connections over the overlay. Outside secure mode there is nothing to do.
-func (r *Router) enroll(c *container, pid int, req request) (protocol.Message, error) {
-	if len(req.Payload) != 0 || len(req.fds) != 0 {
-		return protocol.Message{}, refuse(unix.EINVAL, "ENROLL carries nothing")
-	}
-	ok := protocol.Message{Type: protocol.TypeOK}
-	s := r.secure
-	if s == nil {
-		return ok, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	dir, _, err := s.cgroups.EnterContainer(c.Name, pid)
-	if err != nil {
-		return protocol.Message{}, refuse(unix.EPERM, "%v", err)
-	}
-	if err := s.guardContainer(c, dir); err != nil {
-		return protocol.Message{}, refuse(unix.EPERM, "%v", err)
-	}
-	r.log.Debug("enrolled", "container", c.Name, "pid", pid, "cgroup", dir)
-	return ok, nil
-}
-
-// guardContainer attaches the overlay policy check to a container's
-// cgroup, once, and tells it the container's address.
-func (s *secureMode) guardContainer(c *container, dir string) error {
-	if _, ok := s.containers[c.Name]; !ok {
-		l, err := s.datapath.AttachContainer(c.Name, dir)
-		if err != nil {
-			return err
-		}
-		s.containers[c.Name] = l
-	}
-	id, err := secure.CgroupID(dir)
-	if err != nil {
-		return err
-	}
-	return s.datapath.SetContainer(id, c.Addr)
-}
-
-func dirExists(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.IsDir()
-}
-
-// ephemeralPortMin is the first port of this namespace's ephemeral range
-// (net.ipv4.ip_local_port_range), or 0 (no bind allowed) if unreadable.
-func ephemeralPortMin() uint16 {
-	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) != 2 {
-		return 0
-	}
-	v, err := strconv.ParseUint(fields[0], 10, 16)
-	if err != nil {
-		return 0
-	}
-	return uint16(v)
-}
-
-// probeSockDestroy checks that the kernel can abort a socket through
-// sock_diag (CONFIG_INET_DIAG_DESTROY), which revocation needs: it makes
-// a listener on the loopback and destroys it.
-func probeSockDestroy() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		return fmt.Errorf("secure mode: probing SOCK_DESTROY: %w", err)
-	}
-	if err := unix.Listen(fd, 1); err != nil {
-		return fmt.Errorf("secure mode: probing SOCK_DESTROY: %w", err)
-	}
-	local, err := localAddr(fd)
-	if err != nil {
-		return err
-	}
-	cookie, err := socketCookie(fd)
-	if err != nil {
-		return err
-	}
-	s := sockdiag.Socket{Cookie: cookie, Local: local, Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}
-	if err := sockdiag.Destroy(s); err != nil {
-		return fmt.Errorf("secure mode cannot start: this kernel cannot destroy sockets through sock_diag (CONFIG_INET_DIAG_DESTROY), which revoking connections needs: %w", err)
-	}
-	return nil
 }

@@ -1,0 +1,80 @@
+package router
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/router/sockdiag"
+	"github.com/slimnet/slim/secure"
+)
+
+// secureModeReady names every missing feature secure mode needs.
+func secureModeReady(fs secure.Features) error {
+	var missing []string
+	for _, f := range fs.All() {
+		if f.Required && !f.Present {
+			why := f.State()
+			if f.Err != nil {
+				why = f.Err.Error()
+			}
+			missing = append(missing, fmt.Sprintf("%s (%s; secure mode uses it to %s)", f.Name, why, f.Use))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("secure mode cannot start: this kernel lacks %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// ephemeralPortMin is the first port of this namespace's ephemeral range
+// (net.ipv4.ip_local_port_range), or 0 (no bind allowed) if unreadable.
+func ephemeralPortMin() uint16 {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) != 2 {
+		return 0
+	}
+	v, err := strconv.ParseUint(fields[0], 10, 16)
+	if err != nil {
+		return 0
+	}
+	return uint16(v)
+}
+
+// probeSockDestroy checks that the kernel can abort a socket through
+// sock_diag (CONFIG_INET_DIAG_DESTROY), which revocation needs: it makes
+// a listener on the loopback and destroys it.
+func probeSockDestroy() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return fmt.Errorf("secure mode: probing SOCK_DESTROY: %w", err)
+	}
+	if err := unix.Listen(fd, 1); err != nil {
+		return fmt.Errorf("secure mode: probing SOCK_DESTROY: %w", err)
+	}
+	local, err := localAddr(fd)
+	if err != nil {
+		return err
+	}
+	cookie, err := socketCookie(fd)
+	if err != nil {
+		return err
+	}
+	s := sockdiag.Socket{Cookie: cookie, Local: local, Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), 0)}
+	if err := sockdiag.Destroy(s); err != nil {
+		return fmt.Errorf("secure mode cannot start: this kernel cannot destroy sockets through sock_diag (CONFIG_INET_DIAG_DESTROY), which revoking connections needs: %w", err)
+	}
+	return nil
+}

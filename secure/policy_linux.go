@@ -1,0 +1,140 @@
+package secure
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+
+	slimembed "github.com/slimnet/slim/embed"
+)
+
+// SetRules replaces the policy the programs evaluate and zeroes the hit
+// counts of the positions that changed.
+func (d *Datapath) SetRules(rules []BPFRule) error {
+	if len(rules) > MaxRules {
+		return fmt.Errorf("secure mode: %d rules, at most %d fit", len(rules), MaxRules)
+	}
+	var cfg slimembed.SecureSlimConfig
+	zero := uint32(0)
+	if err := d.objs.SlimSettings.Lookup(zero, &cfg); err != nil {
+		return err
+	}
+	// Shrink first, so no program sees a half-written list's tail.
+	cfg.Nrules = min(cfg.Nrules, uint32(len(rules)))
+	if err := d.objs.SlimSettings.Update(zero, cfg, ebpf.UpdateAny); err != nil {
+		return err
+	}
+	for i, r := range rules {
+		v := slimembed.SecureSlimRule{PortLo: r.PortMin, PortHi: r.PortMax}
+		if r.PortMax == 0 {
+			v.PortLo, v.PortHi = 0, 0xffff
+		}
+		v.SrcNet, v.SrcMask = netAndMask(r.From)
+		v.DstNet, v.DstMask = netAndMask(r.To)
+		if r.Deny {
+			v.Deny = 1
+		}
+		if err := d.objs.SlimRules.Update(uint32(i), v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("secure mode: rule %d: %w", i+1, err)
+		}
+	}
+	cfg.Nrules = uint32(len(rules))
+	return d.objs.SlimSettings.Update(zero, cfg, ebpf.UpdateAny)
+}
+
+// ResetHits zeroes the hit counts from position i (0-based) on.
+func (d *Datapath) ResetHits(from int) error {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	zeros := make([]uint64, cpus)
+	for i := from; i < MaxRules; i++ {
+		if err := d.objs.SlimHits.Update(uint32(i), zeros, ebpf.UpdateAny); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Hits returns the hit count of each rule position.
+func (d *Datapath) Hits(n int) ([]uint64, error) {
+	out := make([]uint64, n)
+	for i := range min(n, MaxRules) {
+		var per []uint64
+		if err := d.objs.SlimHits.Lookup(uint32(i), &per); err != nil {
+			return nil, err
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+// Counter names, in the order of enum slim_counter.
+var counterNames = []string{
+	"policy_denied", "connect_refused", "bind_refused", "sockopt_refused", "syn_dropped", "syn_verified",
+}
+
+// Counters returns the programs' event counts by name.
+func (d *Datapath) Counters() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for i, name := range counterNames {
+		var per []uint64
+		if err := d.objs.SlimCounters.Lookup(uint32(i), &per); err != nil {
+			return nil, err
+		}
+		for _, v := range per {
+			out[name] += v
+		}
+	}
+	return out, nil
+}
+
+// Conns returns the accelerated connections containers made, by socket
+// cookie (some may have closed since).
+func (d *Datapath) Conns() (map[uint64]Conn, error) {
+	out := map[uint64]Conn{}
+	var (
+		cookie uint64
+		c      slimembed.SecureSlimConn
+	)
+	it := d.objs.SlimConns.Iterate()
+	for it.Next(&cookie, &c) {
+		out[cookie] = Conn{Src: addrOf(c.SrcIp), Dst: netip.AddrPortFrom(addrOf(c.DstIp), be16(c.DstPort))}
+	}
+	return out, it.Err()
+}
+
+// ForgetConns removes connections that are gone from the table.
+func (d *Datapath) ForgetConns(cookies []uint64) {
+	for _, c := range cookies {
+		d.objs.SlimConns.Delete(c)
+	}
+}
+
+// Matches reports whether the rule applies, exactly as the programs
+// decide it.
+func (r BPFRule) Matches(src netip.Addr, dst netip.AddrPort) bool {
+	switch {
+	case r.From.IsValid() && !r.From.Contains(src):
+		return false
+	case r.To.IsValid() && !r.To.Contains(dst.Addr()):
+		return false
+	case r.PortMax != 0 && (dst.Port() < r.PortMin || dst.Port() > r.PortMax):
+		return false
+	}
+	return true
+}
+
+// Denies applies rules in order: the first match decides; none allows.
+func Denies(rules []BPFRule, src netip.Addr, dst netip.AddrPort) bool {
+	for _, r := range rules {
+		if r.Matches(src, dst) {
+			return r.Deny
+		}
+	}
+	return false
+}
