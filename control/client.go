@@ -24,6 +24,7 @@ const maxReplyLine = 64 << 20
 type Client struct {
 	conn  net.Conn
 	lines *bufio.Scanner
+	last  *Snapshot // the latest snapshot read, which changes apply to
 }
 
 // Dial connects to the control socket at path.
@@ -54,6 +55,15 @@ func (c *Client) Watch(interval time.Duration) error {
 	return c.send(Request{Version: Version, Op: OpWatch, IntervalMS: int(interval / time.Millisecond)})
 }
 
+// WatchChanges asks for a snapshot and then, every interval, only what
+// changed (delta mode). Next still returns whole snapshots: it applies
+// the changes to the previous one. A router that predates delta mode
+// sends whole snapshots, which Next returns as they are.
+func (c *Client) WatchChanges(interval time.Duration) error {
+	c.last = nil
+	return c.send(Request{Version: Version, Op: OpWatch, IntervalMS: int(interval / time.Millisecond), Changes: true})
+}
+
 func (c *Client) send(req Request) error {
 	line, err := json.Marshal(req)
 	if err != nil {
@@ -66,16 +76,27 @@ func (c *Client) send(req Request) error {
 	return nil
 }
 
-// Next reads the next reply: an error reply becomes an error.
+// Next reads the next reply: a snapshot, or changes that it applies to
+// the previous snapshot; an error reply becomes an error. Snapshots it
+// returns may share lists with earlier ones: do not modify them.
 func (c *Client) Next(ctx context.Context) (Snapshot, error) {
 	r, err := c.read(ctx)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	if r.Snapshot == nil {
+	switch {
+	case r.Snapshot != nil:
+		c.last = r.Snapshot
+	case r.Changes != nil && c.last != nil:
+		next := *c.last
+		next.Apply(*r.Changes)
+		c.last = &next
+	case r.Changes != nil:
+		return Snapshot{}, errors.New("router sent changes before a snapshot")
+	default:
 		return Snapshot{}, errors.New("router sent a reply without a snapshot")
 	}
-	return *r.Snapshot, nil
+	return *c.last, nil
 }
 
 // read reads one reply; a reply of another version or an error reply
@@ -156,6 +177,8 @@ func Fetch(ctx context.Context, path string) (Snapshot, error) {
 }
 
 // Watcher streams snapshots from a router, reconnecting after failures.
+// It watches in delta mode: the router sends only what changed after the
+// first snapshot of each connection, and Next returns whole snapshots.
 type Watcher struct {
 	Path     string
 	Interval time.Duration
@@ -179,7 +202,7 @@ func (w *Watcher) Next(ctx context.Context) (Snapshot, error) {
 		}
 		c, err := Dial(ctx, w.Path)
 		if err == nil {
-			err = c.Watch(w.Interval)
+			err = c.WatchChanges(w.Interval)
 			if err != nil {
 				c.Close()
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,7 +155,7 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			}
 		case OpWatch:
 			conn.SetReadDeadline(time.Time{})
-			s.watch(ctx, conn, lines, req.Interval())
+			s.watch(ctx, conn, lines, req)
 			return
 		case OpPolicyList, OpPolicyAdd, OpPolicyDel:
 			if writeReply(conn, s.policyReply(req)) != nil {
@@ -167,20 +168,25 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 	}
 }
 
-// watch sends a snapshot at once and then every interval until the client
-// closes its end (or sends anything: a watch takes no more requests) or
-// stops reading.
-func (s *Server) watch(ctx context.Context, conn net.Conn, lines *bufio.Scanner, interval time.Duration) {
+// watch sends a snapshot at once and then every interval (in delta mode,
+// what changed since the previous reply) until the client closes its end
+// (or sends anything: a watch takes no more requests) or stops reading.
+func (s *Server) watch(ctx context.Context, conn net.Conn, lines *bufio.Scanner, req Request) {
 	gone := make(chan struct{})
 	go func() {
 		defer close(gone)
 		for lines.Scan() {
 		}
 	}()
-	ticker := time.NewTicker(interval)
+	ticker := time.NewTicker(req.Interval())
 	defer ticker.Stop()
+	var prev *Snapshot
 	for {
-		if err := writeReply(conn, s.snapshotReply()); err != nil {
+		reply := s.snapshotReply()
+		if req.Changes {
+			reply, prev = changesReply(prev, reply.Snapshot), reply.Snapshot
+		}
+		if err := writeReply(conn, reply); err != nil {
 			s.logger().Debug("control watcher dropped", "err", err)
 			return
 		}
@@ -198,6 +204,16 @@ func (s *Server) snapshotReply() Reply {
 	snap := s.Source.Snapshot()
 	snap.normalize()
 	return Reply{Version: Version, OK: true, Snapshot: &snap}
+}
+
+// changesReply is a delta-mode watch's reply with snapshot next: the
+// snapshot itself if it is the first, else the changes since prev.
+func changesReply(prev, next *Snapshot) Reply {
+	if prev == nil {
+		return Reply{Version: Version, OK: true, Snapshot: next}
+	}
+	changes := Diff(prev, next)
+	return Reply{Version: Version, OK: true, Changes: &changes}
 }
 
 // policyReply carries out a policy operation.
@@ -229,9 +245,13 @@ func (s *Server) policyReply(req Request) Reply {
 	return Reply{Version: Version, OK: true, Policy: rules, Position: position}
 }
 
-// normalize bounds the connection list and turns nil lists into empty
-// ones, so that clients always see arrays.
+// normalize orders the connection list newest first and bounds it, and
+// turns nil lists into empty ones, so that clients always see arrays.
 func (snap *Snapshot) normalize() {
+	if !slices.IsSortedFunc(snap.Connections, newestFirst) {
+		snap.Connections = slices.Clone(snap.Connections)
+		slices.SortFunc(snap.Connections, newestFirst)
+	}
 	if n := len(snap.Connections); n > MaxConnections {
 		snap.ConnectionsTruncated += n - MaxConnections
 		snap.Connections = snap.Connections[:MaxConnections]

@@ -11,7 +11,7 @@ const Version = 1
 // Operations a client may ask for.
 const (
 	OpSnapshot = "snapshot" // one snapshot
-	OpWatch    = "watch"    // a snapshot every interval until the client goes away
+	OpWatch    = "watch"    // a snapshot (or its changes) every interval until the client goes away
 
 	// Policy operations (secure mode): each replies with the rules.
 	OpPolicyList = "policy_list" // the rules with their hits
@@ -33,6 +33,10 @@ type Request struct {
 	Version    int    `json:"version"`
 	Op         string `json:"op"`
 	IntervalMS int    `json:"interval_ms,omitempty"` // watch only
+	// Changes asks a watch for delta mode: a snapshot first, then only
+	// what changed (Changes). Routers that predate it ignore it and send
+	// snapshots throughout.
+	Changes bool `json:"changes,omitempty"`
 	// Rule is a policy rule in its text form, such as "deny from
 	// 198.19.2.0/24 to 198.19.1.0/24 port 5432" (policy_add).
 	Rule string `json:"rule,omitempty"`
@@ -47,6 +51,9 @@ type Reply struct {
 	OK       bool      `json:"ok"`
 	Error    string    `json:"error,omitempty"`
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	// Changes replaces Snapshot in a delta-mode watch's replies after the
+	// first: apply it to the previous snapshot (Snapshot.Apply).
+	Changes *Changes `json:"changes,omitempty"`
 	// Policy is the list of rules after a policy operation (an empty
 	// array when there are none); absent from other replies. An error
 	// reply carries it when the rules changed anyway (saved, but not

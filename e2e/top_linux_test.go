@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,20 +63,39 @@ func TestIntegrationTop(t *testing.T) {
 		t.Errorf("client connection addresses: local %s, peer host %s", second.Local, second.PeerHost)
 	}
 
-	// The API on h1: the server side, bytes in, the peer shown as a host
-	// address (h1 does not know the client's overlay address).
-	snap, err := control.Fetch(context.Background(), h1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var serverSide *control.Connection
-	for i, c := range snap.Connections {
-		if c.Container == "h1-c1" && c.Role == control.RoleServer && c.Local.String() == dst && c.BytesIn > 0 {
-			serverSide = &snap.Connections[i]
+	// The API on h1: the server side, bytes in, and the client's overlay
+	// address, which h2's router told h1's over the peer channel (CLIENTS).
+	clientHost := netip.AddrPortFrom(netip.MustParseAddr("198.18.0.2"), second.Local.Port())
+	serverSide := func(s control.Snapshot) (control.Connection, bool) {
+		for _, c := range s.Connections {
+			if c.Container == "h1-c1" && c.Role == control.RoleServer && c.Local.String() == dst && c.PeerHost == clientHost {
+				return c, true
+			}
 		}
+		return control.Connection{}, false
 	}
-	if serverSide == nil || serverSide.PeerKnown() || serverSide.PeerHost.Addr().String() != "198.18.0.2" {
-		t.Errorf("h1's server side of %s: %+v in %+v", dst, serverSide, snap.Connections)
+	var snap control.Snapshot
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var err error
+		if snap, err = control.Fetch(context.Background(), h1); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := serverSide(snap); ok && c.PeerKnown() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("h1's server side of %s from %s never showed the client's overlay address %s: %+v",
+				dst, clientHost, second.Local, snap.Connections)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if c, _ := serverSide(snap); c.Peer != second.Local || c.BytesIn == 0 || c.PeerContainer != "" {
+		t.Errorf("h1's server side of %s: %+v, want peer %s (h2-c1) and bytes in", dst, c, second.Local)
+	}
+	for _, c := range snap.Connections {
+		if c.Role == control.RoleServer && c.Local.String() == dst && c.Peer.Addr().String() != l.containerAddr("h2-c1") {
+			t.Errorf("h1's server side of %s from %s: peer %v, want h2-c1's address", dst, c.PeerHost, c.Peer)
+		}
 	}
 
 	// slim top --once: the table shows the connection, and the shims'

@@ -50,10 +50,11 @@ type census struct {
 	poolDropped uint64 // pool sockets not tracked because the table was full
 	conns       map[uint64]control.Connection
 	at          time.Time // of the last update
+	clients     clientsState
 }
 
 func newCensus() *census {
-	return &census{pool: map[uint64]*poolSocket{}, conns: map[uint64]control.Connection{}}
+	return &census{pool: map[uint64]*poolSocket{}, conns: map[uint64]control.Connection{}, clients: newClientsState()}
 }
 
 // handedOut records pool sockets given to a container.
@@ -129,6 +130,7 @@ func (c *census) update(now time.Time, sockets []hostSocket, dir directoryView) 
 			delete(c.pool, cookie)
 		}
 	}
+	c.setLocalClients(clientsByHost, dir)
 	c.conns, c.at = conns, now
 }
 
@@ -148,13 +150,14 @@ func (c *census) observed(now time.Time, s hostSocket, conn control.Connection) 
 	return conn
 }
 
-// connections lists the connections of the last sweep, newest first.
+// connections lists the connections of the last sweep, newest first, with
+// the overlay addresses of remote clients that their routers sent.
 func (c *census) connections() []control.Connection {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	list := make([]control.Connection, 0, len(c.conns))
 	for _, conn := range c.conns {
-		list = append(list, conn)
+		list = append(list, c.withRemotePeer(conn))
 	}
 	slices.SortFunc(list, func(a, b control.Connection) int {
 		if d := b.Since.Compare(a.Since); d != 0 {

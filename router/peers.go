@@ -62,23 +62,41 @@ func (r *Router) pushSession(ctx context.Context, peer netip.Addr, addr string) 
 	r.peerHealth.setConnected(peer, true)
 	r.peerHealth.setUnreachable(peer, false)
 	defer r.peerHealth.setConnected(peer, false)
-	go r.readAcks(pc, peer)
+	features := newAcceptorFeatures()
+	go r.readAcks(pc, peer, features)
+	clients := &clientsPush{peer: peer, features: features}
+	resync := time.NewTimer(resyncInterval)
+	defer resync.Stop()
+	var sentVersion uint64
+	first, resyncDue := true, false
 	for {
 		mappings, version, changed := r.listeners.localMappings()
-		payload, err := protocol.EncodeDirectory(version, mappings)
-		if err != nil {
-			return err
+		if first || resyncDue || version != sentVersion {
+			payload, err := protocol.EncodeDirectory(version, mappings)
+			if err != nil {
+				return err
+			}
+			conn.SetWriteDeadline(time.Now().Add(peerIdle))
+			msg := protocol.Message{Type: protocol.TypeDirectory, ID: peerFeatures, Payload: payload}
+			if err := pc.write(msg); err != nil {
+				return err
+			}
+			sentVersion, first, resyncDue = version, false, false
+			resync.Reset(resyncInterval)
 		}
-		conn.SetWriteDeadline(time.Now().Add(peerIdle))
-		msg := protocol.Message{Type: protocol.TypeDirectory, Payload: payload}
-		if err := pc.write(msg); err != nil {
+		// The client ends of this host's connections to the peer, when
+		// the sweep changed them (census_peers.go).
+		more, err := r.pushClients(pc, clients)
+		if err != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-		case <-time.After(resyncInterval):
+		case <-resync.C:
+			resyncDue = true
+		case <-more:
 		}
 	}
 }
@@ -97,19 +115,24 @@ func (r *Router) servePeers() {
 	}
 }
 
-// readAcks records the directory versions a peer acknowledges, until the
-// push connection closes. An acknowledgement that fails authentication
-// ends the session.
-func (r *Router) readAcks(pc *peerConn, peer netip.Addr) {
+// readAcks records the directory versions a peer acknowledges, and the
+// features its frames announce, until the push connection closes. An
+// acknowledgement that fails authentication ends the session; a frame of
+// a type this router does not know is skipped.
+func (r *Router) readAcks(pc *peerConn, peer netip.Addr, features *acceptorFeatures) {
 	for {
 		msg, err := pc.read()
 		if isPeerAuthError(err) {
 			r.log.Warn("peer router failed authentication; dropping the connection", "peer", peer, "err", err)
 			pc.conn.Close()
 		}
+		if protocol.IsUnknownType(err) {
+			continue
+		}
 		if err != nil {
 			return
 		}
+		features.saw(msg)
 		if msg.Type != protocol.TypeDirectoryAck {
 			continue
 		}
@@ -133,9 +156,11 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 		r.logPeerEnd(from, err)
 		return
 	}
+	clients := r.newClientsReceiver(peer)
+	defer clients.end()
 	for {
 		conn.SetReadDeadline(time.Now().Add(peerIdle))
-		version, mappings, err := readDirectory(pc)
+		version, mappings, err := readDirectoryWith(pc, clients.receive)
 		if err != nil {
 			r.logPeerEnd(from, err)
 			return
@@ -149,7 +174,7 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 		r.publish()
 		// The shims here can now reach the peer's listeners: say so, so a
 		// listen() on the peer can return knowing its clients will find it.
-		ack := protocol.Message{Type: protocol.TypeDirectoryAck, Payload: protocol.EncodeDirectoryAck(version)}
+		ack := protocol.Message{Type: protocol.TypeDirectoryAck, ID: peerFeatures, Payload: protocol.EncodeDirectoryAck(version)}
 		conn.SetWriteDeadline(time.Now().Add(peerIdle))
 		if err := pc.write(ack); err != nil {
 			return
@@ -198,14 +223,32 @@ func readFrame(conn net.Conn) ([]byte, error) {
 
 // readDirectory reads one DIRECTORY message from a peer.
 func readDirectory(pc *peerConn) (uint64, []protocol.Mapping, error) {
-	msg, err := pc.read()
-	if err != nil {
-		return 0, nil, err
+	return readDirectoryWith(pc, nil)
+}
+
+// readDirectoryWith reads frames from a peer up to the next DIRECTORY
+// message. It hands messages of other known types to other (nil: they are
+// an error) and skips those of types this router does not know: their
+// frames are whole, and authenticated if the channel is.
+func readDirectoryWith(pc *peerConn, other func(protocol.Message) error) (uint64, []protocol.Mapping, error) {
+	for {
+		msg, err := pc.read()
+		if protocol.IsUnknownType(err) {
+			continue
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		if msg.Type == protocol.TypeDirectory {
+			return protocol.DecodeDirectory(msg.Payload)
+		}
+		if other == nil {
+			return 0, nil, fmt.Errorf("unexpected %v from a peer router", msg.Type)
+		}
+		if err := other(msg); err != nil {
+			return 0, nil, err
+		}
 	}
-	if msg.Type != protocol.TypeDirectory {
-		return 0, nil, fmt.Errorf("unexpected %v from a peer router", msg.Type)
-	}
-	return protocol.DecodeDirectory(msg.Payload)
 }
 
 // peerAckTimeout bounds how long a LISTEN waits for the peers to publish

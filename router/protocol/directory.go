@@ -6,7 +6,8 @@ import (
 	"net/netip"
 )
 
-// Mapping maps an overlay listener to the host listener standing for it.
+// Mapping pairs an overlay address with the host address standing for it:
+// a listener in a DIRECTORY, a client's connection in a CLIENTS list.
 type Mapping struct {
 	Overlay netip.AddrPort
 	Host    netip.AddrPort

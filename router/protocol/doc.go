@@ -1,6 +1,6 @@
 // Package protocol encodes and decodes the messages between the shim and
 // the router, the preamble of accelerated connections, and the directory
-// snapshots routers exchange. docs/protocol.md is the normative description;
+// snapshots and client lists routers exchange. docs/protocol.md is the normative description;
 // this package and the C shim both follow it.
 //
 // Decoding never trusts a length or a count: every message is checked

@@ -52,12 +52,16 @@ const (
 	TypeDirectory Type = 0x40
 	// TypeDirectoryAck says a directory version is published.
 	TypeDirectoryAck Type = 0x41
+	// TypeClients lists the sender's client ends of connections the
+	// receiver serves (clients.go).
+	TypeClients Type = 0x42
 )
 
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
 	TypeStats: "STATS", TypeEnroll: "ENROLL",
 	TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
+	TypeClients: "CLIENTS",
 }
 
 func (t Type) String() string {
@@ -86,12 +90,22 @@ type DecodeError struct {
 	ID     uint32
 	HasID  bool
 	Reason string
+	// UnknownType says the message is whole and well formed but of a type
+	// this version does not define: a stream reader may skip it.
+	UnknownType bool
 }
 
 func (e *DecodeError) Error() string { return "malformed message: " + e.Reason }
 
 // Unwrap lets errors.Is match ErrMalformed.
 func (e *DecodeError) Unwrap() error { return ErrMalformed }
+
+// IsUnknownType reports whether err refuses a well-formed message only
+// for its type.
+func IsUnknownType(err error) bool {
+	var de *DecodeError
+	return errors.As(err, &de) && de.UnknownType
+}
 
 // Decode parses one whole datagram from a shim. The payload aliases b.
 func Decode(b []byte) (Message, error) { return decode(b, MaxPayload) }
@@ -137,7 +151,7 @@ func decode(b []byte, maxPayload uint32) (Message, error) {
 		return refuse("header says %d payload bytes, message has %d", length, len(b)-HeaderSize)
 	}
 	if !m.Type.Known() {
-		return refuse("unknown %v", m.Type)
+		return Message{}, &DecodeError{ID: m.ID, HasID: true, Reason: fmt.Sprintf("unknown %v", m.Type), UnknownType: true}
 	}
 	m.Payload = b[HeaderSize:]
 	return m, nil
