@@ -84,6 +84,9 @@ func runExec(args []string) error {
 		fmt.Fprintln(os.Stderr, plan.notice)
 	}
 	enroll(opts.routerSock)
+	if err := guardIoctls(opts.routerSock, &plan); err != nil {
+		return err
+	}
 	return execProgram(plan)
 }
 

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/slimnet/slim/router/protocol"
+	"github.com/slimnet/slim/secure/ioctlguard"
+)
+
+// ioctlGuardEnv says when slim exec puts the program under the ioctl
+// guard (docs/secure.md): unset or empty, when the router runs in secure
+// mode; "force", always; "off", never.
+const ioctlGuardEnv = "SLIM_IOCTL_GUARD"
+
+// guardedEnv marks a program put under the guard, so that a nested slim
+// exec, which the kernel refuses a second listener, knows that the outer
+// guard covers it.
+const guardedEnv = "SLIM_IOCTL_GUARDED"
+
+// guardIoctls puts this thread, and so the program it execs next, under
+// the ioctl guard when secure mode wants it. It leaves the goroutine
+// locked to its thread: execProgram must follow on the same goroutine.
+func guardIoctls(routerSock string, plan *execPlan) error {
+	switch mode := os.Getenv(ioctlGuardEnv); mode {
+	case "off":
+		return nil
+	case "force":
+	case "":
+		if !routerSecure(routerSock) {
+			return nil
+		}
+	default:
+		return fmt.Errorf("%w: %s=%q: want force, off or nothing", errUsage, ioctlGuardEnv, mode)
+	}
+	err := ioctlguard.Protect(ioctlGuardProgram)
+	switch {
+	case errors.Is(err, ioctlguard.ErrSupervised) && os.Getenv(guardedEnv) == "1":
+		return nil // nested: the outer guard's filter covers the program
+	case err != nil:
+		return fmt.Errorf("guard the program's socket ioctls (%s=off runs it without): %w", ioctlGuardEnv, err)
+	}
+	plan.env = setenv(plan.env, guardedEnv, "1")
+	return nil
+}
+
+// routerSecure asks the router with HELLO whether it runs in secure mode.
+// A router that cannot be reached, does not answer in time or refuses
+// counts as not secure: it hands out no host socket now (see
+// docs/secure.md for a router started later).
+func routerSecure(routerSock string) bool {
+	timeout := enrollTimeout()
+	conn, err := net.DialTimeout("unixpacket", routerSock, timeout)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	if _, err := conn.Write(protocol.Message{Type: protocol.TypeHello, ID: 1}.Encode()); err != nil {
+		return false
+	}
+	buf := make([]byte, protocol.MaxMessage)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return false
+	}
+	reply, err := protocol.Decode(buf[:n])
+	if err != nil || reply.Type != protocol.TypeHelloOK {
+		return false
+	}
+	hello, err := protocol.DecodeHello(reply.Payload)
+	return err == nil && hello.Secure
+}

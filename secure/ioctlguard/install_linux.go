@@ -1,0 +1,67 @@
+package ioctlguard
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrSupervised says the process already has a seccomp filter with a
+// listener, which the kernel allows only once per process tree: a nested
+// `slim exec`, whose outer guard covers it, or another supervisor.
+var ErrSupervised = errors.New("another seccomp listener already watches this process")
+
+// install installs the filter on the calling thread, which must stay
+// locked to its goroutine, and returns the listener.
+func install() (int, error) {
+	if err := allowFilters(); err != nil {
+		return -1, err
+	}
+	prog := filter()
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
+	runtime.KeepAlive(prog)
+	switch errno {
+	case 0:
+		return int(fd), nil
+	case unix.EBUSY:
+		return -1, ErrSupervised
+	case unix.EACCES:
+		return -1, errors.New("install the seccomp filter: permission denied (needs no_new_privs or CAP_SYS_ADMIN)")
+	case unix.EINVAL, unix.ENOSYS:
+		return -1, fmt.Errorf("install the seccomp filter: %v (the kernel lacks seccomp user notification, Linux 5.0)", errno)
+	}
+	return -1, fmt.Errorf("install the seccomp filter: %w", errno)
+}
+
+// allowFilters makes sure this thread may install a filter: it needs
+// CAP_SYS_ADMIN or no_new_privs. Without the capability, no_new_privs is
+// set, and stays for the program and everything it starts: setuid and
+// file-capability programs it runs gain no privileges.
+func allowFilters() error {
+	if nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err == nil && nnp == 1 {
+		return nil
+	}
+	if hasCapability(unix.CAP_SYS_ADMIN) {
+		return nil
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs (needed for a seccomp filter without CAP_SYS_ADMIN): %w", err)
+	}
+	return nil
+}
+
+// hasCapability reports whether capability c is in the calling thread's
+// effective set.
+func hasCapability(c int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[c/32].Effective&(1<<(c%32)) != 0
+}

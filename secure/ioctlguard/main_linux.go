@@ -1,0 +1,145 @@
+package ioctlguard
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Main runs one stage of the guard program, which Protect started through
+// guard with the stage as last argument and its socket as fd 3.
+func Main(guard Command, stage string) error {
+	switch stage {
+	case stageDetach:
+		return detach(guard)
+	case stageServe:
+		return serveStage()
+	}
+	return fmt.Errorf("unknown ioctl guard stage %q", stage)
+}
+
+// detach starts the guard in a session of its own and returns: once this
+// process exits, the guard is nobody's child but the init's (or a
+// subreaper's) of its PID namespace.
+func detach(guard Command) error {
+	cmd := guard.command(stageServe, os.NewFile(guardFd, "ioctl guard socket"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		err = fmt.Errorf("start the ioctl guard: %w", err)
+		unix.Write(guardFd, []byte(err.Error()))
+		return err
+	}
+	return nil
+}
+
+// serveStage receives the listener, checks that it can do its work, says
+// so ("ok" or why not) and serves.
+func serveStage() error {
+	listener, probe, pid, err := receive(guardFd)
+	if err != nil {
+		return err
+	}
+	g, err := newGuard(listener, pid, probe)
+	verdict := "ok"
+	if err != nil {
+		verdict = "ioctl guard: " + err.Error()
+	}
+	unix.Write(guardFd, []byte(verdict))
+	unix.Close(guardFd)
+	if err != nil {
+		return err
+	}
+	return g.serve()
+}
+
+// receive takes the listener from Protect, with its fd number there and
+// the PID of the process that sent it.
+func receive(conn int) (listener, probe, pid int, err error) {
+	buf := make([]byte, 4)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("receive the seccomp listener: %w", err)
+	}
+	if n != len(buf) {
+		return 0, 0, 0, errors.New("receive the seccomp listener: the protected process went away")
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return 0, 0, 0, fmt.Errorf("receive the seccomp listener: bad control message (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return 0, 0, 0, fmt.Errorf("receive the seccomp listener: want one descriptor (%v)", err)
+	}
+	cred, err := unix.GetsockoptUcred(conn, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		unix.Close(fds[0])
+		return 0, 0, 0, fmt.Errorf("receive the seccomp listener: sender: %w", err)
+	}
+	return fds[0], int(binary.LittleEndian.Uint32(buf)), int(cred.Pid), nil
+}
+
+// newGuard prepares the guard for the process pid, which holds fd probe.
+func newGuard(listener, pid, probe int) (*guard, error) {
+	// Not dumpable: a program under the filter, although run by the same
+	// user, may then not take the listener from the guard (pidfd_getfd,
+	// ptrace) without CAP_SYS_PTRACE.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("make the guard undumpable: %w", err)
+	}
+	netns, err := ownNetns()
+	if err != nil {
+		return nil, err
+	}
+	if err := probeAccess(pid, probe); err != nil {
+		return nil, err
+	}
+	g := &guard{listener: listener, netns: netns}
+	if os.Getenv("SLIM_DEBUG") != "" {
+		g.debug = os.Stderr
+	}
+	return g, nil
+}
+
+// ownNetns returns the cookie of the guard's network namespace.
+func ownNetns() (uint64, error) {
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(s)
+	cookie, err := unix.GetsockoptUint64(s, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return 0, fmt.Errorf("read the network namespace cookie (SO_NETNS_COOKIE, Linux 5.14): %w", err)
+	}
+	return cookie, nil
+}
+
+// probeAccess checks that the guard may take files from process pid and
+// open its memory, as it will for every guarded ioctl.
+func probeAccess(pid, fd int) error {
+	const need = "the guard needs ptrace access to the program: the same user, and kernel.yama.ptrace_scope 0 or CAP_SYS_PTRACE"
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_open(%d): %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	dup, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_getfd on process %d: %w (%s)", pid, err, need)
+	}
+	unix.Close(dup)
+	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, need)
+	}
+	return mem.Close()
+}
