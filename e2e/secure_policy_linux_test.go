@@ -231,3 +231,27 @@ func restartRouter(t *testing.T, l *testLab, host string) {
 	}
 	t.Fatalf("restarted router of %s did not serve its control socket", host)
 }
+
+// TestIntegrationSecureUnenrolledGetsOverlay: in secure mode only programs
+// started with slim exec (in their container's cgroup, under the policy
+// check and the ioctl guard) get host sockets; a process that preloads the
+// shim by itself still connects, over the overlay.
+func TestIntegrationSecureUnenrolledGetsOverlay(t *testing.T) {
+	l := newSecureLab(t, "senr")
+	const port = 7402
+	startHoldServer(l, "h2-c1", "h1", port)
+	shim, err := filepath.Abs(filepath.Join(repoRoot, "embed", "libslim.so"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, _ := l.RouterSocket("h1-c1")
+	client := l.start("h1-c1", false, "env", "LD_PRELOAD="+shim, "SLIM_ROUTER_SOCK="+sock, "SLIM_DEBUG=1",
+		"python3", holdScript(), "client", l.containerAddr("h2-c1"), strconv.Itoa(port))
+	client.waitFor("CONNECTED", 10*time.Second)
+	if conns := l.hostConnections("h1"); len(conns) != 0 {
+		t.Errorf("a process not started with slim exec got a host connection: %v", conns)
+	}
+	if !strings.Contains(client.output(), "not started with slim exec") {
+		t.Errorf("the shim should say why it uses the overlay:\n%s", client.output())
+	}
+}

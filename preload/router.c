@@ -403,6 +403,7 @@ static void pool_unlock(void)
 	atomic_store_explicit(&pool.lock, 0, memory_order_release);
 }
 
+static _Atomic bool perm_warned;
 static _Atomic bool tfo_warned;
 static _Atomic int64_t pool_off_until; /* client TFO is off: no pool */
 
@@ -439,6 +440,14 @@ int slim_pool_get(void)
 			if (!atomic_exchange(&tfo_warned, true))
 				slim_log("slim: TCP Fast Open is off for clients on this host "
 					 "(net.ipv4.tcp_fastopen); using the overlay");
+			atomic_store_explicit(&pool_off_until, slim_now_ms() + 60000,
+					      memory_order_relaxed);
+		}
+		if (err == EPERM) {
+			if (!atomic_exchange(&perm_warned, true))
+				slim_log("slim: the router gives this process no host sockets (EPERM: "
+					 "not in a registered container, or, in secure mode, not "
+					 "started with slim exec); using the overlay");
 			atomic_store_explicit(&pool_off_until, slim_now_ms() + 60000,
 					      memory_order_relaxed);
 		}

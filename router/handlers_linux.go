@@ -34,6 +34,9 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 		fds   []int
 		err   error
 	)
+	if idErr == nil {
+		idErr = r.checkEnrolled(who, req.Type)
+	}
 	if idErr != nil {
 		err = refuse(unix.EPERM, "%v", idErr)
 	} else if req.Type == protocol.TypeEnroll {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -54,4 +55,23 @@ func (s *secureMode) guardContainer(c *container, dir string) error {
 func dirExists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
+}
+
+// checkEnrolled, in secure mode, gives host sockets (POOL, LISTEN) only to
+// processes in their container's cgroup: those `slim exec` started, under
+// the policy check and the ioctl guard. Others use the overlay.
+func (r *Router) checkEnrolled(who caller, t protocol.Type) error {
+	s := r.secure
+	if s == nil || (t != protocol.TypePool && t != protocol.TypeListen) {
+		return nil
+	}
+	want := s.cgroups.ContainerDir(who.Container.Name)
+	got, err := secure.ProcessCgroup(int(who.PID))
+	if err != nil {
+		return fmt.Errorf("secure mode: process %d: %w", who.PID, err)
+	}
+	if got != want {
+		return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec (its cgroup is %s, not %s): no host sockets for it", who.PID, who.Container.Name, got, want)
+	}
+	return nil
 }

@@ -133,10 +133,25 @@ func movePID(dir string, pid int) error {
 	return nil
 }
 
+// ProcessCgroup is the cgroup v2 directory of process pid.
+func ProcessCgroup(pid int) (string, error) {
+	root, err := Cgroup2Mount()
+	if err != nil {
+		return "", err
+	}
+	rel, err := cgroupOf(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, rel), nil
+}
+
 // currentCgroup is this process's cgroup v2 path ("0::/path" in
 // /proc/self/cgroup).
-func currentCgroup() (string, error) {
-	f, err := os.Open("/proc/self/cgroup")
+func currentCgroup() (string, error) { return cgroupOf("/proc/self/cgroup") }
+
+func cgroupOf(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
@@ -147,5 +162,5 @@ func currentCgroup() (string, error) {
 			return rest, nil
 		}
 	}
-	return "", errors.New("secure mode: no cgroup v2 line in /proc/self/cgroup")
+	return "", fmt.Errorf("secure mode: no cgroup v2 line in %s", path)
 }
