@@ -49,6 +49,11 @@ func runStatus(args []string) error {
 func writeStatus(w io.Writer, s control.Snapshot) error {
 	r := s.Router
 	fmt.Fprintf(w, "router   %s (%s), slim %s, up %s\n", r.Host, r.Subnet, r.Version, r.Uptime.Round(time.Second))
+	if r.Secure != nil {
+		e := *r.Secure
+		fmt.Fprintf(w, "secure   on: %d SYNs verified, %d dropped; refused %d connects by policy, %d other connects, %d binds, %d options\n",
+			e["syn_verified"], e["syn_dropped"], e["policy_denied"], e["connect_refused"], e["bind_refused"], e["sockopt_refused"])
+	}
 	if r.SweepErr != "" {
 		fmt.Fprintf(w, "         cannot list host sockets: %s\n", r.SweepErr)
 	}

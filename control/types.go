@@ -87,7 +87,15 @@ type RouterHealth struct {
 	Uptime    time.Duration `json:"uptime_ns"`
 	LastSweep time.Time     `json:"last_sweep"` // zero before the first sweep
 	SweepErr  string        `json:"sweep_error,omitempty"`
+	// Secure is set when the router runs in secure mode (docs/secure.md):
+	// what its programs refused or checked since they were loaded.
+	Secure *SecureEvents `json:"secure,omitempty"`
 }
+
+// SecureEvents counts secure mode's decisions in the kernel: connects the
+// policy denied, connects, binds and socket options refused to
+// containers, SYNs dropped for a missing or wrong MAC, SYNs verified.
+type SecureEvents map[string]uint64
 
 // Peer is another host's router.
 type Peer struct {

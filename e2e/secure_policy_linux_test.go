@@ -130,6 +130,13 @@ func TestIntegrationSecurePolicyRevokes(t *testing.T) {
 			t.Errorf("rule %d (%s) has no hits", r.Position, r.Rule)
 		}
 	}
+	snap, err := api.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Router.Secure == nil || (*snap.Router.Secure)["policy_denied"] < 2 {
+		t.Errorf("the snapshot should count the two denied connects: %v", snap.Router.Secure)
+	}
 }
 
 // TestIntegrationSecureRouterRestart: a router killed outright leaves its

@@ -88,6 +88,7 @@ func (r *Router) Snapshot() control.Snapshot {
 		health.SweepErr = r.sweepErr.Error()
 	}
 	r.sweepMu.Unlock()
+	health.Secure = r.secureEvents()
 	snap := control.Snapshot{
 		Time:        now,
 		Router:      health,

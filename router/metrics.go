@@ -102,6 +102,17 @@ func writeMetrics(w io.Writer, s control.Snapshot) {
 	}
 	fmt.Fprintf(w, "slim_setup_seconds_count %d\n", cumulative)
 
+	if s.Router.Secure != nil {
+		metric("slim_secure_events_total", "counter", "Secure mode's decisions in the kernel, by event.")
+		events := make([]string, 0, len(*s.Router.Secure))
+		for e := range *s.Router.Secure {
+			events = append(events, e)
+		}
+		sort.Strings(events)
+		for _, e := range events {
+			fmt.Fprintf(w, "slim_secure_events_total{event=%q} %d\n", e, (*s.Router.Secure)[e])
+		}
+	}
 	metric("slim_policy_rule_hits_total", "counter", "Connections each policy rule matched.")
 	for i, p := range s.Policy {
 		fmt.Fprintf(w, "slim_policy_rule_hits_total{index=\"%d\",rule=%q} %d\n", i, p.Rule, p.Hits)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf/link"
 
+	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/secure"
 )
@@ -63,7 +64,7 @@ func (r *Router) startSecure() error {
 	r.secure = s
 	k0, k1 := r.clusterKey.SynKey()
 	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR,
-		BindPortMin: ephemeralPortMin()}
+		BindPortMin: clientBindPortMin}
 	if err := s.datapath.Configure(settings); err != nil {
 		r.stopSecure()
 		return err
@@ -167,4 +168,18 @@ func (r *Router) shimHostAddr(overlay, host netip.AddrPort) netip.AddrPort {
 		return overlay
 	}
 	return host
+}
+
+// secureEvents is what the programs counted, for the control API; nil
+// outside secure mode.
+func (r *Router) secureEvents() *control.SecureEvents {
+	if r.secure == nil {
+		return nil
+	}
+	counts, err := r.secure.datapath.Counters()
+	if err != nil {
+		return nil
+	}
+	events := control.SecureEvents(counts)
+	return &events
 }

@@ -3,8 +3,6 @@ package router
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -31,23 +29,10 @@ func secureModeReady(fs secure.Features) error {
 	return nil
 }
 
-// ephemeralPortMin is the first port of this namespace's ephemeral range
-// (net.ipv4.ip_local_port_range), or 0 (no bind allowed) if unreadable.
-func ephemeralPortMin() uint16 {
-	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) != 2 {
-		return 0
-	}
-	v, err := strconv.ParseUint(fields[0], 10, 16)
-	if err != nil {
-		return 0
-	}
-	return uint16(v)
-}
+// clientBindPortMin is the lowest port a container may bind a fresh pool
+// socket to (its app bound the same port in the container): unprivileged
+// ports only. netperf's TCP_CRR, for one, walks client ports from 5000.
+const clientBindPortMin = 1024
 
 // probeSockDestroy checks that the kernel can abort a socket through
 // sock_diag (CONFIG_INET_DIAG_DESTROY), which revocation needs: it makes

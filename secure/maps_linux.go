@@ -26,8 +26,8 @@ type Settings struct {
 	RouterCgroup uint64 // cgroup id of the router: its calls pass
 	K0, K1       uint64 // SipHash key of the SYN MAC
 	Overlay      netip.Prefix
-	// BindPortMin is the host's first ephemeral port: a container may
-	// bind a fresh pool socket to a port from there (its app's own).
+	// BindPortMin is the lowest port a container may bind a fresh pool
+	// socket to (the port its app bound); 0 refuses every bind.
 	BindPortMin uint16
 }
 

@@ -89,7 +89,7 @@ struct slim_config {
 	__u64 k0, k1; /* SipHash key, from the cluster key */
 	__u32 nrules;
 	__u32 overlay_net, overlay_mask;
-	__u16 bind_port_min; /* the host's first ephemeral port */
+	__u16 bind_port_min; /* lowest port a pool socket may be bound to */
 	__u16 pad;
 };
 
@@ -251,8 +251,9 @@ int slim_connect4(struct bpf_sock_addr *ctx)
 /*
  * A client the app bound to a port (often port 0: any) gets a host socket
  * bound to the same port, so its own address does not change. That one
- * bind is allowed: on a fresh pool socket, any address, a port in the
- * host's ephemeral range (where the kernel would have picked one anyway).
+ * bind is allowed: on a fresh pool socket, any address, an unprivileged
+ * port (bind_port_min). SO_REUSEPORT is refused (setsockopt below), so the
+ * port cannot join a host service's group.
  */
 SEC("cgroup/bind4")
 int slim_bind4(struct bpf_sock_addr *ctx)
@@ -326,7 +327,7 @@ static __always_inline int retargets(int level, int name)
 	switch (level) {
 	case SOL_SOCKET:
 		return name == 25 /* SO_BINDTODEVICE */ || name == 36 /* SO_MARK */ ||
-		       name == 62 /* SO_BINDTOIFINDEX */;
+		       name == 62 /* SO_BINDTOIFINDEX */ || name == 15 /* SO_REUSEPORT */;
 	case IPPROTO_IP:
 		return name == 4 /* IP_OPTIONS: source routes */ || name == 15 /* IP_FREEBIND */ ||
 		       name == 19 /* IP_TRANSPARENT */;
