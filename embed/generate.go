@@ -6,4 +6,4 @@ package embed
 // shell and gcc -print-multiarch. Run `make generate` (needs clang,
 // llvm-strip and libbpf-dev).
 
-//go:generate sh -c "exec go tool bpf2go -go-package embed -target bpfel -type slim_sk -type slim_addr -type slim_tuple -type slim_conn -type slim_rule -type slim_config Secure ../secure/bpf/secure.c -- -O2 -Wall -Werror -I/usr/include/$(gcc -print-multiarch)"
+//go:generate sh -c "exec go tool bpf2go -go-package embed -target bpfel -type slim_sk -type slim_addr -type slim_tuple -type slim_rule -type slim_config Secure ../secure/bpf/secure.c -- -O2 -Wall -Werror -I/usr/include/$(gcc -print-multiarch)"

@@ -32,14 +32,6 @@ type SecureSlimConfig struct {
 	Pad          uint16
 }
 
-type SecureSlimConn struct {
-	_       structs.HostLayout
-	SrcIp   uint32
-	DstIp   uint32
-	DstPort uint16
-	Pad     uint16
-}
-
 type SecureSlimRule struct {
 	_       structs.HostLayout
 	SrcNet  uint32
@@ -73,7 +65,6 @@ type SecureSlimTuple struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	SecureMapSlimClients            = "slim_clients"
-	SecureMapSlimConns              = "slim_conns"
 	SecureMapSlimContainers         = "slim_containers"
 	SecureMapSlimCounters           = "slim_counters"
 	SecureMapSlimHits               = "slim_hits"
@@ -148,7 +139,6 @@ type SecureProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SecureMapSpecs struct {
 	SlimClients    *ebpf.MapSpec `ebpf:"slim_clients"`
-	SlimConns      *ebpf.MapSpec `ebpf:"slim_conns"`
 	SlimContainers *ebpf.MapSpec `ebpf:"slim_containers"`
 	SlimCounters   *ebpf.MapSpec `ebpf:"slim_counters"`
 	SlimHits       *ebpf.MapSpec `ebpf:"slim_hits"`
@@ -185,7 +175,6 @@ func (o *SecureObjects) Close() error {
 // It can be passed to LoadSecureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SecureMaps struct {
 	SlimClients    *ebpf.Map `ebpf:"slim_clients"`
-	SlimConns      *ebpf.Map `ebpf:"slim_conns"`
 	SlimContainers *ebpf.Map `ebpf:"slim_containers"`
 	SlimCounters   *ebpf.Map `ebpf:"slim_counters"`
 	SlimHits       *ebpf.Map `ebpf:"slim_hits"`
@@ -198,7 +187,6 @@ type SecureMaps struct {
 func (m *SecureMaps) Close() error {
 	return _SecureClose(
 		m.SlimClients,
-		m.SlimConns,
 		m.SlimContainers,
 		m.SlimCounters,
 		m.SlimHits,

@@ -90,37 +90,27 @@ func (r *Router) policyHits() []uint64 {
 }
 
 // revoke aborts the live accelerated connections the rules deny: the
-// kernel resets them, so both applications see the connection end.
+// kernel resets them, so both applications see the connection end. The
+// kernel's socket dump carries each socket's state, which says who
+// connected where.
 func (r *Router) revoke(rules []secure.BPFRule) error {
 	started := time.Now()
-	conns, err := r.secure.datapath.Conns()
+	live, err := sockdiag.TCPWithStorage(sockdiag.Live, r.secure.datapath.SocketsMapFD())
 	if err != nil {
 		return err
 	}
-	live, err := sockdiag.TCP(sockdiag.Live)
-	if err != nil {
-		return err
-	}
-	byCookie := make(map[uint64]sockdiag.Socket, len(live))
-	for _, s := range live {
-		byCookie[s.Cookie] = s
-	}
-	var gone []uint64
 	revoked := 0
-	for cookie, c := range conns {
-		sock, ok := byCookie[cookie]
-		switch {
-		case !ok:
-			gone = append(gone, cookie)
-		case secure.Denies(rules, c.Src, c.Dst):
-			if err := sockdiag.Destroy(sock); err != nil {
-				r.log.Warn("revoking connection", "src", c.Src, "dst", c.Dst, "err", err)
-				continue
-			}
-			revoked++
+	for _, sock := range live {
+		c, ok := secure.ConnectedSocket(sock.Storage)
+		if !ok || !secure.Denies(rules, c.Src, c.Dst) {
+			continue
 		}
+		if err := sockdiag.Destroy(sock); err != nil {
+			r.log.Warn("revoking connection", "src", c.Src, "dst", c.Dst, "err", err)
+			continue
+		}
+		revoked++
 	}
-	r.secure.datapath.ForgetConns(gone)
 	if revoked > 0 {
 		r.log.Info("policy revoked connections", "count", revoked, "took", time.Since(started))
 	}

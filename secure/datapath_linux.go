@@ -179,6 +179,6 @@ func (d *Datapath) Remove() error {
 
 func (d *Datapath) maps() []*ebpf.Map {
 	m := d.objs.SecureMaps
-	return []*ebpf.Map{m.SlimClients, m.SlimConns, m.SlimContainers, m.SlimCounters, m.SlimHits,
+	return []*ebpf.Map{m.SlimClients, m.SlimContainers, m.SlimCounters, m.SlimHits,
 		m.SlimRoutes, m.SlimRules, m.SlimSettings, m.SlimSocks}
 }

@@ -40,7 +40,7 @@ type BPFRule struct {
 }
 
 // Conn is an accelerated connection a container made, as connect4
-// recorded it.
+// recorded it in the socket's state.
 type Conn struct {
 	Src netip.Addr
 	Dst netip.AddrPort

@@ -1,6 +1,7 @@
 package secure
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -93,26 +94,21 @@ func (d *Datapath) Counters() (map[string]uint64, error) {
 	return out, nil
 }
 
-// Conns returns the accelerated connections containers made, by socket
-// cookie (some may have closed since).
-func (d *Datapath) Conns() (map[uint64]Conn, error) {
-	out := map[uint64]Conn{}
-	var (
-		cookie uint64
-		c      slimembed.SecureSlimConn
-	)
-	it := d.objs.SlimConns.Iterate()
-	for it.Next(&cookie, &c) {
-		out[cookie] = Conn{Src: addrOf(c.SrcIp), Dst: netip.AddrPortFrom(addrOf(c.DstIp), be16(c.DstPort))}
-	}
-	return out, it.Err()
-}
+// SocketsMapFD is the socket-state map, for a sock_diag dump that
+// reports each socket's state (sockdiag.TCPWithStorage).
+func (d *Datapath) SocketsMapFD() int { return d.objs.SlimSocks.FD() }
 
-// ForgetConns removes connections that are gone from the table.
-func (d *Datapath) ForgetConns(cookies []uint64) {
-	for _, c := range cookies {
-		d.objs.SlimConns.Delete(c)
+// ConnectedSocket decodes a socket's state as dumped: the accelerated
+// connection a container made through it, if it is one.
+func ConnectedSocket(state []byte) (Conn, bool) {
+	var st slimembed.SecureSlimSk
+	if len(state) < binary.Size(st) {
+		return Conn{}, false
 	}
+	if _, err := binary.Decode(state, binary.LittleEndian, &st); err != nil || st.Kind != kindConnect {
+		return Conn{}, false
+	}
+	return Conn{Src: addrOf(st.SelfIp), Dst: netip.AddrPortFrom(addrOf(st.PeerIp), be16(st.PeerPort))}, true
 }
 
 // Matches reports whether the rule applies, exactly as the programs

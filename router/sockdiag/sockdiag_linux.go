@@ -38,6 +38,9 @@ type Socket struct {
 	// From tcp_info (zero for listeners and when absent).
 	BytesReceived, BytesAcked uint64
 	RTT                       time.Duration
+	// Storage is the socket's value in the BPF socket-storage map asked
+	// for (TCPWithStorage), nil if it has none.
+	Storage []byte
 }
 
 const (
@@ -49,13 +52,21 @@ const (
 
 // TCP lists the IPv4 TCP sockets whose state is in the states bitmask
 // (1<<state for each state wanted, e.g. Live).
-func TCP(states uint32) ([]Socket, error) {
+func TCP(states uint32) ([]Socket, error) { return dump(request(states)) }
+
+// TCPWithStorage is TCP with each socket's value in a BPF_MAP_TYPE_SK_STORAGE
+// map (given by fd) in Storage.
+func TCPWithStorage(states uint32, mapFD int) ([]Socket, error) {
+	return dump(withStorageRequest(request(states), mapFD))
+}
+
+func dump(req []byte) ([]Socket, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return nil, fmt.Errorf("sock_diag socket: %w", err)
 	}
 	defer unix.Close(fd)
-	if err := unix.Sendto(fd, request(states), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("sock_diag request: %w", err)
 	}
 	var sockets []Socket
@@ -131,8 +142,11 @@ func parseSocket(b []byte) (Socket, bool) {
 		if size < 4 || size > len(attrs) {
 			break
 		}
-		if kind == inetDiagInfo {
+		switch kind &^ unix.NLA_F_NESTED {
+		case inetDiagInfo:
 			s.addTCPInfo(attrs[4:size])
+		case inetDiagSkBPFStorages:
+			s.Storage = storageValue(attrs[4:size])
 		}
 		aligned := (size + 3) &^ 3
 		if aligned > len(attrs) {

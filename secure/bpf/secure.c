@@ -69,14 +69,6 @@ struct slim_tuple {
 	__u16 server_port;
 };
 
-/* An accelerated connection a container made (for revocation). */
-struct slim_conn {
-	__u32 src_ip;
-	__u32 dst_ip;
-	__u16 dst_port; /* network order */
-	__u16 pad;
-};
-
 struct slim_rule {
 	__u32 src_net, src_mask;
 	__u32 dst_net, dst_mask; /* network order */
@@ -117,19 +109,18 @@ struct {
 	__type(value, struct slim_addr);
 } slim_routes SEC(".maps");
 
+/*
+ * One update per accepted connection: per-CPU free lists
+ * (BPF_F_NO_COMMON_LRU) keep CPUs off one lock, which a VM's paravirtual
+ * spinlocks make expensive under contention.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, 65536);
 	__type(key, struct slim_tuple);
 	__type(value, __u32);
 } slim_clients SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct slim_conn);
-} slim_conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -237,12 +228,10 @@ int slim_connect4(struct bpf_sock_addr *ctx)
 		count(SLIM_C_POLICY_DENIED);
 		return 0;
 	}
+	/* Revocation finds it by this state (sock_diag dumps socket storage). */
 	st->kind = SLIM_SK_CONNECTED;
 	st->peer_ip = dst.ip;
 	st->peer_port = dst.port;
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct slim_conn conn = {.src_ip = st->self_ip, .dst_ip = dst.ip, .dst_port = dst.port};
-	bpf_map_update_elem(&slim_conns, &cookie, &conn, BPF_ANY);
 	ctx->user_ip4 = host->ip;
 	ctx->user_port = host->port;
 	return 1;
