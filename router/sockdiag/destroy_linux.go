@@ -40,16 +40,9 @@ func Destroy(s Socket) error {
 
 // destroyRequest names one socket exactly: addresses, ports and cookie.
 func destroyRequest(s Socket) []byte {
-	b := make([]byte, unix.NLMSG_HDRLEN+reqSize)
+	b := diagRequest(sockDestroy, unix.NLM_F_REQUEST|unix.NLM_F_ACK, 0xffffffff) // any state
 	le := binary.LittleEndian
-	le.PutUint32(b[0:], uint32(len(b)))
-	le.PutUint16(b[4:], sockDestroy)
-	le.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
-	req := b[unix.NLMSG_HDRLEN:]
-	req[0] = unix.AF_INET
-	req[1] = unix.IPPROTO_TCP
-	le.PutUint32(req[4:], 0xffffffff) // any state
-	id := req[8:]
+	id := b[unix.NLMSG_HDRLEN+8:]
 	binary.BigEndian.PutUint16(id[0:], s.Local.Port())
 	binary.BigEndian.PutUint16(id[2:], s.Remote.Port())
 	src, dst := s.Local.Addr().As4(), s.Remote.Addr().As4()

@@ -85,15 +85,22 @@ func dump(req []byte) ([]Socket, error) {
 
 // request builds the netlink dump request for IPv4 TCP with tcp_info.
 func request(states uint32) []byte {
+	b := diagRequest(sockDiagByFamily, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, states)
+	b[unix.NLMSG_HDRLEN+2] = 1 << (inetDiagInfo - 1) // idiag_ext: ask for INET_DIAG_INFO
+	return b
+}
+
+// diagRequest is a netlink message of the given type holding an IPv4 TCP
+// struct inet_diag_req_v2 for the states given (a bitmask).
+func diagRequest(msgType, flags uint16, states uint32) []byte {
 	b := make([]byte, unix.NLMSG_HDRLEN+reqSize)
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], uint32(len(b)))
-	le.PutUint16(b[4:], sockDiagByFamily)
-	le.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	le.PutUint16(b[4:], msgType)
+	le.PutUint16(b[6:], flags)
 	req := b[unix.NLMSG_HDRLEN:]
 	req[0] = unix.AF_INET
 	req[1] = unix.IPPROTO_TCP
-	req[2] = 1 << (inetDiagInfo - 1) // idiag_ext: ask for INET_DIAG_INFO
 	le.PutUint32(req[4:], states)
 	return b
 }
