@@ -121,6 +121,8 @@ func TestIntegrationSecurePolicyRevokes(t *testing.T) {
 	other := startHoldClient(l, "h1-c2", "h2-c2", port)
 	other.waitFor("CONNECTED", 5*time.Second)
 
+	// The kernel's counters restart at each change; a rule's earlier hits
+	// are carried (rule 1 was hit before rule 2 was added).
 	rules, err := api.PolicyList(context.Background())
 	if err != nil {
 		t.Fatal(err)

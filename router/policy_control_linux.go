@@ -49,18 +49,15 @@ func (r *Router) policyRules() []control.PolicyRule {
 	return r.policyRulesLocked()
 }
 
-// policyRulesLocked lists r.policy with hit counts: the kernel's from
-// policyHits when it knows them (one per rule), else the set's own.
+// policyRulesLocked lists r.policy with the kernel's hit counts (zero
+// when they cannot be read).
 func (r *Router) policyRulesLocked() []control.PolicyRule {
 	listed := r.policy.List()
 	hits := r.policyHits()
-	if len(hits) != len(listed) {
-		hits = nil
-	}
 	out := make([]control.PolicyRule, len(listed))
 	for i, l := range listed {
-		out[i] = control.PolicyRule{Position: i + 1, Rule: l.Text, Action: string(l.Rule.Action), Hits: l.Hits}
-		if hits != nil {
+		out[i] = control.PolicyRule{Position: i + 1, Rule: l.Text, Action: string(l.Rule.Action)}
+		if i < len(hits) {
 			out[i].Hits = hits[i]
 		}
 	}
@@ -75,9 +72,6 @@ var _ control.PolicyHandler = policyAPI{}
 // ListPolicy lists the rules with their hits.
 func (p policyAPI) ListPolicy() ([]control.PolicyRule, error) {
 	r := p.r
-	if !r.config.Secure {
-		return nil, errNotSecure
-	}
 	r.policyMu.Lock()
 	defer r.policyMu.Unlock()
 	if r.policy == nil {
@@ -89,17 +83,14 @@ func (p policyAPI) ListPolicy() ([]control.PolicyRule, error) {
 // AddPolicy inserts a rule at a 1-based position, 0 appending it.
 func (p policyAPI) AddPolicy(text string, position int) (int, []control.PolicyRule, error) {
 	r := p.r
-	if !r.config.Secure {
+	r.policyMu.Lock()
+	defer r.policyMu.Unlock()
+	if r.policy == nil {
 		return 0, nil, errNotSecure
 	}
 	rule, err := policy.Parse(text)
 	if err != nil {
 		return 0, nil, err
-	}
-	r.policyMu.Lock()
-	defer r.policyMu.Unlock()
-	if r.policy == nil {
-		return 0, nil, errNotSecure
 	}
 	n := r.policy.Len()
 	if position < 0 || position > n+1 {
@@ -114,9 +105,6 @@ func (p policyAPI) AddPolicy(text string, position int) (int, []control.PolicyRu
 // DeletePolicy deletes the rule at a 1-based position.
 func (p policyAPI) DeletePolicy(position int) ([]control.PolicyRule, error) {
 	r := p.r
-	if !r.config.Secure {
-		return nil, errNotSecure
-	}
 	r.policyMu.Lock()
 	defer r.policyMu.Unlock()
 	if r.policy == nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,16 +144,10 @@ func TestPolicyControlAddDeleteList(t *testing.T) {
 		t.Errorf("delete 4 of 3: %v", err)
 	}
 
-	// Hit counts: the set's own while the kernel's are unknown.
-	r.policyMu.Lock()
-	d := r.policy.Check(policy.Source{Container: "h2-c9", Addr: netip.MustParseAddr("198.19.2.9")}, netip.MustParseAddrPort("198.19.1.3:5432"))
-	r.policyMu.Unlock()
-	if d != (policy.Decision{Action: policy.Deny, Rule: 1}) {
-		t.Fatalf("check: %+v", d)
-	}
+	// Without the kernel's programs (no secure mode loaded) hits read 0.
 	rules, err = c.PolicyList(ctx)
-	if err != nil || len(rules) != 3 || rules[1].Hits != 1 || rules[0].Hits != 0 {
-		t.Errorf("after one hit on rule 2: %+v, %v", rules, err)
+	if err != nil || len(rules) != 3 || rules[1].Hits != 0 {
+		t.Errorf("rules %+v, %v", rules, err)
 	}
 	// The snapshot shows the same.
 	snap, err := c.Snapshot(ctx)
@@ -165,9 +158,6 @@ func TestPolicyControlAddDeleteList(t *testing.T) {
 	rules, err = c.PolicyDel(ctx, 1)
 	if got, want := ruleTexts(rules), "1:"+db+" | 2:deny to 198.19.3.0/24"; err != nil || got != want {
 		t.Errorf("after deleting 1: %s, %v; want %s", got, err, want)
-	}
-	if rules[0].Hits != 1 {
-		t.Errorf("the hits of a rule that moved: %d, want 1", rules[0].Hits)
 	}
 
 	// Every change was saved before the reply.

@@ -67,7 +67,7 @@ func (s *secureMode) load(listed []policy.Listed, rules []secure.BPFRule) error 
 		return err
 	}
 	s.applied = applied
-	return s.datapath.ResetHits(0)
+	return s.datapath.ResetHits()
 }
 
 // policyHits is each rule's hit count, or nil outside secure mode.

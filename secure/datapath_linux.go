@@ -143,15 +143,6 @@ func (d *Datapath) detachPinned() {
 	}
 }
 
-// Close releases the programs but leaves everything pinned and attached:
-// a router restarting picks it up.
-func (d *Datapath) Close() {
-	for _, l := range d.links {
-		l.Close()
-	}
-	d.objs.Close()
-}
-
 // Remove detaches every program and removes every pin: secure mode is
 // off until a router loads it again.
 func (d *Datapath) Remove() error {

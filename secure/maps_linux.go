@@ -2,7 +2,6 @@ package secure
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -140,14 +139,7 @@ func slimAddr(a netip.AddrPort) slimembed.SecureSlimAddr {
 }
 
 // SetContainer tells the overlay policy check which overlay address the
-// processes of a cgroup have; the zero Addr removes the entry.
+// processes of a cgroup have.
 func (d *Datapath) SetContainer(cgroupID uint64, addr netip.Addr) error {
-	if !addr.IsValid() {
-		err := d.objs.SlimContainers.Delete(cgroupID)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
-		return err
-	}
 	return d.objs.SlimContainers.Update(cgroupID, be32(addr), ebpf.UpdateAny)
 }

@@ -44,14 +44,14 @@ func (d *Datapath) SetRules(rules []BPFRule) error {
 	return d.objs.SlimSettings.Update(zero, cfg, ebpf.UpdateAny)
 }
 
-// ResetHits zeroes the hit counts from position i (0-based) on.
-func (d *Datapath) ResetHits(from int) error {
+// ResetHits zeroes every rule position's hit count.
+func (d *Datapath) ResetHits() error {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		return err
 	}
 	zeros := make([]uint64, cpus)
-	for i := from; i < MaxRules; i++ {
+	for i := range MaxRules {
 		if err := d.objs.SlimHits.Update(uint32(i), zeros, ebpf.UpdateAny); err != nil {
 			return err
 		}

@@ -1,8 +1,9 @@
 // Package policy holds the connection policy of secure mode: an ordered
 // list of rules, each allowing or denying connections by source (a
 // container or an overlay CIDR) and destination (an overlay CIDR and a port
-// range). The first rule that matches decides; no match allows. Each rule
-// counts its hits. A Set is saved to a file atomically.
+// range). The first rule that matches decides; no match allows. The kernel
+// evaluates the rules and counts their hits (package secure); a Set is what
+// the router keeps, shows and saves to a file atomically.
 //
 // Rules read as text:
 //

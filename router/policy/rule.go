@@ -29,27 +29,6 @@ type Rule struct {
 	PortMax uint16 `json:"port_max,omitempty"`
 }
 
-// Source is the client side of a connection being set up.
-type Source struct {
-	Container string
-	Addr      netip.Addr
-}
-
-// Matches reports whether the rule applies to a connection.
-func (r Rule) Matches(src Source, dst netip.AddrPort) bool {
-	switch {
-	case r.FromContainer != "" && r.FromContainer != src.Container:
-		return false
-	case r.FromCIDR.IsValid() && !r.FromCIDR.Contains(src.Addr):
-		return false
-	case r.To.IsValid() && !r.To.Contains(dst.Addr()):
-		return false
-	case r.PortMax != 0 && (dst.Port() < r.PortMin || dst.Port() > r.PortMax):
-		return false
-	}
-	return true
-}
-
 // String writes the rule in the form Parse reads.
 func (r Rule) String() string {
 	parts := []string{string(r.Action)}

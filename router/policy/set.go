@@ -4,39 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 )
 
-// Decision is the outcome of checking a connection.
-type Decision struct {
-	Action Action
-	// Rule is the index of the deciding rule, or -1 when no rule matched
-	// (and the default, allow, applied).
-	Rule int
-}
-
-// Set is an ordered list of rules with their hit counts. It is safe for
-// concurrent use.
+// Set is an ordered list of rules: the first that matches a connection
+// decides, and none allows it. It is safe for concurrent use. The kernel
+// evaluates the rules and counts their hits (package secure); the set is
+// what is saved and shown.
 type Set struct {
 	mu    sync.Mutex
 	rules []Rule
-	hits  []uint64
-}
-
-// Check decides a connection and counts the hit.
-func (s *Set) Check(src Source, dst netip.AddrPort) Decision {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, r := range s.rules {
-		if r.Matches(src, dst) {
-			s.hits[i]++
-			return Decision{Action: r.Action, Rule: i}
-		}
-	}
-	return Decision{Action: Allow, Rule: -1}
 }
 
 // Add inserts a rule at position at (0 is first); at < 0 or past the end
@@ -48,7 +27,6 @@ func (s *Set) Add(r Rule, at int) int {
 		at = len(s.rules)
 	}
 	s.rules = append(s.rules[:at], append([]Rule{r}, s.rules[at:]...)...)
-	s.hits = append(s.hits[:at], append([]uint64{0}, s.hits[at:]...)...)
 	return at
 }
 
@@ -60,7 +38,6 @@ func (s *Set) Delete(i int) error {
 		return fmt.Errorf("no rule %d: the policy has %d rules", i, len(s.rules))
 	}
 	s.rules = append(s.rules[:i], s.rules[i+1:]...)
-	s.hits = append(s.hits[:i], s.hits[i+1:]...)
 	return nil
 }
 
@@ -71,20 +48,19 @@ func (s *Set) Len() int {
 	return len(s.rules)
 }
 
-// Clone returns a copy of the set, hit counts included, to change without
-// touching the original (the copy replaces it once saved).
+// Clone returns a copy of the set, to change without touching the
+// original (the copy replaces it once saved).
 func (s *Set) Clone() *Set {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &Set{rules: append([]Rule(nil), s.rules...), hits: append([]uint64(nil), s.hits...)}
+	return &Set{rules: append([]Rule(nil), s.rules...)}
 }
 
-// Listed is a rule with its position and hit count.
+// Listed is a rule with its position.
 type Listed struct {
 	Index int    `json:"index"`
 	Rule  Rule   `json:"rule"`
 	Text  string `json:"text"`
-	Hits  uint64 `json:"hits"`
 }
 
 // List returns the rules in order.
@@ -93,12 +69,12 @@ func (s *Set) List() []Listed {
 	defer s.mu.Unlock()
 	out := make([]Listed, len(s.rules))
 	for i, r := range s.rules {
-		out[i] = Listed{Index: i, Rule: r, Text: r.String(), Hits: s.hits[i]}
+		out[i] = Listed{Index: i, Rule: r, Text: r.String()}
 	}
 	return out
 }
 
-// file is the on-disk form: versioned, rules only (hit counts restart).
+// file is the on-disk form: versioned, rules only.
 type file struct {
 	Version int    `json:"version"`
 	Rules   []Rule `json:"rules"`
