@@ -83,8 +83,13 @@ func runExec(args []string) error {
 	if plan.notice != "" {
 		fmt.Fprintln(os.Stderr, plan.notice)
 	}
-	enroll(opts.routerSock)
-	if err := guardIoctls(opts.routerSock, &plan); err != nil {
+	// One HELLO decides both: a secure router enrolls the program and
+	// wants it guarded; any other needs neither.
+	secureRouter := routerSecure(opts.routerSock)
+	if secureRouter {
+		enroll(opts.routerSock)
+	}
+	if err := guardIoctls(secureRouter, &plan); err != nil {
 		return err
 	}
 	return execProgram(plan)

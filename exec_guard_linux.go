@@ -3,11 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"time"
 
-	"github.com/slimnet/slim/router/protocol"
 	"github.com/slimnet/slim/secure/ioctlguard"
 )
 
@@ -24,13 +21,13 @@ const guardedEnv = "SLIM_IOCTL_GUARDED"
 // guardIoctls puts this thread, and so the program it execs next, under
 // the ioctl guard when secure mode wants it. It leaves the goroutine
 // locked to its thread: execProgram must follow on the same goroutine.
-func guardIoctls(routerSock string, plan *execPlan) error {
+func guardIoctls(secureRouter bool, plan *execPlan) error {
 	switch mode := os.Getenv(ioctlGuardEnv); mode {
 	case "off":
 		return nil
 	case "force":
 	case "":
-		if !routerSecure(routerSock) {
+		if !secureRouter {
 			return nil
 		}
 	default:
@@ -45,32 +42,4 @@ func guardIoctls(routerSock string, plan *execPlan) error {
 	}
 	plan.env = setenv(plan.env, guardedEnv, "1")
 	return nil
-}
-
-// routerSecure asks the router with HELLO whether it runs in secure mode.
-// A router that cannot be reached, does not answer in time or refuses
-// counts as not secure: it hands out no host socket now (see
-// docs/secure.md for a router started later).
-func routerSecure(routerSock string) bool {
-	timeout := enrollTimeout()
-	conn, err := net.DialTimeout("unixpacket", routerSock, timeout)
-	if err != nil {
-		return false
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write(protocol.Message{Type: protocol.TypeHello, ID: 1}.Encode()); err != nil {
-		return false
-	}
-	buf := make([]byte, protocol.MaxMessage)
-	n, err := conn.Read(buf)
-	if err != nil {
-		return false
-	}
-	reply, err := protocol.Decode(buf[:n])
-	if err != nil || reply.Type != protocol.TypeHelloOK {
-		return false
-	}
-	hello, err := protocol.DecodeHello(reply.Payload)
-	return err == nil && hello.Secure
 }
