@@ -125,4 +125,3 @@ func parseSlimSYN(p []byte) (synPacket, bool) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
