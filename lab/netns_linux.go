@@ -5,18 +5,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netns"
+
+	named "github.com/slimnet/slim/internal/netns"
 	"golang.org/x/sys/unix"
 )
-
-// netnsDir is where named network namespaces are bind-mounted, the same
-// place iproute2 uses, so `ip netns exec` works on lab namespaces too.
-const netnsDir = "/run/netns"
 
 // inNamespace runs fn on an OS thread that has joined the named network
 // namespace.
@@ -35,17 +32,8 @@ func inNamespace(name string, fn func() error) error {
 	return onThreadIn(name, enter, fn)
 }
 
-// createNamespace makes a new named network namespace.
-func createNamespace(name string) error {
-	create := func() error {
-		created, err := netns.NewNamed(name) // moves the thread into it
-		if err != nil {
-			return fmt.Errorf("creating network namespace %s: %w", name, err)
-		}
-		return created.Close()
-	}
-	return onThreadIn(name, create, func() error { return nil })
-}
+// createNamespace makes a new named network namespace, the iproute2 way.
+func createNamespace(name string) error { return named.Create(name) }
 
 // onThreadIn locks the goroutine to its OS thread, lets enter move the
 // thread into a network namespace, runs fn there and moves the thread back.
@@ -73,41 +61,16 @@ func onThreadIn(name string, enter, fn func() error) error {
 
 // deleteNamespace unmounts and removes a named network namespace. A
 // namespace that does not exist is not an error.
-func deleteNamespace(name string) error {
-	err := netns.DeleteNamed(name)
-	if err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.EINVAL) {
-		// EINVAL: the file exists but is no longer a mount (crash mid-create).
-		if rmErr := os.Remove(filepath.Join(netnsDir, name)); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-			return fmt.Errorf("removing network namespace %s: %w", name, rmErr)
-		}
-		return nil
-	}
-	return fmt.Errorf("deleting network namespace %s: %w", name, err)
-}
+func deleteNamespace(name string) error { return named.Delete(name) }
 
 // namespacesWithPrefix lists the named network namespaces whose names start
 // with prefix.
-func namespacesWithPrefix(prefix string) ([]string, error) {
-	entries, err := os.ReadDir(netnsDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listing network namespaces: %w", err)
-	}
-	var names []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
-}
+func namespacesWithPrefix(prefix string) ([]string, error) { return named.List(prefix) }
 
 // namespaceID returns the inode that identifies a named namespace.
 func namespaceID(name string) (uint64, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(netnsDir, name), &st); err != nil {
+	if err := unix.Stat(named.Path(name), &st); err != nil {
 		return 0, fmt.Errorf("network namespace %s: %w", name, err)
 	}
 	return st.Ino, nil

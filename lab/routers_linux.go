@@ -12,6 +12,7 @@ import (
 	"time"
 
 	controlapi "github.com/slimnet/slim/control"
+	named "github.com/slimnet/slim/internal/netns"
 	"github.com/slimnet/slim/router"
 )
 
@@ -53,7 +54,7 @@ func (l *Lab) RouterConfig(i int) router.Config {
 	}
 	for _, ct := range l.Hosts[i].Containers {
 		c.Containers = append(c.Containers, router.ContainerConfig{
-			Name: ct.Name, Netns: filepath.Join(netnsDir, ct.Netns), Addr: ct.Addr.Addr().String(),
+			Name: ct.Name, Netns: named.Path(ct.Netns), Addr: ct.Addr.Addr().String(),
 		})
 	}
 	return c

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slimnet/slim/internal/netns"
 	"github.com/slimnet/slim/router/protocol"
 	"golang.org/x/sys/unix"
 )
@@ -137,26 +138,26 @@ func integrationSetup(t *testing.T) integration {
 	return env
 }
 
-// testNetns makes a network namespace with lo up and sg0 (a dummy or, if
-// that driver is missing, one end of a veth pair) with 198.18.0.1/24
-// (benchmarking space); it is deleted at the end.
+// testNetns makes a network namespace held by a descriptor (never a named
+// one, which would race the labs of other packages) with lo up and sg0 (a
+// dummy or, if that driver is missing, one end of a veth pair) with
+// 198.18.0.1/24 (benchmarking space); it is closed at the end. It returns
+// the path that names it for nsenter.
 func testNetns(t *testing.T) string {
-	name := fmt.Sprintf("slimtest-ioctl-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	scratch, err := netns.NewScratch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { scratch.Close() })
+	path := scratch.Path()
 	ip := func(args ...string) error {
-		out, err := exec.Command("ip", append([]string{"-n", name}, args...)...).CombinedOutput()
+		argv := append([]string{"--net=" + path, "ip"}, args...)
+		out, err := exec.Command("nsenter", argv...).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("ip -n %s %s: %v: %s", name, strings.Join(args, " "), err, out)
+			return fmt.Errorf("ip %s in the test namespace: %v: %s", strings.Join(args, " "), err, out)
 		}
 		return nil
 	}
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
 	if err := ip("link", "add", "sg0", "type", "dummy"); err != nil {
 		if err := ip("link", "add", "sg0", "type", "veth", "peer", "name", "sg1"); err != nil {
 			t.Fatal(err)
@@ -167,7 +168,7 @@ func testNetns(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	return name
+	return path
 }
 
 // fakeRouter answers HELLO on a unixpacket socket in dir like a router in
@@ -228,7 +229,7 @@ func runProbe(t *testing.T, env integration, ns string, extra ...string) probeOu
 	}
 	foreign := os.NewFile(uintptr(fd), "foreign socket")
 	defer foreign.Close()
-	cmd := exec.Command("nsenter", "--net=/run/netns/"+ns, "--", env.slim, "exec", "--", "python3", "testdata/probe.py")
+	cmd := exec.Command("nsenter", "--net="+ns, "--", env.slim, "exec", "--", "python3", "testdata/probe.py")
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + env.dir,
