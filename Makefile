@@ -1,5 +1,8 @@
 # Builds slim: the C shim first (it is embedded into the Go binary), then a
-# static Go binary. `make test` is what CI runs (.ci/run).
+# static Go binary. `make test` is what CI runs (.ci/run, with
+# SLIM_TEST_STRICT=1: a missing tool fails a test instead of skipping it).
+# Test packages run one at a time (-p 1): several of them build labs of
+# network namespaces, routers and cgroups, which must not race.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -50,10 +53,11 @@ test: deps all
 	if [ -n "$$unformatted" ]; then \
 		echo "gofmt: these files need formatting:" >&2; echo "$$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m $(TESTFLAGS) ./...
+	$(GO) build -o .testsummary ./internal/cmd/testsummary
+	set -o pipefail; $(GO) test -json -count=1 -p 1 -timeout 40m $(TESTFLAGS) ./... | ./.testsummary
 
 demo: all
 	./slim lab down --name demo >/dev/null 2>&1 || true; ./slim bench --name demo --duration 2s --runs 1
 
 clean:
-	rm -f slim
+	rm -f slim .testsummary

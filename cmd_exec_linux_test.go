@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slimnet/slim/internal/testenv"
+
 	"github.com/slimnet/slim/embed"
 	"github.com/slimnet/slim/internal/shimfile"
 )
@@ -77,10 +79,8 @@ func TestExecEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds slim; skipped with -short")
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found, cannot build slim")
-	}
+	testenv.Tools(t, "go")
+	goTool, _ := exec.LookPath("go")
 	dir := t.TempDir()
 	slim := filepath.Join(dir, "slim")
 	build := exec.Command(goTool, "build", "-o", slim, ".")

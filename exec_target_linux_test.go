@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slimnet/slim/internal/testenv"
 )
 
 func TestPreloadBlockerDynamicGlibcBinary(t *testing.T) {
@@ -19,14 +22,12 @@ func TestPreloadBlockerDynamicGlibcBinary(t *testing.T) {
 }
 
 func TestPreloadBlockerStaticBinary(t *testing.T) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found, cannot build a static test binary")
-	}
+	testenv.Tools(t, "gcc")
+	gcc, _ := exec.LookPath("gcc")
 	static := filepath.Join(t.TempDir(), "static_true")
 	out, err := exec.Command(gcc, "-static", "-o", static, "testdata/static_true.c").CombinedOutput()
 	if err != nil {
-		t.Skipf("cannot link statically (static libc missing?): %v\n%s", err, out)
+		testenv.Require(t, false, fmt.Sprintf("cannot link statically (libc6-dev's static libc missing?): %v\n%s", err, out))
 	}
 	reason, err := preloadBlocker(static)
 	if err != nil {

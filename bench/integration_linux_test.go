@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slimnet/slim/internal/testenv"
 
 	"github.com/slimnet/slim/lab"
 )
@@ -99,16 +102,11 @@ func TestIntegrationBenchCancel(t *testing.T) {
 
 func skipUnlessBenchCanRun(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("integration test: needs root to build a lab of network namespaces")
-	}
+	testenv.Integration(t)
 	for _, test := range tests {
 		for _, tool := range test.Tools {
 			if _, err := lookTool(tool); err != nil {
-				t.Skipf("integration test: %v", err)
+				testenv.Require(t, false, fmt.Sprintf("integration test: %v (make deps installs it)", err))
 			}
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slimnet/slim/internal/testenv"
+
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -88,12 +90,7 @@ func newSecureLab(t *testing.T, prefix string) *testLab {
 
 func newLabWith(t *testing.T, prefix string, start func(*lab.Lab, string, ...string) error) *testLab {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
+	testenv.Integration(t)
 	build(t)
 	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
 	l, err := lab.Up(lab.Spec{Name: name, Hosts: 2, Containers: 2})

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/slimnet/slim/internal/testenv"
 
 	"github.com/slimnet/slim/secure"
 )
@@ -13,7 +16,7 @@ func requireSecureMode(t *testing.T) {
 	fs := secure.Probe()
 	for _, f := range fs.All() {
 		if f.Required && !f.Present {
-			t.Skipf("secure mode needs %s: %s", f.Name, f.State())
+			testenv.KernelFeature(t, f.Name+" (secure mode needs it)", errors.New(f.State()))
 		}
 	}
 }

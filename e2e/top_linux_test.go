@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slimnet/slim/internal/testenv"
+
 	"github.com/slimnet/slim/control"
 )
 
@@ -118,9 +120,7 @@ func TestIntegrationTop(t *testing.T) {
 // topInTmux runs the dashboard in a 100×30 tmux terminal, checks the screen
 // and quits with q.
 func topInTmux(t *testing.T, controlPath, dst string) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed")
-	}
+	testenv.Tools(t, "tmux")
 	server := fmt.Sprintf("slimtop-test-%d", time.Now().UnixNano())
 	tmux := func(args ...string) (string, error) {
 		out, err := exec.Command("tmux", append([]string{"-L", server}, args...)...).CombinedOutput()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slimnet/slim/internal/testenv"
+
 	"github.com/vishvananda/netlink"
 
 	"github.com/slimnet/slim/overlay"
@@ -19,12 +21,7 @@ import (
 // requireRoot skips integration tests that create namespaces.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_SYS_ADMIN) to create network namespaces")
-	}
+	testenv.Integration(t)
 }
 
 // uniqueName returns a lab name no other test run uses.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slimnet/slim/internal/testenv"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/slimnet/slim/lab"
@@ -42,12 +44,7 @@ func TestMain(m *testing.M) {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
+	testenv.Integration(t)
 }
 
 // buildSlim builds the slim binary once per test run.

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # build
-  gcc make clang llvm libbpf-dev
+  gcc libc6-dev make clang llvm libbpf-dev
   # lab
   iproute2 iputils-ping procps psmisc
   # benchmarks and application tests

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slimnet/slim/internal/testenv"
+
 	"github.com/cilium/ebpf"
 
 	slimembed "github.com/slimnet/slim/embed"
@@ -14,7 +16,7 @@ import (
 func TestCgroup2MountOnThisHost(t *testing.T) {
 	point, err := Cgroup2Mount()
 	if err != nil {
-		t.Skipf("no cgroup v2 here: %v", err)
+		testenv.KernelFeature(t, "cgroup v2", err)
 	}
 	info, err := os.Stat(point)
 	if err != nil || !info.IsDir() {
@@ -43,11 +45,9 @@ func TestProbeReportListsEveryFeature(t *testing.T) {
 // kernel, proving that the committed object matches what the kernel's
 // verifier accepts.
 func TestLoadEmbeddedPrograms(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("loading BPF programs needs root")
-	}
+	testenv.Integration(t)
 	if f := Probe().CgroupSockAddr; !f.Present {
-		t.Skipf("%s: %s, cannot load secure mode's programs", f.Name, f.State())
+		testenv.KernelFeature(t, f.Name, errors.New(f.State()))
 	}
 	var objs slimembed.SecureObjects
 	if err := slimembed.LoadSecureObjects(&objs, nil); err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slimnet/slim/internal/testenv"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/slimnet/slim/lab"
@@ -18,9 +20,7 @@ import (
 // TestIntegrationTCPSeesLiveSockets lists a listener and an established
 // pair with their byte counts, in a lab host's namespace.
 func TestIntegrationTCPSeesLiveSockets(t *testing.T) {
-	if os.Geteuid() != 0 || testing.Short() {
-		t.Skip("needs root to create a network namespace")
-	}
+	testenv.Integration(t)
 	name := fmt.Sprintf("sd%d", os.Getpid()%100000)
 	l, err := lab.Up(lab.Spec{Name: name, Hosts: 1})
 	if err != nil {

@@ -16,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slimnet/slim/internal/testenv"
+
+	"golang.org/x/sys/unix"
+
 	"github.com/slimnet/slim/internal/netns"
 	"github.com/slimnet/slim/router/protocol"
-	"golang.org/x/sys/unix"
 )
 
 // probeResult is one ioctl's outcome in testdata/probe.py.
@@ -107,14 +110,8 @@ func integrationSetup(t *testing.T) integration {
 	if testing.Short() {
 		t.Skip("builds slim; skipped with -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
-	for _, tool := range []string{"go", "ip", "nsenter", "python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found", tool)
-		}
-	}
+	testenv.Integration(t)
+	testenv.Tools(t, "go", "ip", "nsenter", "python3", "gcc")
 	env := integration{dir: t.TempDir()}
 	env.slim = filepath.Join(env.dir, "slim")
 	build := exec.Command("go", "build", "-o", env.slim, "github.com/slimnet/slim")
