@@ -41,10 +41,7 @@ says so in one line on stderr and runs them unaccelerated over the overlay.
 Scripts are fine: their interpreter gets the shim.
 
 SLIM_SHIM_DIR sets the shim directory when --shim-dir is not given.
-SLIM_DEBUG=1 makes the shim say on stderr when it is loaded.
-
-Note: the shim is a placeholder for now; interception arrives with the
-data-path work.`
+SLIM_DEBUG=1 makes the shim say on stderr when it is loaded.`
 
 // execOptions are the settings of slim exec after flags and environment.
 type execOptions struct {

@@ -1,9 +1,12 @@
-// Package bench measures what Slim's overlay costs against host networking
-// on a lab (see package lab) of two hosts with one container each.
+// Package bench measures host networking, Slim's VXLAN overlay and Slim
+// side by side on a lab (see package lab) of two hosts.
 //
 // Each scenario is a column: "host" runs the client in host namespace h2
 // and the server in h1 on its wire address; "overlay" runs them in the
-// containers h2-c1 and h1-c1 on the overlay. Each test is one or more rows
+// containers h2-c1 and h1-c1 on the overlay; "slim" runs them there under
+// `slim exec` with the lab's routers; with --secure, "secure" runs them in
+// a second container per host (h2-c2, h1-c2) served by routers in secure
+// mode. Each test is one or more rows
 // (iperf3 throughput and CPU cost, netperf TCP_RR and TCP_CRR, nginx under
 // wrk, memcached under memcaslap). A test runs for a fixed duration, with
 // the scenarios alternated within each run, and the report keeps every

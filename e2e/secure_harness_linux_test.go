@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/slimnet/slim/internal/testenv"
-
 	"github.com/slimnet/slim/secure"
 )
 
@@ -13,10 +12,7 @@ import (
 // mode cannot run here.
 func requireSecureMode(t *testing.T) {
 	t.Helper()
-	fs := secure.Probe()
-	for _, f := range fs.All() {
-		if f.Required && !f.Present {
-			testenv.KernelFeature(t, f.Name+" (secure mode needs it)", errors.New(f.State()))
-		}
+	for _, f := range secure.Probe().Missing() {
+		testenv.KernelFeature(t, f.Name+" (secure mode needs it)", errors.New(f.State()))
 	}
 }

@@ -235,15 +235,6 @@ func (host *Host) configureContainer(c Container) error {
 	return nil
 }
 
-// Detach removes a container's veth pair (both ends go with the host side).
-func (host *Host) Detach(hostSide string) error {
-	link, err := host.handle.LinkByName(hostSide)
-	if err != nil {
-		return fmt.Errorf("looking up %s: %w", hostSide, err)
-	}
-	return host.handle.LinkDel(link)
-}
-
 func netlinkAddr(p netip.Prefix) *netlink.Addr {
 	return &netlink.Addr{IPNet: IPNet(p)}
 }

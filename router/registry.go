@@ -162,20 +162,6 @@ func (g *registry) entries() []directory.Entry {
 	return es
 }
 
-// lookupCookie finds a local listener by either of its sockets' cookies.
-func (g *registry) lookupCookie(cookie uint64) (listener, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, group := range g.local {
-		for _, l := range group {
-			if l.AppCookie == cookie || l.HostCookie == cookie {
-				return l, true
-			}
-		}
-	}
-	return listener{}, false
-}
-
 // directoryView returns what the census needs: local listeners by host
 // address and the overlay address of every host address in the directory.
 func (g *registry) directoryView() directoryView {

@@ -127,3 +127,17 @@ func TestRegistryReusePortGroup(t *testing.T) {
 		t.Error("plain listener did not replace the group")
 	}
 }
+
+// lookupCookie finds a local listener by either of its sockets' cookies.
+func (g *registry) lookupCookie(cookie uint64) (listener, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, group := range g.local {
+		for _, l := range group {
+			if l.AppCookie == cookie || l.HostCookie == cookie {
+				return l, true
+			}
+		}
+	}
+	return listener{}, false
+}

@@ -14,14 +14,12 @@ import (
 // secureModeReady names every missing feature secure mode needs.
 func secureModeReady(fs secure.Features) error {
 	var missing []string
-	for _, f := range fs.All() {
-		if f.Required && !f.Present {
-			why := f.State()
-			if f.Err != nil {
-				why = f.Err.Error()
-			}
-			missing = append(missing, fmt.Sprintf("%s (%s; secure mode uses it to %s)", f.Name, why, f.Use))
+	for _, f := range fs.Missing() {
+		why := f.State()
+		if f.Err != nil {
+			why = f.Err.Error()
 		}
+		missing = append(missing, fmt.Sprintf("%s (%s; secure mode uses it to %s)", f.Name, why, f.Use))
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("secure mode cannot start: this kernel lacks %s", strings.Join(missing, ", "))

@@ -53,14 +53,15 @@ func (fs Features) All() []Feature {
 	return []Feature{fs.CgroupSockAddr, fs.CgroupSockopt, fs.SockOps, fs.CgroupSKB, fs.SkMsg, fs.LSM, fs.Cgroup2, fs.BPFFS}
 }
 
-// SecureModeReady reports whether every required feature is present.
-func (fs Features) SecureModeReady() bool {
+// Missing returns the required features that are not present.
+func (fs Features) Missing() []Feature {
+	var missing []Feature
 	for _, f := range fs.All() {
 		if f.Required && !f.Present {
-			return false
+			missing = append(missing, f)
 		}
 	}
-	return true
+	return missing
 }
 
 // String lists every feature, one per line, with its state and what slim

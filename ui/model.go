@@ -98,7 +98,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.err, m.errAt = msg.Err, msg.At
 		return m, m.next()
 	case tea.WindowSizeMsg:
-		m.width, m.height = max(msg.Width, 1), max(msg.Height, 1)
+		// A terminal that has no size yet (a fresh pty, tmux before it is
+		// attached) reports 0: keep the layout we have rather than
+		// shrinking every line to "…".
+		if msg.Width > 0 {
+			m.width = msg.Width
+		}
+		if msg.Height > 0 {
+			m.height = msg.Height
+		}
 		m.clampOffset()
 		return m, nil
 	case tea.KeyMsg:

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -234,5 +235,20 @@ func TestSourceFeedsTheModel(t *testing.T) {
 	got := m.(Model)
 	if got.err != nil || got.snap == nil || len(got.snap.Connections) != 2 {
 		t.Errorf("after an error and a snapshot: err %v, snap %v", got.err, got.snap)
+	}
+}
+
+// TestUnknownTerminalSizeKeepsTheLayout: a terminal that reports no size
+// yet (0×0) must not shrink the screen to "…"; the connection state shows
+// at once in the default layout.
+func TestUnknownTerminalSizeKeepsTheLayout(t *testing.T) {
+	m := New(context.Background(), Options{Target: "/run/slim/control.sock"})
+	next, _ := m.Update(tea.WindowSizeMsg{Width: 0, Height: 0})
+	view := next.(Model).View()
+	if !strings.Contains(view, "connecting to /run/slim/control.sock") {
+		t.Errorf("view after a 0×0 size does not show the connection state:\n%s", view)
+	}
+	if lines := strings.Count(view, "\n") + 1; lines != defaultHeight {
+		t.Errorf("view has %d lines, want the default %d", lines, defaultHeight)
 	}
 }
