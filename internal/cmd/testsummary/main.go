@@ -1,7 +1,8 @@
 // Command testsummary reads `go test -json` on stdin, prints what a plain
-// `go test` run would (a line per package, the output of failed tests) and
-// ends with one line: how many tests ran, passed, failed and skipped, and
-// why each skip. It exits 1 if a test or a package failed.
+// `go test` run would (a line per package, the output of failed tests), a
+// line per skipped test with its reason, and ends with one line: how many
+// tests passed, failed and were skipped (together: how many ran). It exits
+// 1 if a test or a package failed.
 package main
 
 import (
@@ -79,7 +80,6 @@ func (s *summary) add(e event) {
 		s.endPackage(e, key)
 		return
 	}
-	s.ran++
 	switch e.Action {
 	case "pass":
 		s.passed++
@@ -125,14 +125,18 @@ func skipReason(lines []string) string {
 	return "no reason given"
 }
 
+// line is the closing line, in the form CI reads ("N passed, N failed,
+// N skipped" after one word and a colon); a line per skip, with its
+// reason, comes before it.
 func (s *summary) line() string {
-	line := fmt.Sprintf("tests: %d ran, %d passed, %d failed, %d skipped", s.ran, s.passed, s.failed, s.skipped)
+	var b strings.Builder
+	sort.Strings(s.skips)
+	for _, skip := range s.skips {
+		b.WriteString("skipped: " + skip + "\n")
+	}
 	if s.packagesFailed > 0 {
-		line += fmt.Sprintf(", %d packages failed", s.packagesFailed)
+		fmt.Fprintf(&b, "packages that failed outside a test: %d\n", s.packagesFailed)
 	}
-	if len(s.skips) > 0 {
-		sort.Strings(s.skips)
-		line += "; skipped: " + strings.Join(s.skips, "; ")
-	}
-	return line
+	fmt.Fprintf(&b, "tests: %d passed, %d failed, %d skipped", s.passed, s.failed, s.skipped)
+	return b.String()
 }

@@ -24,7 +24,9 @@ func TestSummaryCountsAndReasons(t *testing.T) {
 	if err := s.read(strings.NewReader(sample)); err != nil {
 		t.Fatal(err)
 	}
-	want := "tests: 3 ran, 1 passed, 1 failed, 1 skipped, 1 packages failed; skipped: TestB (kernel feature missing: netkit (EOPNOTSUPP))"
+	want := "skipped: TestB (kernel feature missing: netkit (EOPNOTSUPP))\n" +
+		"packages that failed outside a test: 1\n" +
+		"tests: 1 passed, 1 failed, 1 skipped"
 	if got := s.line(); got != want {
 		t.Errorf("line:\n got %s\nwant %s", got, want)
 	}
