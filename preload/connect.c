@@ -161,7 +161,7 @@ void slim_preamble_build(uint8_t out[SLIM_PREAMBLE_LEN], uint32_t cip, uint16_t 
 {
 	uint32_t magic = SLIM_PREAMBLE_MAGIC;
 	memcpy(out, &magic, 4);
-	out[4] = 1;
+	out[4] = SLIM_PREAMBLE_VERSION;
 	out[5] = 0;
 	out[6] = out[7] = 0;
 	memcpy(out + 8, &cip, 4);
@@ -175,7 +175,7 @@ bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32_t *cip, uin
 {
 	uint32_t magic;
 	memcpy(&magic, in, 4);
-	if (magic != SLIM_PREAMBLE_MAGIC || in[4] != 1 || in[5] != 0 || in[6] != 0 || in[7] != 0)
+	if (magic != SLIM_PREAMBLE_MAGIC || in[4] != SLIM_PREAMBLE_VERSION || in[5] != 0 || in[6] != 0 || in[7] != 0)
 		return false;
 	memcpy(cip, in + 8, 4);
 	memcpy(cport, in + 12, 2);

@@ -17,9 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DIR_MAGIC 0x444d4c53u
-#define DIR_HDR 64
-#define DIR_SLOT 16
 #define MAPS 8
 
 struct dirmap {
@@ -49,7 +46,7 @@ static void try_map(void)
 	if (fd < 0)
 		return;
 	const uint8_t *p = NULL;
-	if (fstat(fd, &st) == 0 && st.st_size >= DIR_HDR) {
+	if (fstat(fd, &st) == 0 && st.st_size >= SLIM_DIR_HDR) {
 		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 		if (m != MAP_FAILED)
 			p = m;
@@ -63,8 +60,8 @@ static void try_map(void)
 	memcpy(&magic, p, 4);
 	memcpy(&version, p + 4, 4);
 	memcpy(&cap, p + 12, 4);
-	if (magic != DIR_MAGIC || version != 1 || cap == 0 || (cap & (cap - 1)) != 0 ||
-	    (uint64_t)DIR_HDR + (uint64_t)cap * DIR_SLOT > (uint64_t)st.st_size) {
+	if (magic != SLIM_DIR_MAGIC || version != SLIM_DIR_VERSION || cap == 0 || (cap & (cap - 1)) != 0 ||
+	    (uint64_t)SLIM_DIR_HDR + (uint64_t)cap * SLIM_DIR_SLOT > (uint64_t)st.st_size) {
 		slim_debug("slim: directory %s is not valid; nothing is accelerated",
 			   slim_cfg.dir_path);
 		munmap((void *)p, (size_t)st.st_size);
@@ -141,7 +138,7 @@ int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)
 		uint16_t fport = 0;
 		uint32_t slot = h & mask;
 		for (uint32_t n = 0; n < cap; n++, slot = (slot + 1) & mask) {
-			const uint8_t *e = base + DIR_HDR + (size_t)slot * DIR_SLOT;
+			const uint8_t *e = base + SLIM_DIR_HDR + (size_t)slot * SLIM_DIR_SLOT;
 			uint32_t eip = ld32(e);
 			if (eip == 0)
 				break;

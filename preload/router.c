@@ -38,6 +38,7 @@ struct hdr {
 	uint32_t id;
 	uint32_t len;
 };
+_Static_assert(sizeof(struct hdr) == SLIM_HEADER_SIZE, "header size differs from router/protocol");
 
 static bool router_down(void)
 {

@@ -38,6 +38,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "wire.h"
+
 #define SLIM_EXPORT __attribute__((visibility("default")))
 #define SLIM_HIDDEN __attribute__((visibility("hidden")))
 #define SLIM_TLS __thread __attribute__((tls_model("initial-exec")))
@@ -108,17 +110,7 @@ SLIM_HIDDEN int64_t slim_now_ms(void);
 
 /* ---- statistics for the router (stats.c) ------------------------------- */
 
-/* Why a connect to an overlay address went over the overlay. */
-enum {
-	SLIM_FB_ROUTER = 0, /* router unreachable or too slow */
-	SLIM_FB_NODIR = 1,  /* no accelerated listener in the directory */
-	SLIM_FB_BOUND = 2,  /* bound elsewhere, or the host port is taken */
-	SLIM_FB_OPTION = 3, /* an option that cannot be replayed */
-	SLIM_FB_POOL = 4,   /* no pool socket */
-	SLIM_FB_OTHER = 5,
-	SLIM_FB_COUNT = 6,
-};
-#define SLIM_SETUP_BUCKETS 24
+/* Fallback reasons (SLIM_FB_*) and SLIM_SETUP_BUCKETS: wire.h. */
 
 SLIM_HIDDEN int64_t slim_now_us(void);
 SLIM_HIDDEN void slim_stats_fallback(int reason);
@@ -322,23 +314,8 @@ SLIM_HIDDEN int slim_next_used(unsigned int lo, unsigned int hi);
 
 /* ---- router client and pool (router.c) -------------------------------- */
 
-#define SLIM_MAGIC 0x4d494c53u
-#define SLIM_VERSION 1
-enum {
-	SLIM_T_HELLO = 1,
-	SLIM_T_POOL = 2,
-	SLIM_T_LISTEN = 3,
-	SLIM_T_UNLISTEN = 4,
-	SLIM_T_STATS = 8,
-	SLIM_T_OK = 0x80,
-	SLIM_T_HELLO_OK = 0x81,
-	SLIM_T_POOL_OK = 0x82,
-	SLIM_T_LISTEN_OK = 0x83,
-	SLIM_T_ERROR = 0xff,
-};
-#define SLIM_MAX_PAYLOAD 1024
+/* Header, message types (SLIM_T_*), SLIM_MAX_PAYLOAD, SLIM_POOL_CAP: wire.h. */
 #define SLIM_POOL_BATCH 32
-#define SLIM_POOL_CAP 64
 
 /*
  * One request and its reply. Returns 0, or -1 with *err: a router failure
@@ -386,8 +363,7 @@ SLIM_HIDDEN int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint1
 
 /* ---- preamble ---------------------------------------------------------- */
 
-#define SLIM_PREAMBLE_MAGIC 0x504d4c53u
-#define SLIM_PREAMBLE_LEN 20
+/* SLIM_PREAMBLE_MAGIC, _VERSION, _LEN: wire.h. */
 SLIM_HIDDEN void slim_preamble_build(uint8_t out[SLIM_PREAMBLE_LEN], uint32_t cip,
 				     uint16_t cport, uint32_t sip, uint16_t sport);
 SLIM_HIDDEN bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32_t *cip,

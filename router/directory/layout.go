@@ -11,8 +11,8 @@ import (
 const (
 	Magic      = 0x444d4c53 // the bytes "SLMD"
 	Version    = 1
-	headerSize = 64
-	slotSize   = 16
+	HeaderSize = 64 // bytes before the first slot
+	SlotSize   = 16 // bytes of one slot
 
 	offMagic    = 0
 	offVersion  = 4
@@ -34,7 +34,7 @@ type Entry struct {
 }
 
 // Size is the file size of a table with the given capacity.
-func Size(capacity int) int { return headerSize + capacity*slotSize }
+func Size(capacity int) int { return HeaderSize + capacity*SlotSize }
 
 // slotOf is the first slot probed for a key: the hash of the raw network
 // byte order values read as little-endian integers.
@@ -51,14 +51,14 @@ func encodeSlots(entries []Entry, capacity int) ([]byte, error) {
 	if len(entries) > capacity/2 {
 		return nil, fmt.Errorf("%d listeners exceed the directory's room for %d", len(entries), capacity/2)
 	}
-	slots := make([]byte, capacity*slotSize)
+	slots := make([]byte, capacity*SlotSize)
 	for _, e := range entries {
 		ip := e.Overlay.Addr().As4()
 		i := slotOf(ip, e.Overlay.Port(), capacity)
-		for binary.LittleEndian.Uint32(slots[i*slotSize:]) != 0 {
+		for binary.LittleEndian.Uint32(slots[i*SlotSize:]) != 0 {
 			i = (i + 1) % capacity
 		}
-		s := slots[i*slotSize : (i+1)*slotSize]
+		s := slots[i*SlotSize : (i+1)*SlotSize]
 		copy(s[0:4], ip[:])
 		binary.BigEndian.PutUint16(s[4:], e.Overlay.Port())
 		host := e.Host.Addr().As4()
@@ -72,7 +72,7 @@ func encodeSlots(entries []Entry, capacity int) ([]byte, error) {
 // as a shim does. It is used by tests and tools; it takes no lock, so the
 // caller must hold the bytes still.
 func Lookup(table []byte, overlay netip.AddrPort) (netip.AddrPort, bool, error) {
-	if len(table) < headerSize || binary.LittleEndian.Uint32(table[offMagic:]) != Magic {
+	if len(table) < HeaderSize || binary.LittleEndian.Uint32(table[offMagic:]) != Magic {
 		return netip.AddrPort{}, false, errors.New("not a directory table")
 	}
 	capacity := int(binary.LittleEndian.Uint32(table[offCapacity:]))
@@ -80,9 +80,9 @@ func Lookup(table []byte, overlay netip.AddrPort) (netip.AddrPort, bool, error) 
 		return netip.AddrPort{}, false, errors.New("directory table truncated")
 	}
 	ip := overlay.Addr().As4()
-	slots := table[headerSize:]
+	slots := table[HeaderSize:]
 	for i, n := slotOf(ip, overlay.Port(), capacity), 0; n < capacity; i, n = (i+1)%capacity, n+1 {
-		s := slots[i*slotSize : (i+1)*slotSize]
+		s := slots[i*SlotSize : (i+1)*SlotSize]
 		if binary.LittleEndian.Uint32(s) == 0 {
 			return netip.AddrPort{}, false, nil
 		}
@@ -96,7 +96,7 @@ func Lookup(table []byte, overlay netip.AddrPort) (netip.AddrPort, bool, error) 
 
 // Entries lists every mapping in a table's bytes, for tools and tests.
 func Entries(table []byte) ([]Entry, error) {
-	if len(table) < headerSize || binary.LittleEndian.Uint32(table[offMagic:]) != Magic {
+	if len(table) < HeaderSize || binary.LittleEndian.Uint32(table[offMagic:]) != Magic {
 		return nil, errors.New("not a directory table")
 	}
 	capacity := int(binary.LittleEndian.Uint32(table[offCapacity:]))
@@ -105,7 +105,7 @@ func Entries(table []byte) ([]Entry, error) {
 	}
 	var es []Entry
 	for i := range capacity {
-		s := table[headerSize+i*slotSize : headerSize+(i+1)*slotSize]
+		s := table[HeaderSize+i*SlotSize : HeaderSize+(i+1)*SlotSize]
 		if binary.LittleEndian.Uint32(s) == 0 {
 			continue
 		}

@@ -82,7 +82,7 @@ func (t *Table) Publish(entries []Entry) error {
 	}
 	seq := atomic.LoadUint32(t.sequence())
 	atomic.StoreUint32(t.sequence(), seq+1) // odd: writing
-	copy(t.mem[headerSize:], slots)
+	copy(t.mem[HeaderSize:], slots)
 	binary.LittleEndian.PutUint32(t.mem[offCount:], uint32(len(entries)))
 	atomic.StoreUint32(t.sequence(), seq+2) // even: stable
 	return nil

@@ -7,3 +7,5 @@
 // against the bytes actually received, and anything malformed becomes an
 // error that says what was wrong, never a panic.
 package protocol
+
+//go:generate go run ../../internal/cmd/wiregen -o ../../preload/wire.h

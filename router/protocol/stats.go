@@ -17,7 +17,7 @@ const (
 	FallbackOptionNotReplayable                       // a socket option that cannot be copied to a host socket
 	FallbackPoolEmpty                                 // no pool socket and the refill failed
 	FallbackOther
-	fallbackReasons
+	FallbackReasons // the number of reasons
 )
 
 var fallbackNames = [...]string{
@@ -30,7 +30,7 @@ var fallbackNames = [...]string{
 }
 
 func (r FallbackReason) String() string {
-	if r >= 0 && r < fallbackReasons {
+	if r >= 0 && r < FallbackReasons {
 		return fallbackNames[r]
 	}
 	return fmt.Sprintf("reason_%d", int(r))
