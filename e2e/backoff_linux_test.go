@@ -73,10 +73,13 @@ func routerRestartCostsNothing(t *testing.T, l *testLab, port int) {
 	client.waitForTick(func(k churnTick) bool { return k.acc >= 200 }, 20*time.Second)
 	touch(t, pause)
 	time.Sleep(500 * time.Millisecond) // connects under way finish
+	served := l.routerStarts("h2")
 	l.restartRouter("h2", l.killRouter("h2"))
-	// The restarted router learns h1's listeners at h1's next push: h1
-	// notices the restart only when a write fails, which can take two of
-	// its 5 s resyncs.
+	// The restarted router's first directory (without h1's listeners) may
+	// come after its socket serves; h1's listeners come with h1's next
+	// push: h1 notices the restart only when a write fails, which can take
+	// two of its 5 s resyncs.
+	l.waitForRouterStarts("h2", served+1, 10*time.Second)
 	l.waitForDirectory("h2", l.containerAddr("h1-c1"), port, 30*time.Second)
 	paused := client.lastTick()
 	if err := os.Remove(pause); err != nil {
@@ -146,4 +149,20 @@ func (p churnProgram) waitForTick(cond func(churnTick) bool, timeout time.Durati
 		p.t.Fatalf("%s: totals %+v after %v:\n%s", p.name, k, timeout, tail(p.output(), 40))
 	}
 	return k
+}
+
+// routerStarts counts the "router serving" lines in host's router log: a
+// router logs one after it published its first directory.
+func (l *testLab) routerStarts(host string) int {
+	log, _ := os.ReadFile(filepath.Join(l.RouterDir(host), "router.log"))
+	return strings.Count(string(log), `msg="router serving"`)
+}
+
+func (l *testLab) waitForRouterStarts(host string, n int, timeout time.Duration) {
+	l.t.Helper()
+	for deadline := time.Now().Add(timeout); l.routerStarts(host) < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("the router of %s logged %d starts after %v, want %d", host, l.routerStarts(host), timeout, n)
+		}
+	}
 }

@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slimnet/slim/control"
 )
 
 // relistenCycles is how many times testdata/c/relisten closes its listener
@@ -71,6 +74,9 @@ func runRelisten(t *testing.T, l *testLab, port int, slim, restart bool) {
 	if restart {
 		server.waitFor("# paused", 10*time.Second)
 		l.restartRouter("h1", l.killRouter("h1"))
+		// The next LISTEN returns once h2 has the listener, if h1's
+		// restarted router pushes to h2 by then.
+		l.waitForPushConnection("h1", 10*time.Second)
 		if err := os.Remove(pause); err != nil {
 			t.Fatal(err)
 		}
@@ -96,4 +102,26 @@ func runRelisten(t *testing.T, l *testLab, port int, slim, restart bool) {
 		t.Errorf("only %d bytes crossed the VXLAN device without Slim (%d cycles of %d bytes)", crossed, relistenCycles, relistenEchoBytes)
 	}
 	t.Logf("%d bytes on VXLAN; server:\n%s", crossed, server.output())
+}
+
+// waitForPushConnection waits until host's router has its push connection
+// to every peer up (the control API's peers[].connected).
+func (l *testLab) waitForPushConnection(host string, timeout time.Duration) {
+	l.t.Helper()
+	path := filepath.Join(l.RouterDir(host), control.SocketName)
+	var snap control.Snapshot
+	var err error
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if snap, err = control.Fetch(context.Background(), path); err != nil || len(snap.Peers) == 0 {
+			continue
+		}
+		up := true
+		for _, p := range snap.Peers {
+			up = up && p.Connected
+		}
+		if up {
+			return
+		}
+	}
+	l.t.Fatalf("the router of %s has no push connection to its peers after %v: %+v (%v)", host, timeout, snap.Peers, err)
 }

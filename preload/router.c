@@ -38,11 +38,11 @@ static SLIM_TLS uint32_t tls_id;
 static SLIM_TLS int tls_busy;
 
 /*
- * The back-off, one word for the whole process, changed only by
- * compare-and-swap (no lock; the fork child resets it): 0 while the router
- * answers; otherwise (SINCE << LEVEL_BITS) | LEVEL, meaning the router
- * failed at SINCE (ms, monotonic) and is left alone until SINCE + pause.
- * The pause is 1 s at level 1 and doubles with each level up to 30 s.
+ * The back-off, one word for the whole process, changed without a lock
+ * (the fork child resets it): (SINCE << LEVEL_BITS) | LEVEL. LEVEL 0: the
+ * router answers (SINCE: when it answered again after failing, or 0).
+ * LEVEL n > 0: the router failed at SINCE (ms, monotonic) and is left alone
+ * until SINCE + pause, 1 s at level 1, doubling with each level up to 30 s.
  */
 static _Atomic uint64_t backoff;
 
@@ -63,36 +63,38 @@ static int64_t pause_ms(unsigned int level)
 static bool router_down(void)
 {
 	uint64_t b = atomic_load_explicit(&backoff, memory_order_relaxed);
-	if (likely(b == 0))
+	if (likely((b & LEVEL_MASK) == 0))
 		return false;
 	int64_t since = (int64_t)(b >> LEVEL_BITS);
 	return slim_now_ms() < since + pause_ms(b & LEVEL_MASK);
 }
 
-/* The router answered: the failures are over. */
+/* The router answered: the failures are over (written only if they were). */
 static void router_ok(void)
 {
-	if (unlikely(atomic_load_explicit(&backoff, memory_order_relaxed) != 0))
-		atomic_store_explicit(&backoff, 0, memory_order_relaxed);
+	if (unlikely((atomic_load_explicit(&backoff, memory_order_relaxed) & LEVEL_MASK) != 0))
+		atomic_store_explicit(&backoff, (uint64_t)slim_now_ms() << LEVEL_BITS,
+				      memory_order_relaxed);
 }
 
 /*
  * A request that began at started failed. A stall fails every thread that
  * was waiting on the router, but it is one failure: the pause grows once
- * per episode. A request that began before the current pause was set
- * belongs to the episode that set it and changes nothing; one that began
- * later (no request begins during a pause, so: after it ran out) found the
- * router still failing and sets the next, doubled pause. Of threads racing
- * to do that, the compare-and-swap lets one win; the others then see a
- * pause set after they began.
+ * per episode. A request that began before the back-off last changed
+ * (a pause was set, or the router answered again) belongs to the episode
+ * then under way and changes nothing. One that began later (no request
+ * begins during a pause, so: after it ran out) found the router failing
+ * again and sets the next, doubled pause. Of threads racing to do that,
+ * the compare-and-swap lets one win; the others then see a pause set after
+ * they began.
  */
 static void router_failed(const char *why, int err, int64_t started)
 {
 	uint64_t old = atomic_load_explicit(&backoff, memory_order_relaxed);
 	for (;;) {
 		unsigned int level = old & LEVEL_MASK;
-		if (level != 0 && started <= (int64_t)(old >> LEVEL_BITS))
-			break; /* this episode's pause is set already */
+		if (started <= (int64_t)(old >> LEVEL_BITS))
+			break; /* counted already, or older than the recovery */
 		unsigned int next = level < LEVEL_MAX ? level + 1 : LEVEL_MAX;
 		uint64_t b = (uint64_t)slim_now_ms() << LEVEL_BITS | next;
 		if (atomic_compare_exchange_weak_explicit(&backoff, &old, b, memory_order_relaxed,
@@ -455,7 +457,8 @@ bool slim_hello(struct slim_self *self)
 		return false;
 	close_fds(rep.fds, rep.nfds);
 	if (rep.len < 12 || rep.payload[8] > 32) {
-		router_failed("HELLO", EBADMSG, slim_now_ms());
+		/* Not the reply the call took it for: a failure seen just now. */
+		router_failed("HELLO", EBADMSG, INT64_MAX);
 		return false;
 	}
 	struct slim_self s;
