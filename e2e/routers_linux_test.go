@@ -167,6 +167,20 @@ func (l *testLab) waitForDirectory(host, addr string, port int, timeout time.Dur
 	l.t.Fatalf("the directory of %s does not list %s after %v (%v)", host, overlay, timeout, err)
 }
 
+// directoryLists says whether host's directory table maps addr:port now.
+func (l *testLab) directoryLists(host, addr string, port int) bool {
+	l.t.Helper()
+	table, err := os.ReadFile(filepath.Join(l.RouterDir(host), "directory"))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	_, found, err := directory.Lookup(table, netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(port)))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return found
+}
+
 // linesWithPrefix returns the lines of out that start with prefix.
 func linesWithPrefix(out, prefix string) []string {
 	var lines []string

@@ -66,6 +66,13 @@ func TestIntegrationExecState(t *testing.T) {
 		if !strings.Contains(out, "kernel=198.18.") {
 			t.Errorf("the exec'd server's connection did not come through the host listener:\n%s", out)
 		}
+		// The exec'd image is the process that listened: its close
+		// withdraws the listener before it returns (UNLISTEN), rather than
+		// leaving the entry to the router's sweep.
+		server.waitFor("closed listener", 10*time.Second)
+		if l.directoryLists("h1", addr, port) {
+			t.Errorf("the exec'd server closed its listener, yet h1's directory still lists %s:%d", addr, port)
+		}
 	})
 
 	t.Run("posix-spawn", func(t *testing.T) {

@@ -7,10 +7,11 @@
  *   SLIM_FDS=ENTRY[;ENTRY]...
  *   c:FD:COOKIE:LIP:LPORT:PIP:PPORT   connection: its overlay local and peer
  *                                     address (the host socket is at FD)
- *   l:FD:COOKIE:HIDDEN:HCOOKIE        merged listener: the app's listener at
- *                                     FD, the host listener at HIDDEN
+ *   l:FD:COOKIE:HIDDEN:HCOOKIE:OWNER  merged listener: the app's listener at
+ *                                     FD, the host listener at HIDDEN, asked
+ *                                     for by process OWNER (0: unknown)
  *
- * FD, HIDDEN and ports are decimal, COOKIEs (SO_COOKIE, the kernel's
+ * FD, HIDDEN, OWNER and ports are decimal, COOKIEs (SO_COOKIE, the kernel's
  * unique id of a socket) hexadecimal, addresses dotted quads. The host
  * listener survives exec exactly when the app's listener does (see
  * slim_listener_sync_cloexec). The new image's constructor parses the
@@ -110,14 +111,16 @@ static void out_conn_entry(struct out *o, int fd, uint64_t cookie, const struct 
 	out_ch(o, ';');
 }
 
-/* l:FD:COOKIE:HIDDEN:HCOOKIE; */
-static void out_listener_entry(struct out *o, int fd, uint64_t cookie, int h, uint64_t hcookie)
+/* l:FD:COOKIE:HIDDEN:HCOOKIE:OWNER; */
+static void out_listener_entry(struct out *o, int fd, uint64_t cookie, int h, uint64_t hcookie,
+			       pid_t owner)
 {
 	out_ch(o, 'l');
 	out_field(o, (unsigned int)fd, 10);
 	out_field(o, cookie, 16);
 	out_field(o, (unsigned int)h, 10);
 	out_field(o, hcookie, 16);
+	out_field(o, owner > 0 ? (unsigned int)owner : 0, 10);
 	out_ch(o, ';');
 }
 
@@ -151,7 +154,7 @@ static void describe_fd(struct out *o, int fd)
 		return;
 	/* Normally so already; an exec that keeps the app fd keeps the pair. */
 	slim_set_cloexec(h, false);
-	out_listener_entry(o, fd, cookie, h, hcookie);
+	out_listener_entry(o, fd, cookie, h, hcookie, l->owner);
 }
 
 /* Accelerated fds that survive exec: SLIM_FDS's entries, at most. */
@@ -468,9 +471,24 @@ static bool parse_addr(struct parser *ps, uint32_t *ip, uint16_t *port)
 struct entry {
 	char kind; /* 'c' or 'l' */
 	int fd, hidden;
+	pid_t owner; /* 'l': who asked for it, 0 if unknown */
 	uint64_t cookie, hcookie;
 	struct slim_conn conn;
 };
+
+/* ":OWNER", or nothing (an older shim's entry): owner 0. */
+static bool parse_owner(struct parser *ps, pid_t *owner)
+{
+	*owner = 0;
+	if (*ps->p != ':')
+		return true;
+	ps->p++;
+	int v;
+	if (!parse_fd(ps, &v))
+		return false;
+	*owner = (pid_t)v;
+	return true;
+}
 
 /* One entry up to ';' or the end; false if malformed. */
 static bool parse_entry(struct parser *ps, struct entry *en)
@@ -488,7 +506,7 @@ static bool parse_entry(struct parser *ps, struct entry *en)
 		     parse_addr(ps, &en->conn.pip, &en->conn.pport);
 	else
 		ok = parse_fd(ps, &en->hidden) && parse_char(ps, ':') &&
-		     parse_num(ps, 16, UINT64_MAX, &en->hcookie);
+		     parse_num(ps, 16, UINT64_MAX, &en->hcookie) && parse_owner(ps, &en->owner);
 	return ok && (*ps->p == ';' || *ps->p == '\0');
 }
 
@@ -531,11 +549,11 @@ static void restore_listener(const struct entry *en)
 		return;
 	}
 	/*
-	 * Only the process that asked for it withdraws it (UNLISTEN): after an
-	 * exec this image cannot tell whether another process still serves it,
-	 * so it leaves that to the router's sweep.
+	 * Only the process that asked for it withdraws it (UNLISTEN): this
+	 * one, if it merely exec'd (same pid); not a child started by
+	 * posix_spawn or fork+exec, which leaves that to the router's sweep.
 	 */
-	l->owner = 0;
+	l->owner = en->owner > 0 && en->owner == getpid() ? en->owner : 0;
 	slim_mark_hidden(en->hidden, SLIM_H_LISTENER);
 	slim_hidden_ref(en->hidden, l, 0);
 	struct slim_fd *e = slim_ent(en->fd);

@@ -342,9 +342,13 @@ struct slim_listener *slim_listener_new(int hidden, uint32_t ip, uint16_t port)
 
 /*
  * Drops one reference; the last one closes the host listener. Only the
- * process that asked for it withdraws it from the directory (UNLISTEN,
- * one-way): a forked child closing its copy must not unpublish the parent's
- * listener. app_fd is the app's listening fd, still open, or -1.
+ * process that asked for it withdraws it from the directory (UNLISTEN): a
+ * forked child closing its copy must not unpublish the parent's listener.
+ * app_fd is the app's listening fd, still open, when the app closes it;
+ * else -1. UNLISTEN carries the host listener, not the app's socket, and
+ * waits for the router's OK: a copy of the app's socket in the router's
+ * hands would keep its port taken, and a server that closes its listener
+ * and listens again at once (iperf3 -s) would get EADDRINUSE.
  */
 void slim_listener_put(struct slim_listener *l, int app_fd)
 {
@@ -354,7 +358,7 @@ void slim_listener_put(struct slim_listener *l, int app_fd)
 		return;
 	atomic_fetch_sub_explicit(&slim_nlisteners, 1, memory_order_relaxed);
 	if (app_fd >= 0 && owner == getpid())
-		slim_router_note(SLIM_T_UNLISTEN, NULL, 0, app_fd);
+		slim_unlisten(hidden >= 0 ? hidden : app_fd);
 	if (hidden >= 0)
 		slim_hidden_close(hidden);
 }

@@ -67,7 +67,7 @@ static void try_listen(int fd, int backlog)
 	}
 	struct slim_listener *l = slim_listener_new(h, oip, oport);
 	if (l == NULL) {
-		slim_router_note(SLIM_T_UNLISTEN, NULL, 0, fd);
+		slim_unlisten(h);
 		slim_hidden_close(h);
 		goto plain;
 	}

@@ -5,11 +5,12 @@
  * across a round trip), opened on first need and kept at a hidden fd. A
  * registry of those connections lets the fork child close them and lets
  * slim_hidden_evict move one. Every request has a deadline
- * (SLIM_ROUTER_TIMEOUT_MS, 500 ms by default); any failure closes the
- * thread's connection, prints the once-per-process warning and makes the
- * shim leave the router alone for a while (1 s, doubling up to 30 s while
- * failures go on), so a dead or stalled router costs the app little more
- * than the overlay.
+ * (SLIM_ROUTER_TIMEOUT_MS, 500 ms by default). A connection the router
+ * closed (it restarted, or dropped it while idle) is replaced once, at
+ * once. Any other failure closes the thread's connection, prints the
+ * once-per-process warning and makes the whole process leave the router
+ * alone for a while (the back-off below), so a dead or stalled router costs
+ * the app little more than the overlay.
  */
 #include "shim.h"
 
@@ -23,13 +24,27 @@
 #define MAX_SLOTS 256
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
+#define LEVEL_BITS 8
+#define LEVEL_MASK ((1u << LEVEL_BITS) - 1)
+#define LEVEL_MAX 6 /* 1 s << 5 = 32 s: the cap */
 
 /* fd + 1 of each thread's router connection; 0: free. */
 static _Atomic int slots[MAX_SLOTS];
 static SLIM_TLS int tls_slot = -1;
 static SLIM_TLS uint32_t tls_id;
-static _Atomic int64_t down_until; /* router failed: leave it alone until */
-static _Atomic int backoff_ms;      /* doubles with each failure in a row */
+/* Requests the thread is inside: more than one when a signal handler's
+ * request interrupted another (it must not read the replies meant for the
+ * interrupted one, so it gets a connection of its own). */
+static SLIM_TLS int tls_busy;
+
+/*
+ * The back-off, one word for the whole process, changed without a lock
+ * (the fork child resets it): (SINCE << LEVEL_BITS) | LEVEL. LEVEL 0: the
+ * router answers (SINCE: when it answered again after failing, or 0).
+ * LEVEL n > 0: the router failed at SINCE (ms, monotonic) and is left alone
+ * until SINCE + pause, 1 s at level 1, doubling with each level up to 30 s.
+ */
+static _Atomic uint64_t backoff;
 
 struct hdr {
 	uint32_t magic;
@@ -40,22 +55,55 @@ struct hdr {
 };
 _Static_assert(sizeof(struct hdr) == SLIM_HEADER_SIZE, "header size differs from router/protocol");
 
+static int64_t pause_ms(unsigned int level)
+{
+	int64_t p = (int64_t)BACKOFF_MIN_MS << (level - 1);
+	return p < BACKOFF_MAX_MS ? p : BACKOFF_MAX_MS;
+}
+
 static bool router_down(void)
 {
-	int64_t until = atomic_load_explicit(&down_until, memory_order_relaxed);
-	return until != 0 && slim_now_ms() < until;
+	uint64_t b = atomic_load_explicit(&backoff, memory_order_relaxed);
+	if (likely((b & LEVEL_MASK) == 0))
+		return false;
+	int64_t since = (int64_t)(b >> LEVEL_BITS);
+	return slim_now_ms() < since + pause_ms(b & LEVEL_MASK);
+}
+
+/* The router answered: the failures are over (written only if they were). */
+static void router_ok(void)
+{
+	if (unlikely((atomic_load_explicit(&backoff, memory_order_relaxed) & LEVEL_MASK) != 0))
+		atomic_store_explicit(&backoff, (uint64_t)slim_now_ms() << LEVEL_BITS,
+				      memory_order_relaxed);
 }
 
 /*
- * A stalled router costs each request the full timeout: the pause after a
- * failure doubles (1 s, 2 s, 4 s … 30 s) until a request succeeds again.
+ * A request that began at started failed. A stall fails every thread that
+ * was waiting on the router, but it is one failure: the pause grows once
+ * per episode. A request that began before the back-off last changed
+ * (a pause was set, or the router answered again) belongs to the episode
+ * then under way and changes nothing. One that began later (no request
+ * begins during a pause, so: after it ran out) found the router failing
+ * again and sets the next, doubled pause. Of threads racing to do that,
+ * the compare-and-swap lets one win; the others then see a pause set after
+ * they began.
  */
-static void router_failed(const char *why, int err)
+static void router_failed(const char *why, int err, int64_t started)
 {
-	int b = atomic_load_explicit(&backoff_ms, memory_order_relaxed);
-	b = b < BACKOFF_MIN_MS ? BACKOFF_MIN_MS : b >= BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS : 2 * b;
-	atomic_store_explicit(&backoff_ms, b, memory_order_relaxed);
-	atomic_store_explicit(&down_until, slim_now_ms() + b, memory_order_relaxed);
+	uint64_t old = atomic_load_explicit(&backoff, memory_order_relaxed);
+	for (;;) {
+		unsigned int level = old & LEVEL_MASK;
+		if (started <= (int64_t)(old >> LEVEL_BITS))
+			break; /* counted already, or older than the recovery */
+		unsigned int next = level < LEVEL_MAX ? level + 1 : LEVEL_MAX;
+		uint64_t b = (uint64_t)slim_now_ms() << LEVEL_BITS | next;
+		if (atomic_compare_exchange_weak_explicit(&backoff, &old, b, memory_order_relaxed,
+							  memory_order_relaxed)) {
+			slim_debug("slim: leaving the router alone for %d ms", (int)pause_ms(next));
+			break;
+		}
+	}
 	slim_warn_router(why, err);
 	slim_debug("slim: router %s: %s (errno %d)", why,
 		   slim_errname(err) ? slim_errname(err) : "error", err);
@@ -94,19 +142,28 @@ static int open_conn(int *err)
 	return h;
 }
 
-/* The calling thread's router connection, opened on demand. */
-static int router_fd(int *err)
+/*
+ * The calling thread's router connection, opened on demand; *reused says
+ * whether it served an earlier request (the router may have closed it
+ * since). A request made while the thread is inside another (a signal
+ * handler's) gets a connection of its own.
+ */
+static int router_fd(int *err, bool *reused)
 {
+	*reused = false;
+	bool nested = tls_busy > 1;
 	int s = tls_slot;
-	if (s >= 0) {
+	if (s >= 0 && !nested) {
 		int v = atomic_load_explicit(&slots[s], memory_order_relaxed);
-		if (v > 0)
+		if (v > 0) {
+			*reused = true;
 			return v - 1;
+		}
 		tls_slot = -1; /* evicted */
 	}
 	int fd = open_conn(err);
-	if (fd < 0)
-		return -1;
+	if (fd < 0 || nested)
+		return fd; /* per request */
 	for (int i = 0; i < MAX_SLOTS; i++) {
 		int expect = 0;
 		if (atomic_compare_exchange_strong(&slots[i], &expect, fd + 1)) {
@@ -120,10 +177,35 @@ static int router_fd(int *err)
 	return fd;
 }
 
+static bool is_thread_conn(int fd)
+{
+	return tls_slot >= 0 && atomic_load_explicit(&slots[tls_slot], memory_order_relaxed) == fd + 1;
+}
+
+/* The request is over: a per-request connection is closed. */
 static void done_with(int fd)
 {
-	if (tls_slot < 0 || atomic_load_explicit(&slots[tls_slot], memory_order_relaxed) != fd + 1)
-		slim_hidden_close(fd); /* a per-request connection */
+	if (!is_thread_conn(fd))
+		slim_hidden_close(fd);
+}
+
+/* The connection failed: closed, whichever kind it is. */
+static void drop_conn(int fd)
+{
+	if (is_thread_conn(fd))
+		close_conn();
+	else
+		slim_hidden_close(fd);
+}
+
+/*
+ * What a connection the router closed reports: it restarted, or dropped
+ * the connection while idle. Not a router failure when the connection had
+ * served before: a new one is tried at once.
+ */
+static bool conn_closed(int err)
+{
+	return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ECONNREFUSED;
 }
 
 void slim_router_thread_exit(void *arg)
@@ -150,8 +232,7 @@ void slim_router_atfork_child(void)
 			slim_hidden_close(v - 1);
 	}
 	tls_slot = -1;
-	atomic_store(&down_until, 0);
-	atomic_store(&backoff_ms, 0);
+	atomic_store(&backoff, 0);
 }
 
 static void close_fds(const int *fds, int n)
@@ -253,75 +334,78 @@ static int recv_msg(int s, int64_t deadline, struct hdr *h, struct slim_reply *r
 	}
 }
 
+/*
+ * One request and its reply on connection s: 0 (the wanted reply), 1 (an
+ * ERROR reply: *err is its errno) or -1 (no usable reply: *err, *why).
+ */
+static int exchange(int s, uint16_t type, const void *payload, uint32_t len, int fd_in,
+		    uint16_t want, struct slim_reply *rep, int *err, const char **why)
+{
+	uint32_t id = ++tls_id;
+	*why = "send";
+	if (send_msg(s, type, id, payload, len, fd_in) < 0) {
+		*err = errno;
+		return -1;
+	}
+	int64_t deadline = slim_now_ms() + slim_cfg.timeout_ms;
+	*why = "reply";
+	for (;;) {
+		struct hdr h;
+		if (recv_msg(s, deadline, &h, rep, err) != 0)
+			return -1;
+		if (h.id == id && h.type == want)
+			return 0;
+		close_fds(rep->fds, rep->nfds);
+		rep->nfds = 0;
+		if (h.id != id)
+			continue; /* a late reply to an earlier request or note */
+		if (h.type != SLIM_T_ERROR) {
+			*err = EBADMSG;
+			return -1;
+		}
+		int32_t code = EPROTO;
+		if (rep->len >= 4)
+			memcpy(&code, rep->payload, 4);
+		slim_debug("slim: router refused request type %u: errno %d", type, code);
+		*err = code > 0 ? code : EPROTO;
+		return 1;
+	}
+}
+
 int slim_router_call(uint16_t type, const void *payload, uint32_t len, int fd_in, uint16_t want,
 		     struct slim_reply *rep, int *err)
 {
 	int saved = errno;
 	rep->nfds = 0;
+	int64_t started = slim_now_ms();
 	if (router_down()) {
 		*err = EAGAIN;
 		errno = saved;
 		return -1;
 	}
-	int e = 0;
-	int s = router_fd(&e);
-	if (s < 0) {
-		router_failed("connect", e);
-		*err = e;
-		errno = saved;
-		return -1;
-	}
-	uint32_t id = ++tls_id;
-	const char *why = "send";
-	if (send_msg(s, type, id, payload, len, fd_in) < 0) {
-		e = errno;
-		goto fail;
-	}
-	int64_t deadline = slim_now_ms() + slim_cfg.timeout_ms;
-	for (;;) {
-		struct hdr h;
-		why = "reply";
-		if (recv_msg(s, deadline, &h, rep, &e) != 0)
-			goto fail;
-		if (h.id != id) {
-			/* A late reply to an earlier request or note: drop it. */
-			close_fds(rep->fds, rep->nfds);
-			rep->nfds = 0;
-			continue;
-		}
-		if (h.type == SLIM_T_ERROR) {
-			int32_t code = EPROTO;
-			if (rep->len >= 4)
-				memcpy(&code, rep->payload, 4);
-			close_fds(rep->fds, rep->nfds);
-			rep->nfds = 0;
-			slim_debug("slim: router refused request type %u: errno %d", type, code);
-			*err = code > 0 ? code : EPROTO;
+	tls_busy++;
+	int r = -1;
+	for (int tries = 0; tries < 2; tries++) {
+		bool reused;
+		const char *why = "connect";
+		int s = router_fd(err, &reused);
+		if (s >= 0)
+			r = exchange(s, type, payload, len, fd_in, want, rep, err, &why);
+		if (s >= 0 && r >= 0) {
 			done_with(s);
-			atomic_store_explicit(&backoff_ms, 0, memory_order_relaxed);
-			errno = saved;
-			return -1;
+			router_ok();
+			break;
 		}
-		if (h.type != want) {
-			close_fds(rep->fds, rep->nfds);
-			rep->nfds = 0;
-			e = EBADMSG;
-			goto fail;
+		if (s >= 0)
+			drop_conn(s);
+		if (s < 0 || !reused || !conn_closed(*err)) {
+			router_failed(why, *err, started);
+			break;
 		}
-		done_with(s);
-		atomic_store_explicit(&backoff_ms, 0, memory_order_relaxed);
-		errno = saved;
-		return 0;
 	}
-fail:
-	if (tls_slot >= 0 && atomic_load(&slots[tls_slot]) == s + 1)
-		close_conn();
-	else
-		slim_hidden_close(s);
-	router_failed(why, e);
-	*err = e;
+	tls_busy--;
 	errno = saved;
-	return -1;
+	return r == 0 ? 0 : -1;
 }
 
 void slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_in)
@@ -329,14 +413,32 @@ void slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_i
 	if (router_down())
 		return;
 	int saved = errno;
-	int e = 0;
-	int s = router_fd(&e);
-	if (s >= 0) {
+	tls_busy++;
+	for (int tries = 0; tries < 2; tries++) {
+		bool reused;
+		int e = 0;
+		int s = router_fd(&e, &reused);
+		if (s < 0)
+			break;
 		/* EAGAIN (router busy) drops it; the router's sweep catches up. */
-		send_msg(s, type, ++tls_id, payload, len, fd_in);
-		done_with(s);
+		if (send_msg(s, type, ++tls_id, payload, len, fd_in) >= 0 || !reused ||
+		    !conn_closed(errno)) {
+			done_with(s);
+			break;
+		}
+		drop_conn(s);
 	}
+	tls_busy--;
 	errno = saved;
+}
+
+/* Withdraws a listener and waits (up to the router timeout) for the OK. */
+void slim_unlisten(int fd)
+{
+	struct slim_reply rep;
+	int err;
+	if (slim_router_call(SLIM_T_UNLISTEN, NULL, 0, fd, SLIM_T_OK, &rep, &err) == 0)
+		close_fds(rep.fds, rep.nfds);
 }
 
 /* ---- HELLO ------------------------------------------------------------------ */
@@ -356,7 +458,8 @@ bool slim_hello(struct slim_self *self)
 		return false;
 	close_fds(rep.fds, rep.nfds);
 	if (rep.len < 12 || rep.payload[8] > 32) {
-		router_failed("HELLO", EBADMSG);
+		/* Not the reply the call took it for: a failure seen just now. */
+		router_failed("HELLO", EBADMSG, INT64_MAX);
 		return false;
 	}
 	struct slim_self s;

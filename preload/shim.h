@@ -332,9 +332,17 @@ struct slim_reply {
 SLIM_HIDDEN int slim_router_call(uint16_t type, const void *payload, uint32_t len,
 				 int fd_in, uint16_t want, struct slim_reply *rep,
 				 int *err);
-/* A one-way note (UNLISTEN): dropped if it would block. */
+/* A one-way note (STATS): dropped if it would block. */
 SLIM_HIDDEN void slim_router_note(uint16_t type, const void *payload, uint32_t len,
 				  int fd_in);
+/*
+ * Withdraws a listener from the directory: UNLISTEN with fd (its host
+ * listener, or the app's listener when there is none), waiting up to the
+ * router timeout for the OK. The router closes what a request carried
+ * before it replies, so after an OK no copy of fd is left in the router:
+ * the port is free when the app's close returns (docs/protocol.md §1).
+ */
+SLIM_HIDDEN void slim_unlisten(int fd);
 SLIM_HIDDEN void slim_router_atfork_child(void);
 SLIM_HIDDEN void slim_router_thread_exit(void *arg);
 /* Arms slim_router_thread_exit for the calling thread (init.c). */

@@ -183,6 +183,12 @@ func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64,
 	return netip.AddrPortFrom(c.Addr, bound.Port()), cookie, nil
 }
 
+// unlisten withdraws a container's listener. The shim sends the host
+// listener it was handed (the app's listening socket when it has none, or
+// from an older shim): either cookie names the entry. The shim server
+// closes the request's fd before it sends the OK, so a shim that waited for
+// the OK knows the router holds no copy (that copy of an app's socket kept
+// its port taken: EADDRINUSE for a server that closes and listens again).
 func (r *Router) unlisten(c *container, fd int) (protocol.Message, []int, error) {
 	cookie, err := socketCookie(fd)
 	if err != nil {

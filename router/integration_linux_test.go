@@ -367,6 +367,10 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 	case "linger":
 		time.Sleep(3 * time.Second)
 		return stepResult{}
+	case "unlisten-host":
+		return unlistenStep(conn, id, true)
+	case "unlisten-app":
+		return unlistenStep(conn, id, false)
 	case "hangup":
 		// Send a request and go away before the reply.
 		conn.Write(msg(protocol.TypePool, protocol.Uint32Payload(64)))

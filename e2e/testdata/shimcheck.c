@@ -8,7 +8,8 @@
  *                                "listening on", execs itself ("serve"),
  *                                which accepts one connection and answers
  *                                "peer=IP:PORT kernel=IP:PORT" (getpeername
- *                                through libc and the raw syscall)
+ *                                through libc and the raw syscall), then
+ *                                closes the listener: "closed listener"
  *   shimcheck spawn ADDR PORT    connects (a connect_block server), reads
  *                                its HELLO, hands the socket to a
  *                                posix_spawn'd image of itself ("child"),
@@ -147,6 +148,9 @@ static int serve(int lfd)
 	if (write(c, line, (size_t)len) != len)
 		return 2;
 	close(c);
+	close(lfd);
+	printf("closed listener\n");
+	fflush(stdout);
 	return fails ? 1 : 0;
 }
 
