@@ -41,11 +41,12 @@ func (l *Lab) save() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(StateDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", StateDir, err)
+	if err := mkdirPrivate(StateDir); err != nil {
+		return err
 	}
 	tmp := statePath(l.Name) + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	os.Remove(tmp) // WriteFile keeps the mode of a file that exists
+	if err := os.WriteFile(tmp, append(data, '\n'), privateFileMode); err != nil {
 		return fmt.Errorf("writing lab state: %w", err)
 	}
 	if err := os.Rename(tmp, statePath(l.Name)); err != nil {

@@ -43,7 +43,13 @@ type Config struct {
 	// KeyFile holds the cluster key (at least 32 secret bytes, the same on
 	// every host, readable by root only). It authenticates what routers
 	// exchange and, in secure mode, every accelerated connection's SYN.
+	// A router with peers needs it, unless InsecurePeers.
 	KeyFile string `json:"key_file,omitempty"`
+	// InsecurePeers lets a router without a cluster key exchange
+	// directories with its peers unauthenticated: then anyone who can
+	// reach its peer port (any user of a peer host) can redirect its
+	// containers' connections. For tests of old setups only.
+	InsecurePeers bool `json:"insecure_peers,omitempty"`
 }
 
 // HostConfig is one host of the cluster.
@@ -79,17 +85,39 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
-// Save writes the configuration atomically.
+// Save writes the configuration atomically, readable by root only: it
+// lists every container's network namespace and address.
 func (c Config) Save(path string) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	os.Remove(tmp) // WriteFile keeps the mode of a file that exists
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// CheckPeerAuthentication refuses a router that has peers but no cluster
+// key, unless InsecurePeers says to accept unauthenticated peers.
+func (c Config) CheckPeerAuthentication() error {
+	peers := len(c.Hosts) - 1
+	if peers < 1 || c.KeyFile != "" || c.InsecurePeers {
+		return nil
+	}
+	return fmt.Errorf("this router has %d peer router(s) and no cluster key: without one, "+
+		"anyone who can reach its peer port (any user on a peer host) can forge the directory "+
+		"and redirect its containers' connections; set key_file (or --key-file) to a file of at "+
+		"least 32 random bytes, mode 0600, the same on every host (head -c 32 /dev/urandom > FILE), "+
+		"or set insecure_peers (--insecure-peers) to accept unauthenticated peers anyway", peers)
+}
+
+// UnauthenticatedPeers says whether the router exchanges directories
+// with peers without authentication (InsecurePeers and no key).
+func (c Config) UnauthenticatedPeers() bool {
+	return len(c.Hosts) > 1 && c.KeyFile == "" && c.InsecurePeers
 }
 
 // Plan checks the configuration and returns the overlay plan it describes.

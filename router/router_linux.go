@@ -61,6 +61,9 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := config.CheckPeerAuthentication(); err != nil {
+		return nil, err
+	}
 	var clusterKey *secure.ClusterKey
 	if config.KeyFile != "" {
 		if clusterKey, err = secure.LoadClusterKey(config.KeyFile); err != nil {
@@ -197,6 +200,7 @@ func (r *Router) Run(ctx context.Context) error {
 	r.publish()
 	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
 		"subnet", r.self.Subnet, "containers", len(r.containers), "peers", len(r.plan.Hosts)-1)
+	r.warnPeerAuthentication()
 	r.wg.Add(4)
 	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
 	go func() { defer r.wg.Done(); r.serveShims() }()
