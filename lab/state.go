@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/slimnet/slim/internal/strictjson"
 )
 
 // StateDir holds one JSON file per lab that is up.
@@ -29,7 +31,7 @@ func Load(name string) (*Lab, error) {
 		return nil, fmt.Errorf("reading lab state: %w", err)
 	}
 	var l Lab
-	if err := json.Unmarshal(data, &l); err != nil {
+	if err := strictjson.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("lab state %s is corrupt (run slim lab down --name %s): %w", statePath(name), name, err)
 	}
 	return &l, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/slimnet/slim/control"
+	"github.com/slimnet/slim/internal/strictjson"
 	"github.com/slimnet/slim/overlay"
 )
 
@@ -73,7 +74,7 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("reading router config: %w", err)
 	}
 	var c Config
-	if err := json.Unmarshal(data, &c); err != nil {
+	if err := strictjson.Unmarshal(data, &c); err != nil {
 		return Config{}, fmt.Errorf("router config %s: %w", path, err)
 	}
 	if c.PeerPort == 0 {
@@ -121,6 +122,7 @@ func (c Config) UnauthenticatedPeers() bool {
 }
 
 // Plan checks the configuration and returns the overlay plan it describes.
+// Each error names the field at fault and what is expected.
 func (c Config) Plan() (overlay.Plan, error) {
 	if c.Dir == "" || !filepath.IsAbs(c.Dir) {
 		return overlay.Plan{}, fmt.Errorf("dir %q must be an absolute path", c.Dir)
@@ -130,6 +132,9 @@ func (c Config) Plan() (overlay.Plan, error) {
 		return overlay.Plan{}, err
 	}
 	plan := overlay.Plan{Config: cfg}
+	if len(c.Hosts) == 0 {
+		return overlay.Plan{}, fmt.Errorf("hosts: none given; list every host of the cluster, this one included")
+	}
 	for i, h := range c.Hosts {
 		underlay, err := netip.ParseAddr(h.Underlay)
 		if err != nil {
@@ -142,7 +147,7 @@ func (c Config) Plan() (overlay.Plan, error) {
 		plan.Hosts = append(plan.Hosts, overlay.HostPlan{Underlay: underlay, Subnet: subnet})
 	}
 	if c.Self < 0 || c.Self >= len(plan.Hosts) {
-		return overlay.Plan{}, fmt.Errorf("self %d does not name one of the %d hosts", c.Self, len(plan.Hosts))
+		return overlay.Plan{}, fmt.Errorf("self %d does not name one of the %d hosts (0 is the first)", c.Self, len(plan.Hosts))
 	}
 	if err := plan.Validate(); err != nil {
 		return overlay.Plan{}, err
@@ -150,17 +155,57 @@ func (c Config) Plan() (overlay.Plan, error) {
 	if c.Secure && c.KeyFile == "" {
 		return overlay.Plan{}, fmt.Errorf("secure mode needs a cluster key: set key_file (or --key-file) to a file of at least 32 random bytes, the same on every host")
 	}
-	self := plan.Hosts[c.Self]
-	for _, ct := range c.Containers {
-		addr, err := netip.ParseAddr(ct.Addr)
-		if err != nil || !self.Subnet.Contains(addr) {
-			return overlay.Plan{}, fmt.Errorf("container %s: address %q is not in this host's subnet %s", ct.Name, ct.Addr, self.Subnet)
-		}
-		if ct.Netns == "" {
-			return overlay.Plan{}, fmt.Errorf("container %s: no netns", ct.Name)
-		}
+	if err := checkContainers(plan.Hosts[c.Self], c.Containers); err != nil {
+		return overlay.Plan{}, err
 	}
 	return plan, nil
+}
+
+// checkContainers checks each container and that no two share a name, a
+// network namespace or an address.
+func checkContainers(self overlay.HostPlan, containers []ContainerConfig) error {
+	byName, byNetns, byAddr := map[string]string{}, map[string]string{}, map[netip.Addr]string{}
+	for i, ct := range containers {
+		if ct.Name == "" {
+			return fmt.Errorf("container %d: no name", i+1)
+		}
+		if _, dup := byName[ct.Name]; dup {
+			return fmt.Errorf("container %s: the name is given twice", ct.Name)
+		}
+		byName[ct.Name] = ct.Name
+		addr, err := checkContainer(self, ct)
+		if err != nil {
+			return err
+		}
+		netns := filepath.Clean(ct.Netns)
+		if other, dup := byNetns[netns]; dup {
+			return fmt.Errorf("container %s: netns %s is container %s's too; each container has a network namespace of its own", ct.Name, ct.Netns, other)
+		}
+		byNetns[netns] = ct.Name
+		if other, dup := byAddr[addr]; dup {
+			return fmt.Errorf("container %s: address %s is container %s's too", ct.Name, addr, other)
+		}
+		byAddr[addr] = ct.Name
+	}
+	return nil
+}
+
+func checkContainer(self overlay.HostPlan, ct ContainerConfig) (netip.Addr, error) {
+	if ct.Netns == "" {
+		return netip.Addr{}, fmt.Errorf("container %s: no netns (a path such as /run/netns/NAME or /proc/PID/ns/net)", ct.Name)
+	}
+	if !filepath.IsAbs(ct.Netns) {
+		return netip.Addr{}, fmt.Errorf("container %s: netns %q must be an absolute path (such as /run/netns/NAME or /proc/PID/ns/net)", ct.Name, ct.Netns)
+	}
+	addr, err := netip.ParseAddr(ct.Addr)
+	if err != nil || !addr.Is4() {
+		return netip.Addr{}, fmt.Errorf("container %s: addr %q is not an IPv4 address", ct.Name, ct.Addr)
+	}
+	if problem := self.ContainerAddrProblem(addr); problem != "" {
+		first, last := self.ContainerRange()
+		return netip.Addr{}, fmt.Errorf("container %s: addr %s %s; a container's address is from %s to %s", ct.Name, addr, problem, first, last)
+	}
+	return addr, nil
 }
 
 // SocketPath is where the router serves shims.

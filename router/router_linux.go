@@ -108,10 +108,20 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 }
 
 func (r *Router) registerContainers() error {
+	own, err := namespaceInode("/proc/self/ns/net")
+	if err != nil {
+		return fmt.Errorf("the router's network namespace: %w", err)
+	}
 	for _, c := range r.config.Containers {
 		ino, err := namespaceInode(c.Netns)
 		if err != nil {
 			return fmt.Errorf("container %s: network namespace %s: %w", c.Name, c.Netns, err)
+		}
+		if other, dup := r.containers[ino]; dup {
+			return fmt.Errorf("container %s: netns %s is the network namespace of container %s too; each container has one of its own", c.Name, c.Netns, other.Name)
+		}
+		if ino == own {
+			return fmt.Errorf("container %s: netns %s is the router's own (the host's) network namespace", c.Name, c.Netns)
 		}
 		r.containers[ino] = &container{Name: c.Name, Addr: netip.MustParseAddr(c.Addr), Netns: ino}
 	}
