@@ -330,10 +330,12 @@ enum {
 	SLIM_T_LISTEN = 3,
 	SLIM_T_UNLISTEN = 4,
 	SLIM_T_STATS = 8,
+	SLIM_T_TABLE = 10,
 	SLIM_T_OK = 0x80,
 	SLIM_T_HELLO_OK = 0x81,
 	SLIM_T_POOL_OK = 0x82,
 	SLIM_T_LISTEN_OK = 0x83,
+	SLIM_T_TABLE_OK = 0x8a,
 	SLIM_T_ERROR = 0xff,
 };
 #define SLIM_MAX_PAYLOAD 1024
@@ -373,6 +375,10 @@ SLIM_HIDDEN bool slim_hello(struct slim_self *self);
 /* In secure mode a refused connect is EPERM from the kernel's policy
  * check; the app sees ECONNREFUSED, as from a rejecting firewall. */
 SLIM_HIDDEN int slim_policy_errno(int err);
+
+/* A read-only fd of the directory table from the router (TABLE), for a
+ * process that may not open DIR/directory by its path; -1 if none. */
+SLIM_HIDDEN int slim_table_fd(void);
 
 /* Pops a host socket from the pool, refilling it; -1 when none. */
 SLIM_HIDDEN int slim_pool_get(void);

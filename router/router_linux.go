@@ -150,8 +150,8 @@ func enableFastOpen() error {
 }
 
 func (r *Router) open() error {
-	if err := os.MkdirAll(r.config.Dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", r.config.Dir, err)
+	if err := makeRouterDir(r.config.Dir); err != nil {
+		return err
 	}
 	table, err := directory.Open(r.config.DirectoryPath(), directory.DefaultCapacity, r.plan.Config.CIDR)
 	if err != nil {
