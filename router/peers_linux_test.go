@@ -110,3 +110,29 @@ func pushDirectory(t *testing.T, pusher *peerConn, version uint64, mappings ...p
 		t.Fatal(err)
 	}
 }
+
+// TestServePeerRefusesUnknownAddress: a connection to the peer port from
+// an address that is no peer's underlay address is closed before anything
+// is read, with a warning naming it.
+func TestServePeerRefusesUnknownAddress(t *testing.T) {
+	var logs syncBuffer
+	r := acceptingRouter(t, &logs)
+	r.plan.Hosts[1].Underlay = netip.MustParseAddr("192.0.2.2") // 127.0.0.1 is no longer a peer
+	p, a := loopbackPair(t)
+	done := make(chan struct{})
+	go func() { defer close(done); r.servePeer(a) }()
+	pushDirectory(t, &peerConn{conn: p}, 1, protocol.Mapping{
+		Overlay: netip.MustParseAddrPort("10.1.1.5:80"), Host: netip.MustParseAddrPort("127.0.0.1:40000"),
+	})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the router kept a connection from an address that is no peer's")
+	}
+	if out := logs.String(); !strings.Contains(out, "refusing directory from an unknown host") || !strings.Contains(out, "127.0.0.1") {
+		t.Errorf("log %q does not name the refused address", out)
+	}
+	if len(r.listeners.entries()) != 0 {
+		t.Errorf("the router published %v from an unknown host", r.listeners.entries())
+	}
+}
