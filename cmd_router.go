@@ -105,6 +105,7 @@ func runRouter(args []string) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	warnReadableConfig(logger, *configPath)
 	r, err := router.New(config, logger)
 	if err != nil {
 		return err
@@ -113,4 +114,16 @@ func runRouter(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return r.Run(ctx)
+}
+
+// warnReadableConfig warns when the configuration file is readable by
+// other users than its owner: it lists every container's network
+// namespace and address (docs/secure.md, "What a local user can read").
+func warnReadableConfig(logger *slog.Logger, path string) {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o044 == 0 {
+		return
+	}
+	logger.Warn("the router config is readable by other users; it lists every container's network namespace and address: chmod 600 it",
+		"config", path, "mode", fmt.Sprintf("%#o", st.Mode().Perm()))
 }
