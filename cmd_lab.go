@@ -28,7 +28,9 @@ Subcommands:
   status   show hosts, containers and addresses
   exec     run a command in a host or container: slim lab exec h1-c1 -- ping 198.19.2.2
 
-Every host runs a slim router (unless --routers=false); 'slim lab exec'
+Every host runs a slim router (unless --routers=false), with the lab's
+cluster key (/run/slim/lab/NAME/cluster.key, made at the first start, root
+only), which authenticates the routers' directory exchange. 'slim lab exec'
 points SLIM_ROUTER_SOCK at the node's router, so in a container
 'slim lab exec h1-c1 -- slim exec -- CMD' runs CMD accelerated.`
 
@@ -68,7 +70,7 @@ func runLabUp(args []string) error {
 	hosts := fs.Int("hosts", 2, fmt.Sprintf("number of hosts (1-%d)", lab.MaxHosts))
 	containers := fs.Int("containers", 1, fmt.Sprintf("containers per host (0-%d)", lab.MaxContainers))
 	routers := fs.Bool("routers", true, "start a slim router in every host")
-	secureMode := fs.Bool("secure", false, "start the routers in secure mode, with a fresh cluster key")
+	secureMode := fs.Bool("secure", false, "start the routers in secure mode (docs/secure.md)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -165,19 +166,59 @@ func runPolicyDel(args []string) error {
 }
 
 // parseInterspersed parses flags before, between and after the other
-// arguments (rule words never start with "-") and returns the others.
+// arguments and returns the others. A word such as "-1" is an argument
+// (so that "port -1" is told what a port is), unless it is a flag's value
+// ("--at -1").
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var rest []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
+	for len(args) > 0 {
+		if isNegativeNumber(args[0]) {
+			rest, args = append(rest, args[0]), args[1:]
+			continue
+		}
+		head, tail := splitBeforeNumber(fs, args)
+		if err := parseFlags(fs, head); err != nil {
 			return nil, err
 		}
-		if fs.NArg() == 0 {
-			return rest, nil
+		if fs.NArg() > 0 {
+			rest = append(rest, fs.Arg(0))
+			args = slices.Concat(fs.Args()[1:], tail)
+		} else {
+			args = tail
 		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
 	}
+	return rest, nil
+}
+
+// isNegativeNumber says whether a word is "-" and a digit, then anything.
+func isNegativeNumber(word string) bool {
+	return len(word) > 1 && word[0] == '-' && word[1] >= '0' && word[1] <= '9'
+}
+
+// splitBeforeNumber splits args before the first negative number that is
+// not the value of the flag before it.
+func splitBeforeNumber(fs *flag.FlagSet, args []string) (head, tail []string) {
+	for i, word := range args {
+		if isNegativeNumber(word) && (i == 0 || !takesValue(fs, args[i-1])) {
+			return args[:i], args[i:]
+		}
+	}
+	return args, nil
+}
+
+// takesValue says whether word is a flag of fs that takes the next word
+// as its value.
+func takesValue(fs *flag.FlagSet, word string) bool {
+	name := strings.TrimLeft(word, "-")
+	if name == word || strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	boolean, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !boolean.IsBoolFlag()
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {

@@ -43,7 +43,15 @@ they survive its restart, and a restarted router keeps its listeners.
 
 The router also serves its control API on DIR/control.sock (docs/control.md;
 root only, or root and --control-group), which 'slim top' and 'slim status'
-read. Optional fields: "control_group", "metrics_addr", "secure", "key_file".
+read. Optional fields: "control_group", "metrics_addr", "secure", "key_file",
+"insecure_peers". Unknown fields are errors.
+
+Routers authenticate their directory exchange with the cluster key
+(key_file or --key-file: 32+ random bytes, mode 0600, the same on every
+host). A router with peers and no key refuses to start: anyone who can
+reach its peer port could forge directories and redirect its containers'
+connections. --insecure-peers (insecure_peers) runs it unauthenticated
+anyway, with a warning in its log and in 'slim status'.
 
 With --secure (docs/secure.md) the router moves into its own cgroup v2,
 loads eBPF programs that guard every host socket it hands out (no host
@@ -53,9 +61,10 @@ each accelerated SYN with the cluster key, and enforces the policy that
 kernel lacks one it needs. A clean stop removes every program and pin.`
 
 func runRouter(args []string) error {
-	fs := newFlagSet("router", "--config FILE [--secure --key-file FILE] [--verbose] [--control-group GROUP] [--metrics ADDR]", routerDescription)
+	fs := newFlagSet("router", "--config FILE [--key-file FILE [--secure] | --insecure-peers] [--verbose] [--control-group GROUP] [--metrics ADDR]", routerDescription)
 	secureMode := fs.Bool("secure", false, "secure mode: eBPF guards the host sockets containers get, and policy is enforced (docs/secure.md)")
 	keyFile := fs.String("key-file", "", "`FILE` with the cluster key (32+ secret bytes, mode 0600, the same on every host; overrides key_file)")
+	insecurePeers := fs.Bool("insecure-peers", false, "INSECURE: without a cluster key, exchange directories with peer routers unauthenticated (any user on a peer host can then redirect connections)")
 	configPath := fs.String("config", "", "`FILE` with the router's configuration (required)")
 	verbose := fs.Bool("verbose", false, "log every request and decision")
 	controlGroup := fs.String("control-group", "", "`GROUP` (name or id) that may use DIR/control.sock too (default: root only; overrides control_group)")
@@ -82,6 +91,9 @@ func runRouter(args []string) error {
 	if *keyFile != "" {
 		config.KeyFile = *keyFile
 	}
+	if *insecurePeers {
+		config.InsecurePeers = true
+	}
 	if *secureMode {
 		config.Secure = true
 		if _, err := config.Plan(); err != nil {
@@ -93,6 +105,7 @@ func runRouter(args []string) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	warnReadableConfig(logger, *configPath)
 	r, err := router.New(config, logger)
 	if err != nil {
 		return err
@@ -101,4 +114,16 @@ func runRouter(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return r.Run(ctx)
+}
+
+// warnReadableConfig warns when the configuration file is readable by
+// other users than its owner: it lists every container's network
+// namespace and address (docs/secure.md, "What a local user can read").
+func warnReadableConfig(logger *slog.Logger, path string) {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o044 == 0 {
+		return
+	}
+	logger.Warn("the router config is readable by other users; it lists every container's network namespace and address: chmod 600 it",
+		"config", path, "mode", fmt.Sprintf("%#o", st.Mode().Perm()))
 }

@@ -54,6 +54,9 @@ func writeStatus(w io.Writer, s control.Snapshot) error {
 		fmt.Fprintf(w, "secure   on: %d SYNs verified, %d dropped; refused %d connects by policy, %d other connects, %d binds, %d options\n",
 			e["syn_verified"], e["syn_dropped"], e["policy_denied"], e["connect_refused"], e["bind_refused"], e["sockopt_refused"])
 	}
+	if r.InsecurePeers {
+		fmt.Fprintf(w, "INSECURE the directory exchange with peer routers is not authenticated (insecure_peers, no cluster key): any user on a peer host can redirect connections\n")
+	}
 	if r.SweepErr != "" {
 		fmt.Fprintf(w, "         cannot list host sockets: %s\n", r.SweepErr)
 	}

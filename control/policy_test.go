@@ -82,6 +82,10 @@ func TestParsePolicyRequests(t *testing.T) {
 		`{"version":1,"op":"policy_list","rule":"ignored","position":7}`:   "",
 		`{"version":1,"op":"snapshot","rule":"ignored by snapshot"}`:       "",
 		`{"version":1,"op":"policy_add","rule":"allow","position":100000}`: "", // the router checks the range
+		`{"version":1,"op":"policy_del","positon":2}`:                      `malformed request (want one JSON object per line, with the fields of docs/control.md): unknown field "positon"`,
+		`{"version":1,"op":"policy_add","rul":"deny to 198.19.1.0/24"}`:    `unknown field "rul"`,
+		`{"version":1,"op":"policy_add","rule":"deny","position":-1e9999}`: "malformed request",
+		`{"version":1,"op":"policy_list"} {"version":1}`:                   "unexpected data after the JSON value",
 	} {
 		_, err := ParseRequest([]byte(line))
 		if want == "" {

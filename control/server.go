@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slimnet/slim/internal/strictjson"
 )
 
 // Limits of the server, so that no client can hold it up.
@@ -296,8 +298,8 @@ func writeReply(conn net.Conn, r Reply) error {
 // ParseRequest decodes and checks one request line.
 func ParseRequest(line []byte) (Request, error) {
 	var req Request
-	if err := json.Unmarshal(line, &req); err != nil {
-		return Request{}, fmt.Errorf("malformed request (want one JSON object per line): %v", err)
+	if err := strictjson.Unmarshal(line, &req); err != nil {
+		return Request{}, fmt.Errorf("malformed request (want one JSON object per line, with the fields of docs/control.md): %v", err)
 	}
 	if req.Version != Version {
 		return Request{}, fmt.Errorf("version %d is not supported; this router speaks version %d", req.Version, Version)

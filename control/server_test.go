@@ -122,7 +122,9 @@ func TestBadRequestsGetErrorsAndTheSessionGoesOn(t *testing.T) {
 		`{"version":2,"op":"snapshot"}`: "version 2 is not supported",
 		`{"version":1,"op":"reboot"}`:   `unknown op "reboot"`,
 		`{"version":1}`:                 `no "op"`,
-		`{"version":1,"op":"watch","interval_ms":-5}`: "negative",
+		`{"version":1,"op":"watch","interval_ms":-5}`:  "negative",
+		`{"version":1,"op":"watch","intervall_ms":50}`: `unknown field "intervall_ms"`,
+		`{"version":1,"op":"snapshot","verbose":true}`: `unknown field "verbose"`,
 	} {
 		r := s.ask(line)
 		if r.OK || !strings.Contains(r.Error, want) {

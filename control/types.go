@@ -90,6 +90,10 @@ type RouterHealth struct {
 	// Secure is set when the router runs in secure mode (docs/secure.md):
 	// what its programs refused or checked since they were loaded.
 	Secure *SecureEvents `json:"secure,omitempty"`
+	// InsecurePeers is set when the router exchanges directories with its
+	// peers unauthenticated (insecure_peers, no cluster key): any user on
+	// a peer host can then redirect its containers' connections.
+	InsecurePeers bool `json:"insecure_peers,omitempty"`
 }
 
 // SecureEvents counts secure mode's decisions in the kernel: connects the

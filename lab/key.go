@@ -2,20 +2,29 @@ package lab
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
-// ClusterKeyPath is where the lab keeps the cluster key its routers share
-// in secure mode.
+// ClusterKeyPath is where the lab keeps the cluster key its routers share:
+// it authenticates their directory exchange, and in secure mode every
+// accelerated connection's SYN.
 func (l *Lab) ClusterKeyPath() string { return filepath.Join(StateDir, l.Name, "cluster.key") }
 
-// WriteClusterKey makes a fresh random cluster key for the lab's routers
-// (mode 0600) and returns its path.
-func (l *Lab) WriteClusterKey() (string, error) {
+// EnsureClusterKey returns the path of the lab's cluster key, making a
+// fresh random one (mode 0600, readable by root only) if the lab has none
+// yet. Every router set of the lab uses the same key.
+func (l *Lab) EnsureClusterKey() (string, error) {
 	path := l.ClusterKeyPath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if _, err := os.Lstat(path); err == nil {
+		return path, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("cluster key: %w", err)
+	}
+	if err := mkdirPrivate(filepath.Dir(path)); err != nil {
 		return "", err
 	}
 	key := make([]byte, 32)
@@ -28,19 +37,14 @@ func (l *Lab) WriteClusterKey() (string, error) {
 	return path, nil
 }
 
-// StartSecureRouters writes a cluster key and starts every router in
-// secure mode with it (see StartRouters).
+// StartSecureRouters starts every router in secure mode, with the lab's
+// cluster key (see StartRouters).
 func (l *Lab) StartSecureRouters(binary string, args ...string) error {
 	return l.StartSecureRouterSet(RouterSet{Binary: binary, Args: args})
 }
 
-// StartSecureRouterSet is StartRouterSet in secure mode, with a fresh
-// cluster key.
+// StartSecureRouterSet is StartRouterSet in secure mode.
 func (l *Lab) StartSecureRouterSet(set RouterSet) error {
-	key, err := l.WriteClusterKey()
-	if err != nil {
-		return err
-	}
-	set.Args = append([]string{"--secure", "--key-file", key}, set.Args...)
+	set.Args = append([]string{"--secure"}, set.Args...)
 	return l.StartRouterSet(set)
 }

@@ -80,9 +80,15 @@ type RouterSet struct {
 	PeerPort uint16
 }
 
-// StartRouterSet starts a set of routers and waits until each serves its
+// StartRouterSet starts a set of routers with the lab's cluster key (which
+// authenticates their directory exchange) and waits until each serves its
 // socket and has reached its peers.
 func (l *Lab) StartRouterSet(set RouterSet) error {
+	key, err := l.EnsureClusterKey()
+	if err != nil {
+		return err
+	}
+	set.Args = append([]string{"--key-file", key}, set.Args...)
 	for i, h := range l.Hosts {
 		if err := l.startRouter(i, set); err != nil {
 			return fmt.Errorf("router of %s: %w", h.Name, err)
@@ -123,18 +129,21 @@ func (l *Lab) startRouter(i int, set RouterSet) error {
 	if set.PeerPort != 0 {
 		config.PeerPort = set.PeerPort
 	}
-	if err := os.MkdirAll(config.Dir, 0o755); err != nil {
+	if err := mkdirPrivate(config.Dir); err != nil {
 		return err
 	}
 	configPath := filepath.Join(config.Dir, "router.json")
 	if err := config.Save(configPath); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(filepath.Join(config.Dir, "router.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(config.Dir, "router.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, privateFileMode)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
+	if err := logFile.Chmod(privateFileMode); err != nil {
+		return err
+	}
 	cmd := exec.Command(set.Binary, append([]string{"router", "--config", configPath}, set.Args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/slimnet/slim/internal/strictjson"
 )
 
 // StateDir holds one JSON file per lab that is up.
@@ -29,7 +31,7 @@ func Load(name string) (*Lab, error) {
 		return nil, fmt.Errorf("reading lab state: %w", err)
 	}
 	var l Lab
-	if err := json.Unmarshal(data, &l); err != nil {
+	if err := strictjson.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("lab state %s is corrupt (run slim lab down --name %s): %w", statePath(name), name, err)
 	}
 	return &l, nil
@@ -41,11 +43,12 @@ func (l *Lab) save() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(StateDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", StateDir, err)
+	if err := mkdirPrivate(StateDir); err != nil {
+		return err
 	}
 	tmp := statePath(l.Name) + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	os.Remove(tmp) // WriteFile keeps the mode of a file that exists
+	if err := os.WriteFile(tmp, append(data, '\n'), privateFileMode); err != nil {
 		return fmt.Errorf("writing lab state: %w", err)
 	}
 	if err := os.Rename(tmp, statePath(l.Name)); err != nil {

@@ -80,7 +80,7 @@ func (c Config) Validate() error {
 		return errors.New("overlay CIDR must be an IPv4 prefix")
 	}
 	if c.HostBits <= c.CIDR.Bits() || c.HostBits > 30 {
-		return fmt.Errorf("host subnet size /%d must be longer than the overlay CIDR %s and at most /30", c.HostBits, c.CIDR)
+		return fmt.Errorf("host_bits %d: a host's subnet must be longer than the overlay CIDR %s and at most /30 (such as 24)", c.HostBits, c.CIDR)
 	}
 	if c.VNI == 0 || c.VNI >= 1<<24 {
 		return fmt.Errorf("VXLAN VNI %d out of range 1..16777215", c.VNI)

@@ -19,6 +19,30 @@ type HostPlan struct {
 // the next hop of the host's containers towards the rest of the overlay.
 func (h HostPlan) Gateway() netip.Addr { return h.Subnet.Addr().Next() }
 
+// ContainerAddrProblem says why addr cannot be a container's address on
+// this host ("" if it can): outside the subnet, or one of the subnet's
+// reserved addresses (network/tunnel, gateway, broadcast).
+func (h HostPlan) ContainerAddrProblem(addr netip.Addr) string {
+	a := NewAllocator(h)
+	switch {
+	case !h.Subnet.Contains(addr):
+		return fmt.Sprintf("is not in this host's subnet %s", h.Subnet)
+	case addr == h.TunnelAddr():
+		return fmt.Sprintf("is the network address of subnet %s (the host's tunnel address)", h.Subnet)
+	case addr == h.Gateway():
+		return fmt.Sprintf("is the host's gateway (its overlay bridge) in %s", h.Subnet)
+	case addr == a.last().Next():
+		return fmt.Sprintf("is the broadcast address of subnet %s", h.Subnet)
+	}
+	return ""
+}
+
+// ContainerRange is the first and last address a container may have.
+func (h HostPlan) ContainerRange() (netip.Addr, netip.Addr) {
+	a := NewAllocator(h)
+	return a.first(), a.last()
+}
+
 // TunnelAddr is the address of the host's VXLAN device (the network
 // address of its subnet): the next hop peers route this subnet through.
 func (h HostPlan) TunnelAddr() netip.Addr { return h.Subnet.Addr() }

@@ -476,6 +476,21 @@ bool slim_hello(struct slim_self *self)
 	return true;
 }
 
+/* ---- TABLE ------------------------------------------------------------------ */
+
+int slim_table_fd(void)
+{
+	struct slim_reply rep;
+	int err;
+	if (slim_router_call(SLIM_T_TABLE, NULL, 0, -1, SLIM_T_TABLE_OK, &rep, &err) != 0)
+		return -1;
+	if (rep.nfds != 1) {
+		close_fds(rep.fds, rep.nfds);
+		return -1;
+	}
+	return rep.fds[0];
+}
+
 int slim_policy_errno(int err)
 {
 	struct slim_self s;

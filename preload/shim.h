@@ -359,6 +359,10 @@ SLIM_HIDDEN bool slim_hello(struct slim_self *self);
  * check; the app sees ECONNREFUSED, as from a rejecting firewall. */
 SLIM_HIDDEN int slim_policy_errno(int err);
 
+/* A read-only fd of the directory table from the router (TABLE), for a
+ * process that may not open DIR/directory by its path; -1 if none. */
+SLIM_HIDDEN int slim_table_fd(void);
+
 /* Pops a host socket from the pool, refilling it; -1 when none. */
 SLIM_HIDDEN int slim_pool_get(void);
 SLIM_HIDDEN void slim_pool_moved(int oldfd, int newfd);

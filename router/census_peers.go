@@ -73,7 +73,7 @@ func (r *Router) pushClients(pc *peerConn, s *clientsPush) (<-chan struct{}, err
 		return nil, err
 	}
 	for _, p := range payloads {
-		pc.conn.SetWriteDeadline(time.Now().Add(peerIdle))
+		pc.conn.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
 		if err := pc.write(protocol.Message{Type: protocol.TypeClients, ID: peerFeatures, Payload: p}); err != nil {
 			return nil, err
 		}

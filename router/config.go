@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/slimnet/slim/control"
+	"github.com/slimnet/slim/internal/strictjson"
 	"github.com/slimnet/slim/overlay"
 )
 
@@ -43,7 +44,13 @@ type Config struct {
 	// KeyFile holds the cluster key (at least 32 secret bytes, the same on
 	// every host, readable by root only). It authenticates what routers
 	// exchange and, in secure mode, every accelerated connection's SYN.
+	// A router with peers needs it, unless InsecurePeers.
 	KeyFile string `json:"key_file,omitempty"`
+	// InsecurePeers lets a router without a cluster key exchange
+	// directories with its peers unauthenticated: then anyone who can
+	// reach its peer port (any user of a peer host) can redirect its
+	// containers' connections. For tests of old setups only.
+	InsecurePeers bool `json:"insecure_peers,omitempty"`
 }
 
 // HostConfig is one host of the cluster.
@@ -67,7 +74,7 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("reading router config: %w", err)
 	}
 	var c Config
-	if err := json.Unmarshal(data, &c); err != nil {
+	if err := strictjson.Unmarshal(data, &c); err != nil {
 		return Config{}, fmt.Errorf("router config %s: %w", path, err)
 	}
 	if c.PeerPort == 0 {
@@ -79,20 +86,43 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
-// Save writes the configuration atomically.
+// Save writes the configuration atomically, readable by root only: it
+// lists every container's network namespace and address.
 func (c Config) Save(path string) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	os.Remove(tmp) // WriteFile keeps the mode of a file that exists
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
 }
 
+// CheckPeerAuthentication refuses a router that has peers but no cluster
+// key, unless InsecurePeers says to accept unauthenticated peers.
+func (c Config) CheckPeerAuthentication() error {
+	peers := len(c.Hosts) - 1
+	if peers < 1 || c.KeyFile != "" || c.InsecurePeers {
+		return nil
+	}
+	return fmt.Errorf("this router has %d peer router(s) and no cluster key: without one, "+
+		"anyone who can reach its peer port (any user on a peer host) can forge the directory "+
+		"and redirect its containers' connections; set key_file (or --key-file) to a file of at "+
+		"least 32 random bytes, mode 0600, the same on every host (head -c 32 /dev/urandom > FILE), "+
+		"or set insecure_peers (--insecure-peers) to accept unauthenticated peers anyway", peers)
+}
+
+// UnauthenticatedPeers says whether the router exchanges directories
+// with peers without authentication (InsecurePeers and no key).
+func (c Config) UnauthenticatedPeers() bool {
+	return len(c.Hosts) > 1 && c.KeyFile == "" && c.InsecurePeers
+}
+
 // Plan checks the configuration and returns the overlay plan it describes.
+// Each error names the field at fault and what is expected.
 func (c Config) Plan() (overlay.Plan, error) {
 	if c.Dir == "" || !filepath.IsAbs(c.Dir) {
 		return overlay.Plan{}, fmt.Errorf("dir %q must be an absolute path", c.Dir)
@@ -102,6 +132,9 @@ func (c Config) Plan() (overlay.Plan, error) {
 		return overlay.Plan{}, err
 	}
 	plan := overlay.Plan{Config: cfg}
+	if len(c.Hosts) == 0 {
+		return overlay.Plan{}, fmt.Errorf("hosts: none given; list every host of the cluster, this one included")
+	}
 	for i, h := range c.Hosts {
 		underlay, err := netip.ParseAddr(h.Underlay)
 		if err != nil {
@@ -114,7 +147,7 @@ func (c Config) Plan() (overlay.Plan, error) {
 		plan.Hosts = append(plan.Hosts, overlay.HostPlan{Underlay: underlay, Subnet: subnet})
 	}
 	if c.Self < 0 || c.Self >= len(plan.Hosts) {
-		return overlay.Plan{}, fmt.Errorf("self %d does not name one of the %d hosts", c.Self, len(plan.Hosts))
+		return overlay.Plan{}, fmt.Errorf("self %d does not name one of the %d hosts (0 is the first)", c.Self, len(plan.Hosts))
 	}
 	if err := plan.Validate(); err != nil {
 		return overlay.Plan{}, err
@@ -122,17 +155,57 @@ func (c Config) Plan() (overlay.Plan, error) {
 	if c.Secure && c.KeyFile == "" {
 		return overlay.Plan{}, fmt.Errorf("secure mode needs a cluster key: set key_file (or --key-file) to a file of at least 32 random bytes, the same on every host")
 	}
-	self := plan.Hosts[c.Self]
-	for _, ct := range c.Containers {
-		addr, err := netip.ParseAddr(ct.Addr)
-		if err != nil || !self.Subnet.Contains(addr) {
-			return overlay.Plan{}, fmt.Errorf("container %s: address %q is not in this host's subnet %s", ct.Name, ct.Addr, self.Subnet)
-		}
-		if ct.Netns == "" {
-			return overlay.Plan{}, fmt.Errorf("container %s: no netns", ct.Name)
-		}
+	if err := checkContainers(plan.Hosts[c.Self], c.Containers); err != nil {
+		return overlay.Plan{}, err
 	}
 	return plan, nil
+}
+
+// checkContainers checks each container and that no two share a name, a
+// network namespace or an address.
+func checkContainers(self overlay.HostPlan, containers []ContainerConfig) error {
+	byName, byNetns, byAddr := map[string]string{}, map[string]string{}, map[netip.Addr]string{}
+	for i, ct := range containers {
+		if ct.Name == "" {
+			return fmt.Errorf("container %d: no name", i+1)
+		}
+		if _, dup := byName[ct.Name]; dup {
+			return fmt.Errorf("container %s: the name is given twice", ct.Name)
+		}
+		byName[ct.Name] = ct.Name
+		addr, err := checkContainer(self, ct)
+		if err != nil {
+			return err
+		}
+		netns := filepath.Clean(ct.Netns)
+		if other, dup := byNetns[netns]; dup {
+			return fmt.Errorf("container %s: netns %s is container %s's too; each container has a network namespace of its own", ct.Name, ct.Netns, other)
+		}
+		byNetns[netns] = ct.Name
+		if other, dup := byAddr[addr]; dup {
+			return fmt.Errorf("container %s: address %s is container %s's too", ct.Name, addr, other)
+		}
+		byAddr[addr] = ct.Name
+	}
+	return nil
+}
+
+func checkContainer(self overlay.HostPlan, ct ContainerConfig) (netip.Addr, error) {
+	if ct.Netns == "" {
+		return netip.Addr{}, fmt.Errorf("container %s: no netns (a path such as /run/netns/NAME or /proc/PID/ns/net)", ct.Name)
+	}
+	if !filepath.IsAbs(ct.Netns) {
+		return netip.Addr{}, fmt.Errorf("container %s: netns %q must be an absolute path (such as /run/netns/NAME or /proc/PID/ns/net)", ct.Name, ct.Netns)
+	}
+	addr, err := netip.ParseAddr(ct.Addr)
+	if err != nil || !addr.Is4() {
+		return netip.Addr{}, fmt.Errorf("container %s: addr %q is not an IPv4 address", ct.Name, ct.Addr)
+	}
+	if problem := self.ContainerAddrProblem(addr); problem != "" {
+		first, last := self.ContainerRange()
+		return netip.Addr{}, fmt.Errorf("container %s: addr %s %s; a container's address is from %s to %s", ct.Name, addr, problem, first, last)
+	}
+	return addr, nil
 }
 
 // SocketPath is where the router serves shims.

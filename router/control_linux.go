@@ -83,6 +83,7 @@ func (r *Router) Snapshot() control.Snapshot {
 	health := control.RouterHealth{
 		Version: r.version, Host: r.self.Underlay, Subnet: r.self.Subnet,
 		Started: r.started, Uptime: now.Sub(r.started), LastSweep: r.lastSweep,
+		InsecurePeers: r.config.UnauthenticatedPeers(),
 	}
 	if r.sweepErr != nil {
 		health.SweepErr = r.sweepErr.Error()

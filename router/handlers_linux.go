@@ -73,6 +73,8 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 	switch req.Type {
 	case protocol.TypeHello:
 		return r.hello(c, req.Payload)
+	case protocol.TypeTable:
+		return r.tableFile(req.Payload)
 	case protocol.TypePool:
 		reply, fds, err := r.pool(c, req.Payload)
 		r.recordPool(c, fds) // control API: which container holds which pool socket

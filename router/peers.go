@@ -27,14 +27,18 @@ func (r *Router) pushTo(ctx context.Context, peer overlay.HostPlan) {
 	addr := netip.AddrPortFrom(peer.Underlay, r.config.PeerPort).String()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := r.pushSession(ctx, peer.Underlay, addr)
+		wasUp, err := r.pushSession(ctx, peer.Underlay, addr)
 		if ctx.Err() != nil {
 			return
 		}
 		r.peerHealth.setUnreachable(peer.Underlay, true)
-		if isPeerAuthError(err) {
+		switch {
+		case isPeerAuthError(err):
 			r.log.Warn("peer router failed authentication; retrying", "peer", addr, "err", err, "in", backoff)
-		} else {
+		case wasUp:
+			r.log.Warn("lost the connection to a peer router; reconnecting", "peer", addr, "err", err)
+			backoff = 100 * time.Millisecond
+		default:
 			r.log.Debug("peer router unreachable; retrying", "peer", addr, "err", err, "in", backoff)
 		}
 		select {
@@ -46,24 +50,33 @@ func (r *Router) pushTo(ctx context.Context, peer overlay.HostPlan) {
 	}
 }
 
-func (r *Router) pushSession(ctx context.Context, peer netip.Addr, addr string) error {
-	dialer := net.Dialer{Timeout: dialTimeout, LocalAddr: &net.TCPAddr{IP: r.self.Underlay.AsSlice()}}
-	conn, err := dialer.DialContext(ctx, "tcp4", addr)
+// pushSession runs one push connection to a peer until it fails; up says
+// whether it got as far as the peer channel being up.
+func (r *Router) pushSession(ctx context.Context, peer netip.Addr, addr string) (up bool, err error) {
+	conn, err := peerDialer(r.self.Underlay.AsSlice()).DialContext(ctx, "tcp4", addr)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	pc, err := dialPeerConn(conn, r.clusterKey, peerHandshakeTimeout)
 	if err != nil {
-		return err
+		return false, err
 	}
 	r.peerHealth.setConnected(peer, true)
 	r.peerHealth.setUnreachable(peer, false)
 	defer r.peerHealth.setConnected(peer, false)
 	features := newAcceptorFeatures()
-	go r.readAcks(pc, peer, features)
+	acksEnded := make(chan error, 1)
+	go func() { acksEnded <- r.readAcks(pc, peer, features) }()
+	return true, r.pushLoop(ctx, pc, peer, features, acksEnded)
+}
+
+// pushLoop sends the directory on every change and every resyncInterval,
+// and the CLIENTS lists, until the connection fails or the acceptor goes
+// silent (acksEnded).
+func (r *Router) pushLoop(ctx context.Context, pc *peerConn, peer netip.Addr, features *acceptorFeatures, acksEnded <-chan error) error {
 	clients := &clientsPush{peer: peer, features: features}
 	resync := time.NewTimer(resyncInterval)
 	defer resync.Stop()
@@ -76,7 +89,7 @@ func (r *Router) pushSession(ctx context.Context, peer netip.Addr, addr string) 
 			if err != nil {
 				return err
 			}
-			conn.SetWriteDeadline(time.Now().Add(peerIdle))
+			pc.conn.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
 			msg := protocol.Message{Type: protocol.TypeDirectory, ID: peerFeatures, Payload: payload}
 			if err := pc.write(msg); err != nil {
 				return err
@@ -93,6 +106,8 @@ func (r *Router) pushSession(ctx context.Context, peer netip.Addr, addr string) 
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-acksEnded:
+			return err
 		case <-changed:
 		case <-resync.C:
 			resyncDue = true
@@ -116,21 +131,20 @@ func (r *Router) servePeers() {
 }
 
 // readAcks records the directory versions a peer acknowledges, and the
-// features its frames announce, until the push connection closes. An
-// acknowledgement that fails authentication ends the session; a frame of
-// a type this router does not know is skipped.
-func (r *Router) readAcks(pc *peerConn, peer netip.Addr, features *acceptorFeatures) {
+// features its frames announce, until the push connection fails, and
+// returns why. An acknowledgement that fails authentication ends it, and
+// so does silence for peerAckSilence (the acceptor acknowledges every
+// DIRECTORY, and one goes at least every resyncInterval); a frame of a
+// type this router does not know is skipped.
+func (r *Router) readAcks(pc *peerConn, peer netip.Addr, features *acceptorFeatures) error {
 	for {
+		pc.conn.SetReadDeadline(time.Now().Add(peerAckSilence))
 		msg, err := pc.read()
-		if isPeerAuthError(err) {
-			r.log.Warn("peer router failed authentication; dropping the connection", "peer", peer, "err", err)
-			pc.conn.Close()
-		}
 		if protocol.IsUnknownType(err) {
 			continue
 		}
 		if err != nil {
-			return
+			return ackSilence(err)
 		}
 		features.saw(msg)
 		if msg.Type != protocol.TypeDirectoryAck {
@@ -150,7 +164,11 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 		r.log.Warn("refusing directory from an unknown host", "from", from)
 		return
 	}
-	conn.SetWriteDeadline(time.Now().Add(peerIdle))
+	if err := configureAcceptedPeer(conn); err != nil {
+		r.log.Warn("dropping peer router connection", "peer", from, "err", err)
+		return
+	}
+	conn.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
 	pc, err := acceptPeerConn(conn, r.clusterKey)
 	if err != nil {
 		r.logPeerEnd(from, err)
@@ -165,7 +183,7 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 			r.logPeerEnd(from, err)
 			return
 		}
-		if err := checkPeerMappings(peer, mappings); err != nil {
+		if err := checkPeerDirectory(peer, mappings); err != nil {
 			r.log.Warn("refusing directory", "peer", from, "err", err)
 			return
 		}
@@ -175,7 +193,7 @@ func (r *Router) servePeer(conn *net.TCPConn) {
 		// The shims here can now reach the peer's listeners: say so, so a
 		// listen() on the peer can return knowing its clients will find it.
 		ack := protocol.Message{Type: protocol.TypeDirectoryAck, ID: peerFeatures, Payload: protocol.EncodeDirectoryAck(version)}
-		conn.SetWriteDeadline(time.Now().Add(peerIdle))
+		conn.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
 		if err := pc.write(ack); err != nil {
 			return
 		}
@@ -274,12 +292,27 @@ func (r *Router) waitForPeers(version uint64) {
 }
 
 // checkPeerMappings refuses mappings a peer has no business announcing:
-// overlay addresses outside its subnet or host listeners not on its address.
+// overlay addresses outside its subnet or host addresses not its own
+// underlay address (another host's).
 func checkPeerMappings(peer overlay.HostPlan, mappings []protocol.Mapping) error {
 	for _, m := range mappings {
-		if !peer.Subnet.Contains(m.Overlay.Addr()) || m.Host.Addr() != peer.Underlay {
-			return fmt.Errorf("mapping %s → %s is not within peer %s (%s)", m.Overlay, m.Host, peer.Underlay, peer.Subnet)
+		if !peer.Subnet.Contains(m.Overlay.Addr()) {
+			return fmt.Errorf("mapping %s → %s: %s is not in peer %s's subnet %s", m.Overlay, m.Host, m.Overlay.Addr(), peer.Underlay, peer.Subnet)
+		}
+		if m.Host.Addr() != peer.Underlay {
+			return fmt.Errorf("mapping %s → %s: the host address is not peer %s's own", m.Overlay, m.Host, peer.Underlay)
 		}
 	}
 	return nil
+}
+
+// checkPeerDirectory is checkPeerMappings for a DIRECTORY, whose
+// listeners also need a port on both sides.
+func checkPeerDirectory(peer overlay.HostPlan, mappings []protocol.Mapping) error {
+	for _, m := range mappings {
+		if m.Overlay.Port() == 0 || m.Host.Port() == 0 {
+			return fmt.Errorf("listener %s → %s of peer %s: port 0", m.Overlay, m.Host, peer.Underlay)
+		}
+	}
+	return checkPeerMappings(peer, mappings)
 }

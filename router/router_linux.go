@@ -61,6 +61,9 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := config.CheckPeerAuthentication(); err != nil {
+		return nil, err
+	}
 	var clusterKey *secure.ClusterKey
 	if config.KeyFile != "" {
 		if clusterKey, err = secure.LoadClusterKey(config.KeyFile); err != nil {
@@ -105,10 +108,20 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 }
 
 func (r *Router) registerContainers() error {
+	own, err := namespaceInode("/proc/self/ns/net")
+	if err != nil {
+		return fmt.Errorf("the router's network namespace: %w", err)
+	}
 	for _, c := range r.config.Containers {
 		ino, err := namespaceInode(c.Netns)
 		if err != nil {
 			return fmt.Errorf("container %s: network namespace %s: %w", c.Name, c.Netns, err)
+		}
+		if other, dup := r.containers[ino]; dup {
+			return fmt.Errorf("container %s: netns %s is the network namespace of container %s too; each container has one of its own", c.Name, c.Netns, other.Name)
+		}
+		if ino == own {
+			return fmt.Errorf("container %s: netns %s is the router's own (the host's) network namespace", c.Name, c.Netns)
 		}
 		r.containers[ino] = &container{Name: c.Name, Addr: netip.MustParseAddr(c.Addr), Netns: ino}
 	}
@@ -137,8 +150,8 @@ func enableFastOpen() error {
 }
 
 func (r *Router) open() error {
-	if err := os.MkdirAll(r.config.Dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", r.config.Dir, err)
+	if err := makeRouterDir(r.config.Dir); err != nil {
+		return err
 	}
 	table, err := directory.Open(r.config.DirectoryPath(), directory.DefaultCapacity, r.plan.Config.CIDR)
 	if err != nil {
@@ -197,6 +210,7 @@ func (r *Router) Run(ctx context.Context) error {
 	r.publish()
 	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
 		"subnet", r.self.Subnet, "containers", len(r.containers), "peers", len(r.plan.Hosts)-1)
+	r.warnPeerAuthentication()
 	r.wg.Add(4)
 	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
 	go func() { defer r.wg.Done(); r.serveShims() }()

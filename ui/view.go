@@ -122,8 +122,12 @@ func (m Model) title() string {
 			up++
 		}
 	}
-	return fmt.Sprintf("slim top · %s %s · %s · up %s · peers %d/%d · %s",
-		r.Host, r.Subnet, r.Version, durationText(r.Uptime), up, len(m.snap.Peers), m.snap.Time.Format("15:04:05"))
+	peers := fmt.Sprintf("peers %d/%d", up, len(m.snap.Peers))
+	if r.InsecurePeers {
+		peers += " UNAUTHENTICATED"
+	}
+	return fmt.Sprintf("slim top · %s %s · %s · up %s · %s · %s",
+		r.Host, r.Subnet, r.Version, durationText(r.Uptime), peers, m.snap.Time.Format("15:04:05"))
 }
 
 func (m Model) totals() string {

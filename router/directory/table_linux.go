@@ -21,6 +21,10 @@ type Table struct {
 	capacity int
 }
 
+// Mode is the directory file's: readable by root only. Shims of other
+// users get a read-only descriptor of it from the router.
+const Mode = 0o600
+
 // Open maps the directory file at path for writing, creating it if needed.
 // An existing file of the same capacity is reused in place — shims that
 // mapped it keep seeing updates after a router restart — and emptied.
@@ -28,11 +32,11 @@ func Open(path string, capacity int, overlay netip.Prefix) (*Table, error) {
 	if capacity <= 0 || capacity&(capacity-1) != 0 {
 		return nil, fmt.Errorf("directory capacity %d is not a power of two", capacity)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, Mode)
 	if err != nil {
 		return nil, fmt.Errorf("opening directory: %w", err)
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err := f.Chmod(Mode); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("opening directory: %w", err)
 	}

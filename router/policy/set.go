@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/slimnet/slim/internal/strictjson"
 )
 
 // Set is an ordered list of rules: the first that matches a connection
@@ -80,6 +82,13 @@ type file struct {
 	Rules   []Rule `json:"rules"`
 }
 
+// loadedFile is the on-disk form as read: each rule is decoded and
+// checked on its own, so that an error names the rule.
+type loadedFile struct {
+	Version int               `json:"version"`
+	Rules   []json.RawMessage `json:"rules"`
+}
+
 const fileVersion = 1
 
 // Save writes the rules to path atomically: a reader, or a router that
@@ -109,7 +118,9 @@ func (s *Set) Save(path string) error {
 	return nil
 }
 
-// Load reads rules saved by Save. A missing file is an empty policy.
+// Load reads rules saved by Save. A missing file is an empty policy. A
+// field this router does not know, or a rule that is not valid, is an
+// error that names the rule: a rule half understood must not be enforced.
 func Load(path string) (*Set, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -118,17 +129,18 @@ func Load(path string) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading policy: %w", err)
 	}
-	var f file
-	if err := json.Unmarshal(data, &f); err != nil {
+	var f loadedFile
+	if err := strictjson.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("policy file %s is corrupt: %w", path, err)
 	}
 	if f.Version != fileVersion {
 		return nil, fmt.Errorf("policy file %s has version %d, this router reads %d", path, f.Version, fileVersion)
 	}
 	s := &Set{}
-	for i, r := range f.Rules {
-		if _, err := Parse(r.String()); err != nil {
-			return nil, fmt.Errorf("policy file %s, rule %d: %w", path, i, err)
+	for i, raw := range f.Rules {
+		r, err := decodeRule(raw)
+		if err != nil {
+			return nil, fmt.Errorf("policy file %s, rule %d: %w", path, i+1, err)
 		}
 		s.Add(r, -1)
 	}

@@ -35,6 +35,10 @@ const (
 	// container's cgroup (secure mode's policy for overlay connections);
 	// `slim exec` sends it before starting the program.
 	TypeEnroll Type = 9
+	// TypeTable asks for the directory table: the reply carries a
+	// read-only descriptor of DIR/directory, which only root may open by
+	// its path (docs/secure.md, "What a local user can read").
+	TypeTable Type = 10
 )
 
 // Replies from the router.
@@ -43,6 +47,7 @@ const (
 	TypeHelloOK  Type = 0x81
 	TypePoolOK   Type = 0x82
 	TypeListenOK Type = 0x83
+	TypeTableOK  Type = 0x8a
 	TypeError    Type = 0xff
 )
 
@@ -59,7 +64,7 @@ const (
 
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
-	TypeStats: "STATS", TypeEnroll: "ENROLL",
+	TypeStats: "STATS", TypeEnroll: "ENROLL", TypeTable: "TABLE", TypeTableOK: "TABLE_OK",
 	TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
 	TypeClients: "CLIENTS",
 }

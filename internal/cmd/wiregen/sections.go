@@ -39,10 +39,12 @@ func sections() []section {
 			{"SLIM_T_UNLISTEN", typ(protocol.TypeUnlisten)},
 			{"SLIM_T_STATS", typ(protocol.TypeStats)},
 			{"SLIM_T_ENROLL", typ(protocol.TypeEnroll)},
+			{"SLIM_T_TABLE", typ(protocol.TypeTable)},
 			{"SLIM_T_OK", typ(protocol.TypeOK)},
 			{"SLIM_T_HELLO_OK", typ(protocol.TypeHelloOK)},
 			{"SLIM_T_POOL_OK", typ(protocol.TypePoolOK)},
 			{"SLIM_T_LISTEN_OK", typ(protocol.TypeListenOK)},
+			{"SLIM_T_TABLE_OK", typ(protocol.TypeTableOK)},
 			{"SLIM_T_ERROR", typ(protocol.TypeError)},
 		}},
 		{title: "Why a connect went over the overlay: STATS fallback indexes", enum: true, consts: []constant{
