@@ -29,9 +29,9 @@ func pingFrom(l *testLab, node, server string, port, n int) (ok int, out string)
 	return ok, out
 }
 
-// closedHostConnections counts the connections in TIME_WAIT in a host
-// namespace whose remote end is addr: those the accelerated clients made
-// to a host listener and closed.
+// closedHostConnections counts the connections a host namespace closed
+// whose remote end is addr: those the accelerated clients made to a host
+// listener and closed.
 func (l *testLab) closedHostConnections(host string, addr netip.AddrPort) int {
 	l.t.Helper()
 	n, err := l.Node(host)
@@ -43,7 +43,7 @@ func (l *testLab) closedHostConnections(host string, addr netip.AddrPort) int {
 		sockets, err := netlink.SocketDiagTCP(unix.AF_INET)
 		for _, s := range sockets {
 			remote, _ := netip.AddrFromSlice(s.ID.Destination.To4())
-			if s.State == tcpTimeWait && netip.AddrPortFrom(remote, s.ID.DestinationPort) == addr {
+			if closedByClient(s.State) && netip.AddrPortFrom(remote, s.ID.DestinationPort) == addr {
 				count++
 			}
 		}
@@ -55,7 +55,21 @@ func (l *testLab) closedHostConnections(host string, addr netip.AddrPort) int {
 	return count
 }
 
-const tcpTimeWait = 6
+// closedByClient says whether a TCP state is one after an active close
+// (FIN_WAIT1, FIN_WAIT2, TIME_WAIT).
+func closedByClient(state uint8) bool { return state >= 4 && state <= 6 }
+
+// waitClosedHostConnections waits (at most 5 s: the server closes its
+// end after the client) until host has want closed connections to addr,
+// and returns how many it has.
+func (l *testLab) waitClosedHostConnections(host string, addr netip.AddrPort, want int) int {
+	n := 0
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if n = l.closedHostConnections(host, addr); n >= want || time.Now().After(deadline) {
+			return n
+		}
+	}
+}
 
 func lastLineWithPrefix(out, prefix string) string {
 	lines := linesWithPrefix(out, prefix)
@@ -98,7 +112,7 @@ func TestIntegrationSecureCleanRestartKeepsListeners(t *testing.T) {
 			t.Errorf("the server saw %d connections from %s's overlay address, want %d:\n%s", seen, node, clients, server.output())
 		}
 		host := strings.SplitN(node, "-", 2)[0]
-		if n := l.closedHostConnections(host, listener); n < clients {
+		if n := l.waitClosedHostConnections(host, listener, clients); n < clients {
 			t.Errorf("%s has %d closed host connections to the host listener %s, want %d: not accelerated", host, n, listener, clients)
 		}
 	}
