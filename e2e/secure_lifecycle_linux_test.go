@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +16,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/router"
+	"github.com/slimnet/slim/secure"
 )
 
 func pingScript() string { return filepath.Join(repoRoot, "e2e", "testdata", "pingconn.py") }
@@ -118,5 +125,135 @@ func TestIntegrationSecureCleanRestartKeepsListeners(t *testing.T) {
 	}
 	if strings.Contains(before.output(), "CLIENT CLOSED") {
 		t.Errorf("the connection made before the clean restart ended:\n%s", before.output())
+	}
+}
+
+func poolholdScript() string { return filepath.Join(repoRoot, "e2e", "testdata", "poolhold.py") }
+
+// serveHostSecret runs a service of the host namespace itself (no Slim)
+// on addr that writes a secret to every connection, until the test ends.
+func serveHostSecret(t *testing.T, l *testLab, host, addr string) {
+	t.Helper()
+	ln := listenIn(t, l, host, addr)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Write([]byte("HOST SECRET\n"))
+			conn.Close()
+		}
+	}()
+}
+
+// listenIn listens on addr in a host namespace until the test ends.
+func listenIn(t *testing.T, l *testLab, host, addr string) net.Listener {
+	t.Helper()
+	n, err := l.Node(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	err = n.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listening on %s in %s: %v", addr, host, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// startRouterOnce starts host's router again (as restartRouter does) and
+// waits for it to exit, which it must within 10 s; it returns what the
+// router logged and its exit error.
+func startRouterOnce(t *testing.T, l *testLab, host string) (string, error) {
+	t.Helper()
+	dir := l.RouterDir(host)
+	n, err := l.Node(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(slimPath, "router", "--config", filepath.Join(dir, "router.json"),
+		"--secure", "--key-file", l.ClusterKeyPath())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := n.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		return out.String(), err
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("the router of %s kept running (want it to fail to start):\n%s", host, out.String())
+		return "", nil
+	}
+}
+
+// TestIntegrationSecureFailedStartKeepsGuards: a program in a container
+// keeps a spare pool socket, waits for its router to be killed, takes the
+// router's peer port with it, so that the restarted router cannot start;
+// the failed start must leave the programs of the killed router guarding:
+// the program's other pool socket still cannot reach a service of the host
+// that is not for containers. (Issue 9, item 1: the failed start removed
+// the pinned programs, and the connect read the host's data.)
+func TestIntegrationSecureFailedStartKeepsGuards(t *testing.T) {
+	l := newSecureLab(t, "sfst")
+	const servicePort = 7404
+	service := fmt.Sprintf("198.18.0.1:%d", servicePort)
+	peerPort := fmt.Sprintf("198.18.0.1:%d", router.DefaultPeerPort)
+	serveHostSecret(t, l, "h1", service)
+	goFile := filepath.Join(t.TempDir(), "go")
+	attacker := l.start("h1-c1", true, "python3", poolholdScript(), goFile,
+		strconv.Itoa(router.DefaultPeerPort), "198.18.0.1", strconv.Itoa(servicePort))
+	attacker.waitFor("POOLED", 10*time.Second)
+
+	killRouter(t, l, "h1", syscall.SIGKILL)
+	touch(t, goFile+".1")
+	attacker.waitFor("PEERPORT ", 10*time.Second)
+	var held net.Listener
+	if !strings.Contains(attacker.output(), "PEERPORT TAKEN") {
+		// Pool sockets may not listen on it: a host process holds the
+		// port instead, so that the start fails all the same.
+		t.Logf("the pool socket could not take the peer port (%s); the test holds it", lastLineWithPrefix(attacker.output(), "PEERPORT "))
+		held = listenIn(t, l, "h1", peerPort)
+	}
+	log, err := startRouterOnce(t, l, "h1")
+	if err == nil || !strings.Contains(log, peerPort) {
+		t.Fatalf("the router should fail to listen on its peer port %s (%v):\n%s", peerPort, err, log)
+	}
+	bpffs, err := secure.BPFFSMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(secure.PinDir(bpffs, secure.RouterID(l.RouterDir("h1"))), "link_connect4")); err != nil {
+		t.Errorf("the failed start removed the killed router's pinned links: %v", err)
+	}
+
+	touch(t, goFile+".2")
+	attacker.waitFor("RETARGET ", 10*time.Second)
+	if got := lastLineWithPrefix(attacker.output(), "RETARGET "); got != "RETARGET REFUSED EPERM" {
+		t.Errorf("after the failed start a pool socket reached the host's own service: %q, want RETARGET REFUSED EPERM", got)
+	}
+
+	// With the port free again the router starts and serves.
+	touch(t, goFile+".3")
+	if err := attacker.wait(10 * time.Second); err != nil {
+		t.Errorf("attacker: %v\n%s", err, attacker.output())
+	}
+	if held != nil {
+		held.Close()
+	}
+	restartRouter(t, l, "h1")
+	const port = 7405
+	startHoldServer(l, "h2-c1", "h1", port)
+	if ok, out := pingFrom(l, "h1-c2", "h2-c1", port, 3); ok != 3 {
+		t.Errorf("after the restart %d of 3 accelerated clients got their echo:\n%s", ok, out)
 	}
 }
