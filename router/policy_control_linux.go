@@ -103,7 +103,7 @@ func (p policyAPI) AddPolicy(text string, position int) (int, []control.PolicyRu
 	}
 	n := r.policy.Len()
 	if n >= secure.MaxRules {
-		return 0, nil, fmt.Errorf("policy not changed: it has %d rules, secure mode's limit of policy rules; delete one first", n)
+		return 0, nil, fmt.Errorf("policy not changed: the policy is full: it has %d rules, the limit of secure mode (delete a rule first)", n)
 	}
 	if position < 0 || position > n+1 {
 		return 0, nil, fmt.Errorf("position %d is out of range: the policy has %s, so a new rule goes at 1 to %d (or give no position to append)", position, rulesCount(n), n+1)
