@@ -126,6 +126,37 @@ func TestIntegrationSecureCleanRestartKeepsListeners(t *testing.T) {
 	if strings.Contains(before.output(), "CLIENT CLOSED") {
 		t.Errorf("the connection made before the clean restart ended:\n%s", before.output())
 	}
+	checkCleanup(t, l, "h1")
+}
+
+// checkCleanup: while host sockets the router made are open (a listener),
+// a clean stop leaves the programs pinned, guarding them, and
+// `slim router --cleanup`, refused while the router runs, removes them.
+func checkCleanup(t *testing.T, l *testLab, host string) {
+	t.Helper()
+	cleanup := func() (string, error) {
+		out, err := exec.Command(slimPath, "router", "--config", filepath.Join(l.RouterDir(host), "router.json"), "--cleanup").CombinedOutput()
+		return string(out), err
+	}
+	if out, err := cleanup(); err == nil || !strings.Contains(out, "a router is serving") {
+		t.Errorf("--cleanup while the router runs: %v, %s; want a refusal", err, out)
+	}
+	bpffs, err := secure.BPFFSMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins := secure.PinDir(bpffs, secure.RouterID(l.RouterDir(host)))
+	killRouter(t, l, host, syscall.SIGTERM)
+	if _, err := os.Stat(filepath.Join(pins, "link_connect4")); err != nil {
+		t.Errorf("a clean stop with a listener open removed its guards: %v", err)
+	}
+	out, err := cleanup()
+	if err != nil || !strings.Contains(out, "still open") {
+		t.Errorf("--cleanup: %v, %s; want it to say that sockets are still open", err, out)
+	}
+	if _, err := os.Stat(pins); !os.IsNotExist(err) {
+		t.Errorf("pins left after --cleanup: %s (%v)", pins, err)
+	}
 }
 
 func poolholdScript() string { return filepath.Join(repoRoot, "e2e", "testdata", "poolhold.py") }

@@ -143,8 +143,9 @@ func TestIntegrationSecurePolicyRevokes(t *testing.T) {
 
 // TestIntegrationSecureRouterRestart: a router killed outright leaves its
 // programs guarding the sockets; a restarted one picks up their state (it
-// can still revoke a connection made before); a clean stop leaves nothing
-// in the kernel.
+// can still revoke a connection made before); a clean stop once no socket
+// it made is open and no enrolled process is left leaves nothing in the
+// kernel.
 func TestIntegrationSecureRouterRestart(t *testing.T) {
 	l := newSecureLab(t, "srst")
 	const port = 7401

@@ -122,7 +122,7 @@ func populated(dir string) bool {
 }
 
 // RemoveCgroups removes a router's cgroup tree, deepest first. Cgroups
-// that still hold processes stay and are reported.
+// that still hold processes (and those above them) stay.
 func RemoveCgroups(base string) error {
 	var dirs []string
 	filepath.WalkDir(base, func(path string, d os.DirEntry, err error) error {
@@ -133,7 +133,7 @@ func RemoveCgroups(base string) error {
 	})
 	var errs []error
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBUSY) {
 			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dirs[i], err))
 		}
 	}

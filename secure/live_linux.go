@@ -30,15 +30,7 @@ func (d *Datapath) trackSocket(fd int) error {
 // were never tracked (the table was full, or an older router made them):
 // then the count says nothing about whether any is left.
 func (d *Datapath) LiveSockets() (count int, complete bool, err error) {
-	var (
-		cookie uint64
-		value  uint8
-	)
-	it := d.objs.SlimLive.Iterate()
-	for it.Next(&cookie, &value) {
-		count++
-	}
-	if err := it.Err(); err != nil {
+	if count, err = countKeys(d.objs.SlimLive); err != nil {
 		return 0, false, fmt.Errorf("secure mode: counting open sockets: %w", err)
 	}
 	var lost uint64
@@ -51,4 +43,18 @@ func (d *Datapath) LiveSockets() (count int, complete bool, err error) {
 // missedSockets records that some open sockets are not tracked.
 func (d *Datapath) missedSockets() error {
 	return d.objs.SlimLiveLost.Update(uint32(0), uint64(1), ebpf.UpdateAny)
+}
+
+// countKeys counts the entries of slim_live.
+func countKeys(live *ebpf.Map) (int, error) {
+	var (
+		cookie uint64
+		value  uint8
+		count  int
+	)
+	it := live.Iterate()
+	for it.Next(&cookie, &value) {
+		count++
+	}
+	return count, it.Err()
 }
