@@ -152,12 +152,23 @@ func removeMapPins(dir string) {
 // cgroup are kept and switched to the new programs in one step each
 // (BPF_LINK_UPDATE), so the sockets they guard are never unguarded.
 func (d *Datapath) AttachRouter(cgroupPath string, cgroupID uint64) error {
+	current := map[string]bool{}
 	for _, p := range d.routerPrograms() {
-		l, err := d.attach("link_"+p.name, cgroupPath, cgroupID, p.attach, p.program)
+		pin := "link_" + p.name
+		l, err := d.attach(pin, cgroupPath, cgroupID, p.attach, p.program)
 		if err != nil {
 			return fmt.Errorf("secure mode: attaching %s to %s: %w", p.name, cgroupPath, err)
 		}
 		d.links = append(d.links, l)
+		current[pin] = true
+	}
+	// Links of programs this version no longer has.
+	entries, _ := os.ReadDir(d.pinDir)
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, "link_") && !strings.HasPrefix(name, "link_container_") && !current[name] {
+			unpinLink(filepath.Join(d.pinDir, name))
+		}
 	}
 	return nil
 }
