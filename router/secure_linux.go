@@ -75,8 +75,13 @@ func (r *Router) startSecure() error {
 	if s.cgroups, err = secure.EnterRouterCgroup(r.secureID()); err != nil {
 		return err
 	}
+	fresh := !secure.Pinned(s.pinDir)
 	if s.datapath, err = secure.Load(s.pinDir); err != nil {
-		s.cgroups.Release()
+		if fresh {
+			s.cgroups.Leave() // nothing guarded: remove what this start made
+		} else {
+			s.cgroups.Release()
+		}
 		return err
 	}
 	if len(s.datapath.Replaced) > 0 {

@@ -102,6 +102,9 @@ func (d *Datapath) load(spec *ebpf.CollectionSpec) error {
 	return nil
 }
 
+// Pinned says whether a router left programs or maps pinned in dir.
+func Pinned(dir string) bool { return hasPins(dir) }
+
 // hasPins says whether an earlier router left anything in dir.
 func hasPins(dir string) bool {
 	entries, _ := os.ReadDir(dir)
