@@ -74,6 +74,11 @@ func Load(pinDir string) (*Datapath, error) {
 	liveKept := pinnedMapFits(spec.Maps["slim_live"], filepath.Join(pinDir, "slim_live"))
 	d.Replaced = removeIncompatiblePins(spec, pinDir)
 	if err := d.load(spec); err != nil {
+		if !d.Adopted { // what this load pinned guards nothing
+			removeMapPins(pinDir)
+			os.Remove(pinDir)
+			os.Remove(filepath.Dir(pinDir))
+		}
 		return nil, err
 	}
 	if d.Adopted && !liveKept {
