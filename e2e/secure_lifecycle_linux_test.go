@@ -288,3 +288,23 @@ func TestIntegrationSecureFailedStartKeepsGuards(t *testing.T) {
 		t.Errorf("after the restart %d of 3 accelerated clients got their echo:\n%s", ok, out)
 	}
 }
+
+// waitCgroupEmpty waits (at most 10 s) until no process is left in the
+// cgroup where host's router enrolled a container's programs.
+func waitCgroupEmpty(t *testing.T, l *testLab, host, container string) {
+	t.Helper()
+	base, err := secure.CgroupBase(secure.RouterID(l.RouterDir(host)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := filepath.Join(base, "containers", container, "cgroup.events")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		data, err := os.ReadFile(events)
+		if os.IsNotExist(err) || strings.Contains(string(data), "populated 0") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes are still in %s's cgroup after 10 s (%s: %q, %v)", container, events, data, err)
+		}
+	}
+}
