@@ -78,6 +78,17 @@ func (l *testLab) waitClosedHostConnections(host string, addr netip.AddrPort, wa
 	}
 }
 
+// waitCount waits (at most 5 s: the server notices a close after the
+// client) until p printed text want times, and returns how many it did.
+func waitCount(p *program, text string, want int) int {
+	n := 0
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n = strings.Count(p.output(), text); n >= want || time.Now().After(deadline) {
+			return n
+		}
+	}
+}
+
 func lastLineWithPrefix(out, prefix string) string {
 	lines := linesWithPrefix(out, prefix)
 	if len(lines) == 0 {
@@ -115,7 +126,7 @@ func TestIntegrationSecureCleanRestartKeepsListeners(t *testing.T) {
 		// The server's app saw each client by its overlay address: the
 		// connections were accelerated and verified (an unverified one
 		// would show a host address, or be dropped by the server's shim).
-		if seen := strings.Count(server.output(), "SERVER CLOSED "+l.containerAddr(node)+":"); seen != clients {
+		if seen := waitCount(server, "SERVER CLOSED "+l.containerAddr(node)+":", clients); seen != clients {
 			t.Errorf("the server saw %d connections from %s's overlay address, want %d:\n%s", seen, node, clients, server.output())
 		}
 		host := strings.SplitN(node, "-", 2)[0]
