@@ -22,6 +22,11 @@ func (r *Router) enroll(c *container, pid int, req request) (protocol.Message, e
 	if s == nil {
 		return ok, nil
 	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.stopped {
+		return protocol.Message{}, refuse(unix.EAGAIN, "secure mode: the router is stopping")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dir, _, err := s.cgroups.EnterContainer(c.Name, pid)
@@ -38,16 +43,16 @@ func (r *Router) enroll(c *container, pid int, req request) (protocol.Message, e
 // guardContainer attaches the overlay policy check to a container's
 // cgroup, once, and tells it the container's address.
 func (s *secureMode) guardContainer(c *container, dir string) error {
+	id, err := secure.CgroupID(dir)
+	if err != nil {
+		return err
+	}
 	if _, ok := s.containers[c.Name]; !ok {
-		l, err := s.datapath.AttachContainer(c.Name, dir)
+		l, err := s.datapath.AttachContainer(c.Name, dir, id)
 		if err != nil {
 			return err
 		}
 		s.containers[c.Name] = l
-	}
-	id, err := secure.CgroupID(dir)
-	if err != nil {
-		return err
 	}
 	return s.datapath.SetContainer(id, c.Addr)
 }

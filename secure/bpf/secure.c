@@ -19,6 +19,7 @@
  *                 the cluster key
  *   ingress       a SYN to a Slim host listener without a valid MAC is
  *                 dropped; a valid one records who the client is
+ *   sock_release  a host socket the router made is gone (slim_live)
  *
  * container_connect4 is attached to the cgroups of containers started by
  * `slim exec` and applies the same policy to connections over the overlay.
@@ -33,7 +34,8 @@
 
 #include "siphash.h"
 
-#define SLIM_MAX_RULES 64
+#define SLIM_MAX_RULES 4096   /* secure.MaxRules */
+#define SLIM_MAX_LIVE (1 << 20) /* host sockets tracked (slim_live) */
 #define SLIM_OPT_KIND 254   /* RFC 6994 experimental option ... */
 #define SLIM_OPT_EXID 0x534c /* ... with the experiment id "SL" */
 #define SLIM_OPT_LEN 16
@@ -69,17 +71,23 @@ struct slim_tuple {
 	__u16 server_port;
 };
 
+enum slim_action {
+	SLIM_END = 0, /* no rule here: the list ends */
+	SLIM_ALLOW = 1,
+	SLIM_DENY = 2,
+};
+
 struct slim_rule {
 	__u32 src_net, src_mask;
 	__u32 dst_net, dst_mask; /* network order */
 	__u16 port_lo, port_hi;  /* host order */
-	__u32 deny;
+	__u32 action;            /* enum slim_action */
 };
 
 struct slim_config {
 	__u64 router_cgroup;
 	__u64 k0, k1; /* SipHash key, from the cluster key */
-	__u32 nrules;
+	__u32 unused; /* was the rule count; the policy map has its own end */
 	__u32 overlay_net, overlay_mask;
 	__u16 bind_port_min; /* lowest port a pool socket may be bound to */
 	__u16 pad;
@@ -129,12 +137,22 @@ struct {
 	__type(value, __u32);
 } slim_containers SEC(".maps");
 
+/*
+ * The policy: the rules in order, up to the first SLIM_END. The router
+ * fills a new list and swaps it in whole, so a program sees the old rules
+ * or the new ones, never a mix; a list that cannot be filled is never seen.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SLIM_MAX_RULES);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct slim_rule);
-} slim_rules SEC(".maps");
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, SLIM_MAX_RULES);
+		__type(key, __u32);
+		__type(value, struct slim_rule);
+	});
+} slim_policy SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -157,6 +175,39 @@ struct {
 	__type(value, __u64);
 } slim_counters SEC(".maps");
 
+/*
+ * The host sockets the router made that are still open, by socket cookie:
+ * pool sockets and host listeners (the router adds them) and the
+ * connections the listeners accept (sock_ops adds them); each leaves when
+ * it is released. A clean stop takes secure mode out of the kernel only
+ * when none is left and none was missed (slim_live_lost).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SLIM_MAX_LIVE);
+	__type(key, __u64);
+	__type(value, __u8);
+} slim_live SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} slim_live_lost SEC(".maps");
+
+static __always_inline void track_live(__u64 cookie)
+{
+	__u8 one = 1;
+	if (bpf_map_update_elem(&slim_live, &cookie, &one, BPF_ANY) == 0)
+		return;
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(&slim_live_lost, &zero);
+	if (lost)
+		__sync_fetch_and_add(lost, 1);
+}
+
 static __always_inline struct slim_config *config(void)
 {
 	__u32 zero = 0;
@@ -176,27 +227,46 @@ static __always_inline int from_router(const struct slim_config *cfg)
 	return cfg == NULL || bpf_get_current_cgroup_id() == cfg->router_cgroup;
 }
 
-/* First matching rule decides; none: allowed. Counts the hit. */
-static __always_inline int policy_denies(const struct slim_config *cfg, __u32 src, __u32 dst,
-					 __u16 port_nbo)
+/* A walk of the policy with bpf_loop: thousands of rules, one verified body. */
+struct policy_walk {
+	void *rules; /* the list in force when the walk began */
+	__u32 src, dst;
+	__u16 port;
+	__u16 pad;
+	__u32 match;           /* index of the first rule that matches */
+	struct slim_rule rule; /* that rule (action SLIM_END: none) */
+};
+
+static long policy_step(__u32 i, struct policy_walk *w)
 {
-	__u16 port = bpf_ntohs(port_nbo);
-	for (__u32 i = 0; i < SLIM_MAX_RULES; i++) {
-		if (i >= cfg->nrules)
-			break;
-		__u32 key = i; /* i itself stays in a register: the verifier follows it */
-		struct slim_rule *r = bpf_map_lookup_elem(&slim_rules, &key);
-		if (!r)
-			break;
-		if ((src & r->src_mask) != r->src_net || (dst & r->dst_mask) != r->dst_net ||
-		    port < r->port_lo || port > r->port_hi)
-			continue;
-		__u64 *hits = bpf_map_lookup_elem(&slim_hits, &key);
-		if (hits)
-			*hits += 1;
-		return r->deny != 0;
-	}
-	return 0;
+	__u32 key = i;
+	struct slim_rule *r = bpf_map_lookup_elem(w->rules, &key);
+	if (!r || r->action == SLIM_END)
+		return 1;
+	if ((w->src & r->src_mask) != r->src_net || (w->dst & r->dst_mask) != r->dst_net ||
+	    w->port < r->port_lo || w->port > r->port_hi)
+		return 0;
+	w->match = i;
+	w->rule = *r;
+	return 1;
+}
+
+/* First matching rule decides; none: allowed. Counts the hit. */
+static __always_inline int policy_denies(__u32 src, __u32 dst, __u16 port_nbo)
+{
+	__u32 zero = 0;
+	void *rules = bpf_map_lookup_elem(&slim_policy, &zero);
+	if (!rules)
+		return 0;
+	struct policy_walk w = {.rules = rules, .src = src, .dst = dst, .port = bpf_ntohs(port_nbo)};
+	bpf_loop(SLIM_MAX_RULES, policy_step, &w, 0);
+	if (w.rule.action == SLIM_END)
+		return 0;
+	__u32 key = w.match;
+	__u64 *hits = bpf_map_lookup_elem(&slim_hits, &key);
+	if (hits)
+		*hits += 1;
+	return w.rule.action == SLIM_DENY;
 }
 
 static __always_inline __u64 syn_mac(const struct slim_config *cfg, __u32 saddr, __u32 daddr,
@@ -224,7 +294,7 @@ int slim_connect4(struct bpf_sock_addr *ctx)
 		count(SLIM_C_CONNECT_REFUSED);
 		return 0;
 	}
-	if (policy_denies(cfg, st->self_ip, dst.ip, dst.port)) {
+	if (policy_denies(st->self_ip, dst.ip, dst.port)) {
 		count(SLIM_C_POLICY_DENIED);
 		return 0;
 	}
@@ -369,7 +439,14 @@ int slim_sockops(struct bpf_sock_ops *skops)
 	if (!sk)
 		return 1;
 	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
-	if (!st || st->kind != SLIM_SK_CONNECTED)
+	if (!st)
+		return 1;
+	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
+		/* accepted from a host listener: a host socket to keep guarding */
+		track_live(bpf_get_socket_cookie(skops));
+		return 1;
+	}
+	if (st->kind != SLIM_SK_CONNECTED)
 		return 1;
 	struct slim_config *cfg = config();
 	if (!cfg)
@@ -480,6 +557,15 @@ int slim_ingress(struct __sk_buff *skb)
 	return check_syn(skb, &ip, &tcp, tcp_off);
 }
 
+/* A host socket the router made (or accepted) is gone: its last file closed. */
+SEC("cgroup/sock_release")
+int slim_sock_release(struct bpf_sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	bpf_map_delete_elem(&slim_live, &cookie);
+	return 1;
+}
+
 /* Containers' own sockets: the same policy, for connections over the overlay. */
 SEC("cgroup/connect4")
 int slim_container_connect4(struct bpf_sock_addr *ctx)
@@ -491,7 +577,7 @@ int slim_container_connect4(struct bpf_sock_addr *ctx)
 	__u32 *src = bpf_map_lookup_elem(&slim_containers, &cg);
 	if (!src || (ctx->user_ip4 & cfg->overlay_mask) != cfg->overlay_net)
 		return 1;
-	if (policy_denies(cfg, *src, ctx->user_ip4, (__u16)ctx->user_port)) {
+	if (policy_denies(*src, ctx->user_ip4, (__u16)ctx->user_port)) {
 		count(SLIM_C_POLICY_DENIED);
 		return 0;
 	}
