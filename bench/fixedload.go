@@ -74,6 +74,7 @@ func (app fixedApp) fixedMetrics() []Metric {
 		app.metric("p50", "p50 latency", "us"),
 		app.metric("p99", "p99 latency", "us"),
 		app.metric("p999", "p99.9 latency", "us"),
+		app.metric("service_p50", "p50 latency from send", "us"),
 		app.metric("cpu_client", "client CPU", perOp),
 		app.metric("cpu_server", "server CPU", perOp),
 		app.metric("cpu_total", "CPU both hosts", perOp),
@@ -86,7 +87,7 @@ func (app fixedApp) fixedMetrics() []Metric {
 // fixedValues are the values of the rows of a fixed-load sample, by
 // metric ID.
 func (app fixedApp) fixedValues(rate float64, r loadResult, cpu cpuPerOp) map[string]float64 {
-	values := []float64{rate, r.Achieved, r.P50, r.P99, r.P999,
+	values := []float64{rate, r.Achieved, r.P50, r.P99, r.P999, r.ServiceP50,
 		cpu.Client, cpu.Server, cpu.Client + cpu.Server, cpu.Softirq, cpu.Ksoftirqd, r.LagP50}
 	byID := map[string]float64{}
 	for i, m := range app.fixedMetrics() {

@@ -52,7 +52,7 @@ func summarizeTransactions(txs []pgbenchTransaction, from, until time.Time) (loa
 	if !until.After(from) {
 		return loadResult{}, fmt.Errorf("empty measuring window (%v to %v)", from, until)
 	}
-	latency, lag := newHistogram(), newHistogram()
+	latency, lag, service := newHistogram(), newHistogram(), newHistogram()
 	last := from
 	for _, tx := range txs {
 		if tx.end.Before(from) || tx.end.After(until) {
@@ -60,6 +60,7 @@ func summarizeTransactions(txs []pgbenchTransaction, from, until time.Time) (loa
 		}
 		latency.add(uint64(tx.latency))
 		lag.add(uint64(tx.lag))
+		service.add(uint64(tx.latency - tx.lag))
 		if tx.end.After(last) {
 			last = tx.end
 		}
@@ -70,15 +71,16 @@ func summarizeTransactions(txs []pgbenchTransaction, from, until time.Time) (loa
 	}
 	us := func(ns uint64) float64 { return float64(ns) / 1e3 }
 	r := loadResult{
-		Completed: float64(latency.count),
-		Achieved:  float64(latency.count) / window,
-		P50:       us(latency.percentile(50)),
-		P90:       us(latency.percentile(90)),
-		P99:       us(latency.percentile(99)),
-		P999:      us(latency.percentile(99.9)),
-		Max:       us(latency.max),
-		Mean:      latency.mean() / 1e3,
-		LagP50:    us(lag.percentile(50)),
+		Completed:  float64(latency.count),
+		Achieved:   float64(latency.count) / window,
+		P50:        us(latency.percentile(50)),
+		P90:        us(latency.percentile(90)),
+		P99:        us(latency.percentile(99)),
+		P999:       us(latency.percentile(99.9)),
+		Max:        us(latency.max),
+		Mean:       latency.mean() / 1e3,
+		LagP50:     us(lag.percentile(50)),
+		ServiceP50: us(service.percentile(50)),
 	}
 	return r, r.check()
 }

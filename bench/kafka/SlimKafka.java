@@ -38,7 +38,8 @@ import java.util.concurrent.locks.LockSupport;
  * Fetch: long offset, int maxBytes; the broker answers int n and n bytes of
  * the log from offset, waiting up to 100 ms for data (n = 0 if none came).
  * A record: int length (of what follows), long due time (System.nanoTime
- * of when it was due to be sent), long sequence number, padding.
+ * of when it was due to be sent), long send time, long sequence number,
+ * padding.
  *
  * The client prints "slim-bench: measure start" and "slim-bench: measure
  * end" around the measured part and then one JSON line, as slim-loadgen
@@ -348,6 +349,7 @@ public final class SlimKafka {
         }
 
         static final int CLOSED_LOOP_BATCH = 100;
+        static final int HEADER = 4 + 8 + 8 + 8;
         static final int MAX_BATCH_BYTES = 1 << 20;
         final Settings s;
         long start, measureFrom, measureUntil;
@@ -357,11 +359,13 @@ public final class SlimKafka {
         // written by the consumer, read after it ends
         volatile long received, measuredReceived, receivedInWindow;
         volatile boolean stop;
-        final Histogram latency = new Histogram();
+        final Histogram latency = new Histogram(), service = new Histogram();
         volatile Throwable failure;
 
         Client(Settings s) {
-            if (s.recordBytes < 20 || s.recordBytes > 65536) throw new IllegalArgumentException("RECORD_BYTES from 20 to 65536");
+            if (s.recordBytes < HEADER || s.recordBytes > 65536) {
+                throw new IllegalArgumentException("RECORD_BYTES from " + HEADER + " to 65536");
+            }
             this.s = s;
         }
 
@@ -463,8 +467,8 @@ public final class SlimKafka {
                 batch.putInt(count * s.recordBytes);
                 for (int i = 0; i < count; i++, next++) {
                     long due = s.rate > 0 ? due(next) : now;
-                    batch.putInt(s.recordBytes - 4).putLong(due).putLong(next);
-                    batch.position(batch.position() + s.recordBytes - 20);
+                    batch.putInt(s.recordBytes - 4).putLong(due).putLong(now).putLong(next);
+                    batch.position(batch.position() + s.recordBytes - HEADER);
                     if (measured(due)) {
                         measuredSent++;
                         lag.add(now - due);
@@ -503,13 +507,14 @@ public final class SlimKafka {
                 boolean inWindow = now >= measureFrom && now < measureUntil;
                 while (data.remaining() >= 4 && data.remaining() >= 4 + data.getInt(data.position())) {
                     int len = data.getInt();
-                    long due = data.getLong();
-                    data.position(data.position() + len - 8);
+                    long due = data.getLong(), sentAt = data.getLong();
+                    data.position(data.position() + len - 16);
                     received++;
                     if (inWindow) receivedInWindow++;
                     if (measured(due)) {
                         measuredReceived++;
                         latency.add(now - due);
+                        service.add(now - sentAt);
                     }
                 }
                 data.compact();
@@ -523,12 +528,14 @@ public final class SlimKafka {
                     "{\"proto\":\"kafka\",\"conns\":2,\"rate\":%.3f,\"warmup_s\":%.3f,\"duration_s\":%.3f,"
                             + "\"scheduled\":%d,\"completed\":%d,\"unanswered\":%d,\"record_bytes\":%d,"
                             + "\"achieved\":%.3f,\"latency_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
-                            + "\"p999\":%.3f,\"max\":%.3f,\"mean\":%.3f},\"send_lag_us\":{\"p50\":%.3f,\"p99\":%.3f}}",
+                            + "\"p999\":%.3f,\"max\":%.3f,\"mean\":%.3f},\"send_lag_us\":{\"p50\":%.3f,\"p99\":%.3f},"
+                            + "\"service_us\":{\"p50\":%.3f,\"p99\":%.3f}}",
                     s.rate, s.warmup, s.duration, s.rate > 0 ? measuredSent : 0, measuredReceived, unanswered,
                     s.recordBytes, receivedInWindow / s.duration, latency.percentile(50) / us,
                     latency.percentile(90) / us, latency.percentile(99) / us, latency.percentile(99.9) / us,
                     latency.max / us, latency.count == 0 ? 0 : latency.sum / latency.count / us,
-                    lag.percentile(50) / us, lag.percentile(99) / us));
+                    lag.percentile(50) / us, lag.percentile(99) / us, service.percentile(50) / us,
+                    service.percentile(99) / us));
             out.flush();
         }
     }

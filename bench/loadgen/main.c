@@ -21,7 +21,8 @@
  * wait so far); "achieved" is the answers that arrived during the
  * measured part per second, whenever due, so it falls below the rate when
  * the server cannot keep up; latency_us are percentiles from when each
- * request was due; send_lag_us, of the generator's own delay in sending.
+ * request was due; send_lag_us, of the generator's own delay in sending;
+ * service_us, from when each answered request was sent.
  * Errors go to stderr with exit status 1.
  */
 #include "loadgen.h"
@@ -62,18 +63,20 @@ struct conn {
 	bool measured;  /* it counts */
 	bool want_out;  /* EPOLLOUT is registered */
 	uint64_t due;   /* when it was due, ns */
+	uint64_t sent;  /* when it was sent, ns */
 	size_t out_len, out_off;
 	size_t in_len;
 	char out[PROTO_MAX_REQUEST];
 	char in[IN_CAP];
 };
 
-/* Counters of the measured requests: latency from when each was due, and
- * the generator's own lag, from when it was due to when it was sent; and
- * the answers that arrived during the measured part, whenever due. */
+/* Counters of the measured requests: latency from when each was due, the
+ * generator's own lag, from when it was due to when it was sent, and the
+ * service latency, from when it was sent; and the answers that arrived
+ * during the measured part, whenever due. */
 struct tally {
 	uint64_t completed, sets, misses, in_window;
-	struct hist hist, lag;
+	struct hist hist, lag, service;
 };
 
 static struct conn conns[MAX_CONNS];
@@ -276,10 +279,9 @@ static void send_request(int ep, const struct options *o, const struct schedule 
 	c->due = due;
 	c->measured = sched_measured(s, due);
 	c->busy = true;
-	if (c->measured) {
-		uint64_t now = now_ns();
-		hist_add(&tally.lag, now > due ? now - due : 0);
-	}
+	c->sent = now_ns();
+	if (c->measured)
+		hist_add(&tally.lag, c->sent > due ? c->sent - due : 0);
 	flush_out(ep, c);
 }
 
@@ -334,6 +336,7 @@ static void on_readable(struct loop *l, struct conn *c, uint64_t now)
 	if (c->measured) {
 		tally.completed++;
 		hist_add(&tally.hist, now - c->due);
+		hist_add(&tally.service, now - c->sent);
 		if (c->is_set)
 			tally.sets++;
 		else if (l->o->work.proto == PROTO_MEMCACHED ? done == 5 : done == 5 && c->in[1] == '-')
@@ -448,18 +451,20 @@ static double us(uint64_t ns) { return (double)ns / 1000.0; }
 
 static void report(const struct options *o, const struct loop *l, uint64_t unanswered)
 {
-	const struct hist *h = &tally.hist, *lag = &tally.lag;
+	const struct hist *h = &tally.hist, *lag = &tally.lag, *service = &tally.service;
 	uint64_t scheduled = l->open ? l->total - sched_due_before(&l->s, l->s.measure_from) : 0;
 	printf("{\"proto\":\"%s\",\"conns\":%d,\"rate\":%.3f,\"warmup_s\":%.3f,\"duration_s\":%.3f,"
 	       "\"scheduled\":%llu,\"completed\":%llu,\"unanswered\":%llu,\"sets\":%llu,\"misses\":%llu,"
 	       "\"achieved\":%.3f,\"latency_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
-	       "\"max\":%.3f,\"mean\":%.3f},\"send_lag_us\":{\"p50\":%.3f,\"p99\":%.3f}}\n",
+	       "\"max\":%.3f,\"mean\":%.3f},\"send_lag_us\":{\"p50\":%.3f,\"p99\":%.3f},"
+	       "\"service_us\":{\"p50\":%.3f,\"p99\":%.3f}}\n",
 	       proto_name(o->work.proto), o->conns, o->rate, o->warmup, o->duration, (unsigned long long)scheduled,
 	       (unsigned long long)tally.completed, (unsigned long long)unanswered, (unsigned long long)tally.sets,
 	       (unsigned long long)tally.misses, (double)tally.in_window / o->duration,
 	       us(hist_percentile(h, 50)), us(hist_percentile(h, 90)), us(hist_percentile(h, 99)),
 	       us(hist_percentile(h, 99.9)), us(h->max), h->count ? h->sum / (double)h->count / 1000.0 : 0.0,
-	       us(hist_percentile(lag, 50)), us(hist_percentile(lag, 99)));
+	       us(hist_percentile(lag, 50)), us(hist_percentile(lag, 99)), us(hist_percentile(service, 50)),
+	       us(hist_percentile(service, 99)));
 }
 
 int main(int argc, char **argv)
