@@ -34,14 +34,28 @@ func newCgroupTree() (*cgroupTree, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStaleCgroups(mount)
 	dir := filepath.Join(mount, fmt.Sprintf("slim-bench-%d", os.Getpid()))
-	if err := removeCgroupDir(dir); err != nil { // left by a crashed bench of the same pid
-		return nil, err
-	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating cgroup %s: %w", dir, err)
 	}
 	return &cgroupTree{mount: mount, dir: dir}, nil
+}
+
+// removeStaleCgroups removes what benches that were killed left: the trees
+// of processes that are gone (or of an earlier process that had this
+// one's ID), if empty. Trees of benches still running stay.
+func removeStaleCgroups(mount string) {
+	dirs, _ := filepath.Glob(filepath.Join(mount, "slim-bench-*"))
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "slim-bench-"))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); pid == os.Getpid() || errors.Is(err, syscall.ESRCH) {
+			removeCgroupDir(dir) // best effort: one still in use stays
+		}
+	}
 }
 
 // remove removes the tree; its sample cgroups are removed already.
