@@ -37,7 +37,7 @@ func lookTool(name string) (string, error) {
 
 // postgresBinDirs is where Debian installs PostgreSQL's programs, one
 // directory per major version.
-var postgresBinDirs = "/usr/lib/postgresql/*/bin"
+const postgresBinDirs = "/usr/lib/postgresql/*/bin"
 
 // lookPostgresTool finds a PostgreSQL program in the directory of the
 // newest version installed: the real program, not the wrapper script

@@ -5,7 +5,8 @@
  *   proto.c    requests and response parsing: memcached text get/set,
  *              redis RESP GET/SET, HTTP/1.1 keep-alive GET
  *   sched.c    the fixed-rate schedule (intended send times, phases)
- *   main.c     options, connections, the epoll loop, the JSON report
+ *   options.c  the command line
+ *   main.c     connections, the epoll loop, the JSON report
  *
  * It is a dynamically linked glibc program on purpose: `slim exec` can
  * preload the shim into it, so it measures Slim's accelerated sockets.
@@ -99,5 +100,25 @@ uint64_t sched_due_before(const struct schedule *s, uint64_t until);
 /* How many requests the schedule sends in all (open loop only). */
 uint64_t sched_total(const struct schedule *s);
 bool sched_measured(const struct schedule *s, uint64_t due);
+
+/* ---- the command line (options.c) -------------------------------------- */
+
+/* Connections a client may open. */
+#define MAX_CONNS 1024
+
+/* What the command line asks for; parse_options exits with a message on
+ * stderr if it asks for nothing sensible. */
+struct options {
+	struct workload work;
+	const char *host;
+	int port;
+	int conns;
+	double rate, warmup, duration, drain, set_ratio;
+	unsigned keys;
+};
+
+void parse_options(int argc, char **argv, struct options *o);
+/* Prints "slim-loadgen: " and the message on stderr and exits with status 1. */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif
