@@ -12,6 +12,8 @@ packages=(
   # benchmarks and application tests
   iperf3 netperf sockperf nginx-light wrk memcached libmemcached-tools
   redis-server redis-tools postgresql curl python3
+  # the Kafka stand-in of bench --fixed-load (java, javac)
+  openjdk-17-jdk-headless
   # dashboard tests
   tmux
 )
