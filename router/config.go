@@ -44,6 +44,9 @@ type Config struct {
 	// every host, readable by root only). It authenticates what routers
 	// exchange and, in secure mode, every accelerated connection's SYN.
 	KeyFile string `json:"key_file,omitempty"`
+	// Limits bound what one container or local user may take from the
+	// router (limits.go); zero fields take the defaults.
+	Limits Limits `json:"limits,omitzero"`
 }
 
 // HostConfig is one host of the cluster.
@@ -117,6 +120,9 @@ func (c Config) Plan() (overlay.Plan, error) {
 		return overlay.Plan{}, fmt.Errorf("self %d does not name one of the %d hosts", c.Self, len(plan.Hosts))
 	}
 	if err := plan.Validate(); err != nil {
+		return overlay.Plan{}, err
+	}
+	if err := c.Limits.check(); err != nil {
 		return overlay.Plan{}, err
 	}
 	if c.Secure && c.KeyFile == "" {

@@ -52,7 +52,12 @@ type Router struct {
 	policy   *policy.Set
 
 	secure *secureMode // nil unless --secure (secure_linux.go)
+
+	shimConns shimConns // open shim connections by owner (shimconns_linux.go)
 }
+
+// limits are the configured limits, defaults filled in.
+func (r *Router) limits() Limits { return r.config.Limits.withDefaults() }
 
 // New checks the configuration and the kernel, then opens the router's
 // sockets and directory table. Nothing is served until Run.
@@ -91,10 +96,12 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	if err := enableFastOpen(); err != nil {
+		r.closeContainers()
 		return nil, err
 	}
 	// Before open: every socket made from here on is in the router's cgroup.
 	if err := r.startSecure(); err != nil {
+		r.closeContainers()
 		return nil, err
 	}
 	if err := r.open(); err != nil {
@@ -108,9 +115,15 @@ func (r *Router) registerContainers() error {
 	for _, c := range r.config.Containers {
 		ino, err := namespaceInode(c.Netns)
 		if err != nil {
+			r.closeContainers()
 			return fmt.Errorf("container %s: network namespace %s: %w", c.Name, c.Netns, err)
 		}
-		r.containers[ino] = &container{Name: c.Name, Addr: netip.MustParseAddr(c.Addr), Netns: ino}
+		ct, err := r.newContainer(c.Name, c.Addr, ino)
+		if err != nil {
+			r.closeContainers()
+			return err
+		}
+		r.containers[ino] = ct
 	}
 	return nil
 }
@@ -233,6 +246,7 @@ func (r *Router) close() {
 		r.table.Close()
 	}
 	r.stopSecure()
+	r.closeContainers()
 }
 
 // publish writes the directory table and the saved state after a change.
