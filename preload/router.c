@@ -323,19 +323,62 @@ fail:
 	return -1;
 }
 
-void slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_in)
+bool slim_router_resting(void)
 {
-	if (router_down())
-		return;
+	return router_down();
+}
+
+/* Sends a note on the thread's connection, back-off or not. */
+static bool send_note(uint16_t type, const void *payload, uint32_t len, int fd_in)
+{
 	int saved = errno;
 	int e = 0;
+	bool sent = false;
 	int s = router_fd(&e);
 	if (s >= 0) {
 		/* EAGAIN (router busy) drops it; the router's sweep catches up. */
-		send_msg(s, type, ++tls_id, payload, len, fd_in);
+		sent = send_msg(s, type, ++tls_id, payload, len, fd_in) >= 0;
 		done_with(s);
 	}
 	errno = saved;
+	return sent;
+}
+
+bool slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_in)
+{
+	if (router_down())
+		return false;
+	return send_note(type, payload, len, fd_in);
+}
+
+bool slim_router_note_now(uint16_t type, const void *payload, uint32_t len)
+{
+	return send_note(type, payload, len, -1);
+}
+
+bool slim_router_sync(int wait_ms)
+{
+	int saved = errno;
+	int e = 0;
+	bool answered = false;
+	int s = router_fd(&e);
+	if (s < 0) {
+		errno = saved;
+		return false;
+	}
+	uint32_t id = ++tls_id;
+	if (send_msg(s, SLIM_T_HELLO, id, NULL, 0, -1) >= 0) {
+		int64_t deadline = slim_now_ms() + wait_ms;
+		struct slim_reply rep;
+		struct hdr h;
+		while (!answered && recv_msg(s, deadline, &h, &rep, &e) == 0) {
+			close_fds(rep.fds, rep.nfds);
+			answered = h.id == id;
+		}
+	}
+	done_with(s);
+	errno = saved;
+	return answered;
 }
 
 /* ---- HELLO ------------------------------------------------------------------ */

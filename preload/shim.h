@@ -124,6 +124,7 @@ SLIM_HIDDEN int64_t slim_now_us(void);
 SLIM_HIDDEN void slim_stats_fallback(int reason);
 /* Counts an accelerated connect that started at started_us. */
 SLIM_HIDDEN void slim_stats_setup(int64_t started_us);
+SLIM_HIDDEN void slim_stats_atfork_child(void);
 
 /*
  * Writes one line to stderr with write(2). fmt knows %s, %d, %u, %x and
@@ -355,9 +356,19 @@ struct slim_reply {
 SLIM_HIDDEN int slim_router_call(uint16_t type, const void *payload, uint32_t len,
 				 int fd_in, uint16_t want, struct slim_reply *rep,
 				 int *err);
-/* A one-way note (UNLISTEN): dropped if it would block. */
-SLIM_HIDDEN void slim_router_note(uint16_t type, const void *payload, uint32_t len,
+/* A one-way note (UNLISTEN, STATS): dropped if it would block, or while
+ * the shim leaves the router alone. Returns whether it was sent. */
+SLIM_HIDDEN bool slim_router_note(uint16_t type, const void *payload, uint32_t len,
 				  int fd_in);
+/* Whether the shim leaves the router alone after a failure (back-off). */
+SLIM_HIDDEN bool slim_router_resting(void);
+/* A note sent even while the shim leaves the router alone (as the
+ * process exits: one non-blocking attempt). */
+SLIM_HIDDEN bool slim_router_note_now(uint16_t type, const void *payload, uint32_t len);
+/* A HELLO round trip within wait_ms, back-off or not, with no warning:
+ * once it returns true, the router has read every note this thread sent
+ * before. */
+SLIM_HIDDEN bool slim_router_sync(int wait_ms);
 SLIM_HIDDEN void slim_router_atfork_child(void);
 SLIM_HIDDEN void slim_router_thread_exit(void *arg);
 /* Arms slim_router_thread_exit for the calling thread (init.c). */
