@@ -52,8 +52,12 @@ func TestShimConnectionsBounded(t *testing.T) {
 	r, _ := selfRouter(t, Limits{ShimConnections: 8})
 	var served, refused int
 	for i := range 20 {
-		conn, _ := shimPair(t, r)
-		reply := call(t, conn, protocol.Message{Type: protocol.TypeHello, ID: uint32(i + 1)})
+		// A shim's first request is there when the router accepts.
+		conn, _ := shimPair(t, r, protocol.Message{Type: protocol.TypeHello, ID: uint32(i + 1)}.Encode())
+		reply, err := receive(t, conn, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: no reply: %v", i, err)
+		}
 		switch {
 		case reply.Type == protocol.TypeHelloOK:
 			served++
@@ -79,8 +83,11 @@ func TestStrangerConnectionsBounded(t *testing.T) {
 	r.containers = map[uint64]*container{} // this process is no container now
 	var refused int
 	for i := range DefaultStrangerConnections + 10 {
-		conn, _ := shimPair(t, r)
-		reply := call(t, conn, protocol.Message{Type: protocol.TypeHello, ID: uint32(i + 1)})
+		conn, _ := shimPair(t, r, protocol.Message{Type: protocol.TypeHello, ID: uint32(i + 1)}.Encode())
+		reply, err := receive(t, conn, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: no reply: %v", i, err)
+		}
 		if reply.Type != protocol.TypeError {
 			t.Fatalf("a stranger's HELLO: %+v", reply)
 		}

@@ -33,8 +33,10 @@ import (
 const witnessShards = 8
 
 // poolRecountInterval is the least time between two counts of one
-// container's pool sockets on the request path; in between, a container
-// at its quota is refused on the last count.
+// container's pool sockets on the request path when the last count found
+// it holding half its quota or more; in between, it is refused on that
+// count. A container that held little at the last count is counted again
+// at once: its sockets come and go, and counting them is cheap.
 const poolRecountInterval = 100 * time.Millisecond
 
 // poolWitness knows which pool sockets handed to one container still exist.
@@ -115,6 +117,7 @@ type poolAccount struct {
 	held    int       // at the last count, plus what was reserved since
 	pending int       // reserved and not yet settled
 	counted time.Time // of the last count
+	exact   int       // what the last count found
 	refused uint64    // POOL requests refused for the quota
 	handed  uint64    // pool sockets handed out since the router started
 	// credited is the accelerated setups of STATS reports accepted: at
@@ -127,7 +130,7 @@ type poolAccount struct {
 func (a *poolAccount) reserve(n int, now time.Time) (granted, held int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.held+n > a.quota && now.Sub(a.counted) >= poolRecountInterval {
+	if a.held+n > a.quota && (a.exact < a.quota/2 || now.Sub(a.counted) >= poolRecountInterval) {
 		a.recount(now)
 	}
 	granted = min(n, a.quota-a.held)
@@ -157,7 +160,8 @@ func (a *poolAccount) recount(now time.Time) (map[uint64]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.held, a.counted = len(alive)+a.pending, now
+	a.exact, a.counted = len(alive), now
+	a.held = a.exact + a.pending
 	return alive, nil
 }
 

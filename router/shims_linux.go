@@ -89,12 +89,13 @@ var errDisconnected = errors.New("shim disconnected")
 
 // refusalWait is how long a refused connection may take to send its first
 // request, which gets the refusal as its reply. A shim sends it as it
-// connects, usually before the router accepts.
-const refusalWait = 100 * time.Millisecond
+// connects, before the router accepts; a flood of refused connections
+// holds the router's descriptors no longer than this.
+const refusalWait = 2 * time.Millisecond
 
 // refuseConnection answers the connection's first request, if it comes
 // within refusalWait, with an ERROR saying why the connection is refused
-// (an unsolicited one otherwise); the caller then closes it.
+// (an unsolicited one, ID 0, otherwise); the caller then closes it.
 func refuseConnection(conn *net.UnixConn, buf, oob []byte, why error) {
 	var id uint32
 	conn.SetReadDeadline(time.Now().Add(refusalWait))

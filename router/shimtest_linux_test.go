@@ -54,7 +54,8 @@ func selfRouter(t *testing.T, limits Limits) (*Router, *container) {
 
 // shimPair connects a shim end to r.serveShim and returns the shim end
 // and a channel closed when the router is done with the connection.
-func shimPair(t *testing.T, r *Router) (*net.UnixConn, <-chan struct{}) {
+// Datagrams in first are sent before the router serves the connection.
+func shimPair(t *testing.T, r *Router, first ...[]byte) (*net.UnixConn, <-chan struct{}) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -69,6 +70,9 @@ func shimPair(t *testing.T, r *Router) (*net.UnixConn, <-chan struct{}) {
 			t.Fatal(err)
 		}
 		conns[i] = c.(*net.UnixConn)
+	}
+	for _, b := range first {
+		send(t, conns[0], b)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); r.serveShim(conns[1]) }()
