@@ -102,6 +102,16 @@ func TestIntegrationLocalUserCannotTakeRouterDown(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The attack did reach every accept loop.
+	log, err := os.ReadFile(filepath.Join(l.RouterDir("h1"), "router.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, what := range []string{"shim connection", "control client", "peer router"} {
+		if !bytes.Contains(log, []byte(`msg="accept failed; pausing and retrying until it works again" what="`+what+`"`)) {
+			t.Errorf("the router never failed to accept a %s: the attack did not reach that loop", what)
+		}
+	}
 }
 
 // TestIntegrationPoolHoarding: a plain process in a container (not under
@@ -191,6 +201,38 @@ func TestIntegrationEmptyDatagram(t *testing.T) {
 	res := helper(t, l, "h1-c1", "empty", "hello")
 	if res[0].Type != "ERROR" || res[0].Errno != int32(unix.EPROTO) || res[1].Type != "HELLO_OK" {
 		t.Errorf("empty datagram: %+v, then HELLO: %+v; want ERROR EPROTO and HELLO_OK", res[0], res[1])
+	}
+}
+
+// TestIntegrationForgedShimReports: a plain process in a container sends
+// STATS of its own making, 1000 of them, with counts up to the most a
+// report may carry and beyond. The router credits the container with no
+// more setups than the pool sockets it was handed (8), and no more
+// fallbacks than the container's rate allows; it shows what it left out
+// and refused, and what it credited under the container. It used to add
+// it all up (1e14 setups, "10 billion/s").
+func TestIntegrationForgedShimReports(t *testing.T) {
+	l := labWithRouters(t, "forge", 1)
+	res := helper(t, l, "h1-c1", "pool", "forgestats:1000", "hello")
+	if res[0].Fds != 8 || res[1].Err != "" || res[2].Type != "HELLO_OK" {
+		t.Fatalf("helper: %+v", res)
+	}
+	snap, err := control.Fetch(context.Background(), filepath.Join(l.RouterDir("h1"), control.SocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := snap.Shims
+	t.Logf("shims: %d reports, %d refused, %d setups (%.1f/s), %d fallbacks, %d discarded", s.Reports, s.Refused, s.Setups(), s.SetupsPerSecond, s.TotalFallbacks(), s.Discarded)
+	if s.Setups() > 8 || s.SetupsPerSecond > 8 {
+		t.Errorf("%d setups (%.1f/s) credited to a container handed 8 pool sockets", s.Setups(), s.SetupsPerSecond)
+	}
+	if s.TotalFallbacks() > 1<<23 || s.Refused != 1000 || s.Discarded == 0 {
+		t.Errorf("%d fallbacks credited, %d reports refused, %d counts discarded", s.TotalFallbacks(), s.Refused, s.Discarded)
+	}
+	for _, c := range snap.Containers {
+		if c.Name == "h1-c1" && (c.ShimSetups != s.Setups() || c.ShimFallbacks != s.TotalFallbacks()) {
+			t.Errorf("h1-c1: %d setups, %d fallbacks credited; want the totals", c.ShimSetups, c.ShimFallbacks)
+		}
 	}
 }
 
@@ -310,6 +352,8 @@ func attackStep(conn *net.UnixConn, id uint32, step string) stepResult {
 		return hoardPools(arg(0), arg(1))
 	case "churn": // churn:N: N pools of 64, every socket closed at once
 		return churnPools(conn, id, arg(0))
+	case "forgestats": // forgestats:N: N reports at the bound, N beyond it
+		return forgeStats(conn, id, arg(0))
 	case "connectpool": // connectpool:IP:PORT:MS: a pool socket connected for MS ms
 		return connectPool(conn, id, args[0]+":"+args[1], time.Duration(arg(2))*time.Millisecond)
 	}
@@ -384,6 +428,23 @@ func hoardPools(conns, reqs int) stepResult {
 		c.Close()
 	}
 	return stepResult{Text: fmt.Sprintf("received %d refused %d", received, refused)}
+}
+
+// forgeStats sends n STATS at the most a report may carry (4Mi of each
+// count) and n with a count beyond any shim's.
+func forgeStats(conn *net.UnixConn, id uint32, n int) stepResult {
+	const most = 1 << 22
+	bounded := protocol.Stats{Fallbacks: []uint32{most, most}, Setups: make([]uint32, protocol.SetupBuckets)}
+	bounded.Setups[0] = most
+	beyond := protocol.Stats{Fallbacks: []uint32{^uint32(0)}, Setups: []uint32{^uint32(0)}}
+	for range n {
+		for _, st := range []protocol.Stats{bounded, beyond} {
+			if _, err := conn.Write(protocol.Message{Type: protocol.TypeStats, ID: id, Payload: st.Encode()}.Encode()); err != nil {
+				return stepResult{Err: err.Error()}
+			}
+		}
+	}
+	return stepResult{}
 }
 
 // churnPools takes n pools of 64 and closes every socket at once.
