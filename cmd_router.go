@@ -43,7 +43,10 @@ they survive its restart, and a restarted router keeps its listeners.
 
 The router also serves its control API on DIR/control.sock (docs/control.md;
 root only, or root and --control-group), which 'slim top' and 'slim status'
-read. Optional fields: "control_group", "metrics_addr", "secure", "key_file".
+read. Optional fields: "control_group", "metrics_addr", "secure", "key_file",
+and "limits": {"shim_connections": 4096, "stranger_connections": 16,
+"pool_sockets": 16384}, what one container (or one local user outside the
+containers) may hold (docs/secure.md).
 
 With --secure (docs/secure.md) the router moves into its own cgroup v2,
 loads eBPF programs that guard every host socket it hands out (no host
