@@ -72,13 +72,6 @@ func (s *shimConns) release(owner connOwner) {
 	}
 }
 
-// count is the connections owner holds.
-func (s *shimConns) count(owner connOwner) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.held[owner]
-}
-
 // readDeadline is how long a connection may wait for its next request:
 // see shimIdleTimeout. The zero time is no deadline.
 func readDeadline(owner connOwner, completed bool, now time.Time) time.Time {

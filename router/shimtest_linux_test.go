@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -153,5 +152,3 @@ func pipeClosedEverywhere(t *testing.T, read int) bool {
 	n, err := unix.Read(read, make([]byte, 1))
 	return n == 0 && err == nil
 }
-
-func tempPath(t *testing.T, name string) string { return filepath.Join(t.TempDir(), name) }
