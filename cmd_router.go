@@ -45,7 +45,10 @@ they survive its restart, and a restarted router keeps its listeners.
 The router also serves its control API on DIR/control.sock (docs/control.md;
 root only, or root and --control-group), which 'slim top' and 'slim status'
 read. Optional fields: "control_group", "metrics_addr", "secure", "key_file",
-"insecure_peers". Unknown fields are errors.
+"insecure_peers", and "limits": {"shim_connections": 4096,
+"stranger_connections": 16, "pool_sockets": 16384}, what one container (or
+one local user outside the containers) may hold (docs/secure.md). Unknown
+fields are errors.
 
 Routers authenticate their directory exchange with the cluster key
 (key_file or --key-file: 32+ random bytes, mode 0600, the same on every

@@ -14,12 +14,16 @@ type container struct {
 	Name  string
 	Addr  netip.Addr
 	Netns uint64 // inode of its network namespace
+	// pool counts the host sockets it holds (poolquota_linux.go).
+	pool *poolAccount
 }
 
 // caller is who is at the other end of a shim connection, as the kernel
-// says: the process that connected and the container it is in, if any.
+// says: the process that connected, its user and the container it is in,
+// if any.
 type caller struct {
 	PID       int32
+	UID       uint32
 	Container *container
 }
 
@@ -49,7 +53,7 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 	if credErr != nil {
 		return caller{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
-	c := caller{PID: cred.Pid}
+	c := caller{PID: cred.Pid, UID: cred.Uid}
 	ino, err := namespaceInode(fmt.Sprintf("/proc/%d/ns/net", cred.Pid))
 	if err != nil {
 		if os.IsNotExist(err) {

@@ -52,7 +52,12 @@ type Router struct {
 	policy   *policy.Set
 
 	secure *secureMode // nil unless --secure (secure_linux.go)
+
+	shimConns shimConns // open shim connections by owner (shimconns_linux.go)
 }
+
+// limits are the configured limits, defaults filled in.
+func (r *Router) limits() Limits { return r.config.Limits.withDefaults() }
 
 // New checks the configuration and the kernel, then opens the router's
 // sockets and directory table, and only then (in secure mode) takes over
@@ -97,10 +102,12 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	if err := enableFastOpen(); err != nil {
+		r.closeContainers()
 		return nil, err
 	}
 	if err := r.open(); err != nil {
 		r.closeSockets()
+		r.closeContainers()
 		return nil, err
 	}
 	// Last: the host sockets made from here on (pools, host listeners) are
@@ -108,6 +115,7 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 	// sockets made before in place (startSecure).
 	if err := r.startSecure(); err != nil {
 		r.closeSockets()
+		r.closeContainers()
 		return nil, err
 	}
 	return r, nil
@@ -121,15 +129,23 @@ func (r *Router) registerContainers() error {
 	for _, c := range r.config.Containers {
 		ino, err := namespaceInode(c.Netns)
 		if err != nil {
+			r.closeContainers()
 			return fmt.Errorf("container %s: network namespace %s: %w", c.Name, c.Netns, err)
 		}
 		if other, dup := r.containers[ino]; dup {
+			r.closeContainers()
 			return fmt.Errorf("container %s: netns %s is the network namespace of container %s too; each container has one of its own", c.Name, c.Netns, other.Name)
 		}
 		if ino == own {
+			r.closeContainers()
 			return fmt.Errorf("container %s: netns %s is the router's own (the host's) network namespace", c.Name, c.Netns)
 		}
-		r.containers[ino] = &container{Name: c.Name, Addr: netip.MustParseAddr(c.Addr), Netns: ino}
+		ct, err := r.newContainer(c.Name, c.Addr, ino)
+		if err != nil {
+			r.closeContainers()
+			return err
+		}
+		r.containers[ino] = ct
 	}
 	return nil
 }
@@ -234,6 +250,7 @@ func (r *Router) Run(ctx context.Context) error {
 	r.closeSockets()
 	r.wg.Wait()
 	r.stopSecure()
+	r.closeContainers()
 	return nil
 }
 
