@@ -49,6 +49,10 @@ func (r *Router) startSecure() error {
 	if err := probeSockDestroy(); err != nil {
 		return err
 	}
+	ports, err := r.clientBindPorts()
+	if err != nil {
+		return err
+	}
 	bpffs, err := secure.EnsureBPFFS()
 	if err != nil {
 		return err
@@ -64,7 +68,7 @@ func (r *Router) startSecure() error {
 	r.secure = s
 	k0, k1 := r.clusterKey.SynKey()
 	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR,
-		BindPortMin: clientBindPortMin}
+		BindPortMin: ports.lo, BindPortMax: ports.hi}
 	if err := s.datapath.Configure(settings); err != nil {
 		r.stopSecure()
 		return err

@@ -240,6 +240,8 @@ static void attack_opts(int fd, const sin4 *other)
 	attack_opt(fd, "TCP_SAVE_SYN", IPPROTO_TCP, TCP_SAVE_SYN, &one, sizeof one);
 }
 
+#include "hostile_leaks.h"
+
 /* ---- re-connecting ---------------------------------------------------- */
 
 /* A non-blocking raw connect: refused if it fails at once. */
@@ -379,6 +381,7 @@ static void attack_connected(int fd, const sin4 *other)
 	attack_ifaddr(fd, &names);
 	attack_ifmtu(fd);
 	attack_opts(fd, other);
+	attack_leaks(fd);
 	if (raw_connect(fd, other, sizeof *other) == 0)
 		report("second_connect", 0, "connected to %s", SA(other));
 	else
