@@ -17,6 +17,7 @@ import (
 type secureMode struct {
 	datapath *secure.Datapath
 	cgroups  *secure.Cgroups
+	binary   *trustedBinary // what slim exec and its guard must run
 
 	mu         sync.Mutex
 	containers map[string]link.Link // container name -> its policy check
@@ -57,7 +58,11 @@ func (r *Router) startSecure() error {
 	if err != nil {
 		return err
 	}
-	s := &secureMode{containers: map[string]link.Link{}}
+	binary, err := newTrustedBinary()
+	if err != nil {
+		return err
+	}
+	s := &secureMode{containers: map[string]link.Link{}, binary: binary}
 	if s.cgroups, err = secure.EnterRouterCgroup(r.secureID()); err != nil {
 		return err
 	}
