@@ -275,6 +275,21 @@ func hostListener(t *testing.T, l *testLab, host string, overlay netip.AddrPort)
 	return netip.AddrPort{}
 }
 
+// secureEvents are what the programs of host's router counted.
+func secureEvents(t *testing.T, l *testLab, host string) control.SecureEvents {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snap, err := control.Fetch(ctx, filepath.Join(l.RouterDir(host), "control.sock"))
+	if err != nil {
+		t.Fatalf("control API of %s: %v", host, err)
+	}
+	if snap.Router.Secure == nil {
+		t.Fatalf("the router of %s reports no secure-mode counters", host)
+	}
+	return *snap.Router.Secure
+}
+
 // forge runs forgeScript in the host namespace h1 against the server in
 // h2-c1 on port and returns its output.
 func forge(t *testing.T, l *testLab, port int) string {
