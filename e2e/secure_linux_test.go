@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -379,4 +380,24 @@ func TestIntegrationSecureAttacksAreReal(t *testing.T) {
 	forge(t, l, port)
 	forged := fmt.Sprintf("ACCEPT %s:%d", l.containerAddr("h1-c1"), forgedPort)
 	server.waitFor(forged, 5*time.Second)
+	checkPlainSquat(t, l, 7342)
+}
+
+// checkPlainSquat: without secure mode nothing guards pool sockets: a
+// program in a container binds one to a port of its host and listens, and
+// a host service then finds the port taken (docs/secure.md says so).
+func checkPlainSquat(t *testing.T, l *testLab, port int) {
+	t.Helper()
+	squat := l.start("h1-c1", true, binPath("intruder"), "squat", fmt.Sprint(port))
+	squat.waitFor("HOLDING", 20*time.Second)
+	if a := parseAttacks(squat.output())[fmt.Sprintf("bind_%d", port)]; a.refused {
+		t.Errorf("plain mode: %s, want the bind and the listen to go through", a.detail)
+	}
+	h1, err := l.Node("h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.Do(func() error { return bindPlain(port) }); !errors.Is(err, unix.EADDRINUSE) {
+		t.Errorf("plain mode: a host service binding port %d: %v, want EADDRINUSE", port, err)
+	}
 }

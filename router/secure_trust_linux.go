@@ -185,6 +185,7 @@ func holdsFile(guard, caller, fd int) error {
 	if err != nil {
 		return errExited
 	}
+	var cmpErr error
 	for _, e := range entries {
 		gfd, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -193,9 +194,14 @@ func holdsFile(guard, caller, fd int) error {
 		if link, _ := fdLink(guard, gfd); !isSeccompListener(link) {
 			continue
 		}
-		if same, err := sameFile(caller, fd, guard, gfd); err == nil && same {
+		same, err := sameFile(caller, fd, guard, gfd)
+		if same {
 			return nil
 		}
+		cmpErr = errors.Join(cmpErr, err)
+	}
+	if cmpErr != nil {
+		return fmt.Errorf("it does not hold the program's seccomp listener, as far as the router can see: %w", cmpErr)
 	}
 	return errors.New("it does not hold the program's seccomp listener")
 }
