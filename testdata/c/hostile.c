@@ -22,7 +22,8 @@
  * A name attack is refused when it shows only an overlay (198.19.0.0/16)
  * address or fails; an interface ioctl when it shows no wire (198.18.x)
  * address or fails; anything that changes the socket (or, SIOCSIFMTU, the
- * interfaces of its namespace) when it fails. Attacks that disconnect the
+ * interfaces of its namespace) when it fails; an option or error-queue
+ * read (hostile_leaks.h) when nothing it returns holds a wire address. Attacks that disconnect the
  * socket (AF_UNSPEC) each use a fresh connection. */
 #include "common.h"
 #include <net/if.h>
