@@ -12,12 +12,13 @@ type portRange struct{ lo, hi uint16 }
 // clientBindPorts is where a container may bind a fresh pool socket in
 // secure mode (its app bound the same port in the container): the largest
 // run of the host's ephemeral range (ip_local_port_range) that holds no
-// reserved port (ip_local_reserved_ports) and not the routers' peer port.
+// reserved port (ip_local_reserved_ports) and none of the router's own
+// ports (the peer port, the metrics port).
 // Those are ports the kernel hands out to outgoing connections anyway, so
 // no host service may count on them: a pool socket bound there, even made
 // to listen, takes no service's port. It is empty (0..0) when no such run
 // exists, and every bind is refused.
-func clientBindPorts(localRange, reserved string, peerPort uint16) (portRange, error) {
+func clientBindPorts(localRange, reserved string, own ...uint16) (portRange, error) {
 	eph, err := parseLocalPortRange(localRange)
 	if err != nil {
 		return portRange{}, err
@@ -26,7 +27,9 @@ func clientBindPorts(localRange, reserved string, peerPort uint16) (portRange, e
 	if err != nil {
 		return portRange{}, err
 	}
-	taken[peerPort] = true
+	for _, port := range own {
+		taken[port] = true
+	}
 	eph.lo = max(eph.lo, 1024)
 	var best, run portRange // lo 0: none (every port here is at least 1024)
 	for p := int(eph.lo); p <= int(eph.hi); p++ {

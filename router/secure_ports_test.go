@@ -15,6 +15,7 @@ func TestClientBindPorts(t *testing.T) {
 		{"1000 1100", "", 7946, portRange{1024, 1100}},
 		{"40000 40000", "40000", 7946, portRange{}},
 		{"40000 40001", "", 40001, portRange{40000, 40000}},
+		{"40000 40010", "", 40005, portRange{40000, 40004}}, // a tie: the first run
 		{"65000 65535", "", 7946, portRange{65000, 65535}},
 	} {
 		got, err := clientBindPorts(c.local, c.reserved, c.peer)

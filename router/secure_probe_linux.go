@@ -3,8 +3,10 @@ package router
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -62,7 +64,8 @@ func probeSockDestroy() error {
 }
 
 // clientBindPorts reads the host's ephemeral and reserved ports: where a
-// container may bind a pool socket (clientBindPorts in secure_ports.go).
+// container may bind a pool socket (clientBindPorts in secure_ports.go),
+// the router's own TCP ports left out.
 func (r *Router) clientBindPorts() (portRange, error) {
 	const sysctl = "/proc/sys/net/ipv4/"
 	local, err := os.ReadFile(sysctl + "ip_local_port_range")
@@ -73,7 +76,13 @@ func (r *Router) clientBindPorts() (portRange, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return portRange{}, fmt.Errorf("secure mode: %w", err)
 	}
-	ports, err := clientBindPorts(string(local), string(reserved), r.config.PeerPort)
+	own := []uint16{r.config.PeerPort}
+	if _, port, err := net.SplitHostPort(r.config.MetricsAddr); err == nil {
+		if p, err := strconv.ParseUint(port, 10, 16); err == nil {
+			own = append(own, uint16(p))
+		}
+	}
+	ports, err := clientBindPorts(string(local), string(reserved), own...)
 	if err != nil {
 		return portRange{}, fmt.Errorf("secure mode: %w", err)
 	}
