@@ -92,15 +92,27 @@ func contains(list []string, s string) bool {
 // seccompFilter is the Seccomp value of a thread under a filter.
 const seccompFilter = "2"
 
-// checkUnderFilter checks that the status file says: under a seccomp
-// filter and not traced.
-func checkUnderFilter(status string) error {
-	f, err := statusFields(status, "Seccomp", "TracerPid")
+// checkFiltered checks that the status file says: under a seccomp filter.
+func checkFiltered(status string) error {
+	f, err := statusFields(status, "Seccomp")
 	if err != nil {
 		return err
 	}
 	if f["Seccomp"] != seccompFilter {
 		return fmt.Errorf("%s: not under a seccomp filter (Seccomp: %s)", filepath.Dir(status), f["Seccomp"])
+	}
+	return nil
+}
+
+// checkUnderFilter checks that the status file says: under a seccomp
+// filter and not traced.
+func checkUnderFilter(status string) error {
+	if err := checkFiltered(status); err != nil {
+		return err
+	}
+	f, err := statusFields(status, "TracerPid")
+	if err != nil {
+		return err
 	}
 	if f["TracerPid"] != "0" {
 		return fmt.Errorf("%s: traced by process %s", filepath.Dir(status), f["TracerPid"])

@@ -88,7 +88,7 @@ func (r *Router) checkEnrolled(who caller, t protocol.Type) error {
 	if got != want {
 		return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec (its cgroup is %s, not %s): no host sockets for it", pid, who.Container.Name, got, want)
 	}
-	if err := checkUnderFilter(fmt.Sprintf("/proc/%d/status", pid)); err != nil {
+	if err := checkFiltered(fmt.Sprintf("/proc/%d/status", pid)); err != nil {
 		return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec under the ioctl guard (%v): no host sockets for it", pid, who.Container.Name, err)
 	}
 	if err := sameProcess(pid, who.Start); err != nil {
