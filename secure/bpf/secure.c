@@ -245,9 +245,9 @@ int slim_connect4(struct bpf_sock_addr *ctx)
  * A client the app bound to a port (often port 0: any) gets a host socket
  * bound to the same port, so its own address does not change. That one
  * bind is allowed: on a fresh pool socket, to 0.0.0.0 and a port of the
- * host's ephemeral range (bind_port_min..max, which the router reads from
- * ip_local_port_range less the reserved ports), the ports the kernel hands
- * out to outgoing connections anyway. A pool socket can still listen() (no
+ * host's ephemeral range (bind_port_min..max: ip_local_port_range less the
+ * reserved ports and the router's own), the ports the kernel hands out to
+ * outgoing connections anyway. A pool socket can still listen() (no
  * cgroup hook sees it), but only on such a port, which no host service may
  * count on, and ingress drops every SYN to it: it can never hold a host
  * service's port nor accept anything.
