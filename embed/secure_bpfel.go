@@ -29,7 +29,7 @@ type SecureSlimConfig struct {
 	OverlayNet   uint32
 	OverlayMask  uint32
 	BindPortMin  uint16
-	Pad          uint16
+	BindPortMax  uint16
 }
 
 type SecureSlimRule struct {
@@ -79,6 +79,7 @@ const (
 	SecureProgSlimContainerConnect4 = "slim_container_connect4"
 	SecureProgSlimGetpeername4      = "slim_getpeername4"
 	SecureProgSlimGetsockname4      = "slim_getsockname4"
+	SecureProgSlimGetsockopt        = "slim_getsockopt"
 	SecureProgSlimIngress           = "slim_ingress"
 	SecureProgSlimSetsockopt        = "slim_setsockopt"
 	SecureProgSlimSockRelease       = "slim_sock_release"
@@ -132,6 +133,7 @@ type SecureProgramSpecs struct {
 	SlimContainerConnect4 *ebpf.ProgramSpec `ebpf:"slim_container_connect4"`
 	SlimGetpeername4      *ebpf.ProgramSpec `ebpf:"slim_getpeername4"`
 	SlimGetsockname4      *ebpf.ProgramSpec `ebpf:"slim_getsockname4"`
+	SlimGetsockopt        *ebpf.ProgramSpec `ebpf:"slim_getsockopt"`
 	SlimIngress           *ebpf.ProgramSpec `ebpf:"slim_ingress"`
 	SlimSetsockopt        *ebpf.ProgramSpec `ebpf:"slim_setsockopt"`
 	SlimSockRelease       *ebpf.ProgramSpec `ebpf:"slim_sock_release"`
@@ -222,6 +224,7 @@ type SecurePrograms struct {
 	SlimContainerConnect4 *ebpf.Program `ebpf:"slim_container_connect4"`
 	SlimGetpeername4      *ebpf.Program `ebpf:"slim_getpeername4"`
 	SlimGetsockname4      *ebpf.Program `ebpf:"slim_getsockname4"`
+	SlimGetsockopt        *ebpf.Program `ebpf:"slim_getsockopt"`
 	SlimIngress           *ebpf.Program `ebpf:"slim_ingress"`
 	SlimSetsockopt        *ebpf.Program `ebpf:"slim_setsockopt"`
 	SlimSockRelease       *ebpf.Program `ebpf:"slim_sock_release"`
@@ -235,6 +238,7 @@ func (p *SecurePrograms) Close() error {
 		p.SlimContainerConnect4,
 		p.SlimGetpeername4,
 		p.SlimGetsockname4,
+		p.SlimGetsockopt,
 		p.SlimIngress,
 		p.SlimSetsockopt,
 		p.SlimSockRelease,

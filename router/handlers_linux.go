@@ -40,7 +40,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 	if idErr != nil {
 		err = refuse(unix.EPERM, "%v", idErr)
 	} else if req.Type == protocol.TypeEnroll {
-		reply, err = r.enroll(who.Container, int(who.PID), req)
+		reply, err = r.enroll(who, req)
 	} else {
 		reply, fds, err = r.handle(who.Container, req)
 	}

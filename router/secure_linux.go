@@ -18,6 +18,8 @@ type secureMode struct {
 	datapath *secure.Datapath
 	cgroups  *secure.Cgroups
 	pinDir   string
+	binary   *trustedBinary // what slim exec and its guard must run
+	ports    portRange      // where a pool socket may be bound
 
 	mu         sync.Mutex
 	containers map[string]link.Link // container name -> its policy check
@@ -64,11 +66,19 @@ func (r *Router) startSecure() error {
 	if err := probeSockDestroy(); err != nil {
 		return err
 	}
+	ports, err := r.clientBindPorts()
+	if err != nil {
+		return err
+	}
 	bpffs, err := secure.EnsureBPFFS()
 	if err != nil {
 		return err
 	}
-	s := &secureMode{containers: map[string]link.Link{}, pinDir: secure.PinDir(bpffs, r.secureID())}
+	binary, err := newTrustedBinary()
+	if err != nil {
+		return err
+	}
+	s := &secureMode{containers: map[string]link.Link{}, pinDir: secure.PinDir(bpffs, r.secureID()), binary: binary, ports: ports}
 	if s.cgroups, err = secure.EnterRouterCgroup(r.secureID()); err != nil {
 		return err
 	}
@@ -124,7 +134,7 @@ func (r *Router) takeOver(s *secureMode) error {
 func (r *Router) configureSecure(s *secureMode) error {
 	k0, k1 := r.clusterKey.SynKey()
 	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR,
-		BindPortMin: clientBindPortMin}
+		BindPortMin: s.ports.lo, BindPortMax: s.ports.hi}
 	if err := s.datapath.Configure(settings); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ packages=(
   gcc libc6-dev make clang llvm libbpf-dev
   # lab
   iproute2 iputils-ping procps psmisc
+  # secure-mode tests: conntrack in a lab host (SO_ORIGINAL_DST)
+  nftables
   # benchmarks and application tests
   iperf3 netperf sockperf nginx-light wrk memcached libmemcached-tools
   redis-server redis-tools postgresql curl python3

@@ -52,6 +52,7 @@ func (d *Datapath) routerPrograms() []routerProgram {
 		{"getsockname4", ebpf.AttachCgroupInet4GetSockname, p.SlimGetsockname4},
 		{"getpeername4", ebpf.AttachCgroupInet4GetPeername, p.SlimGetpeername4},
 		{"setsockopt", ebpf.AttachCGroupSetsockopt, p.SlimSetsockopt},
+		{"getsockopt", ebpf.AttachCGroupGetsockopt, p.SlimGetsockopt},
 		{"sockops", ebpf.AttachCGroupSockOps, p.SlimSockops},
 		{"ingress", ebpf.AttachCGroupInetIngress, p.SlimIngress},
 		{"sock_release", ebpf.AttachCgroupInetSockRelease, p.SlimSockRelease},

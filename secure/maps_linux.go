@@ -26,9 +26,9 @@ type Settings struct {
 	RouterCgroup uint64 // cgroup id of the router: its calls pass
 	K0, K1       uint64 // SipHash key of the SYN MAC
 	Overlay      netip.Prefix
-	// BindPortMin is the lowest port a container may bind a fresh pool
-	// socket to (the port its app bound); 0 refuses every bind.
-	BindPortMin uint16
+	// BindPortMin..BindPortMax are the ports a container may bind a fresh
+	// pool socket to (the port its app bound); 0 refuses every bind.
+	BindPortMin, BindPortMax uint16
 }
 
 // BPFRule is a policy rule in the form the programs evaluate: addresses
@@ -90,7 +90,7 @@ func (d *Datapath) Configure(s Settings) error {
 	}
 	cur.RouterCgroup, cur.K0, cur.K1 = s.RouterCgroup, s.K0, s.K1
 	cur.OverlayNet, cur.OverlayMask = netAndMask(s.Overlay)
-	cur.BindPortMin = s.BindPortMin
+	cur.BindPortMin, cur.BindPortMax = s.BindPortMin, s.BindPortMax
 	return d.objs.SlimSettings.Update(zero, cur, ebpf.UpdateAny)
 }
 
