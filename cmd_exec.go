@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 	"github.com/slimnet/slim/internal/shimfile"
 )
 
@@ -120,7 +120,7 @@ func planExec(opts execOptions, args, environ []string) (execPlan, error) {
 	}
 	preload := withoutShims(getenv(environ, "LD_PRELOAD"))
 	if blocker == "" {
-		shim, err := shimfile.Install(opts.shimDir, embed.Shim())
+		shim, err := shimfile.Install(opts.shimDir, prebuilt.Shim())
 		if err != nil {
 			return execPlan{}, fmt.Errorf("install the shim (set --shim-dir or SLIM_SHIM_DIR to use another directory): %w", err)
 		}

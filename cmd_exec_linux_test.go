@@ -10,7 +10,7 @@ import (
 
 	"github.com/slimnet/slim/internal/testenv"
 
-	"github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 	"github.com/slimnet/slim/internal/shimfile"
 )
 
@@ -21,7 +21,7 @@ func TestPlanExecPrependsShim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shim := filepath.Join(opts.shimDir, shimfile.Name(embed.Shim()))
+	shim := filepath.Join(opts.shimDir, shimfile.Name(prebuilt.Shim()))
 	if got, want := getenv(plan.env, "LD_PRELOAD"), shim+" /opt/a.so /opt/b.so"; got != want {
 		t.Errorf("LD_PRELOAD = %q, want %q", got, want)
 	}
@@ -34,7 +34,7 @@ func TestPlanExecPrependsShim(t *testing.T) {
 	if len(plan.argv) != 2 || plan.argv[0] != "true" || !filepath.IsAbs(plan.path) {
 		t.Errorf("plan path %q argv %q, want an absolute path and argv as given", plan.path, plan.argv)
 	}
-	if data, err := os.ReadFile(shim); err != nil || !bytes.Equal(data, embed.Shim()) {
+	if data, err := os.ReadFile(shim); err != nil || !bytes.Equal(data, prebuilt.Shim()) {
 		t.Errorf("shim not installed at %s: %v", shim, err)
 	}
 
@@ -90,7 +90,7 @@ func TestExecEndToEnd(t *testing.T) {
 	}
 	shimDir := filepath.Join(dir, "shim")
 	env := append(unsetenv(unsetenv(os.Environ(), "LD_PRELOAD"), "SLIM_DEBUG"), "SLIM_SHIM_DIR="+shimDir)
-	wantShim := filepath.Join(shimDir, shimfile.Name(embed.Shim()))
+	wantShim := filepath.Join(shimDir, shimfile.Name(prebuilt.Shim()))
 
 	t.Run("LD_PRELOAD reaches the program", func(t *testing.T) {
 		cmd := exec.Command(slim, "exec", "--", "sh", "-c", `echo "$LD_PRELOAD"; echo "$SLIM_ROUTER_SOCK"`)

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 )
 
 const reasonSetID = "is setuid/setgid (the loader ignores LD_PRELOAD for it)"
@@ -96,7 +96,7 @@ func hasFileCapabilities(path string) bool {
 // shimELFHeader is the ELF header of the embedded shim, or nil if it cannot
 // be parsed (then the architecture check is skipped).
 var shimELFHeader = sync.OnceValue(func() *elf.FileHeader {
-	f, err := elf.NewFile(bytes.NewReader(embed.Shim()))
+	f, err := elf.NewFile(bytes.NewReader(prebuilt.Shim()))
 	if err != nil {
 		return nil
 	}
