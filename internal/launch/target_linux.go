@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"bytes"
@@ -104,9 +104,9 @@ var shimELFHeader = sync.OnceValue(func() *elf.FileHeader {
 })
 
 // execProgram replaces slim with the planned program.
-func execProgram(plan execPlan) error {
-	if err := syscall.Exec(plan.path, plan.argv, plan.env); err != nil {
-		return fmt.Errorf("exec %s: %w", plan.path, err)
+func execProgram(p plan) error {
+	if err := syscall.Exec(p.path, p.argv, p.env); err != nil {
+		return fmt.Errorf("exec %s: %w", p.path, err)
 	}
 	return nil
 }
