@@ -3,23 +3,16 @@ package router
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// container is a registered container of this host.
-type container struct {
-	Name  string
-	Addr  netip.Addr
-	Netns uint64 // inode of its network namespace
-}
-
 // caller is who is at the other end of a shim connection, as the kernel
 // says: the process that connected and the container it is in, if any.
 type caller struct {
 	PID       int32
+	Netns     uint64 // inode of its network namespace
 	Container *container
 }
 
@@ -57,6 +50,6 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 		}
 		return c, err
 	}
-	c.Container = r.containers[ino]
+	c.Netns, c.Container = ino, r.containers.lookup(ino)
 	return c, nil
 }

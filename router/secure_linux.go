@@ -75,7 +75,7 @@ func (r *Router) startSecure() error {
 	}
 	// Containers enrolled by a router that died: their check was
 	// detached with its links, and is back before anything else.
-	for _, c := range r.containers {
+	for _, c := range r.containers.list() {
 		if dir := s.cgroups.ContainerDir(c.Name); dirExists(dir) {
 			if err := s.guardContainer(c, dir); err != nil {
 				r.log.Warn("secure mode: container cgroup", "container", c.Name, "err", err)

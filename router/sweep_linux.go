@@ -58,8 +58,8 @@ func (r *Router) sweepOnce() {
 		r.publish()
 	}
 	view := r.listeners.directoryView()
-	view.containerAddr = make(map[string]netip.Addr, len(r.containers))
-	for _, c := range r.containers {
+	view.containerAddr = map[string]netip.Addr{}
+	for _, c := range r.containers.list() {
 		view.containerAddr[c.Name] = c.Addr
 	}
 	r.census.update(started, sockets, view)
