@@ -63,10 +63,10 @@ func TestContainerRequestsChecked(t *testing.T) {
 	path, _ := serveTest(t, &Server{Source: &fakeSource{}, Containers: &fakeContainers{}})
 	s := dialRaw(t, path)
 	for line, want := range map[string]string{
-		`{"version":1,"op":"container_add"}`:                                          `container_add needs "container" with "name", "netns" and "addr"`,
-		`{"version":1,"op":"container_add","container":{"name":"a","netns":"/x"}}`:    `container_add needs`,
-		`{"version":1,"op":"container_del","container":{}}`:                           `container_del needs "container" with "name"`,
-		`{"version":1,"op":"container_add","container":{"name":"a","netnz":"/x"}}`:    `unknown field "netnz"`,
+		`{"version":1,"op":"container_add"}`:                                         `container_add needs "container" with "name", "netns" and "addr"`,
+		`{"version":1,"op":"container_add","container":{"name":"a","netns":"/x"}}`:   `container_add needs`,
+		`{"version":1,"op":"container_del","container":{}}`:                          `container_del needs "container" with "name"`,
+		`{"version":1,"op":"container_add","container":{"name":"a","netnz":"/x"}}`:   `unknown field "netnz"`,
 		`{"version":1,"op":"container_del","container":{"name":"a"},"position":"1"}`: `malformed request`,
 	} {
 		if r := s.ask(line); r.OK || !strings.Contains(r.Error, want) {

@@ -76,7 +76,7 @@ type Server struct {
 	Policy PolicyHandler
 	// Containers serves the container operations; nil refuses them.
 	Containers ContainerHandler
-	Log    *slog.Logger
+	Log        *slog.Logger
 
 	mu       sync.Mutex
 	sessions map[net.Conn]struct{}
