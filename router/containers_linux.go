@@ -221,8 +221,8 @@ func (r *Router) registerContainers() error {
 func (r *Router) checkRegistered(who caller) error {
 	switch {
 	case who.Container == nil:
-		return fmt.Errorf("process %d is in network namespace net:[%d], which is not a container registered with this router "+
-			"(containers are registered by the slim CNI plugin, by 'slim container add', or in the router's config)", who.PID, who.Netns)
+		return fmt.Errorf("process %d's network namespace net:[%d] is not a container registered with this router "+
+			"(register it with the slim CNI plugin, 'slim container add' or the router's config)", who.PID, who.Netns)
 	case who.Container.removed.Load():
 		return fmt.Errorf("container %s was unregistered from this router", who.Container.Name)
 	}
