@@ -123,9 +123,6 @@ func (s *containerSet) remove(name string) *container {
 	return c
 }
 
-// nsfsMagic is the file system type of namespace files (NSFS_MAGIC).
-const nsfsMagic = 0x6e736673
-
 // nsGetNSType is the NS_GET_NSTYPE ioctl: the type of a namespace file.
 const nsGetNSType = 0xb703
 
@@ -146,7 +143,7 @@ func openNetns(path string) (*os.File, uint64, error) {
 	if err := unix.Fstatfs(pathFD, &fs); err != nil {
 		return nil, 0, &os.PathError{Op: "statfs", Path: path, Err: err}
 	}
-	if fs.Type != nsfsMagic {
+	if fs.Type != unix.NSFS_MAGIC {
 		return nil, 0, fmt.Errorf("%s is %w: not a namespace file (want a path such as /run/netns/NAME or /proc/PID/ns/net)", path, errNotNamespace)
 	}
 	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pathFD), unix.O_RDONLY|unix.O_CLOEXEC, 0)
