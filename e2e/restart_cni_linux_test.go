@@ -109,4 +109,3 @@ func (l *testLab) startInNetns(netns, host string, accelerated bool, argv ...str
 	l.t.Cleanup(p.stop)
 	return p
 }
-

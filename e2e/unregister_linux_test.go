@@ -81,4 +81,3 @@ func (h *cniHost) waitForConnections(name string, n int, timeout time.Duration) 
 	}
 	h.l.t.Fatalf("the router of %s lists %s with fewer than %d connections after %v", h.host, name, n, timeout)
 }
-
