@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/slimnet/slim/overlay"
+	"github.com/slimnet/slim/router"
 )
 
 // hostVethPrefix starts the name of every host end the plugin makes:
@@ -35,18 +36,13 @@ func isHostVethName(name string) bool {
 }
 
 // ensureBridge makes sure the host has its overlay (the router keeps it;
-// after a reboot the plugin may run first). It runs overlay.Ensure, the
-// router's own set-up, only if the bridge is missing.
+// after a reboot the plugin may run first). It runs the router's own
+// set-up, router.EnsureOverlay, only if the bridge is missing.
 func (n *network) ensureBridge() (netlink.Link, error) {
 	if bridge, err := netlink.LinkByName(overlay.BridgeName); err == nil {
 		return bridge, nil
 	}
-	handle, err := netlink.NewHandle()
-	if err != nil {
-		return nil, err
-	}
-	defer handle.Close()
-	if _, _, err := overlay.Ensure(handle, n.plan, n.router.Self); err != nil {
+	if _, err := router.EnsureOverlay(n.router); err != nil {
 		return nil, pluginError(types.ErrInternal, "setting up this host's overlay (the router was not running): %v", err)
 	}
 	return netlink.LinkByName(overlay.BridgeName)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ func TestIntegrationCNIPlugin(t *testing.T) {
 		{"exhaustion", cniExhaustion},
 		{"bad-input", cniBadInput},
 		{"router-down", cniRouterDown},
+		{"overlay-down", cniOverlayDown}, // last: it detaches the lab's containers
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l.t = t
@@ -391,4 +393,40 @@ func cniRouterDown(t *testing.T, h *cniHost) {
 	h.del(c, c.path)
 	h.l.restartRouter(h.host, r)
 	h.waitForContainers(nil, 5*time.Second)
+}
+
+// cniOverlayDown: slim overlay down refuses while the router runs and while
+// containers are attached; with --force it removes the devices, and the
+// plugin's ADD, with the router down, sets the overlay up again as the
+// router would: the new container reaches another host's container.
+func cniOverlayDown(t *testing.T, h *cniHost) {
+	overlayCmd := func(args ...string) (string, error) {
+		cmd := exec.Command(slimPath, append([]string{"overlay"}, args...)...)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := h.node.Run(cmd)
+		return out.String(), err
+	}
+	config := h.l.routerConfigPath(h.host)
+	if out, err := overlayCmd("down", "--config", config); err == nil || !strings.Contains(out, "the router is running") {
+		t.Errorf("overlay down with the router running: %v %q", err, out)
+	}
+	r := h.l.killRouter(h.host)
+	if out, err := overlayCmd("down", "--config", config); err == nil || !strings.Contains(out, "container interface(s) are attached to slim0 (c1, c2)") {
+		t.Errorf("overlay down with containers attached: %v %q", err, out)
+	}
+	if out, err := overlayCmd("down", "--config", config, "--force"); err != nil || out != "removed slim-vx\nremoved slim0\n" {
+		t.Fatalf("overlay down --force: %v %q", err, out)
+	}
+	c := h.newContainer()
+	h.add(c)
+	if out, err := inNetns(t, c.netns, "ping", "-c", "1", "-W", "3", h.l.containerAddr("h2-c1")); err != nil {
+		t.Errorf("a container added after overlay down does not reach h2-c1: %v\n%s", err, out)
+	}
+	if out, err := overlayCmd("up", "--config", config); err != nil || !strings.Contains(out, "nothing changed") {
+		t.Errorf("overlay up after the plugin set it up: %v %q", err, out)
+	}
+	h.l.restartRouter(h.host, r)
+	h.waitForContainers([]string{c.id}, 5*time.Second)
+	h.del(c, c.path)
 }
