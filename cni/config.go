@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"regexp"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -51,6 +52,9 @@ func load(stdin []byte) (*network, error) {
 	}
 	if conf.Name == "" {
 		return nil, configError(`the network configuration has no "name"`)
+	}
+	if !validNetworkName.MatchString(conf.Name) {
+		return nil, configError("network name %q: want letters, digits, '_', '.' and '-', starting with a letter or digit", conf.Name)
 	}
 	if conf.RouterConfig == "" {
 		return nil, configError(`network %s: "routerConfig" is required: the path of the slim router's configuration file (such as /etc/slim/router.json)`, conf.Name)
@@ -102,6 +106,10 @@ func (n *network) setRange() error {
 	}
 	return nil
 }
+
+// validNetworkName is libcni's rule for network names; the name is also
+// the allocations' directory.
+var validNetworkName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`)
 
 // Error codes of the plugin's own (100 and up, per the spec).
 const (

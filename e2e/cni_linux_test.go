@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -426,7 +428,18 @@ func cniOverlayDown(t *testing.T, h *cniHost) {
 	if out, err := overlayCmd("up", "--config", config); err != nil || !strings.Contains(out, "nothing changed") {
 		t.Errorf("overlay up after the plugin set it up: %v %q", err, out)
 	}
+	// The router, too, puts back what is missing when it starts.
+	if out, err := inNetns(t, h.node.Netns, "ip", "route", "del", "198.19.2.0/24"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
 	h.l.restartRouter(h.host, r)
 	h.waitForContainers([]string{c.id}, 5*time.Second)
+	if out, _ := inNetns(t, h.node.Netns, "ip", "route", "show", "198.19.2.0/24"); !strings.Contains(out, "via 198.19.2.0 dev slim-vx onlink") {
+		t.Errorf("the restarted router did not put back the route to h2's subnet: %q", out)
+	}
+	log, _ := os.ReadFile(filepath.Join(h.l.RouterDir(h.host), "router.log"))
+	if !strings.Contains(string(log), `msg="overlay: added the route and entries of peer 198.18.0.2 (198.19.2.0/24)"`) {
+		t.Errorf("the router did not log the route it put back:\n%s", tail(string(log), 20))
+	}
 	h.del(c, c.path)
 }

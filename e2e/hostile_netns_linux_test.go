@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,28 @@ func TestIntegrationRecycledNamespaceIsNotTheContainer(t *testing.T) {
 	}
 	if k.err == 0 && k.ovl == 0 {
 		t.Errorf("the client made no connection attempt: %+v\n%s", k, client.output())
+	}
+}
+
+// TestIntegrationRouterStartsWithGoneNamespace: a container of the config
+// whose namespace is gone (it exited while the router was down) is one
+// warning when the router starts, and the others are served. Before, the
+// router refused to start, leaving the whole host without one.
+func TestIntegrationRouterStartsWithGoneNamespace(t *testing.T) {
+	l := newLab(t, "gon")
+	r := l.killRouter("h1")
+	gone := l.Hosts[0].Containers[1] // h1-c2
+	if err := named.Delete(gone.Netns); err != nil {
+		t.Fatal(err)
+	}
+	l.restartRouter("h1", r)
+	h := newCNIHost(l, "h1")
+	served := h.routerContainers()
+	if _, ok := served["h1-c1"]; !ok || len(served) != 1 {
+		t.Errorf("the router serves %v, want h1-c1 only", served)
+	}
+	log, _ := os.ReadFile(filepath.Join(l.RouterDir("h1"), "router.log"))
+	if n := strings.Count(string(log), "network namespaces gone"); n != 1 || !strings.Contains(string(log), "h1-c2 ("+named.Path(gone.Netns)+")") {
+		t.Errorf("%d warnings about the gone namespace, want one naming h1-c2:\n%s", n, tail(string(log), 10))
 	}
 }

@@ -135,8 +135,8 @@ func readFile(path, name string) (Record, error) {
 	if rec.Name != name {
 		return Record{}, fmt.Errorf("container record %s names container %q, not %q", path, rec.Name, name)
 	}
-	if rec.Netns == "" || !filepath.IsAbs(rec.Netns) || !rec.Addr.Is4() {
-		return Record{}, fmt.Errorf("container record %s: want an absolute netns path and an IPv4 addr", path)
+	if rec.Netns == "" || !filepath.IsAbs(rec.Netns) || rec.NetnsInode == 0 || !rec.Addr.Is4() {
+		return Record{}, fmt.Errorf("container record %s: want an absolute netns path, its netns_inode and an IPv4 addr", path)
 	}
 	return rec, nil
 }
