@@ -46,6 +46,15 @@ type network struct {
 // configuration it names. Every mistake is an ErrInvalidNetworkConfig
 // error that says what to fix.
 func load(stdin []byte) (*network, error) {
+	n, err := parseConf(stdin)
+	if err != nil {
+		return nil, err
+	}
+	return n, n.loadRouter()
+}
+
+// parseConf parses and checks the plugin's own configuration.
+func parseConf(stdin []byte) (*network, error) {
 	var conf NetConf
 	if err := json.Unmarshal(stdin, &conf); err != nil {
 		return nil, types.NewError(types.ErrDecodingFailure, fmt.Sprintf("slim: the network configuration is not valid JSON: %v", err), "")
@@ -65,19 +74,21 @@ func load(stdin []byte) (*network, error) {
 	if conf.DataDir == "" {
 		conf.DataDir = DefaultDataDir
 	}
-	rc, err := router.LoadConfig(conf.RouterConfig)
+	return &network{conf: conf}, nil
+}
+
+// loadRouter reads the router's configuration the plugin's names.
+func (n *network) loadRouter() error {
+	rc, err := router.LoadConfig(n.conf.RouterConfig)
 	if err != nil {
-		return nil, configError("network %s: %v", conf.Name, err)
+		return configError("network %s: %v", n.conf.Name, err)
 	}
 	plan, err := rc.Plan()
 	if err != nil {
-		return nil, configError("network %s: router config %s: %v", conf.Name, conf.RouterConfig, err)
+		return configError("network %s: router config %s: %v", n.conf.Name, n.conf.RouterConfig, err)
 	}
-	n := &network{conf: conf, router: rc, plan: plan, self: plan.Hosts[rc.Self]}
-	if err := n.setRange(); err != nil {
-		return nil, err
-	}
-	return n, nil
+	n.router, n.plan, n.self = rc, plan, plan.Hosts[rc.Self]
+	return n.setRange()
 }
 
 // setRange works out the addresses to hand out: the host's container

@@ -114,11 +114,21 @@ func (n *network) plumb(netns ns.NetNS, a attachment, addr netip.Addr) (*current
 
 // cmdDel detaches a container. It succeeds when there is nothing (left) to
 // undo: a second DEL, one with no namespace, one after a failed ADD.
+//
+// Without the router's configuration (slim was uninstalled first, say),
+// it still removes the interface and the address, so that the runtime's
+// DEL does not fail forever; the container's record at the router, if
+// any, stays ('slim container del' or GC with the configuration removes
+// it).
 func cmdDel(args *skel.CmdArgs) error {
-	n, err := load(args.StdinData)
+	n, err := parseConf(args.StdinData)
 	if err != nil {
 		return err
 	}
 	a := attachmentOf(args)
+	if err := n.loadRouter(); err != nil {
+		fmt.Fprintf(os.Stderr, "%v; removing container %s's interface and address only\n", err, a.id)
+		return errors.Join(n.detach(a), n.release(a))
+	}
 	return errors.Join(n.unregister(a), n.detach(a), n.release(a))
 }

@@ -365,6 +365,18 @@ func cniBadInput(t *testing.T, h *cniHost) {
 			t.Errorf("%s: error %+v, want code %d and %q", tt.name, e, tt.code, tt.want)
 		}
 	}
+
+	// DEL without the router's configuration (slim uninstalled first)
+	// still removes the interface and the address.
+	h.add(c)
+	noRouter := h.conf("1.1.0", map[string]any{"routerConfig": "/nonexistent/router.json"})
+	if out, errOut, err := h.invoke("DEL", c, c.path, "eth0", noRouter); err != nil || !strings.Contains(errOut, "interface and address only") {
+		t.Errorf("DEL without the router config: %v %q %q", err, out, errOut)
+	}
+	if v, a := h.pluginVeths(), h.allocations(); len(v)+len(a) > 0 {
+		t.Errorf("DEL without the router config left veths %v, allocations %v", v, a)
+	}
+	h.del(c, c.path)
 }
 
 // cniRouterDown: with the router down, ADD still gives the container its
