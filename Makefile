@@ -1,5 +1,5 @@
-# Builds slim: the C shim first (it is embedded into the Go binary), then a
-# static Go binary. `make test` is what CI runs (.ci/run, with
+# Builds slim: the C shim and the bench's load generator first (both are
+# embedded into the Go binary), then a static Go binary. `make test` is what CI runs (.ci/run, with
 # SLIM_TEST_STRICT=1: a missing tool fails a test instead of skipping it).
 # Test packages run one at a time (-p 1): several of them build labs of
 # network namespaces, routers and cgroups, which must not race.
@@ -27,15 +27,27 @@ SHIM_CFLAGS := -O2 -fPIC -shared -std=gnu11 -Wall -Wextra -Werror \
 	-fvisibility=hidden -fno-ident -ffile-prefix-map=$(CURDIR)=. \
 	-Wl,--build-id=sha1 -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
 
+# The open-loop load generator of `slim bench --fixed-load`. Dynamically
+# linked against glibc on purpose: `slim exec` must be able to preload the
+# shim into it. Same reproducibility flags as the shim; libc only.
+LOADGEN := embed/slim-loadgen
+LOADGEN_SOURCES := $(filter-out %_test.c,$(wildcard bench/loadgen/*.c))
+LOADGEN_HEADERS := $(wildcard bench/loadgen/*.h)
+LOADGEN_CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Werror -fPIE -pie -fno-ident \
+	-ffile-prefix-map=$(CURDIR)=. -Wl,--build-id=sha1 -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
+
 .PHONY: all slim generate deps test demo clean
 
-all: $(SHIM) slim
+all: $(SHIM) $(LOADGEN) slim
 
 $(SHIM): $(SHIM_SOURCES) $(SHIM_HEADERS) Makefile
 	$(CC) $(SHIM_CFLAGS) -o $@ $(SHIM_SOURCES)
 
+$(LOADGEN): $(LOADGEN_SOURCES) $(LOADGEN_HEADERS) Makefile
+	$(CC) $(LOADGEN_CFLAGS) -o $@ $(LOADGEN_SOURCES)
+
 # Always handed to go build, which has its own cache and knows when to relink.
-slim: $(SHIM)
+slim: $(SHIM) $(LOADGEN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o slim .
 	@if readelf -l slim | grep -q INTERP; then \
 		echo "make: ./slim is dynamically linked; it must be static" >&2; exit 1; fi

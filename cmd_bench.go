@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -37,6 +38,18 @@ and taken down at the end (also on error or Ctrl-C), unless --keep. A lab
 that is already up is used and left up.
 
 Tests (for --only): ` + strings.Join(bench.TestIDs(), ", ") + `.
+
+--fixed-load measures what the Slim paper measured, the cost of the same
+work: memcached, nginx and redis under the embedded open-loop generator
+slim-loadgen, PostgreSQL under pgbench --rate and a JVM stand-in for Kafka.
+Each runs first in a closed loop in every column (its peak), then at a fixed
+offered load, the same in every column: --load times the overlay column's
+median peak. Rows: latency p50/p99/p99.9 (from when each request was due),
+CPU time per operation of the client's and of the server's processes (each
+in a cgroup v2 of its own), and the machine's softirq and ksoftirqd time per
+operation; then a table of Slim's changes beside the paper's.
+Applications (for --only with --fixed-load): ` + strings.Join(bench.FixedLoadIDs(), ", ") + `.
+
 Exit status is 1 if any test failed; the table still shows the others.`
 
 func runBench(args []string) error {
@@ -49,6 +62,8 @@ func runBench(args []string) error {
 	keep := fs.Bool("keep", false, "leave up a lab that the bench brought up")
 	noSlim := fs.Bool("no-slim", false, "leave out the slim column")
 	secureColumn := fs.Bool("secure", false, "add a secure column: slim with routers in secure mode (a second set, beside the lab's own)")
+	fixedLoad := fs.Bool("fixed-load", false, "measure latency and CPU per operation at a fixed offered load (see above)")
+	load := fs.Float64("load", bench.DefaultLoadFraction, "with --fixed-load: the offered load, a fraction of the overlay column's peak")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -63,6 +78,14 @@ func runBench(args []string) error {
 		Keep:     *keep,
 		Secure:   *secureColumn,
 		Progress: os.Stderr,
+	}
+	loadSet := false
+	fs.Visit(func(f *flag.Flag) { loadSet = loadSet || f.Name == "load" })
+	if loadSet && !*fixedLoad {
+		return fmt.Errorf("%w: --load needs --fixed-load", errUsage)
+	}
+	if *fixedLoad {
+		opts.FixedLoad, opts.LoadFraction = true, *load
 	}
 	if !*noSlim {
 		self, err := os.Executable()

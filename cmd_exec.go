@@ -80,14 +80,18 @@ func runExec(args []string) error {
 	if plan.notice != "" {
 		fmt.Fprintln(os.Stderr, plan.notice)
 	}
-	// One HELLO decides both: a secure router enrolls the program and
-	// wants it guarded; any other needs neither.
+	// One HELLO decides both: a secure router wants the program guarded,
+	// then enrolls it (after checking the guard); any other needs neither.
 	secureRouter := routerSecure(opts.routerSock)
-	if secureRouter {
-		enroll(opts.routerSock)
-	}
-	if err := guardIoctls(secureRouter, &plan); err != nil {
+	protection, err := guardIoctls(secureRouter, &plan)
+	if err != nil {
 		return err
+	}
+	if secureRouter {
+		enroll(opts.routerSock, protection)
+	}
+	if protection != nil {
+		protection.Close()
 	}
 	return execProgram(plan)
 }

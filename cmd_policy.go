@@ -43,7 +43,8 @@ A rule reads:
 such as 'deny from 198.19.2.0/24 to 198.19.1.0/24 port 5432'. A missing
 "from", "to" or "port" matches anything. The first rule that matches a
 connection decides; a connection no rule matches is allowed. Positions
-start at 1. The router saves the rules in DIR/policy.json before it
+start at 1. A policy holds at most 4096 rules; a change is made whole or
+not at all. The router saves the rules in DIR/policy.json before it
 answers, and keeps them across restarts.
 
 Each subcommand takes --control PATH, --router-dir DIR or --lab NAME
@@ -258,8 +259,9 @@ func unreachable(path string, err error) error {
 	return fmt.Errorf("cannot reach the router: %w", err)
 }
 
-// policyChangeError prints the rules an error reply carries (a change
-// saved but not applied) before returning the error.
+// policyChangeError prints the rules an error reply carries (a change in
+// force whose revocation of live connections failed) before returning the
+// error.
 func policyChangeError(err error) error {
 	var re *control.ReplyError
 	if errors.As(err, &re) && re.Policy != nil {

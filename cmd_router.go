@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/slimnet/slim/router"
@@ -53,7 +54,10 @@ is one warning; the others are served.
 The router also serves its control API on DIR/control.sock (docs/control.md;
 root only, or root and --control-group), which 'slim top' and 'slim status'
 read. Optional fields: "control_group", "metrics_addr", "secure", "key_file",
-"insecure_peers". Unknown fields are errors.
+"insecure_peers", and "limits": {"shim_connections": 4096,
+"stranger_connections": 16, "pool_sockets": 16384}, what one container (or
+one local user outside the containers) may hold (docs/secure.md). Unknown
+fields are errors.
 
 Routers authenticate their directory exchange with the cluster key
 (key_file or --key-file: 32+ random bytes, mode 0600, the same on every
@@ -67,10 +71,14 @@ loads eBPF programs that guard every host socket it hands out (no host
 address reaches a container; a container cannot re-target them), signs
 each accelerated SYN with the cluster key, and enforces the policy that
 'slim policy' manages. It refuses to start, naming the feature, if the
-kernel lacks one it needs. A clean stop removes every program and pin.`
+kernel lacks one it needs. The programs outlive a router that is killed,
+or that stops while host sockets it made are open: they keep guarding
+those sockets, and the next start takes them over. A clean stop with no
+such socket left removes every program, pin and cgroup; --cleanup removes
+them after a router stopped (sockets still open are then unguarded).`
 
 func runRouter(args []string) error {
-	fs := newFlagSet("router", "--config FILE [--key-file FILE [--secure] | --insecure-peers] [--verbose] [--control-group GROUP] [--metrics ADDR]", routerDescription)
+	fs := newFlagSet("router", "--config FILE [--key-file FILE [--secure] | --insecure-peers] [--verbose] [--control-group GROUP] [--metrics ADDR] | --config FILE --cleanup", routerDescription)
 	secureMode := fs.Bool("secure", false, "secure mode: eBPF guards the host sockets containers get, and policy is enforced (docs/secure.md)")
 	keyFile := fs.String("key-file", "", "`FILE` with the cluster key (32+ secret bytes, mode 0600, the same on every host; overrides key_file)")
 	insecurePeers := fs.Bool("insecure-peers", false, "INSECURE: without a cluster key, exchange directories with peer routers unauthenticated (any user on a peer host can then redirect connections)")
@@ -78,6 +86,7 @@ func runRouter(args []string) error {
 	verbose := fs.Bool("verbose", false, "log every request and decision")
 	controlGroup := fs.String("control-group", "", "`GROUP` (name or id) that may use DIR/control.sock too (default: root only; overrides control_group)")
 	metrics := fs.String("metrics", "", "serve Prometheus text metrics at http://`ADDR`/metrics (off by default; overrides metrics_addr)")
+	cleanup := fs.Bool("cleanup", false, "do not run: remove the secure-mode programs, pins and cgroups a stopped router of this configuration left")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -90,6 +99,9 @@ func runRouter(args []string) error {
 	config, err := router.LoadConfig(*configPath)
 	if err != nil {
 		return err
+	}
+	if *cleanup {
+		return cleanupRouter(config)
 	}
 	if *controlGroup != "" {
 		config.ControlGroup = *controlGroup
@@ -135,4 +147,27 @@ func warnReadableConfig(logger *slog.Logger, path string) {
 	}
 	logger.Warn("the router config is readable by other users; it lists every container's network namespace and address: chmod 600 it",
 		"config", path, "mode", fmt.Sprintf("%#o", st.Mode().Perm()))
+}
+
+// cleanupRouter is slim router --cleanup.
+func cleanupRouter(config router.Config) error {
+	report, err := router.Cleanup(config)
+	if err != nil {
+		return err
+	}
+	if !report.Found {
+		fmt.Printf("the router of %s left nothing of secure mode in the kernel\n", config.Dir)
+		return nil
+	}
+	fmt.Printf("removed the secure-mode programs, pins and cgroups the router of %s left\n", config.Dir)
+	switch {
+	case !report.Counted:
+		fmt.Println("host sockets it made may still be open; they are no longer guarded")
+	case report.OpenSockets > 0:
+		fmt.Printf("%d host sockets it made are still open; they are no longer guarded\n", report.OpenSockets)
+	}
+	if len(report.Enrolled) > 0 {
+		fmt.Printf("processes enrolled in %s run on, no longer under the policy check\n", strings.Join(report.Enrolled, ", "))
+	}
+	return nil
 }

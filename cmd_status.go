@@ -72,7 +72,12 @@ func writeStatus(w io.Writer, s control.Snapshot) error {
 		fmt.Fprintf(w, "peer     %s (%s): %s, directory received %s, %d listeners\n", p.Host, p.Subnet, state, last, p.Listeners)
 	}
 	for _, c := range s.Containers {
-		fmt.Fprintf(w, "container %s %s: %d accelerated sockets (%d connections, %d listeners)\n", c.Name, c.Addr, c.FDs(), c.Connections, c.Listeners)
+		fmt.Fprintf(w, "container %s %s: %d accelerated sockets (%d connections, %d listeners), %d of %d host sockets held",
+			c.Name, c.Addr, c.FDs(), c.Connections, c.Listeners, c.PoolSockets, c.PoolQuota)
+		if c.PoolRefused > 0 {
+			fmt.Fprintf(w, " (%d requests refused for the quota)", c.PoolRefused)
+		}
+		fmt.Fprintln(w)
 	}
 	for _, l := range s.Listeners {
 		fmt.Fprintf(w, "listener %s %s on host %s\n", l.Container, l.Overlay, l.Host)
@@ -87,6 +92,9 @@ func writeStatus(w io.Writer, s control.Snapshot) error {
 		fmt.Fprintf(w, "shims    no data from shims yet\n")
 	} else {
 		fmt.Fprintf(w, "shims    %d reports, %d setups (%.1f/s), %d fallbacks %v\n", s.Shims.Reports, s.Shims.Setups(), s.Shims.SetupsPerSecond, s.Shims.TotalFallbacks(), s.Shims.Fallbacks)
+	}
+	if s.Shims.Refused > 0 || s.Shims.Discarded > 0 {
+		fmt.Fprintf(w, "         %d reports refused, %d reported counts not credited (beyond what the containers took)\n", s.Shims.Refused, s.Shims.Discarded)
 	}
 	_, err := fmt.Fprintf(w, "policy   %d rules\n", len(s.Policy))
 	return err

@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/slimnet/slim/router/protocol"
+	"github.com/slimnet/slim/secure/ioctlguard"
 )
 
 // routerTimeout bounds each question slim exec asks the router: the shim's
@@ -19,17 +22,22 @@ func routerTimeout() time.Duration {
 	return 500 * time.Millisecond
 }
 
-// askRouter sends one request on its own connection and returns the
-// reply, within routerTimeout.
-func askRouter(routerSock string, t protocol.Type) (protocol.Message, error) {
+// askRouter sends one request (payload and descriptors as given) on its
+// own connection and returns the reply, within routerTimeout.
+func askRouter(routerSock string, t protocol.Type, payload []byte, fds ...int) (protocol.Message, error) {
 	timeout := routerTimeout()
-	conn, err := net.DialTimeout("unixpacket", routerSock, timeout)
+	c, err := net.DialTimeout("unixpacket", routerSock, timeout)
 	if err != nil {
 		return protocol.Message{}, err
 	}
+	conn := c.(*net.UnixConn)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write(protocol.Message{Type: t, ID: 1}.Encode()); err != nil {
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := conn.WriteMsgUnix(protocol.Message{Type: t, ID: 1, Payload: payload}.Encode(), oob, nil); err != nil {
 		return protocol.Message{}, err
 	}
 	buf := make([]byte, protocol.MaxMessage)
@@ -45,7 +53,7 @@ func askRouter(routerSock string, t protocol.Type) (protocol.Message, error) {
 // counts as not secure: it hands out no host socket now (see
 // docs/secure.md for a router started later).
 func routerSecure(routerSock string) bool {
-	reply, err := askRouter(routerSock, protocol.TypeHello)
+	reply, err := askRouter(routerSock, protocol.TypeHello, nil)
 	if err != nil || reply.Type != protocol.TypeHelloOK {
 		return false
 	}
@@ -56,10 +64,21 @@ func routerSecure(routerSock string) bool {
 // enroll asks a secure router to put this process (and so the program it
 // is about to become) in its container's cgroup: only programs there get
 // host sockets, and secure mode's policy covers their connections over the
-// overlay too. A refusal is printed, and the program still runs (over the
-// overlay).
-func enroll(routerSock string) {
-	reply, err := askRouter(routerSock, protocol.TypeEnroll)
+// overlay too. The router enrolls only a process under the ioctl guard, and
+// checks it: ENROLL names the filter's listener (its fd number here) and
+// carries a pidfd of the guard. Without a guard of its own (nested in a
+// guarded program, whose enrolment covers it, or SLIM_IOCTL_GUARD=off)
+// nothing is asked. A refusal is printed, and the program still runs
+// (over the overlay).
+func enroll(routerSock string, guard *ioctlguard.Protection) {
+	if guard == nil {
+		if os.Getenv(guardedEnv) != "1" {
+			fmt.Fprintf(os.Stderr, "slim exec: %s=off: the router gives no host socket to an unguarded program; it uses the overlay\n", ioctlGuardEnv)
+		}
+		return
+	}
+	payload := protocol.Uint32Payload(uint32(guard.Listener))
+	reply, err := askRouter(routerSock, protocol.TypeEnroll, payload, guard.Guard)
 	switch {
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "slim exec: no answer from the router at %s to ENROLL: %v\n", routerSock, err)

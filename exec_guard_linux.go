@@ -18,28 +18,30 @@ const ioctlGuardEnv = "SLIM_IOCTL_GUARD"
 // guard covers it.
 const guardedEnv = "SLIM_IOCTL_GUARDED"
 
-// guardIoctls puts this thread, and so the program it execs next, under
+// guardIoctls puts this process, and so the program it execs next, under
 // the ioctl guard when secure mode wants it. It leaves the goroutine
 // locked to its thread: execProgram must follow on the same goroutine.
-func guardIoctls(secureRouter bool, plan *execPlan) error {
+// The protection it returns (nil when the program is not guarded here)
+// is what a secure router checks before it enrolls the program.
+func guardIoctls(secureRouter bool, plan *execPlan) (*ioctlguard.Protection, error) {
 	switch mode := os.Getenv(ioctlGuardEnv); mode {
 	case "off":
-		return nil
+		return nil, nil
 	case "force":
 	case "":
 		if !secureRouter {
-			return nil
+			return nil, nil
 		}
 	default:
-		return fmt.Errorf("%w: %s=%q: want force, off or nothing", errUsage, ioctlGuardEnv, mode)
+		return nil, fmt.Errorf("%w: %s=%q: want force, off or nothing", errUsage, ioctlGuardEnv, mode)
 	}
-	err := ioctlguard.Protect(ioctlGuardProgram)
+	protection, err := ioctlguard.Protect(ioctlGuardProgram)
 	switch {
 	case errors.Is(err, ioctlguard.ErrSupervised) && os.Getenv(guardedEnv) == "1":
-		return nil // nested: the outer guard's filter covers the program
+		return nil, nil // nested: the outer guard's filter covers the program
 	case err != nil:
-		return fmt.Errorf("guard the program's socket ioctls (%s=off runs it without): %w", ioctlGuardEnv, err)
+		return nil, fmt.Errorf("guard the program's socket ioctls (%s=off runs it without): %w", ioctlGuardEnv, err)
 	}
 	plan.env = setenv(plan.env, guardedEnv, "1")
-	return nil
+	return protection, nil
 }

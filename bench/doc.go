@@ -13,6 +13,15 @@
 // sample and the median of the runs, plus each scenario's ratio to the
 // first one.
 //
+// The fixed-load mode (Options.FixedLoad, fixedload.go) runs applications
+// instead (memcached, nginx, redis, PostgreSQL, a Kafka stand-in): each at
+// its peak, then at one offered load in every column, reporting latency
+// percentiles and the CPU time per operation of the client's and the
+// server's processes, each run in a cgroup v2 of its own, and a comparison
+// with the paper's figures (paper.go). Its load generator, slim-loadgen,
+// is C (bench/loadgen), embedded in slim; the Kafka stand-in is Java
+// (bench/kafka), compiled when the bench runs.
+//
 // Every server is started fresh for each sample, waited for until it
 // accepts connections, and killed and reaped afterwards. Traffic only ever
 // goes to lab addresses, inside lab namespaces.

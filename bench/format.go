@@ -52,11 +52,18 @@ func WriteTable(w io.Writer, r *Report) error {
 	for _, sc := range r.Scenarios {
 		fmt.Fprintf(w, "  %-8s client %s -> server %s at %s\n", sc.Name, sc.Client.Name, sc.Server.Name, sc.ServerAddr)
 	}
+	for _, note := range r.Notes {
+		fmt.Fprintf(w, "  %s\n", note)
+	}
 	if r.Failed() {
 		fmt.Fprintf(w, "\nfailed tests:\n")
 		for _, f := range r.Failures {
 			fmt.Fprintf(w, "  %s: %v\n", f.Test, f.Err)
 		}
+	}
+	if r.FixedLoad && len(paperRows(r)) > 0 {
+		fmt.Fprintf(w, "\nAgainst the paper (NSDI 2019, Slim vs Weave):\n\n")
+		return WritePaperTable(w, r)
 	}
 	return nil
 }
@@ -66,7 +73,11 @@ func (r *Report) settings() string {
 	if r.Runs == 1 {
 		runs = "run"
 	}
-	return fmt.Sprintf("median of %d %s of %v per scenario, scenarios alternated; lab %s", r.Runs, runs, r.Duration, r.Lab)
+	settings := fmt.Sprintf("median of %d %s of %v per scenario, scenarios alternated; lab %s", r.Runs, runs, r.Duration, r.Lab)
+	if r.FixedLoad {
+		settings += fmt.Sprintf("\nfixed load: each application's peak in a closed loop, then an offered load of %.0f%% of the %s column's median peak, the same in every column; latency counted from when each request was due", 100*r.LoadFraction, overlayColumn)
+	}
+	return settings
 }
 
 // formatValue shows a measurement with about four significant digits,
@@ -91,6 +102,11 @@ type (
 		Scenarios       []jsonScenario `json:"scenarios"`
 		Metrics         []jsonMetric   `json:"metrics"`
 		Failures        []jsonFailure  `json:"failures"`
+		// The fixed-load mode's.
+		Mode         string     `json:"mode,omitempty"`
+		LoadFraction float64    `json:"load_fraction,omitempty"`
+		Notes        []string   `json:"notes,omitempty"`
+		Paper        []paperRow `json:"paper,omitempty"`
 	}
 	jsonScenario struct {
 		Name       string `json:"name"`
@@ -152,6 +168,9 @@ func WriteJSON(w io.Writer, r *Report) error {
 	}
 	for _, f := range r.Failures {
 		doc.Failures = append(doc.Failures, jsonFailure{Test: f.Test, Error: f.Err.Error()})
+	}
+	if r.FixedLoad {
+		doc.Mode, doc.LoadFraction, doc.Notes, doc.Paper = "fixed-load", r.LoadFraction, r.Notes, paperRows(r)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -96,24 +96,13 @@ func runNetperf(ctx context.Context, s *sample, kind string) ([]float64, error) 
 }
 
 func measureNginx(ctx context.Context, s *sample) (map[string]float64, error) {
-	listen := netip.AddrPortFrom(s.ServerAddr, nginxPort)
-	// nginx's worker runs as nobody: it must be able to read the page.
-	if err := os.Chmod(s.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("opening %s to nginx: %w", s.dir, err)
+	server, err := setUpNginx(s)
+	if err != nil {
+		return nil, err
 	}
-	configPath := filepath.Join(s.dir, "nginx.conf")
-	if err := os.WriteFile(configPath, []byte(nginxConfig(s.dir, listen)), 0o644); err != nil {
-		return nil, fmt.Errorf("writing nginx configuration: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(s.dir, nginxPage), nginxPageContent(), 0o644); err != nil {
-		return nil, fmt.Errorf("writing nginx page: %w", err)
-	}
-	// -e: log startup errors in the temporary directory too, not in the
-	// system's nginx log.
-	server := []string{"nginx", "-p", s.dir, "-c", configPath, "-e", filepath.Join(s.dir, "error.log")}
 	var rate float64
-	err := s.withServer(ctx, server, acceptsOn(nginxPort), func() error {
-		url := fmt.Sprintf("http://%s/%s", listen, nginxPage)
+	err = s.withServer(ctx, server, acceptsOn(nginxPort), func() error {
+		url := fmt.Sprintf("http://%s/%s", netip.AddrPortFrom(s.ServerAddr, nginxPort), nginxPage)
 		out, err := s.runClient(ctx, "wrk", "-t1", "-c32", "-d", seconds(s.duration)+"s", url)
 		if err != nil {
 			return err
@@ -125,6 +114,27 @@ func measureNginx(ctx context.Context, s *sample) (map[string]float64, error) {
 		return nil, err
 	}
 	return map[string]float64{metricNginx.ID: rate}, nil
+}
+
+// setUpNginx writes nginx's configuration (with extra directives in its
+// http block) and page into the sample's directory and returns nginx's
+// command line.
+func setUpNginx(s *sample, httpExtra ...string) ([]string, error) {
+	listen := netip.AddrPortFrom(s.ServerAddr, nginxPort)
+	// nginx's worker runs as nobody: it must be able to read the page.
+	if err := os.Chmod(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("opening %s to nginx: %w", s.dir, err)
+	}
+	configPath := filepath.Join(s.dir, "nginx.conf")
+	if err := os.WriteFile(configPath, []byte(nginxConfig(s.dir, listen, httpExtra...)), 0o644); err != nil {
+		return nil, fmt.Errorf("writing nginx configuration: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, nginxPage), nginxPageContent(), 0o644); err != nil {
+		return nil, fmt.Errorf("writing nginx page: %w", err)
+	}
+	// -e: log startup errors in the temporary directory too, not in the
+	// system's nginx log.
+	return []string{"nginx", "-p", s.dir, "-c", configPath, "-e", filepath.Join(s.dir, "error.log")}, nil
 }
 
 func measureMemcached(ctx context.Context, s *sample) (map[string]float64, error) {

@@ -14,8 +14,9 @@ const (
 )
 
 // nginxConfig is a configuration for one nginx worker serving dir on
-// listen, with every file it writes (pid, logs, temporary files) in dir.
-func nginxConfig(dir string, listen netip.AddrPort) string {
+// listen, with every file it writes (pid, logs, temporary files) in dir,
+// and any extra directives in its http block.
+func nginxConfig(dir string, listen netip.AddrPort, httpExtra ...string) string {
 	in := func(name string) string { return filepath.Join(dir, name) }
 	lines := []string{
 		"daemon off;",
@@ -25,6 +26,11 @@ func nginxConfig(dir string, listen netip.AddrPort) string {
 		"events { worker_connections 1024; }",
 		"http {",
 		"    access_log off;",
+	}
+	for _, directive := range httpExtra {
+		lines = append(lines, "    "+directive)
+	}
+	lines = append(lines, []string{
 		"    client_body_temp_path " + in("client_body_temp") + ";",
 		"    proxy_temp_path " + in("proxy_temp") + ";",
 		"    fastcgi_temp_path " + in("fastcgi_temp") + ";",
@@ -35,7 +41,7 @@ func nginxConfig(dir string, listen netip.AddrPort) string {
 		"        root " + dir + ";",
 		"    }",
 		"}",
-	}
+	}...)
 	return strings.Join(lines, "\n") + "\n"
 }
 

@@ -39,6 +39,12 @@ type Options struct {
 	// second container per host served by a second set of routers in
 	// secure mode (needs Slim and a lab with 2 containers per host).
 	Secure bool
+	// FixedLoad runs the fixed-load mode instead of the usual tests (see
+	// FixedLoadIDs): each application's peak, then a fixed offered load of
+	// LoadFraction times the overlay column's peak in every column, with
+	// latency percentiles and CPU time per operation.
+	FixedLoad    bool
+	LoadFraction float64
 	// Progress receives a line per sample while the bench runs; nil
 	// discards them.
 	Progress io.Writer
@@ -58,7 +64,14 @@ func (o Options) Validate() error {
 	if o.Secure && o.Slim == "" {
 		return fmt.Errorf("the secure column needs the slim column")
 	}
-	_, err := selectTests(o.Only)
+	if !o.FixedLoad {
+		_, err := selectTests(o.Only)
+		return err
+	}
+	if !(o.LoadFraction > 0 && o.LoadFraction <= 1) {
+		return fmt.Errorf("the fixed load must be a fraction of the overlay's peak above 0 and at most 1, not %v", o.LoadFraction)
+	}
+	_, err := selectFixedApps(o.Only)
 	return err
 }
 

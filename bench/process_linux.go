@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -45,9 +46,13 @@ func (s *sample) command(ctx context.Context, node lab.Node, argv []string) *exe
 	return cmd
 }
 
-// startServer starts argv in the scenario's server node.
-func (s *sample) startServer(argv []string) (*server, error) {
+// startServer starts argv in the scenario's server node, in cg unless it
+// is nil.
+func (s *sample) startServer(argv []string, cg *cgroup) (*server, error) {
 	cmd := s.command(context.Background(), s.Server, argv)
+	if cg != nil {
+		cg.startIn(cmd)
+	}
 	output := newTailBuffer(4096)
 	cmd.Stdout, cmd.Stderr = output, output
 	if err := s.Server.Start(cmd); err != nil {
@@ -119,13 +124,38 @@ func waitGroupGone(pid int, limit time.Duration) {
 // standard output. The client is killed if it runs clientGrace beyond the
 // sample's duration or if ctx is cancelled.
 func (s *sample) runClient(ctx context.Context, argv ...string) ([]byte, error) {
-	limit := s.duration + clientGrace
+	return s.runClientWith(ctx, clientHooks{}, argv...)
+}
+
+// clientHooks change how a client runs: in a cgroup of its own, for
+// longer than the sample's duration, or with every line it prints handed
+// to a function as it comes.
+type clientHooks struct {
+	cgroup *cgroup
+	extra  time.Duration // beyond the sample's duration (warm-up)
+	// onLine gets each line of standard output ("stdout") and error
+	// ("stderr"), with the client's process ID.
+	onLine func(stream, line string, pid int)
+}
+
+// runClientWith is runClient with hooks.
+func (s *sample) runClientWith(ctx context.Context, hooks clientHooks, argv ...string) ([]byte, error) {
+	limit := s.duration + hooks.extra + clientGrace
 	runCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cmd := s.command(runCtx, s.Client, argv)
+	if hooks.cgroup != nil {
+		hooks.cgroup.startIn(cmd)
+	}
 	var stdout bytes.Buffer
 	stderr := newTailBuffer(4096)
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if hooks.onLine != nil {
+		// os/exec sets cmd.Process before it starts copying output.
+		pid := func() int { return cmd.Process.Pid }
+		cmd.Stdout = io.MultiWriter(&stdout, newLineWriter(func(line string) { hooks.onLine("stdout", line, pid()) }))
+		cmd.Stderr = io.MultiWriter(stderr, newLineWriter(func(line string) { hooks.onLine("stderr", line, pid()) }))
+	}
 	if err := s.Client.Start(cmd); err != nil {
 		return nil, fmt.Errorf("starting %s in %s: %w", argv[0], s.Client.Name, err)
 	}

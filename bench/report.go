@@ -16,6 +16,12 @@ type Report struct {
 	Metrics []*MetricResult
 	// Failures lists the tests that failed, in the order they ran.
 	Failures []Failure
+	// FixedLoad is set for the fixed-load mode, whose offered load is
+	// LoadFraction times the overlay column's peak; Notes say how its CPU
+	// figures were counted.
+	FixedLoad    bool
+	LoadFraction float64
+	Notes        []string
 }
 
 // MetricResult is one row: a metric's samples in every scenario.

@@ -32,10 +32,6 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the bench needs root: it builds a lab and runs its tools in the lab's network namespaces")
 	}
-	selected, err := selectTests(opts.Only)
-	if err != nil {
-		return nil, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -57,7 +53,15 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 		return nil, err
 	}
 	report = &Report{Lab: opts.LabName, Duration: opts.Duration, Runs: opts.Runs, Scenarios: columns}
-	b := &bencher{opts: opts, report: report, progress: progress, total: len(selected) * opts.Runs * len(columns)}
+	b := &bencher{opts: opts, report: report, progress: progress}
+	if opts.FixedLoad {
+		return report, b.runFixedLoad(ctx)
+	}
+	selected, err := selectTests(opts.Only)
+	if err != nil {
+		return nil, err
+	}
+	b.total = len(selected) * opts.Runs * len(columns)
 	for _, t := range selected {
 		if err := b.runTest(ctx, t); err != nil {
 			return report, err
@@ -118,6 +122,7 @@ type bencher struct {
 	progress io.Writer
 	step     int // samples started or skipped so far
 	total    int // samples in the whole bench
+	fixed    *fixedEnv
 }
 
 // runTest takes every sample of a test: its runs, alternating the
@@ -180,7 +185,7 @@ func (b *bencher) takeSample(ctx context.Context, t test, scenario Scenario, too
 			err = errors.Join(err, fmt.Errorf("removing temporary directory: %w", rmErr))
 		}
 	}()
-	s := &sample{Scenario: scenario, duration: b.opts.Duration, dir: dir, tools: tools}
+	s := &sample{Scenario: scenario, duration: b.opts.Duration, dir: dir, tools: tools, fixed: b.fixed}
 	overlayBefore, err := overlayBytes(scenario)
 	if err != nil {
 		return nil, err

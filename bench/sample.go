@@ -16,6 +16,8 @@ type sample struct {
 	dir string
 	// tools maps the names of the test's executables to their paths.
 	tools map[string]string
+	// fixed is what the fixed-load mode's samples share (nil otherwise).
+	fixed *fixedEnv
 }
 
 // Bounds on waiting for the processes of a sample.
@@ -34,8 +36,14 @@ func (s *sample) addr() string { return s.ServerAddr.String() }
 
 // withServer starts a server, waits until it is ready, runs client and
 // stops the server, whatever happened.
-func (s *sample) withServer(ctx context.Context, argv []string, ready readiness, client func() error) (err error) {
-	server, err := s.startServer(argv)
+func (s *sample) withServer(ctx context.Context, argv []string, ready readiness, client func() error) error {
+	return s.withServerIn(ctx, argv, nil, ready, func(*server) error { return client() })
+}
+
+// withServerIn is withServer with the server started in cg (unless nil)
+// and handed to client.
+func (s *sample) withServerIn(ctx context.Context, argv []string, cg *cgroup, ready readiness, client func(*server) error) (err error) {
+	server, err := s.startServer(argv, cg)
 	if err != nil {
 		return err
 	}
@@ -47,7 +55,7 @@ func (s *sample) withServer(ctx context.Context, argv []string, ready readiness,
 	if err := ready(ctx, s, server); err != nil {
 		return err
 	}
-	if err := client(); err != nil {
+	if err := client(server); err != nil {
 		if server.exited() {
 			return fmt.Errorf("%w (%s)", err, server.exitReport())
 		}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -20,23 +22,37 @@ const SocketName = "control.sock"
 // maxReplyLine bounds one reply line a client reads.
 const maxReplyLine = 64 << 20
 
+// ReplyTimeout bounds how long a client waits to connect and for a reply
+// (for a watch: for each reply, beyond its interval), whatever its context
+// allows: a router that accepts no connection or answers nothing (stopped,
+// stalled, overloaded) is an error, not a hang.
+const ReplyTimeout = 5 * time.Second
+
 // Client is a connection to a router's control socket.
 type Client struct {
+	path  string
 	conn  net.Conn
 	lines *bufio.Scanner
 	last  *Snapshot // the latest snapshot read, which changes apply to
+	// wait bounds the wait for the next reply: ReplyTimeout, plus the
+	// interval during a watch.
+	wait time.Duration
 }
 
-// Dial connects to the control socket at path.
+// Dial connects to the control socket at path, within ctx and
+// ReplyTimeout.
 func Dial(ctx context.Context, path string) (*Client, error) {
-	var d net.Dialer
+	d := net.Dialer{Timeout: ReplyTimeout}
 	conn, err := d.DialContext(ctx, "unix", path)
+	if errors.Is(err, syscall.EAGAIN) {
+		err = fmt.Errorf("%w: its backlog is full, the router accepts no connections (stalled or overloaded)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("router control socket %s: %w", path, err)
 	}
 	lines := bufio.NewScanner(conn)
 	lines.Buffer(make([]byte, 64<<10), maxReplyLine)
-	return &Client{conn: conn, lines: lines}, nil
+	return &Client{path: path, conn: conn, lines: lines, wait: ReplyTimeout}, nil
 }
 
 // Close closes the connection (and ends a watch).
@@ -52,7 +68,9 @@ func (c *Client) Snapshot(ctx context.Context) (Snapshot, error) {
 
 // Watch asks for a snapshot every interval; read them with Next.
 func (c *Client) Watch(interval time.Duration) error {
-	return c.send(Request{Version: Version, Op: OpWatch, IntervalMS: int(interval / time.Millisecond)})
+	req := Request{Version: Version, Op: OpWatch, IntervalMS: int(interval / time.Millisecond)}
+	c.wait = req.Interval() + ReplyTimeout
+	return c.send(req)
 }
 
 // WatchChanges asks for a snapshot and then, every interval, only what
@@ -61,7 +79,9 @@ func (c *Client) Watch(interval time.Duration) error {
 // sends whole snapshots, which Next returns as they are.
 func (c *Client) WatchChanges(interval time.Duration) error {
 	c.last = nil
-	return c.send(Request{Version: Version, Op: OpWatch, IntervalMS: int(interval / time.Millisecond), Changes: true})
+	req := Request{Version: Version, Op: OpWatch, IntervalMS: int(interval / time.Millisecond), Changes: true}
+	c.wait = req.Interval() + ReplyTimeout
+	return c.send(req)
 }
 
 func (c *Client) send(req Request) error {
@@ -99,18 +119,24 @@ func (c *Client) Next(ctx context.Context) (Snapshot, error) {
 	return *c.last, nil
 }
 
-// read reads one reply; a reply of another version or an error reply
-// becomes an error.
+// read reads one reply, waiting at most c.wait and as ctx allows; a
+// reply of another version or an error reply becomes an error.
 func (c *Client) read(ctx context.Context) (Reply, error) {
+	if c.wait <= 0 {
+		c.wait = ReplyTimeout
+	}
+	c.conn.SetReadDeadline(time.Now().Add(c.wait))
 	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	if !c.lines.Scan() {
 		err := c.lines.Err()
-		if err == nil {
-			err = errors.New("router closed the control connection")
-		}
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = ctx.Err()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = fmt.Errorf("router control socket %s: no reply within %v: the router is not answering (stopped, stalled or overloaded)", c.path, c.wait)
+		case err == nil:
+			err = errors.New("router closed the control connection")
 		}
 		return Reply{}, err
 	}

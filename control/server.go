@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slimnet/slim/internal/acceptloop"
 	"github.com/slimnet/slim/internal/strictjson"
 )
 
@@ -24,13 +25,21 @@ const (
 	// WriteTimeout bounds how long a reply may wait for a client that does
 	// not read; the client is then dropped.
 	WriteTimeout = 2 * time.Second
-	// MaxClients bounds concurrent sessions; more are told so and closed.
+	// MaxClients bounds the concurrent sessions of users other than root,
+	// all together; more are told so and closed.
 	MaxClients = 64
+	// MaxClientsPerUser bounds the concurrent sessions of one user other
+	// than root, so that one user cannot take every session.
+	MaxClientsPerUser = 8
+	// MaxRootClients bounds root's concurrent sessions, counted apart from
+	// everyone else's: other users' sessions never lock root out.
+	MaxRootClients = 64
 	// MaxConnections bounds the connections in one snapshot.
 	MaxConnections = 10000
 	// IdleTimeout drops a client that sends no request for this long
-	// (a watching client is not idle).
-	IdleTimeout = 5 * time.Minute
+	// (a watching client is not idle). Every client of this API asks at
+	// once; an idle session only holds a place.
+	IdleTimeout = 10 * time.Second
 )
 
 // Source gives the server the router's current state.
@@ -79,31 +88,34 @@ type Server struct {
 	Log        *slog.Logger
 
 	mu       sync.Mutex
-	sessions map[net.Conn]struct{}
+	sessions map[net.Conn]sessionOwner
 	wg       sync.WaitGroup
+}
+
+// sessionOwner is who opened a session: root or another user, by uid
+// (SO_PEERCRED); a client whose uid the kernel cannot tell counts as a
+// user other than root.
+type sessionOwner struct {
+	uid  uint32
+	root bool
 }
 
 // Serve accepts clients until l is closed or ctx is done, then closes
 // every session and returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.mu.Lock()
-	s.sessions = map[net.Conn]struct{}{}
+	s.sessions = map[net.Conn]sessionOwner{}
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	defer s.closeSessions()
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("accepting control client: %w", err)
-		}
-		if !s.admit(conn) {
-			writeReply(conn, errorReply("too many control clients (at most %d)", MaxClients))
+	// The loop outlives failed accepts (EMFILE and the like): it ends
+	// when the listener is closed, by ctx or by the caller.
+	acceptloop.Run("control client", s.logger(), l.Accept, func(conn net.Conn) {
+		if refusal := s.admit(conn); refusal != "" {
+			writeReply(conn, errorReply("%s", refusal))
 			conn.Close()
-			continue
+			return
 		}
 		s.wg.Add(1)
 		go func() {
@@ -111,17 +123,36 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			defer s.drop(conn)
 			s.serve(ctx, conn)
 		}()
-	}
+	})
+	return nil
 }
 
-func (s *Server) admit(conn net.Conn) bool {
+// admit records a new session, or says why it is refused: root has its
+// own share of sessions, every other user a small one of the rest.
+func (s *Server) admit(conn net.Conn) (refusal string) {
+	uid, known := peerUID(conn)
+	owner := sessionOwner{uid: uid, root: known && uid == 0}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.sessions) >= MaxClients {
-		return false
+	var mine, others int
+	for _, o := range s.sessions {
+		switch {
+		case o == owner:
+			mine++
+		case !o.root:
+			others++
+		}
 	}
-	s.sessions[conn] = struct{}{}
-	return true
+	switch {
+	case owner.root && mine >= MaxRootClients:
+		return fmt.Sprintf("too many control sessions of root (at most %d)", MaxRootClients)
+	case !owner.root && mine >= MaxClientsPerUser:
+		return fmt.Sprintf("too many control sessions of uid %d (at most %d per user other than root)", uid, MaxClientsPerUser)
+	case !owner.root && mine+others >= MaxClients:
+		return fmt.Sprintf("too many control sessions of users other than root (at most %d)", MaxClients)
+	}
+	s.sessions[conn] = owner
+	return ""
 }
 
 func (s *Server) drop(conn net.Conn) {

@@ -155,9 +155,18 @@ type Container struct {
 	// Accelerated sockets open: established connections and listeners.
 	Connections int `json:"connections"`
 	Listeners   int `json:"listeners"`
-	// PoolSockets counts host sockets handed to the container that the
-	// router still tracks (connected or not yet used).
-	PoolSockets int `json:"pool_sockets"`
+	// PoolSockets counts the host sockets handed to the container (POOL)
+	// that still exist: unused, connected or in flight, as the kernel
+	// says. PoolQuota bounds them (the router's limits.pool_sockets);
+	// PoolRefused counts the POOL requests refused for it.
+	PoolSockets int    `json:"pool_sockets"`
+	PoolQuota   int    `json:"pool_quota"`
+	PoolRefused uint64 `json:"pool_refused"`
+	// ShimSetups and ShimFallbacks are what the container's shims reported
+	// (STATS) and the router credited: accelerated setups, and connects
+	// that used the overlay.
+	ShimSetups    uint64 `json:"shim_setups"`
+	ShimFallbacks uint64 `json:"shim_fallbacks"`
 }
 
 // Sources of a registered container.
@@ -215,7 +224,14 @@ func (c Connection) PeerKnown() bool { return c.Peer.IsValid() }
 type ShimStats struct {
 	// Reports is the number of STATS messages received; zero means no data
 	// from shims yet.
-	Reports    uint64    `json:"reports"`
+	Reports uint64 `json:"reports"`
+	// Refused counts STATS messages refused whole: with a count no shim
+	// can have gathered, or from a process in no registered container.
+	Refused uint64 `json:"refused"`
+	// Discarded counts what accepted messages reported beyond what the
+	// router credits a container with: setups beyond the pool sockets it
+	// was handed, fallbacks beyond its rate (docs/control.md).
+	Discarded  uint64    `json:"discarded"`
 	LastReport time.Time `json:"last_report"`
 	// Fallbacks counts connects that went over the overlay, by reason.
 	Fallbacks map[string]uint64 `json:"fallbacks"`

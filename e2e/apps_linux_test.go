@@ -111,6 +111,20 @@ var apps = []app{
 		check: func(out string) error { return positive(out, `tps = ([0-9.]+)`) },
 	},
 	{
+		name:  "netperf",
+		port:  12865,
+		tools: []string{"netserver", "netperf"},
+		server: func(dir, addr string) []string {
+			return []string{"netserver", "-D", "-L", addr, "-p", "12865"}
+		},
+		ready: "port:12865",
+		clients: func(dir, addr string) [][]string {
+			return [][]string{{"netperf", "-H", addr, "-p", "12865", "-l", "1", "-t", "TCP_RR"}}
+		},
+		// The last line of TCP_RR's table: ... Elapsed Trans/s
+		check: func(out string) error { return positive(out, `(?m)^\d+\s+\d+\s+\d+\s+\d+\s+[0-9.]+\s+([0-9.]+)\s*$`) },
+	},
+	{
 		name:  "python",
 		port:  7000,
 		tools: []string{"python3"},
@@ -131,7 +145,28 @@ var apps = []app{
 }
 
 func TestIntegrationApplications(t *testing.T) {
-	l := newLab(t, "app")
+	runApps(t, newLab(t, "app"))
+}
+
+// TestIntegrationSecureApplications runs the same applications with the
+// routers in secure mode: the socket-option allowlist, the bind range, the
+// enrolment checks and the ioctl guard must let them all work, accelerated.
+func TestIntegrationSecureApplications(t *testing.T) {
+	l := newSecureLab(t, "sapp")
+	runApps(t, l)
+	l.t = t
+	for _, host := range []string{"h1", "h2"} {
+		events := secureEvents(t, l, host)
+		for _, name := range []string{"sockopt_refused", "bind_refused", "connect_refused"} {
+			if events[name] != 0 {
+				t.Errorf("router of %s: %s = %d: secure mode refused something these applications do", host, name, events[name])
+			}
+		}
+		t.Logf("router of %s: %v", host, events)
+	}
+}
+
+func runApps(t *testing.T, l *testLab) {
 	for _, a := range apps {
 		t.Run(a.name, func(t *testing.T) {
 			l.t = t

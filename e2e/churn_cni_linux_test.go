@@ -139,12 +139,13 @@ func churnOne(t *testing.T, h *cniHost, live *liveAddrs, c cniContainer, ping bo
 
 // checkRouterFDs waits until the router of host holds no more namespaces
 // than before the churn and about as many descriptors (peer and control
-// connections come and go).
+// connections come and go; a removed container's pool witness is closed
+// 3 s after it goes).
 func checkRouterFDs(t *testing.T, l *testLab, host string, fdsBefore, nsBefore int) {
 	t.Helper()
 	const slack = 4
 	var fds, ns int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if fds, ns = l.routerFDs(host); ns == nsBefore && fds <= fdsBefore+slack {
 			return
 		}

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slimnet/slim/control"
+	"github.com/slimnet/slim/internal/testenv"
 	"github.com/slimnet/slim/router"
 )
 
@@ -23,6 +26,7 @@ var hostileAttacks = []string{
 	"getsockname", "getpeername", "SO_PEERNAME", "ioctl_SIOCGIFCONF", "ioctl_SIOCGIFADDR", "ioctl_SIOCSIFMTU",
 	"SO_BINDTODEVICE", "SO_BINDTOIFINDEX", "SO_MARK", "IP_TRANSPARENT", "IP_FREEBIND",
 	"IP_OPTIONS_LSRR", "TCP_REPAIR", "TCP_SAVE_SYN", "second_connect",
+	"IP_PKTOPTIONS", "SO_ORIGINAL_DST", "IP_RECVERR", "errqueue_OPT_CMSG", "errqueue_frame", "errqueue_TSONLY",
 	"unspec_connect_other", "unspec_connect_overlay", "unspec_bind", "unspec_sendto_fastopen",
 }
 
@@ -83,11 +87,15 @@ func runHostileClient(l *testLab, node, host, target string) (string, []string, 
 func TestIntegrationSecureHostileClient(t *testing.T) {
 	l := newSecureLab(t, "shc")
 	const port = 7300
+	enableConntrack(t, l, "h1") // so that SO_ORIGINAL_DST has an answer
 	server := startHostileServer(l, "h2-c1", "h1", port)
 	target := net.JoinHostPort(l.containerAddr("h2-c1"), fmt.Sprint(port))
 	out, conns, err := runHostileClient(l, "h1-c1", "h1", target)
 	if err != nil {
 		t.Errorf("hostile client: %v", err)
+	}
+	if a := parseAttacks(out)["errqueue_TSONLY"]; strings.Contains(a.detail, " 0 message(s)") {
+		t.Errorf("transmit timestamps alone (OPT_TSONLY) should still reach the application: %s", a.detail)
 	}
 	if !strings.Contains(out, "DATA ok") || !strings.Contains(out, "ACCEL yes") {
 		t.Errorf("data did not echo over an accelerated connection (want DATA ok, ACCEL yes)")
@@ -113,8 +121,29 @@ func TestIntegrationSecureHostileClient(t *testing.T) {
 	if peers := linesWithPrefix(server.output(), "RAWPEER "); len(peers) > 0 && peers[0] != "RAWPEER "+attacks["getsockname"].detail {
 		t.Errorf("server: %q, client's raw getsockname %q", peers[0], attacks["getsockname"].detail)
 	}
-	if t.Failed() {
-		t.Logf("client:\n%s\nserver:\n%s", out, server.output())
+	t.Logf("client:\n%s\nserver:\n%s", out, server.output())
+}
+
+// conntrackRules make the kernel track every connection of a namespace,
+// as a host's firewall or NAT does: then SO_ORIGINAL_DST has an answer.
+const conntrackRules = `table ip slimtest {
+	chain out { type filter hook output priority 0; ct state new counter; }
+	chain in { type filter hook input priority 0; ct state new counter; }
+}
+`
+
+// enableConntrack loads conntrackRules into a lab host's namespace (they
+// go with it when the lab is torn down).
+func enableConntrack(t *testing.T, l *testLab, host string) {
+	t.Helper()
+	testenv.Tools(t, "nft")
+	rules := filepath.Join(t.TempDir(), "conntrack.nft")
+	if err := os.WriteFile(rules, []byte(conntrackRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := l.start(host, false, "nft", "-f", rules)
+	if err := p.wait(10 * time.Second); err != nil {
+		t.Fatalf("nft in %s: %v\n%s", host, err, p.output())
 	}
 }
 
@@ -247,6 +276,21 @@ func hostListener(t *testing.T, l *testLab, host string, overlay netip.AddrPort)
 	return netip.AddrPort{}
 }
 
+// secureEvents are what the programs of host's router counted.
+func secureEvents(t *testing.T, l *testLab, host string) control.SecureEvents {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snap, err := control.Fetch(ctx, filepath.Join(l.RouterDir(host), "control.sock"))
+	if err != nil {
+		t.Fatalf("control API of %s: %v", host, err)
+	}
+	if snap.Router.Secure == nil {
+		t.Fatalf("the router of %s reports no secure-mode counters", host)
+	}
+	return *snap.Router.Secure
+}
+
 // forge runs forgeScript in the host namespace h1 against the server in
 // h2-c1 on port and returns its output.
 func forge(t *testing.T, l *testLab, port int) string {
@@ -336,4 +380,24 @@ func TestIntegrationSecureAttacksAreReal(t *testing.T) {
 	forge(t, l, port)
 	forged := fmt.Sprintf("ACCEPT %s:%d", l.containerAddr("h1-c1"), forgedPort)
 	server.waitFor(forged, 5*time.Second)
+	checkPlainSquat(t, l, 7342)
+}
+
+// checkPlainSquat: without secure mode nothing guards pool sockets: a
+// program in a container binds one to a port of its host and listens, and
+// a host service then finds the port taken (docs/secure.md says so).
+func checkPlainSquat(t *testing.T, l *testLab, port int) {
+	t.Helper()
+	squat := l.start("h1-c1", true, binPath("intruder"), "squat", fmt.Sprint(port))
+	squat.waitFor("HOLDING", 20*time.Second)
+	if a := parseAttacks(squat.output())[fmt.Sprintf("bind_%d", port)]; a.refused {
+		t.Errorf("plain mode: %s, want the bind and the listen to go through", a.detail)
+	}
+	h1, err := l.Node("h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.Do(func() error { return bindPlain(port) }); !errors.Is(err, unix.EADDRINUSE) {
+		t.Errorf("plain mode: a host service binding port %d: %v, want EADDRINUSE", port, err)
+	}
 }

@@ -143,8 +143,9 @@ func TestIntegrationSecurePolicyRevokes(t *testing.T) {
 
 // TestIntegrationSecureRouterRestart: a router killed outright leaves its
 // programs guarding the sockets; a restarted one picks up their state (it
-// can still revoke a connection made before); a clean stop leaves nothing
-// in the kernel.
+// can still revoke a connection made before); a clean stop once no socket
+// it made is open and no enrolled process is left leaves nothing in the
+// kernel.
 func TestIntegrationSecureRouterRestart(t *testing.T) {
 	l := newSecureLab(t, "srst")
 	const port = 7401
@@ -174,6 +175,12 @@ func TestIntegrationSecureRouterRestart(t *testing.T) {
 	}
 	before.waitFor("CLIENT CLOSED", 5*time.Second)
 
+	// Once the client has exited (its pool sockets closed, its container's
+	// cgroup empty) nothing is left to guard.
+	if err := before.wait(10 * time.Second); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	waitCgroupEmpty(t, l, "h1", "h1-c1")
 	killRouter(t, l, "h1", syscall.SIGTERM)
 	if _, err := os.Stat(pins); !os.IsNotExist(err) {
 		t.Errorf("pins left after a clean stop: %s (%v)", pins, err)

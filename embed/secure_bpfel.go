@@ -25,11 +25,11 @@ type SecureSlimConfig struct {
 	RouterCgroup uint64
 	K0           uint64
 	K1           uint64
-	Nrules       uint32
+	Unused       uint32
 	OverlayNet   uint32
 	OverlayMask  uint32
 	BindPortMin  uint16
-	Pad          uint16
+	BindPortMax  uint16
 }
 
 type SecureSlimRule struct {
@@ -40,7 +40,7 @@ type SecureSlimRule struct {
 	DstMask uint32
 	PortLo  uint16
 	PortHi  uint16
-	Deny    uint32
+	Action  uint32
 }
 
 type SecureSlimSk struct {
@@ -68,8 +68,10 @@ const (
 	SecureMapSlimContainers         = "slim_containers"
 	SecureMapSlimCounters           = "slim_counters"
 	SecureMapSlimHits               = "slim_hits"
+	SecureMapSlimLive               = "slim_live"
+	SecureMapSlimLiveLost           = "slim_live_lost"
+	SecureMapSlimPolicy             = "slim_policy"
 	SecureMapSlimRoutes             = "slim_routes"
-	SecureMapSlimRules              = "slim_rules"
 	SecureMapSlimSettings           = "slim_settings"
 	SecureMapSlimSocks              = "slim_socks"
 	SecureProgSlimBind4             = "slim_bind4"
@@ -77,8 +79,10 @@ const (
 	SecureProgSlimContainerConnect4 = "slim_container_connect4"
 	SecureProgSlimGetpeername4      = "slim_getpeername4"
 	SecureProgSlimGetsockname4      = "slim_getsockname4"
+	SecureProgSlimGetsockopt        = "slim_getsockopt"
 	SecureProgSlimIngress           = "slim_ingress"
 	SecureProgSlimSetsockopt        = "slim_setsockopt"
+	SecureProgSlimSockRelease       = "slim_sock_release"
 	SecureProgSlimSockops           = "slim_sockops"
 )
 
@@ -129,8 +133,10 @@ type SecureProgramSpecs struct {
 	SlimContainerConnect4 *ebpf.ProgramSpec `ebpf:"slim_container_connect4"`
 	SlimGetpeername4      *ebpf.ProgramSpec `ebpf:"slim_getpeername4"`
 	SlimGetsockname4      *ebpf.ProgramSpec `ebpf:"slim_getsockname4"`
+	SlimGetsockopt        *ebpf.ProgramSpec `ebpf:"slim_getsockopt"`
 	SlimIngress           *ebpf.ProgramSpec `ebpf:"slim_ingress"`
 	SlimSetsockopt        *ebpf.ProgramSpec `ebpf:"slim_setsockopt"`
+	SlimSockRelease       *ebpf.ProgramSpec `ebpf:"slim_sock_release"`
 	SlimSockops           *ebpf.ProgramSpec `ebpf:"slim_sockops"`
 }
 
@@ -142,8 +148,10 @@ type SecureMapSpecs struct {
 	SlimContainers *ebpf.MapSpec `ebpf:"slim_containers"`
 	SlimCounters   *ebpf.MapSpec `ebpf:"slim_counters"`
 	SlimHits       *ebpf.MapSpec `ebpf:"slim_hits"`
+	SlimLive       *ebpf.MapSpec `ebpf:"slim_live"`
+	SlimLiveLost   *ebpf.MapSpec `ebpf:"slim_live_lost"`
+	SlimPolicy     *ebpf.MapSpec `ebpf:"slim_policy"`
 	SlimRoutes     *ebpf.MapSpec `ebpf:"slim_routes"`
-	SlimRules      *ebpf.MapSpec `ebpf:"slim_rules"`
 	SlimSettings   *ebpf.MapSpec `ebpf:"slim_settings"`
 	SlimSocks      *ebpf.MapSpec `ebpf:"slim_socks"`
 }
@@ -178,8 +186,10 @@ type SecureMaps struct {
 	SlimContainers *ebpf.Map `ebpf:"slim_containers"`
 	SlimCounters   *ebpf.Map `ebpf:"slim_counters"`
 	SlimHits       *ebpf.Map `ebpf:"slim_hits"`
+	SlimLive       *ebpf.Map `ebpf:"slim_live"`
+	SlimLiveLost   *ebpf.Map `ebpf:"slim_live_lost"`
+	SlimPolicy     *ebpf.Map `ebpf:"slim_policy"`
 	SlimRoutes     *ebpf.Map `ebpf:"slim_routes"`
-	SlimRules      *ebpf.Map `ebpf:"slim_rules"`
 	SlimSettings   *ebpf.Map `ebpf:"slim_settings"`
 	SlimSocks      *ebpf.Map `ebpf:"slim_socks"`
 }
@@ -190,8 +200,10 @@ func (m *SecureMaps) Close() error {
 		m.SlimContainers,
 		m.SlimCounters,
 		m.SlimHits,
+		m.SlimLive,
+		m.SlimLiveLost,
+		m.SlimPolicy,
 		m.SlimRoutes,
-		m.SlimRules,
 		m.SlimSettings,
 		m.SlimSocks,
 	)
@@ -212,8 +224,10 @@ type SecurePrograms struct {
 	SlimContainerConnect4 *ebpf.Program `ebpf:"slim_container_connect4"`
 	SlimGetpeername4      *ebpf.Program `ebpf:"slim_getpeername4"`
 	SlimGetsockname4      *ebpf.Program `ebpf:"slim_getsockname4"`
+	SlimGetsockopt        *ebpf.Program `ebpf:"slim_getsockopt"`
 	SlimIngress           *ebpf.Program `ebpf:"slim_ingress"`
 	SlimSetsockopt        *ebpf.Program `ebpf:"slim_setsockopt"`
+	SlimSockRelease       *ebpf.Program `ebpf:"slim_sock_release"`
 	SlimSockops           *ebpf.Program `ebpf:"slim_sockops"`
 }
 
@@ -224,8 +238,10 @@ func (p *SecurePrograms) Close() error {
 		p.SlimContainerConnect4,
 		p.SlimGetpeername4,
 		p.SlimGetsockname4,
+		p.SlimGetsockopt,
 		p.SlimIngress,
 		p.SlimSetsockopt,
+		p.SlimSockRelease,
 		p.SlimSockops,
 	)
 }

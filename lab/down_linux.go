@@ -73,7 +73,8 @@ func stopProcesses(namespace string) error {
 }
 
 // removeSecureLeftovers removes the cgroups and bpffs pins of the lab's
-// routers that did not stop cleanly (a router that did removed its own).
+// routers that were killed, or stopped while host sockets they made were
+// open (their programs guarded them; the processes are gone now).
 func removeSecureLeftovers(name string) error {
 	dirs, err := filepath.Glob(filepath.Join(StateDir, name, "h*"))
 	if err != nil {

@@ -224,6 +224,7 @@ static void atfork_child(void)
 	slim_table_atfork_child();
 	slim_pool_atfork_child();
 	slim_router_atfork_child();
+	slim_stats_atfork_child();
 }
 
 /* ---- constructor -------------------------------------------------------- */

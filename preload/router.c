@@ -408,11 +408,16 @@ int slim_router_call(uint16_t type, const void *payload, uint32_t len, int fd_in
 	return r == 0 ? 0 : -1;
 }
 
-void slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_in)
+bool slim_router_resting(void)
 {
-	if (router_down())
-		return;
+	return router_down();
+}
+
+/* Sends a note on the thread's connection, back-off or not. */
+static bool send_note(uint16_t type, const void *payload, uint32_t len, int fd_in)
+{
 	int saved = errno;
+	bool sent = false;
 	tls_busy++;
 	for (int tries = 0; tries < 2; tries++) {
 		bool reused;
@@ -421,8 +426,8 @@ void slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_i
 		if (s < 0)
 			break;
 		/* EAGAIN (router busy) drops it; the router's sweep catches up. */
-		if (send_msg(s, type, ++tls_id, payload, len, fd_in) >= 0 || !reused ||
-		    !conn_closed(errno)) {
+		sent = send_msg(s, type, ++tls_id, payload, len, fd_in) >= 0;
+		if (sent || !reused || !conn_closed(errno)) {
 			done_with(s);
 			break;
 		}
@@ -430,6 +435,50 @@ void slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_i
 	}
 	tls_busy--;
 	errno = saved;
+	return sent;
+}
+
+bool slim_router_note(uint16_t type, const void *payload, uint32_t len, int fd_in)
+{
+	if (router_down())
+		return false;
+	return send_note(type, payload, len, fd_in);
+}
+
+bool slim_router_note_now(uint16_t type, const void *payload, uint32_t len)
+{
+	return send_note(type, payload, len, -1);
+}
+
+bool slim_router_sync(int wait_ms)
+{
+	int saved = errno;
+	int e = 0;
+	bool answered = false, reused;
+	tls_busy++;
+	int s = router_fd(&e, &reused);
+	if (s < 0) {
+		tls_busy--;
+		errno = saved;
+		return false;
+	}
+	uint32_t id = ++tls_id;
+	if (send_msg(s, SLIM_T_HELLO, id, NULL, 0, -1) >= 0) {
+		int64_t deadline = slim_now_ms() + wait_ms;
+		struct slim_reply rep;
+		struct hdr h;
+		while (!answered && recv_msg(s, deadline, &h, &rep, &e) == 0) {
+			close_fds(rep.fds, rep.nfds);
+			answered = h.id == id;
+		}
+	}
+	if (answered)
+		done_with(s);
+	else
+		drop_conn(s); /* a late reply must not be read as another's */
+	tls_busy--;
+	errno = saved;
+	return answered;
 }
 
 /* Withdraws a listener and waits (up to the router timeout) for the OK. */

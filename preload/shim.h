@@ -116,6 +116,7 @@ SLIM_HIDDEN int64_t slim_now_us(void);
 SLIM_HIDDEN void slim_stats_fallback(int reason);
 /* Counts an accelerated connect that started at started_us. */
 SLIM_HIDDEN void slim_stats_setup(int64_t started_us);
+SLIM_HIDDEN void slim_stats_atfork_child(void);
 
 /*
  * Writes one line to stderr with write(2). fmt knows %s, %d, %u, %x and
@@ -332,9 +333,6 @@ struct slim_reply {
 SLIM_HIDDEN int slim_router_call(uint16_t type, const void *payload, uint32_t len,
 				 int fd_in, uint16_t want, struct slim_reply *rep,
 				 int *err);
-/* A one-way note (STATS): dropped if it would block. */
-SLIM_HIDDEN void slim_router_note(uint16_t type, const void *payload, uint32_t len,
-				  int fd_in);
 /*
  * Withdraws a listener from the directory: UNLISTEN with fd (its host
  * listener, or the app's listener when there is none), waiting up to the
@@ -343,6 +341,19 @@ SLIM_HIDDEN void slim_router_note(uint16_t type, const void *payload, uint32_t l
  * the port is free when the app's close returns (docs/protocol.md §1).
  */
 SLIM_HIDDEN void slim_unlisten(int fd);
+/* A one-way note (STATS): dropped if it would block, or while
+ * the shim leaves the router alone. Returns whether it was sent. */
+SLIM_HIDDEN bool slim_router_note(uint16_t type, const void *payload, uint32_t len,
+				  int fd_in);
+/* Whether the shim leaves the router alone after a failure (back-off). */
+SLIM_HIDDEN bool slim_router_resting(void);
+/* A note sent even while the shim leaves the router alone (as the
+ * process exits: one non-blocking attempt). */
+SLIM_HIDDEN bool slim_router_note_now(uint16_t type, const void *payload, uint32_t len);
+/* A HELLO round trip within wait_ms, back-off or not, with no warning:
+ * once it returns true, the router has read every note this thread sent
+ * before. */
+SLIM_HIDDEN bool slim_router_sync(int wait_ms);
 SLIM_HIDDEN void slim_router_atfork_child(void);
 SLIM_HIDDEN void slim_router_thread_exit(void *arg);
 /* Arms slim_router_thread_exit for the calling thread (init.c). */

@@ -1,17 +1,22 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 // caller is who is at the other end of a shim connection, as the kernel
-// says: the process that connected and the container it is in, if any.
+// says: the process that connected, its user and the container it is in,
+// if any.
 type caller struct {
 	PID       int32
+	UID       uint32
+	Start     uint64 // secure mode: when the process started (with PID, it for good)
 	Netns     uint64 // inode of its network namespace
 	Container *container
 }
@@ -42,7 +47,12 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 	if credErr != nil {
 		return caller{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
-	c := caller{PID: cred.Pid}
+	c := caller{PID: cred.Pid, UID: cred.Uid}
+	if r.secure != nil {
+		if c.Start, err = peerStart(raw, cred.Pid); err != nil {
+			return c, fmt.Errorf("process %d: %w", cred.Pid, err)
+		}
+	}
 	ino, err := namespaceInode(fmt.Sprintf("/proc/%d/ns/net", cred.Pid))
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -52,4 +62,30 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 	}
 	c.Netns, c.Container = ino, r.containers.lookup(ino)
 	return c, nil
+}
+
+// peerStart is when the peer process pid started. With SO_PEERPIDFD (Linux
+// 6.5), a pidfd of the very process that connected vouches that the start
+// time read belongs to it, not to a process that took its PID since.
+func peerStart(raw syscall.RawConn, pid int32) (uint64, error) {
+	pidfd, peerErr := -1, error(nil)
+	raw.Control(func(fd uintptr) {
+		pidfd, peerErr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	})
+	switch {
+	case peerErr == nil:
+		defer unix.Close(pidfd)
+	case errors.Is(peerErr, unix.ESRCH):
+		return 0, errExited
+	default:
+		pidfd = -1 // an older kernel: the start time alone
+	}
+	start, err := processStart(int(pid))
+	if err != nil {
+		return 0, err
+	}
+	if pidfd >= 0 && unix.PidfdSendSignal(pidfd, 0, nil, 0) != nil {
+		return 0, errExited // gone while its start time was read
+	}
+	return start, nil
 }

@@ -12,16 +12,6 @@ import (
 	"github.com/slimnet/slim/control"
 )
 
-// Bounds of the census's tables: they serve views, not the data path.
-const (
-	// maxPoolSockets bounds the pool sockets tracked; beyond it new ones
-	// are not tracked (their connections do not show) until some close.
-	maxPoolSockets = 1 << 16
-	// poolUnusedTTL forgets a pool socket never seen in a sweep (handed
-	// out, not connected yet) after this long.
-	poolUnusedTTL = 10 * time.Minute
-)
-
 // hostSocket is one TCP socket of the host namespace as sock_diag shows it.
 type hostSocket struct {
 	Cookie   uint64
@@ -37,20 +27,23 @@ type hostSocket struct {
 type poolSocket struct {
 	container string
 	handed    time.Time
-	seen      bool // the kernel listed it in a sweep (it was connected)
 }
 
 // census knows the accelerated connections of this host without any
 // message on the data path: the router created every pool socket (by
 // cookie) and every host listener (by address), so a sweep of the host
 // namespace's sockets finds their connections.
+//
+// The pool table holds every pool socket that still exists: the sweep
+// forgets those the containers' witnesses no longer see (forgetPool), so
+// the table is as large as what the containers hold, which their quotas
+// bound (poolquota_linux.go), and never stops tracking new ones.
 type census struct {
-	mu          sync.Mutex
-	pool        map[uint64]*poolSocket
-	poolDropped uint64 // pool sockets not tracked because the table was full
-	conns       map[uint64]control.Connection
-	at          time.Time // of the last update
-	clients     clientsState
+	mu      sync.Mutex
+	pool    map[uint64]*poolSocket
+	conns   map[uint64]control.Connection
+	at      time.Time // of the last update
+	clients clientsState
 }
 
 func newCensus() *census {
@@ -62,11 +55,20 @@ func (c *census) handedOut(container string, cookies []uint64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cookie := range cookies {
-		if len(c.pool) >= maxPoolSockets {
-			c.poolDropped++
-			continue
-		}
 		c.pool[cookie] = &poolSocket{container: container, handed: now}
+	}
+}
+
+// forgetPool drops the pool sockets of a container that no longer exist:
+// those handed out before at that are not in alive, the cookies of the
+// container's sockets that existed at at.
+func (c *census) forgetPool(container string, alive map[uint64]bool, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for cookie, p := range c.pool {
+		if p.container == container && p.handed.Before(at) && !alive[cookie] {
+			delete(c.pool, cookie)
+		}
 	}
 }
 
@@ -86,16 +88,11 @@ type directoryView struct {
 func (c *census) update(now time.Time, sockets []hostSocket, dir directoryView) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	alive := make(map[uint64]bool, len(sockets))
 	conns := map[uint64]control.Connection{}
 	clientsByHost := map[netip.AddrPort]control.Connection{}
 	var servers []hostSocket
 	for _, s := range sockets {
-		alive[s.Cookie] = true
 		p, isPool := c.pool[s.Cookie]
-		if isPool {
-			p.seen = true
-		}
 		if s.State != sockdiag.Established {
 			continue
 		}
@@ -124,11 +121,6 @@ func (c *census) update(now time.Time, sockets []hostSocket, dir directoryView) 
 			}
 		}
 		conns[s.Cookie] = c.observed(now, s, conn)
-	}
-	for cookie, p := range c.pool {
-		if (p.seen && !alive[cookie]) || (!p.seen && now.Sub(p.handed) > poolUnusedTTL) {
-			delete(c.pool, cookie)
-		}
 	}
 	c.setLocalClients(clientsByHost, dir)
 	c.conns, c.at = conns, now
@@ -166,15 +158,4 @@ func (c *census) connections() []control.Connection {
 		return cmp.Compare(a.Cookie, b.Cookie)
 	})
 	return list
-}
-
-// poolCounts is the number of tracked pool sockets by container.
-func (c *census) poolCounts() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	counts := map[string]int{}
-	for _, p := range c.pool {
-		counts[p.container]++
-	}
-	return counts
 }

@@ -51,6 +51,9 @@ type Config struct {
 	// reach its peer port (any user of a peer host) can redirect its
 	// containers' connections. For tests of old setups only.
 	InsecurePeers bool `json:"insecure_peers,omitempty"`
+	// Limits bound what one container or local user may take from the
+	// router (limits.go); zero fields take the defaults.
+	Limits Limits `json:"limits,omitzero"`
 }
 
 // HostConfig is one host of the cluster.
@@ -150,6 +153,9 @@ func (c Config) Plan() (overlay.Plan, error) {
 		return overlay.Plan{}, fmt.Errorf("self %d does not name one of the %d hosts (0 is the first)", c.Self, len(plan.Hosts))
 	}
 	if err := plan.Validate(); err != nil {
+		return overlay.Plan{}, err
+	}
+	if err := c.Limits.check(); err != nil {
 		return overlay.Plan{}, err
 	}
 	if c.Secure && c.KeyFile == "" {

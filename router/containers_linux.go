@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -32,6 +33,8 @@ type container struct {
 	// removed is set when the container is unregistered: a shim
 	// connection identified as it before gets nothing more.
 	removed atomic.Bool
+	// pool counts the host sockets it holds (poolquota_linux.go).
+	pool *poolAccount
 }
 
 // view is the container as the control API shows it.
@@ -39,10 +42,30 @@ func (c *container) view() control.Container {
 	return control.Container{Name: c.Name, Addr: c.Addr, Netns: c.Path, Source: c.Source, ContainerID: c.ContainerID, IfName: c.IfName}
 }
 
-// release closes the held namespace.
+// witnessGrace is how long an unregistered container's pool witness
+// stays open: a POOL request under way when it was unregistered may still
+// add a socket to it.
+const witnessGrace = 3 * time.Second
+
+// release lets the namespace go at once and closes the pool witness after
+// witnessGrace.
 func (c *container) release() {
 	if c.ns != nil {
 		c.ns.Close()
+	}
+	if c.pool != nil {
+		time.AfterFunc(witnessGrace, c.pool.witness.close)
+	}
+}
+
+// releaseNow closes everything at once, when no request can be under way
+// (the router is stopping, or the container was never registered).
+func (c *container) releaseNow() {
+	if c.ns != nil {
+		c.ns.Close()
+	}
+	if c.pool != nil {
+		c.pool.witness.close()
 	}
 }
 
@@ -180,7 +203,12 @@ func (r *Router) openContainer(name, path string, addr netip.Addr, source string
 		ns.Close()
 		return nil, fmt.Errorf("container %s: netns %s is the router's own (the host's) network namespace", name, path)
 	}
-	return &container{Name: name, Addr: addr, Netns: ino, Path: path, Source: source, ns: ns}, nil
+	pool, err := r.newPoolAccount()
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("container %s: %w", name, err)
+	}
+	return &container{Name: name, Addr: addr, Netns: ino, Path: path, Source: source, ns: ns, pool: pool}, nil
 }
 
 // registerContainers registers the containers of the configuration and
@@ -197,10 +225,12 @@ func (r *Router) registerContainers() error {
 			continue
 		}
 		if err != nil {
+			r.closeContainers()
 			return err
 		}
 		if err := r.containers.add(c); err != nil {
-			c.release()
+			c.releaseNow()
+			r.closeContainers()
 			return err
 		}
 	}

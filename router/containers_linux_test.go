@@ -34,7 +34,7 @@ func containerTestRouter(t *testing.T, containers []ContainerConfig) *Router {
 	testLogs.Store(r, logs)
 	t.Cleanup(func() {
 		for _, c := range r.containers.list() {
-			c.release()
+			c.releaseNow()
 		}
 		testLogs.Delete(r)
 	})

@@ -54,10 +54,11 @@ func TestIntegrationControlAPI(t *testing.T) {
 		t.Errorf("before STATS: shims %+v, policy %v", snap.Shims, snap.Policy)
 	}
 
-	// STATS from a shim in h1-c1 (and a malformed one, dropped); the hello
+	// STATS from a shim in h1-c1 (and a malformed one, refused) that took
+	// 16 pool sockets, enough for the 10 setups it reports; the hello
 	// after them proves the router read them.
-	res := helper(t, l, "h1-c1", "statsbad", "stats", "hello")
-	if res[0].Err != "" || res[1].Err != "" || res[2].Type != "HELLO_OK" {
+	res := helper(t, l, "h1-c1", "statsbad", "pool", "pool", "stats", "hello")
+	if res[0].Err != "" || res[1].Fds+res[2].Fds != 16 || res[3].Err != "" || res[4].Type != "HELLO_OK" {
 		t.Fatalf("helper: %+v", res)
 	}
 	snap, err = control.Fetch(ctx, path)
@@ -65,7 +66,7 @@ func TestIntegrationControlAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := snap.Shims
-	if s.Reports != 1 || s.Fallbacks["router_unreachable"] != 2 || s.Fallbacks["pool_empty"] != 1 || s.Setups() != 10 || s.SetupBuckets[6] != 10 {
+	if s.Reports != 1 || s.Refused != 1 || s.Fallbacks["router_unreachable"] != 2 || s.Fallbacks["pool_empty"] != 1 || s.Setups() != 10 || s.SetupBuckets[6] != 10 {
 		t.Errorf("after one STATS: %+v", s)
 	}
 

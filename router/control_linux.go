@@ -122,34 +122,23 @@ func (r *Router) Snapshot() control.Snapshot {
 			c.Connections++
 		}
 	}
-	for name, n := range r.census.poolCounts() {
-		if c := perContainer[name]; c != nil {
-			c.PoolSockets = n
+	for _, ct := range r.containers.list() {
+		if c := perContainer[ct.Name]; c != nil {
+			v := ct.pool.view()
+			c.PoolSockets, c.PoolQuota, c.PoolRefused = v.held, v.quota, v.refused
+			c.ShimSetups, c.ShimFallbacks = r.shimStats.containerView(ct.Name)
 		}
 	}
 	return snap
 }
 
-// recordPool tells the census which container got which pool sockets.
-func (r *Router) recordPool(c *container, fds []int) {
-	if len(fds) == 0 {
-		return
-	}
-	cookies := make([]uint64, 0, len(fds))
-	for _, fd := range fds {
-		if cookie, err := socketCookie(fd); err == nil {
-			cookies = append(cookies, cookie)
-		}
-	}
-	r.census.handedOut(c.Name, cookies, time.Now())
-}
-
-// recordStats adds a shim's STATS message to the totals.
-func (r *Router) recordStats(payload []byte) error {
+// recordStats adds a container's STATS message to the totals, crediting
+// its setups against the pool sockets the container was handed.
+func (r *Router) recordStats(c *container, payload []byte) error {
 	st, err := protocol.DecodeStats(payload)
 	if err != nil {
+		r.shimStats.refuse()
 		return err
 	}
-	r.shimStats.add(time.Now(), st)
-	return nil
+	return r.shimStats.add(time.Now(), c.Name, st, c.pool.creditSetups)
 }

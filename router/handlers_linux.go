@@ -40,7 +40,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 	if idErr != nil {
 		err = refuse(unix.EPERM, "%v", idErr)
 	} else if req.Type == protocol.TypeEnroll {
-		reply, err = r.enroll(who.Container, int(who.PID), req)
+		reply, err = r.enroll(who, req)
 	} else {
 		reply, fds, err = r.handle(who.Container, req)
 	}
@@ -48,6 +48,9 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 	case protocol.TypeStats:
 		if err != nil {
 			r.log.Debug("dropping note", "type", req.Type, "err", err)
+		}
+		if idErr != nil {
+			r.shimStats.refuse()
 		}
 		return nil, nil
 	}
@@ -76,15 +79,13 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 	case protocol.TypeTable:
 		return r.tableFile(req.Payload)
 	case protocol.TypePool:
-		reply, fds, err := r.pool(c, req.Payload)
-		r.recordPool(c, fds) // control API: which container holds which pool socket
-		return reply, fds, err
+		return r.pool(c, req.Payload)
 	case protocol.TypeListen:
 		return r.listen(c, req.Payload, req.fds[0])
 	case protocol.TypeUnlisten:
 		return r.unlisten(c, req.fds[0])
 	case protocol.TypeStats:
-		return protocol.Message{}, nil, r.recordStats(req.Payload) // control_linux.go
+		return protocol.Message{}, nil, r.recordStats(c, req.Payload) // control_linux.go
 	}
 	return protocol.Message{}, nil, refuse(unix.EOPNOTSUPP, "%v is not a request", req.Type)
 }
@@ -97,28 +98,60 @@ func (r *Router) hello(c *container, payload []byte) (protocol.Message, []int, e
 	return protocol.Message{Type: protocol.TypeHelloOK, Payload: h.Encode()}, nil, nil
 }
 
+// pool hands a container up to the sockets it asks for, within its quota
+// of host sockets (poolquota_linux.go); past it, the shim gets EDQUOT and
+// uses the overlay.
 func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, error) {
 	n, err := protocol.PoolCount(payload)
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
 	}
+	granted, held := c.pool.reserve(n, time.Now())
+	if granted == 0 {
+		return protocol.Message{}, nil, refuse(unix.EDQUOT, "container %s holds %d host sockets, its quota (limits.pool_sockets): no more until it closes some", c.Name, held)
+	}
+	fds, cookies, err := r.newPoolSockets(c, granted)
+	c.pool.settle(granted, len(fds))
+	if err != nil {
+		return protocol.Message{}, nil, err
+	}
+	// Control API: which container holds which pool socket.
+	r.census.handedOut(c.Name, cookies, time.Now())
+	return protocol.Message{Type: protocol.TypePoolOK, Payload: protocol.Uint32Payload(uint32(len(fds)))}, fds, nil
+}
+
+// newPoolSockets makes n pool sockets for c, each witnessed by c's
+// account, and returns them with their cookies; on error it has closed
+// them all.
+func (r *Router) newPoolSockets(c *container, n int) ([]int, []uint64, error) {
 	fds := make([]int, 0, n)
+	cookies := make([]uint64, 0, n)
+	fail := func(err error) ([]int, []uint64, error) {
+		closeAll(fds)
+		return nil, nil, err
+	}
 	for range n {
 		fd, err := newPoolSocket()
 		if err != nil {
-			closeAll(fds)
 			if errors.Is(err, errClientFastOpenOff) {
-				return protocol.Message{}, nil, refuse(unix.EOPNOTSUPP, "%v", err)
+				return fail(refuse(unix.EOPNOTSUPP, "%v", err))
 			}
-			return protocol.Message{}, nil, refuse(unix.ENOBUFS, "%v", err)
+			return fail(refuse(unix.ENOBUFS, "%v", err))
 		}
 		fds = append(fds, fd)
 		if err := r.securePoolSocket(c, fd); err != nil {
-			closeAll(fds)
-			return protocol.Message{}, nil, refuse(unix.ENOBUFS, "%v", err)
+			return fail(refuse(unix.ENOBUFS, "%v", err))
 		}
+		cookie, err := socketCookie(fd)
+		if err == nil {
+			err = c.pool.witness.add(fd, cookie)
+		}
+		if err != nil {
+			return fail(refuse(unix.ENOBUFS, "%v: %v", errNoWitness, err))
+		}
+		cookies = append(cookies, cookie)
 	}
-	return protocol.Message{Type: protocol.TypePoolOK, Payload: protocol.Uint32Payload(uint32(n))}, fds, nil
+	return fds, cookies, nil
 }
 
 // listen gives a container's overlay listener a host listener, after

@@ -377,7 +377,7 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 		conn.Close()
 		return stepResult{}
 	}
-	return stepResult{Err: "unknown step"}
+	return attackStep(conn, id, step) // dos_integration_linux_test.go
 }
 
 // thousandsOfClients opens n router connections at once, sends HELLO on

@@ -76,6 +76,15 @@ func writeMetrics(w io.Writer, s control.Snapshot) {
 		fmt.Fprintf(w, "slim_connection_bytes{container=%q,direction=\"out\"} %d\n", n, byContainer[n].out)
 	}
 
+	metric("slim_pool_sockets", "gauge", "Host sockets handed to the container (POOL) that still exist.")
+	for _, c := range s.Containers {
+		fmt.Fprintf(w, "slim_pool_sockets{container=%q} %d\n", c.Name, c.PoolSockets)
+	}
+	metric("slim_pool_quota", "gauge", "The most host sockets from POOL a container may hold.")
+	for _, c := range s.Containers {
+		fmt.Fprintf(w, "slim_pool_quota{container=%q} %d\n", c.Name, c.PoolQuota)
+	}
+
 	metric("slim_shim_reports_total", "counter", "STATS messages received from shims.")
 	fmt.Fprintf(w, "slim_shim_reports_total %d\n", s.Shims.Reports)
 	metric("slim_fallbacks_total", "counter", "Connects that shims sent over the overlay, by reason.")

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/slimnet/slim/internal/acceptloop"
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/protocol"
 )
@@ -116,18 +117,13 @@ func (r *Router) pushLoop(ctx context.Context, pc *peerConn, peer netip.Addr, fe
 	}
 }
 
-// servePeers accepts directory pushes from the configured peer routers.
+// servePeers accepts directory pushes from the configured peer routers
+// until the socket is closed; a failed accept (EMFILE) pauses the loop,
+// never ends it.
 func (r *Router) servePeers() {
-	for {
-		conn, err := r.peerSocket.AcceptTCP()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				r.log.Error("accepting peer router", "err", err)
-			}
-			return
-		}
+	acceptloop.Run("peer router", r.log, r.peerSocket.AcceptTCP, func(conn *net.TCPConn) {
 		go r.servePeer(conn)
-	}
+	})
 }
 
 // readAcks records the directory versions a peer acknowledges, and the

@@ -6,6 +6,7 @@ import (
 
 	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router/policy"
+	"github.com/slimnet/slim/secure"
 )
 
 // The policy of secure mode, as the control API shows and changes it
@@ -15,8 +16,13 @@ import (
 // never changed in place: a change is made on a copy, saved to
 // config.PolicyPath(), and only then installed, so the file and the rules
 // in force agree even when saving fails. r.policyMu guards r.policy and
-// orders changes; the secure-mode hooks policyChanged and policyHits are
-// called with it held (they read r.policy directly and must not lock it).
+// orders changes; the secure-mode hooks (preparePolicy, installPolicy,
+// policyHits) are called with it held and must not lock it.
+//
+// A change is all or nothing: it is checked against secure mode's limit
+// (secure.MaxRules) and loaded into the kernel beside the rules in force,
+// then saved, then swapped in whole. If any step fails, the file, the
+// kernel and r.policy keep the old policy and the error says so.
 
 var errNotSecure = errors.New("policy needs secure mode: start the router with --secure")
 
@@ -29,6 +35,9 @@ func (r *Router) loadPolicy() error {
 	set, err := policy.Load(r.config.PolicyPath())
 	if err != nil {
 		return err
+	}
+	if err := checkPolicySize(set.Len()); err != nil {
+		return fmt.Errorf("policy file %s: %w: remove rules from it and start again", r.config.PolicyPath(), err)
 	}
 	r.policyMu.Lock()
 	r.policy = set
@@ -93,6 +102,9 @@ func (p policyAPI) AddPolicy(text string, position int) (int, []control.PolicyRu
 		return 0, nil, err
 	}
 	n := r.policy.Len()
+	if n >= secure.MaxRules {
+		return 0, nil, fmt.Errorf("policy not changed: the policy is full: it has %d rules, the limit of secure mode (delete a rule first)", n)
+	}
 	if position < 0 || position > n+1 {
 		return 0, nil, fmt.Errorf("position %d is out of range: the policy has %s, so a new rule goes at 1 to %d (or give no position to append)", position, rulesCount(n), n+1)
 	}
@@ -125,21 +137,32 @@ func (p policyAPI) DeletePolicy(position int) ([]control.PolicyRule, error) {
 	return r.commitPolicy(next, "delete", position, gone)
 }
 
-// commitPolicy saves a changed copy of the policy, installs it and
-// applies it (policyChanged). It returns the rules in force. If saving
-// fails, nothing changed; if applying fails, the change is saved and in
-// r.policy, and the error says so. r.policyMu is held.
+// commitPolicy makes a changed copy of the policy the one in force, all
+// or nothing: prepared in the kernel, saved, swapped in; then the live
+// connections it denies are revoked. It returns the rules in force.
+// r.policyMu is held.
 func (r *Router) commitPolicy(next *policy.Set, change string, position int, text string) ([]control.PolicyRule, error) {
+	prepared, err := r.preparePolicy(next)
+	if err != nil {
+		return nil, fmt.Errorf("policy not changed: %w", err)
+	}
 	path := r.config.PolicyPath()
 	if err := next.Save(path); err != nil {
+		prepared.discard()
+		return nil, fmt.Errorf("policy not changed: %w", err)
+	}
+	if err := r.installPolicy(prepared); err != nil {
+		if restoreErr := r.policy.Save(path); restoreErr != nil {
+			r.log.Error("policy file holds a change that is not in force", "file", path, "err", restoreErr)
+		}
 		return nil, fmt.Errorf("policy not changed: %w", err)
 	}
 	r.policy = next
-	applyErr := r.policyChanged()
+	revokeErr := r.revoke(prepared.rules)
 	rules := r.policyRulesLocked()
-	if applyErr != nil {
-		r.log.Error("policy saved but not applied", "change", change, "position", position, "rule", text, "err", applyErr)
-		return rules, fmt.Errorf("the policy change is saved in %s but applying it failed: %v", path, applyErr)
+	if revokeErr != nil {
+		r.log.Error("policy changed but revoking connections failed", "change", change, "position", position, "rule", text, "err", revokeErr)
+		return rules, fmt.Errorf("the policy changed, but revoking the live connections it denies failed: %v", revokeErr)
 	}
 	r.log.Info("policy changed", "change", change, "position", position, "rule", text, "rules", len(rules))
 	return rules, nil

@@ -95,13 +95,13 @@ func (r *Router) registerRecord(rec registration.Record) {
 		return
 	}
 	if err == nil && c.Netns != rec.NetnsInode {
-		c.release()
+		c.releaseNow()
 		err = fmt.Errorf("container %s is not served: %s is now another network namespace than the one registered (inode %d, not %d)", rec.Name, rec.Netns, c.Netns, rec.NetnsInode)
 	}
 	if err == nil {
 		c.ContainerID, c.IfName = rec.ContainerID, rec.IfName
 		if err = r.containers.add(c); err != nil {
-			c.release()
+			c.releaseNow()
 		}
 	}
 	if err != nil {
@@ -145,11 +145,11 @@ func (api containerAPI) AddContainer(spec control.ContainerSpec) (control.Contai
 	}
 	c.ContainerID, c.IfName = spec.ContainerID, spec.IfName
 	if old := r.containers.named(spec.Name); old != nil && old.Netns == c.Netns && old.Addr == addr && old.Source == c.Source {
-		c.release() // registered already, as asked: make sure it is saved
+		c.releaseNow() // registered already, as asked: make sure it is saved
 		return spec, r.saveRecord(old)
 	}
 	if err := r.containers.add(c); err != nil {
-		c.release()
+		c.releaseNow()
 		return control.ContainerSpec{}, err
 	}
 	if err := r.saveRecord(c); err != nil {
@@ -309,7 +309,7 @@ func (r *Router) containersChanged() {
 	if r.policy == nil || !slices.ContainsFunc(r.policy.List(), func(l policy.Listed) bool { return l.Rule.FromContainer != "" }) {
 		return
 	}
-	if err := r.policyChanged(); err != nil {
+	if err := r.applyPolicy(); err != nil {
 		r.log.Warn("secure mode: applying the policy after a container change", "err", err)
 	}
 }

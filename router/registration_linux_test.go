@@ -186,7 +186,7 @@ func TestIntegrationRegistrationsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range first.containers.list() { // the first router stops
-		c.release()
+		c.releaseNow()
 	}
 	os.Remove(gonePath)
 	gone.Close()

@@ -53,10 +53,18 @@ type Router struct {
 	policy   *policy.Set
 
 	secure *secureMode // nil unless --secure (secure_linux.go)
+
+	shimConns shimConns // open shim connections by owner (shimconns_linux.go)
 }
 
+// limits are the configured limits, defaults filled in.
+func (r *Router) limits() Limits { return r.config.Limits.withDefaults() }
+
 // New checks the configuration and the kernel, then opens the router's
-// sockets and directory table. Nothing is served until Run.
+// sockets and directory table, and only then (in secure mode) takes over
+// the programs and pins an earlier router left: a start that fails on a
+// socket in use, a bad configuration or policy never touches what guards
+// the sockets handed out before. Nothing is served until Run.
 func New(config Config, logger *slog.Logger) (*Router, error) {
 	plan, err := config.Plan()
 	if err != nil {
@@ -95,17 +103,24 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	if err := r.setUpOverlay(); err != nil {
+		r.closeContainers()
 		return nil, err
 	}
 	if err := enableFastOpen(); err != nil {
-		return nil, err
-	}
-	// Before open: every socket made from here on is in the router's cgroup.
-	if err := r.startSecure(); err != nil {
+		r.closeContainers()
 		return nil, err
 	}
 	if err := r.open(); err != nil {
-		r.close()
+		r.closeSockets()
+		r.closeContainers()
+		return nil, err
+	}
+	// Last: the host sockets made from here on (pools, host listeners) are
+	// in the router's cgroup; a failure here leaves what guards the
+	// sockets made before in place (startSecure).
+	if err := r.startSecure(); err != nil {
+		r.closeSockets()
+		r.closeContainers()
 		return nil, err
 	}
 	return r, nil
@@ -211,12 +226,15 @@ func (r *Router) Run(ctx context.Context) error {
 		go func() { defer r.wg.Done(); r.pushTo(ctx, peer) }()
 	}
 	<-ctx.Done()
-	r.close()
+	r.closeSockets()
 	r.wg.Wait()
+	r.stopSecure()
+	r.closeContainers()
 	return nil
 }
 
-func (r *Router) close() {
+// closeSockets closes the router's own sockets and its directory table.
+func (r *Router) closeSockets() {
 	if r.socket != nil {
 		r.socket.Close()
 	}
@@ -232,7 +250,6 @@ func (r *Router) close() {
 	if r.table != nil {
 		r.table.Close()
 	}
-	r.stopSecure()
 }
 
 // publish writes the directory table and the saved state after a change.

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 
@@ -10,20 +11,37 @@ import (
 	"github.com/slimnet/slim/secure"
 )
 
-// enroll puts a process of a container (`slim exec`, before it starts the
-// program) into the container's cgroup, where the policy also covers its
-// connections over the overlay. Outside secure mode there is nothing to do.
-func (r *Router) enroll(c *container, pid int, req request) (protocol.Message, error) {
-	if len(req.Payload) != 0 || len(req.fds) != 0 {
-		return protocol.Message{}, refuse(unix.EINVAL, "ENROLL carries nothing")
+// enroll puts a process of a container (`slim exec`, under its ioctl guard,
+// before it starts the program) into the container's cgroup, where it gets
+// host sockets and the policy also covers its connections over the
+// overlay. In secure mode the router first checks, with kernel facts, that
+// the caller is slim exec under its guard (verifyGuarded); outside secure
+// mode there is nothing to do.
+func (r *Router) enroll(who caller, req request) (protocol.Message, error) {
+	if len(req.Payload) != 0 && len(req.Payload) != 4 || len(req.fds) > 1 {
+		return protocol.Message{}, refuse(unix.EINVAL, "ENROLL carries the listener's fd number and the guard's pidfd, or nothing")
 	}
 	ok := protocol.Message{Type: protocol.TypeOK}
 	s := r.secure
 	if s == nil {
 		return ok, nil
 	}
+	if len(req.Payload) != 4 || len(req.fds) != 1 {
+		return protocol.Message{}, refuse(unix.EPERM, "secure mode enrolls only a program that slim exec put under its ioctl guard: ENROLL must name the guard")
+	}
+	listener := int(binary.LittleEndian.Uint32(req.Payload))
+	pid := int(who.PID)
+	if err := s.binary.verifyGuarded(pid, who.Start, listener, req.fds[0]); err != nil {
+		return protocol.Message{}, refuse(unix.EPERM, "secure mode: not enrolled, no host sockets: %v", err)
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.stopped {
+		return protocol.Message{}, refuse(unix.EAGAIN, "secure mode: the router is stopping")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c := who.Container
 	dir, _, err := s.cgroups.EnterContainer(c.Name, pid)
 	if err != nil {
 		return protocol.Message{}, refuse(unix.EPERM, "%v", err)
@@ -38,16 +56,16 @@ func (r *Router) enroll(c *container, pid int, req request) (protocol.Message, e
 // guardContainer attaches the overlay policy check to a container's
 // cgroup, once, and tells it the container's address.
 func (s *secureMode) guardContainer(c *container, dir string) error {
+	id, err := secure.CgroupID(dir)
+	if err != nil {
+		return err
+	}
 	if _, ok := s.containers[c.Name]; !ok {
-		l, err := s.datapath.AttachContainer(c.Name, dir)
+		l, err := s.datapath.AttachContainer(c.Name, dir, id)
 		if err != nil {
 			return err
 		}
 		s.containers[c.Name] = l
-	}
-	id, err := secure.CgroupID(dir)
-	if err != nil {
-		return err
 	}
 	return s.datapath.SetContainer(id, c.Addr)
 }
@@ -58,20 +76,28 @@ func dirExists(path string) bool {
 }
 
 // checkEnrolled, in secure mode, gives host sockets (POOL, LISTEN) only to
-// processes in their container's cgroup: those `slim exec` started, under
-// the policy check and the ioctl guard. Others use the overlay.
+// processes in their container's cgroup, which only enrolment (and root)
+// puts them in, and under a seccomp filter: programs slim exec started
+// under the ioctl guard, and what they start. Others use the overlay.
 func (r *Router) checkEnrolled(who caller, t protocol.Type) error {
 	s := r.secure
 	if s == nil || (t != protocol.TypePool && t != protocol.TypeListen) {
 		return nil
 	}
+	pid := int(who.PID)
 	want := s.cgroups.ContainerDir(who.Container.Name)
-	got, err := secure.ProcessCgroup(int(who.PID))
+	got, err := secure.ProcessCgroup(pid)
 	if err != nil {
-		return fmt.Errorf("secure mode: process %d: %w", who.PID, err)
+		return fmt.Errorf("secure mode: process %d: %w", pid, err)
 	}
 	if got != want {
-		return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec (its cgroup is %s, not %s): no host sockets for it", who.PID, who.Container.Name, got, want)
+		return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec (its cgroup is %s, not %s): no host sockets for it", pid, who.Container.Name, got, want)
+	}
+	if err := checkFiltered(fmt.Sprintf("/proc/%d/status", pid)); err != nil {
+		return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec under the ioctl guard (%v): no host sockets for it", pid, who.Container.Name, err)
+	}
+	if err := sameProcess(pid, who.Start); err != nil {
+		return fmt.Errorf("secure mode: process %d: %w", pid, err)
 	}
 	return nil
 }

@@ -17,10 +17,19 @@ import (
 type secureMode struct {
 	datapath *secure.Datapath
 	cgroups  *secure.Cgroups
+	pinDir   string
+	binary   *trustedBinary // what slim exec and its guard must run
+	ports    portRange      // where a pool socket may be bound
 
 	mu         sync.Mutex
 	containers map[string]link.Link // container name -> its policy check
 	applied    []appliedRule        // the rules in the programs, in order
+
+	// life orders marking sockets (read) against the stop (write): once
+	// stopped, no socket is marked, so the stop's count of open sockets
+	// stays true.
+	life    sync.RWMutex
+	stopped bool
 }
 
 // appliedRule is a rule as loaded, with the hits counted before the
@@ -34,8 +43,13 @@ type appliedRule struct {
 func (r *Router) secureID() string { return secure.RouterID(r.config.Dir) }
 
 // startSecure checks the kernel, mounts bpffs if needed, moves the router
-// into its cgroup and loads and attaches the programs. Without --secure it
-// does nothing.
+// into its cgroup, loads the programs, puts the policy in force and
+// attaches the programs, taking over what an earlier router left (pinned
+// maps and links, container checks). Without --secure it does nothing.
+//
+// A start that fails never removes what it took over: sockets an earlier
+// router made stay guarded (only a clean stop that finds none open, or
+// `slim router --cleanup`, removes it).
 func (r *Router) startSecure() error {
 	if !r.config.Secure {
 		return nil
@@ -46,35 +60,89 @@ func (r *Router) startSecure() error {
 	if err := secureModeReady(secure.Probe()); err != nil {
 		return err
 	}
+	if err := secure.ProbeHelpers(); err != nil {
+		return err
+	}
 	if err := probeSockDestroy(); err != nil {
+		return err
+	}
+	ports, err := r.clientBindPorts()
+	if err != nil {
 		return err
 	}
 	bpffs, err := secure.EnsureBPFFS()
 	if err != nil {
 		return err
 	}
-	s := &secureMode{containers: map[string]link.Link{}}
+	binary, err := newTrustedBinary()
+	if err != nil {
+		return err
+	}
+	s := &secureMode{containers: map[string]link.Link{}, pinDir: secure.PinDir(bpffs, r.secureID()), binary: binary, ports: ports}
 	if s.cgroups, err = secure.EnterRouterCgroup(r.secureID()); err != nil {
 		return err
 	}
-	if s.datapath, err = secure.Load(secure.PinDir(bpffs, r.secureID())); err != nil {
-		s.cgroups.Leave()
+	fresh := !secure.Pinned(s.pinDir)
+	if s.datapath, err = secure.Load(s.pinDir); err != nil {
+		if fresh {
+			s.cgroups.Leave() // nothing guarded: remove what this start made
+		} else {
+			s.cgroups.Release()
+		}
+		return err
+	}
+	if len(s.datapath.Replaced) > 0 {
+		r.log.Warn("secure mode: replaced pinned maps of another layout (another slim version); sockets made before lose their state in them", "maps", s.datapath.Replaced)
+	}
+	if err := r.takeOver(s); err != nil {
+		if s.datapath.Adopted {
+			r.abandonSecure(s, "start failed")
+		} else {
+			s.remove(r.log) // all of it made by this start: nothing to guard yet
+		}
 		return err
 	}
 	r.secure = s
+	r.log.Info("secure mode on", "cgroup", s.cgroups.RouterDir(), "bpffs", s.pinDir, "took_over", s.datapath.Adopted)
+	return nil
+}
+
+// takeOver puts the policy in force, configures and attaches the programs
+// and re-attaches the checks of containers enrolled by an earlier router.
+func (r *Router) takeOver(s *secureMode) error {
+	r.policyMu.Lock()
+	defer r.policyMu.Unlock()
+	r.secure = s // the policy hooks act on it; cleared if anything fails
+	prepared, err := r.preparePolicy(r.policy)
+	if err == nil {
+		err = r.installPolicy(prepared)
+	}
+	if err == nil {
+		err = r.configureSecure(s)
+	}
+	if err == nil {
+		err = r.revoke(prepared.rules)
+	}
+	if err != nil {
+		r.secure = nil
+	}
+	return err
+}
+
+// configureSecure writes the settings, attaches the router's programs and
+// guards the containers whose cgroups an earlier router made.
+func (r *Router) configureSecure(s *secureMode) error {
 	k0, k1 := r.clusterKey.SynKey()
 	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR,
-		BindPortMin: clientBindPortMin}
+		BindPortMin: s.ports.lo, BindPortMax: s.ports.hi}
 	if err := s.datapath.Configure(settings); err != nil {
-		r.stopSecure()
 		return err
 	}
-	if err := s.datapath.AttachRouter(s.cgroups.RouterDir()); err != nil {
-		r.stopSecure()
+	if err := s.datapath.AttachRouter(s.cgroups.RouterDir(), s.cgroups.RouterID); err != nil {
 		return err
 	}
-	// Containers enrolled by a router that died: their check was
-	// detached with its links, and is back before anything else.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, c := range r.containers.list() {
 		if dir := s.cgroups.ContainerDir(c.Name); dirExists(dir) {
 			if err := s.guardContainer(c, dir); err != nil {
@@ -82,38 +150,18 @@ func (r *Router) startSecure() error {
 			}
 		}
 	}
-	r.policyMu.Lock()
-	err = r.policyChanged()
-	r.policyMu.Unlock()
-	if err != nil {
-		r.stopSecure()
-		return err
-	}
-	r.log.Info("secure mode on", "cgroup", s.cgroups.RouterDir(), "bpffs", secure.PinDir(bpffs, r.secureID()))
 	return nil
 }
 
-// stopSecure detaches every program, removes every pin and cgroup it can:
-// after a clean stop nothing of secure mode is left in the kernel.
-func (r *Router) stopSecure() {
-	s := r.secure
-	if s == nil {
-		return
+// mark records what a host socket the router made is for, unless the
+// router is stopping (then the socket is refused).
+func (s *secureMode) mark(fd int, kind uint32, owner netip.AddrPort) error {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.stopped {
+		return errors.New("secure mode: the router is stopping")
 	}
-	r.secure = nil
-	s.mu.Lock()
-	for name, l := range s.containers {
-		l.Unpin()
-		l.Close()
-		delete(s.containers, name)
-	}
-	s.mu.Unlock()
-	if err := s.datapath.Remove(); err != nil {
-		r.log.Warn("secure mode: removing programs and pins", "err", err)
-	}
-	if err := s.cgroups.Leave(); err != nil {
-		r.log.Warn("secure mode: removing cgroups", "err", err)
-	}
+	return s.datapath.SetSocket(fd, kind, owner)
 }
 
 // securePoolSocket marks a pool socket as the container's.
@@ -121,7 +169,7 @@ func (r *Router) securePoolSocket(c *container, fd int) error {
 	if r.secure == nil {
 		return nil
 	}
-	return r.secure.datapath.SetSocket(fd, secure.KindPool, netip.AddrPortFrom(c.Addr, 0))
+	return r.secure.mark(fd, secure.KindPool, netip.AddrPortFrom(c.Addr, 0))
 }
 
 // secureListener marks a host listener (before it listens) as standing for
@@ -130,7 +178,7 @@ func (r *Router) secureListener(fd int, overlay netip.AddrPort) error {
 	if r.secure == nil {
 		return nil
 	}
-	return r.secure.datapath.SetSocket(fd, secure.KindListener, overlay)
+	return r.secure.mark(fd, secure.KindListener, overlay)
 }
 
 // secureRoutes gives the connect program every accelerated listener.

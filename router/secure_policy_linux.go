@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -9,23 +10,69 @@ import (
 	"github.com/slimnet/slim/secure"
 )
 
-// policyChanged loads r.policy into the programs (new connects are checked
-// against it at once) and revokes the accelerated connections it no longer
-// allows. Outside secure mode there is nothing to do. Called with
-// r.policyMu held.
-func (r *Router) policyChanged() error {
-	if r.secure == nil || r.policy == nil {
+// preparedPolicy is a policy loaded into the kernel but not yet in force
+// (secure.RuleList): a change is prepared, saved, then installed, so that
+// the kernel never holds half of it.
+type preparedPolicy struct {
+	listed []policy.Listed
+	rules  []secure.BPFRule
+	list   *secure.RuleList // nil outside secure mode
+}
+
+// discard releases a prepared policy that is not installed.
+func (p *preparedPolicy) discard() { p.list.Close() }
+
+// checkPolicySize refuses a policy longer than secure mode holds.
+func checkPolicySize(n int) error {
+	if n > secure.MaxRules {
+		return &secure.RulesLimitError{Rules: n}
+	}
+	return nil
+}
+
+// preparePolicy checks a policy against secure mode's limit and loads it
+// into the kernel without putting it in force. Outside secure mode only
+// the check is made. Called with r.policyMu held.
+func (r *Router) preparePolicy(set *policy.Set) (*preparedPolicy, error) {
+	if err := checkPolicySize(set.Len()); err != nil {
+		return nil, err
+	}
+	listed := set.List()
+	p := &preparedPolicy{listed: listed, rules: make([]secure.BPFRule, len(listed))}
+	for i, l := range listed {
+		p.rules[i] = r.bpfRule(l.Rule)
+	}
+	if r.secure == nil {
+		return p, nil
+	}
+	list, err := r.secure.datapath.PrepareRules(p.rules)
+	if err != nil {
+		return nil, err
+	}
+	p.list = list
+	return p, nil
+}
+
+// installPolicy puts a prepared policy in force: new connects are checked
+// against it at once. Called with r.policyMu held.
+func (r *Router) installPolicy(p *preparedPolicy) error {
+	if r.secure == nil {
 		return nil
 	}
-	listed := r.policy.List()
-	rules := make([]secure.BPFRule, len(listed))
-	for i, l := range listed {
-		rules[i] = r.bpfRule(l.Rule)
-	}
-	if err := r.secure.load(listed, rules); err != nil {
+	return r.secure.install(p)
+}
+
+// applyPolicy prepares, installs and enforces r.policy (at start).
+// Called with r.policyMu held.
+func (r *Router) applyPolicy() error {
+	p, err := r.preparePolicy(r.policy)
+	if err != nil {
 		return err
 	}
-	return r.revoke(rules)
+	if err := r.installPolicy(p); err != nil {
+		return err
+	}
+	return r.revoke(p.rules)
 }
 
 // bpfRule resolves a rule's container name to its overlay address. A
@@ -44,30 +91,33 @@ func (r *Router) bpfRule(rule policy.Rule) secure.BPFRule {
 	return b
 }
 
-// load replaces the programs' rules, carrying each surviving rule's hits.
-func (s *secureMode) load(listed []policy.Listed, rules []secure.BPFRule) error {
+// install swaps the prepared rules in, carrying each surviving rule's
+// hits. The prepared list is released either way.
+func (s *secureMode) install(p *preparedPolicy) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	hits, err := s.datapath.Hits(len(s.applied))
 	if err != nil {
-		return err
+		p.discard()
+		return fmt.Errorf("secure mode: reading the rules' hits: %w", err)
 	}
 	carried := map[string][]uint64{}
 	for i, a := range s.applied {
 		carried[a.text] = append(carried[a.text], a.carry+hits[i])
 	}
-	applied := make([]appliedRule, len(listed))
-	for i, l := range listed {
+	applied := make([]appliedRule, len(p.listed))
+	for i, l := range p.listed {
 		applied[i].text = l.Text
 		if c := carried[l.Text]; len(c) > 0 {
 			applied[i].carry, carried[l.Text] = c[0], c[1:]
 		}
 	}
-	if err := s.datapath.SetRules(rules); err != nil {
+	if err := s.datapath.InstallRules(p.list); err != nil {
 		return err
 	}
+	positions := max(len(s.applied), len(applied))
 	s.applied = applied
-	return s.datapath.ResetHits()
+	return s.datapath.ResetHits(positions)
 }
 
 // policyHits is each rule's hit count, or nil outside secure mode.
@@ -92,8 +142,11 @@ func (r *Router) policyHits() []uint64 {
 // revoke aborts the live accelerated connections the rules deny: the
 // kernel resets them, so both applications see the connection end. The
 // kernel's socket dump carries each socket's state, which says who
-// connected where.
+// connected where. Outside secure mode there is nothing to revoke.
 func (r *Router) revoke(rules []secure.BPFRule) error {
+	if r.secure == nil {
+		return nil
+	}
 	started := time.Now()
 	live, err := sockdiag.TCPWithStorage(sockdiag.Live, r.secure.datapath.SocketsMapFD())
 	if err != nil {

@@ -1,8 +1,12 @@
 package router
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -26,11 +30,6 @@ func secureModeReady(fs secure.Features) error {
 	}
 	return nil
 }
-
-// clientBindPortMin is the lowest port a container may bind a fresh pool
-// socket to (its app bound the same port in the container): unprivileged
-// ports only. netperf's TCP_CRR, for one, walks client ports from 5000.
-const clientBindPortMin = 1024
 
 // probeSockDestroy checks that the kernel can abort a socket through
 // sock_diag (CONFIG_INET_DIAG_DESTROY), which revocation needs: it makes
@@ -60,4 +59,31 @@ func probeSockDestroy() error {
 		return fmt.Errorf("secure mode cannot start: this kernel cannot destroy sockets through sock_diag (CONFIG_INET_DIAG_DESTROY), which revoking connections needs: %w", err)
 	}
 	return nil
+}
+
+// clientBindPorts reads the host's ephemeral and reserved ports: where a
+// container may bind a pool socket (clientBindPorts in secure_ports.go),
+// the router's own TCP ports left out.
+func (r *Router) clientBindPorts() (portRange, error) {
+	const sysctl = "/proc/sys/net/ipv4/"
+	local, err := os.ReadFile(sysctl + "ip_local_port_range")
+	if err != nil {
+		return portRange{}, fmt.Errorf("secure mode: %w", err)
+	}
+	reserved, err := os.ReadFile(sysctl + "ip_local_reserved_ports")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return portRange{}, fmt.Errorf("secure mode: %w", err)
+	}
+	own := []uint16{r.config.PeerPort}
+	if _, port, err := net.SplitHostPort(r.config.MetricsAddr); err == nil {
+		if p, err := strconv.ParseUint(port, 10, 16); err == nil {
+			own = append(own, uint16(p))
+		}
+	}
+	ports, err := clientBindPorts(string(local), string(reserved), own...)
+	if err != nil {
+		return portRange{}, fmt.Errorf("secure mode: %w", err)
+	}
+	r.log.Debug("secure mode: pool sockets may be bound to", "ports", fmt.Sprintf("%d-%d", ports.lo, ports.hi))
+	return ports, nil
 }

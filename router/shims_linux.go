@@ -3,12 +3,14 @@ package router
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime/debug"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/slimnet/slim/internal/acceptloop"
 	"github.com/slimnet/slim/router/protocol"
 )
 
@@ -22,18 +24,13 @@ const replyTimeout = 2 * time.Second
 
 // serveShims accepts shim connections until the socket is closed. Each
 // connection gets a goroutine; the runtime multiplexes them on epoll, so
-// thousands of idle shims cost memory, not threads.
+// thousands of idle shims cost memory, not threads. A failed accept
+// (EMFILE: some caller holds many connections) pauses the loop; it never
+// ends it.
 func (r *Router) serveShims() {
-	for {
-		conn, err := r.socket.AcceptUnix()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				r.log.Error("accepting shim connection", "err", err)
-			}
-			return
-		}
+	acceptloop.Run("shim connection", r.log, r.socket.AcceptUnix, func(conn *net.UnixConn) {
 		go r.serveShim(conn)
-	}
+	})
 }
 
 // request is one decoded shim request with the descriptors it carried.
@@ -50,9 +47,22 @@ func (r *Router) serveShim(conn *net.UnixConn) {
 		}
 	}()
 	who, idErr := r.identify(conn)
+	owner := ownerOf(who, idErr)
 	buf := make([]byte, protocol.MaxMessage+1)
-	oob := make([]byte, unix.CmsgSpace((maxFdsIn+1)*4))
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace((maxFdsIn+1)*4))
+	if err := r.shimConns.admit(owner, r.limits()); err != nil {
+		r.log.Debug("refusing shim connection", "pid", who.PID, "uid", who.UID, "err", err)
+		refuseConnection(conn, buf, oob, err)
+		return
+	}
+	defer r.shimConns.release(owner)
+	if err := passCredentials(conn); err != nil {
+		r.log.Error("shim connection", "err", err)
+		return
+	}
+	completed := false
 	for {
+		conn.SetReadDeadline(readDeadline(owner, completed, time.Now()))
 		req, err := readRequest(conn, buf, oob)
 		if errors.Is(err, errDisconnected) {
 			return
@@ -61,6 +71,7 @@ func (r *Router) serveShim(conn *net.UnixConn) {
 			r.replyError(conn, err)
 			continue
 		}
+		completed = true
 		reply, fds := r.dispatch(who, idErr, req)
 		closeAll(req.fds)
 		if reply == nil {
@@ -76,19 +87,48 @@ func (r *Router) serveShim(conn *net.UnixConn) {
 
 var errDisconnected = errors.New("shim disconnected")
 
+// refusalWait is how long a refused connection may take to send its first
+// request, which gets the refusal as its reply. A shim sends it as it
+// connects, before the router accepts; a flood of refused connections
+// holds the router's descriptors no longer than this.
+const refusalWait = 2 * time.Millisecond
+
+// refuseConnection answers the connection's first request, if it comes
+// within refusalWait, with an ERROR saying why the connection is refused
+// (an unsolicited one, ID 0, otherwise); the caller then closes it.
+func refuseConnection(conn *net.UnixConn, buf, oob []byte, why error) {
+	var id uint32
+	conn.SetReadDeadline(time.Now().Add(refusalWait))
+	req, err := readRequest(conn, buf, oob)
+	var de *protocol.DecodeError
+	switch {
+	case err == nil:
+		id = req.ID
+		closeAll(req.fds)
+	case errors.As(err, &de) && de.HasID:
+		id = de.ID
+	}
+	_ = writeReply(conn, errorMessage(id, unix.EUSERS, why.Error()), nil)
+}
+
 // readRequest reads and decodes one datagram. Descriptors beyond what any
-// request carries are closed at once.
+// request carries are closed at once. The connection must pass
+// credentials (passCredentials): an empty datagram comes with them and is
+// malformed, the end of the connection comes without.
 func readRequest(conn *net.UnixConn, buf, oob []byte) (request, error) {
 	n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil || (n == 0 && oobn == 0) {
-		return request{}, errDisconnected
-	}
 	fds, cmsgErr := parseRights(oob[:oobn])
 	fail := func(e error) (request, error) {
 		closeAll(fds)
 		return request{}, e
 	}
+	// Go reports a zero-length read on SOCK_SEQPACKET as io.EOF.
+	empty := n == 0 && oobn > 0 && (err == nil || errors.Is(err, io.EOF))
 	switch {
+	case empty:
+		return fail(&protocol.DecodeError{Reason: "empty message"})
+	case err != nil || n == 0:
+		return fail(errDisconnected)
 	case flags&unix.MSG_TRUNC != 0 || n > protocol.MaxMessage:
 		return fail(&protocol.DecodeError{Reason: fmt.Sprintf("message longer than %d bytes", protocol.MaxMessage)})
 	case flags&unix.MSG_CTRUNC != 0 || len(fds) > maxFdsIn:

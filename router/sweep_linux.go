@@ -63,6 +63,21 @@ func (r *Router) sweepOnce() {
 		view.containerAddr[c.Name] = c.Addr
 	}
 	r.census.update(started, sockets, view)
+	r.countPools()
+}
+
+// countPools counts each container's pool sockets, for its quota and the
+// control API, and has the census forget those that are gone.
+func (r *Router) countPools() {
+	for _, c := range r.containers.list() {
+		at := time.Now()
+		alive, err := c.pool.count(at)
+		if err != nil {
+			r.log.Warn("counting pool sockets", "container", c.Name, "err", err)
+			continue
+		}
+		r.census.forgetPool(c.Name, alive, at)
+	}
 }
 
 // hostSocketOf converts one sock_diag answer.

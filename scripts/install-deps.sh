@@ -9,9 +9,13 @@ packages=(
   gcc libc6-dev make clang llvm libbpf-dev
   # lab
   iproute2 iputils-ping procps psmisc
+  # secure-mode tests: conntrack in a lab host (SO_ORIGINAL_DST)
+  nftables
   # benchmarks and application tests
   iperf3 netperf sockperf nginx-light wrk memcached libmemcached-tools
   redis-server redis-tools postgresql curl python3
+  # the Kafka stand-in of bench --fixed-load (java, javac)
+  openjdk-17-jdk-headless
   # dashboard tests
   tmux
 )

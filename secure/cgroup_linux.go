@@ -82,21 +82,47 @@ func (c *Cgroups) EnterContainer(name string, pid int) (dir string, created bool
 	return dir, created, movePID(dir, pid)
 }
 
+// Release moves the router back where it was and leaves its cgroups: the
+// sockets it made stay in its cgroup, under the programs attached there,
+// and a router that starts later moves back in.
+func (c *Cgroups) Release() error {
+	if c.previous == "" {
+		return nil
+	}
+	return movePID(filepath.Join(c.root, c.previous), os.Getpid())
+}
+
 // Leave moves the router back where it was and removes the cgroups that
 // are empty; a container cgroup with processes left stays.
 func (c *Cgroups) Leave() error {
-	var errs []error
-	if c.previous != "" {
-		if err := movePID(filepath.Join(c.root, c.previous), os.Getpid()); err != nil {
-			errs = append(errs, err)
+	return errors.Join(c.Release(), RemoveCgroups(c.Base))
+}
+
+// PopulatedContainers names the container cgroups that hold processes
+// (`slim exec` put them there, under the overlay policy check).
+func (c *Cgroups) PopulatedContainers() []string {
+	entries, _ := os.ReadDir(filepath.Join(c.Base, "containers"))
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && populated(c.ContainerDir(e.Name())) {
+			names = append(names, e.Name())
 		}
 	}
-	errs = append(errs, RemoveCgroups(c.Base))
-	return errors.Join(errs...)
+	return names
+}
+
+// populated says whether a cgroup or one below it holds a process
+// (cgroup.events); a cgroup that cannot be read counts as populated.
+func populated(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	return !strings.Contains(string(data), "populated 0")
 }
 
 // RemoveCgroups removes a router's cgroup tree, deepest first. Cgroups
-// that still hold processes stay and are reported.
+// that still hold processes (and those above them) stay.
 func RemoveCgroups(base string) error {
 	var dirs []string
 	filepath.WalkDir(base, func(path string, d os.DirEntry, err error) error {
@@ -107,7 +133,7 @@ func RemoveCgroups(base string) error {
 	})
 	var errs []error
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBUSY) {
 			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dirs[i], err))
 		}
 	}

@@ -17,17 +17,18 @@ const (
 	KindListener = 3 // host listener (and what it accepts)
 )
 
-// MaxRules is how many policy rules the programs evaluate.
-const MaxRules = 64
+// MaxRules is how many policy rules the programs hold (SLIM_MAX_RULES in
+// secure.c): a longer policy is refused whole, before anything changes.
+const MaxRules = 4096
 
 // Settings are what every program reads.
 type Settings struct {
 	RouterCgroup uint64 // cgroup id of the router: its calls pass
 	K0, K1       uint64 // SipHash key of the SYN MAC
 	Overlay      netip.Prefix
-	// BindPortMin is the lowest port a container may bind a fresh pool
-	// socket to (the port its app bound); 0 refuses every bind.
-	BindPortMin uint16
+	// BindPortMin..BindPortMax are the ports a container may bind a fresh
+	// pool socket to (the port its app bound); 0 refuses every bind.
+	BindPortMin, BindPortMax uint16
 }
 
 // BPFRule is a policy rule in the form the programs evaluate: addresses
@@ -80,8 +81,7 @@ func netAndMask(p netip.Prefix) (net, mask uint32) {
 	return be32(p.Masked().Addr()) & mask, mask
 }
 
-// Configure writes the settings every program reads, keeping the rule
-// count.
+// Configure writes the settings every program reads.
 func (d *Datapath) Configure(s Settings) error {
 	var cur slimembed.SecureSlimConfig
 	zero := uint32(0)
@@ -90,18 +90,19 @@ func (d *Datapath) Configure(s Settings) error {
 	}
 	cur.RouterCgroup, cur.K0, cur.K1 = s.RouterCgroup, s.K0, s.K1
 	cur.OverlayNet, cur.OverlayMask = netAndMask(s.Overlay)
-	cur.BindPortMin = s.BindPortMin
+	cur.BindPortMin, cur.BindPortMax = s.BindPortMin, s.BindPortMax
 	return d.objs.SlimSettings.Update(zero, cur, ebpf.UpdateAny)
 }
 
 // SetSocket records what a host socket the router made is for: kind,
-// the owner's overlay address and, for listeners, the overlay port.
+// the owner's overlay address and, for listeners, the overlay port; the
+// socket counts as open (LiveSockets) until its release.
 func (d *Datapath) SetSocket(fd int, kind uint32, owner netip.AddrPort) error {
 	v := slimembed.SecureSlimSk{Kind: kind, SelfIp: be32(owner.Addr()), SelfPort: be16(owner.Port())}
 	if err := d.objs.SlimSocks.Update(int32(fd), v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("secure mode: socket state: %w", err)
 	}
-	return nil
+	return d.trackSocket(fd)
 }
 
 // SetRoutes makes the accelerated listeners (overlay -> host address)

@@ -2,6 +2,7 @@ package secure
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -10,48 +11,108 @@ import (
 	slimembed "github.com/slimnet/slim/embed"
 )
 
-// SetRules replaces the policy the programs evaluate and zeroes the hit
-// counts of the positions that changed.
-func (d *Datapath) SetRules(rules []BPFRule) error {
-	if len(rules) > MaxRules {
-		return fmt.Errorf("secure mode: %d rules, at most %d fit", len(rules), MaxRules)
-	}
-	var cfg slimembed.SecureSlimConfig
-	zero := uint32(0)
-	if err := d.objs.SlimSettings.Lookup(zero, &cfg); err != nil {
-		return err
-	}
-	// Shrink first, so no program sees a half-written list's tail.
-	cfg.Nrules = min(cfg.Nrules, uint32(len(rules)))
-	if err := d.objs.SlimSettings.Update(zero, cfg, ebpf.UpdateAny); err != nil {
-		return err
-	}
-	for i, r := range rules {
-		v := slimembed.SecureSlimRule{PortLo: r.PortMin, PortHi: r.PortMax}
-		if r.PortMax == 0 {
-			v.PortLo, v.PortHi = 0, 0xffff
-		}
-		v.SrcNet, v.SrcMask = netAndMask(r.From)
-		v.DstNet, v.DstMask = netAndMask(r.To)
-		if r.Deny {
-			v.Deny = 1
-		}
-		if err := d.objs.SlimRules.Update(uint32(i), v, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("secure mode: rule %d: %w", i+1, err)
-		}
-	}
-	cfg.Nrules = uint32(len(rules))
-	return d.objs.SlimSettings.Update(zero, cfg, ebpf.UpdateAny)
+// RulesLimitError refuses a policy longer than the programs hold.
+type RulesLimitError struct{ Rules int }
+
+func (e *RulesLimitError) Error() string {
+	return fmt.Sprintf("%d rules is over secure mode's limit of %d policy rules", e.Rules, MaxRules)
 }
 
-// ResetHits zeroes every rule position's hit count.
-func (d *Datapath) ResetHits() error {
+// RuleList is a policy loaded into the kernel but not yet in force: the
+// programs read the list InstallRules last put in force, never one being
+// filled. Close it if it is not installed.
+type RuleList struct {
+	m *ebpf.Map
+}
+
+// Close releases a list that was not installed.
+func (l *RuleList) Close() {
+	if l != nil && l.m != nil {
+		l.m.Close()
+	}
+}
+
+// PrepareRules fills a new rule list, in order. Nothing the programs read
+// changes: a list that is too long, or that the kernel refuses, leaves the
+// policy in force as it was.
+func (d *Datapath) PrepareRules(rules []BPFRule) (*RuleList, error) {
+	if len(rules) > MaxRules {
+		return nil, &RulesLimitError{Rules: len(rules)}
+	}
+	m, err := ebpf.NewMap(d.ruleListSpec)
+	if err != nil {
+		return nil, fmt.Errorf("secure mode: a new policy list: %w", err)
+	}
+	list := &RuleList{m: m}
+	if err := fillRules(m, rules); err != nil {
+		list.Close()
+		return nil, err
+	}
+	return list, nil
+}
+
+func fillRules(m *ebpf.Map, rules []BPFRule) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	keys := make([]uint32, len(rules))
+	values := make([]slimembed.SecureSlimRule, len(rules))
+	for i, r := range rules {
+		keys[i], values[i] = uint32(i), r.encode()
+	}
+	_, err := m.BatchUpdate(keys, values, nil)
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		for i := range keys {
+			if err = m.Update(keys[i], values[i], ebpf.UpdateAny); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("secure mode: filling the policy list: %w", err)
+	}
+	return nil
+}
+
+// encode is the rule as the programs read it.
+func (r BPFRule) encode() slimembed.SecureSlimRule {
+	v := slimembed.SecureSlimRule{PortLo: r.PortMin, PortHi: r.PortMax, Action: actionAllow}
+	if r.PortMax == 0 {
+		v.PortLo, v.PortHi = 0, 0xffff
+	}
+	v.SrcNet, v.SrcMask = netAndMask(r.From)
+	v.DstNet, v.DstMask = netAndMask(r.To)
+	if r.Deny {
+		v.Action = actionDeny
+	}
+	return v
+}
+
+// Rule actions (enum slim_action in secure.c); 0 ends the list.
+const (
+	actionAllow = 1
+	actionDeny  = 2
+)
+
+// InstallRules puts a prepared list in force in one step: from then on
+// connects are checked against it, and before, against the previous one.
+// The list is closed either way.
+func (d *Datapath) InstallRules(list *RuleList) error {
+	defer list.Close()
+	if err := d.objs.SlimPolicy.Update(uint32(0), list.m, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("secure mode: putting the policy in force: %w", err)
+	}
+	return nil
+}
+
+// ResetHits zeroes the hit counts of the first n rule positions.
+func (d *Datapath) ResetHits(n int) error {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		return err
 	}
 	zeros := make([]uint64, cpus)
-	for i := range MaxRules {
+	for i := range min(n, MaxRules) {
 		if err := d.objs.SlimHits.Update(uint32(i), zeros, ebpf.UpdateAny); err != nil {
 			return err
 		}

@@ -10,20 +10,24 @@
  *                 address of an accelerated listener the policy allows;
  *                 the address is rewritten to the host listener here, so
  *                 the container never learns it
- *   bind4         refused
+ *   bind4         refused, but once on a fresh pool socket to a port of
+ *                 the host's ephemeral range
  *   getsockname4  overlay addresses instead of host ones
  *   getpeername4
- *   setsockopt    options that re-target a socket are refused
+ *   setsockopt    an allowlist of the options applications set
+ *   getsockopt    an allowlist; any other value read comes back zeroed
  *   sock_ops      the SYN carries the client's overlay address and a
  *                 SipHash MAC of it and the connection's addresses under
  *                 the cluster key
  *   ingress       a SYN to a Slim host listener without a valid MAC is
  *                 dropped; a valid one records who the client is
+ *   sock_release  a host socket the router made is gone (slim_live)
  *
  * container_connect4 is attached to the cgroups of containers started by
  * `slim exec` and applies the same policy to connections over the overlay.
  */
 #include <linux/bpf.h>
+#include <asm-generic/socket.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
@@ -33,11 +37,13 @@
 
 #include "siphash.h"
 
-#define SLIM_MAX_RULES 64
+#define SLIM_MAX_RULES 4096   /* secure.MaxRules */
+#define SLIM_MAX_LIVE (1 << 20) /* host sockets tracked (slim_live) */
 #define SLIM_OPT_KIND 254   /* RFC 6994 experimental option ... */
 #define SLIM_OPT_EXID 0x534c /* ... with the experiment id "SL" */
 #define SLIM_OPT_LEN 16
-#define SOL_SOCKET 1
+#define SOL_TLS 282
+#define SO_ORIGINAL_DST 80 /* linux/netfilter_ipv4.h */
 
 enum slim_kind {
 	SLIM_SK_POOL = 1,      /* pool socket, not yet connected */
@@ -69,20 +75,26 @@ struct slim_tuple {
 	__u16 server_port;
 };
 
+enum slim_action {
+	SLIM_END = 0, /* no rule here: the list ends */
+	SLIM_ALLOW = 1,
+	SLIM_DENY = 2,
+};
+
 struct slim_rule {
 	__u32 src_net, src_mask;
 	__u32 dst_net, dst_mask; /* network order */
 	__u16 port_lo, port_hi;  /* host order */
-	__u32 deny;
+	__u32 action;            /* enum slim_action */
 };
 
 struct slim_config {
 	__u64 router_cgroup;
 	__u64 k0, k1; /* SipHash key, from the cluster key */
-	__u32 nrules;
+	__u32 unused; /* was the rule count; the policy map has its own end */
 	__u32 overlay_net, overlay_mask;
-	__u16 bind_port_min; /* lowest port a pool socket may be bound to */
-	__u16 pad;
+	__u16 bind_port_min; /* the ports a pool socket may be bound to */
+	__u16 bind_port_max;
 };
 
 enum slim_counter {
@@ -129,12 +141,22 @@ struct {
 	__type(value, __u32);
 } slim_containers SEC(".maps");
 
+/*
+ * The policy: the rules in order, up to the first SLIM_END. The router
+ * fills a new list and swaps it in whole, so a program sees the old rules
+ * or the new ones, never a mix; a list that cannot be filled is never seen.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SLIM_MAX_RULES);
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct slim_rule);
-} slim_rules SEC(".maps");
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__uint(max_entries, SLIM_MAX_RULES);
+		__type(key, __u32);
+		__type(value, struct slim_rule);
+	});
+} slim_policy SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -157,6 +179,39 @@ struct {
 	__type(value, __u64);
 } slim_counters SEC(".maps");
 
+/*
+ * The host sockets the router made that are still open, by socket cookie:
+ * pool sockets and host listeners (the router adds them) and the
+ * connections the listeners accept (sock_ops adds them); each leaves when
+ * it is released. A clean stop takes secure mode out of the kernel only
+ * when none is left and none was missed (slim_live_lost).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SLIM_MAX_LIVE);
+	__type(key, __u64);
+	__type(value, __u8);
+} slim_live SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} slim_live_lost SEC(".maps");
+
+static __always_inline void track_live(__u64 cookie)
+{
+	__u8 one = 1;
+	if (bpf_map_update_elem(&slim_live, &cookie, &one, BPF_ANY) == 0)
+		return;
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(&slim_live_lost, &zero);
+	if (lost)
+		__sync_fetch_and_add(lost, 1);
+}
+
 static __always_inline struct slim_config *config(void)
 {
 	__u32 zero = 0;
@@ -176,27 +231,46 @@ static __always_inline int from_router(const struct slim_config *cfg)
 	return cfg == NULL || bpf_get_current_cgroup_id() == cfg->router_cgroup;
 }
 
-/* First matching rule decides; none: allowed. Counts the hit. */
-static __always_inline int policy_denies(const struct slim_config *cfg, __u32 src, __u32 dst,
-					 __u16 port_nbo)
+/* A walk of the policy with bpf_loop: thousands of rules, one verified body. */
+struct policy_walk {
+	void *rules; /* the list in force when the walk began */
+	__u32 src, dst;
+	__u16 port;
+	__u16 pad;
+	__u32 match;           /* index of the first rule that matches */
+	struct slim_rule rule; /* that rule (action SLIM_END: none) */
+};
+
+static long policy_step(__u32 i, struct policy_walk *w)
 {
-	__u16 port = bpf_ntohs(port_nbo);
-	for (__u32 i = 0; i < SLIM_MAX_RULES; i++) {
-		if (i >= cfg->nrules)
-			break;
-		__u32 key = i; /* i itself stays in a register: the verifier follows it */
-		struct slim_rule *r = bpf_map_lookup_elem(&slim_rules, &key);
-		if (!r)
-			break;
-		if ((src & r->src_mask) != r->src_net || (dst & r->dst_mask) != r->dst_net ||
-		    port < r->port_lo || port > r->port_hi)
-			continue;
-		__u64 *hits = bpf_map_lookup_elem(&slim_hits, &key);
-		if (hits)
-			*hits += 1;
-		return r->deny != 0;
-	}
-	return 0;
+	__u32 key = i;
+	struct slim_rule *r = bpf_map_lookup_elem(w->rules, &key);
+	if (!r || r->action == SLIM_END)
+		return 1;
+	if ((w->src & r->src_mask) != r->src_net || (w->dst & r->dst_mask) != r->dst_net ||
+	    w->port < r->port_lo || w->port > r->port_hi)
+		return 0;
+	w->match = i;
+	w->rule = *r;
+	return 1;
+}
+
+/* First matching rule decides; none: allowed. Counts the hit. */
+static __always_inline int policy_denies(__u32 src, __u32 dst, __u16 port_nbo)
+{
+	__u32 zero = 0;
+	void *rules = bpf_map_lookup_elem(&slim_policy, &zero);
+	if (!rules)
+		return 0;
+	struct policy_walk w = {.rules = rules, .src = src, .dst = dst, .port = bpf_ntohs(port_nbo)};
+	bpf_loop(SLIM_MAX_RULES, policy_step, &w, 0);
+	if (w.rule.action == SLIM_END)
+		return 0;
+	__u32 key = w.match;
+	__u64 *hits = bpf_map_lookup_elem(&slim_hits, &key);
+	if (hits)
+		*hits += 1;
+	return w.rule.action == SLIM_DENY;
 }
 
 static __always_inline __u64 syn_mac(const struct slim_config *cfg, __u32 saddr, __u32 daddr,
@@ -224,7 +298,7 @@ int slim_connect4(struct bpf_sock_addr *ctx)
 		count(SLIM_C_CONNECT_REFUSED);
 		return 0;
 	}
-	if (policy_denies(cfg, st->self_ip, dst.ip, dst.port)) {
+	if (policy_denies(st->self_ip, dst.ip, dst.port)) {
 		count(SLIM_C_POLICY_DENIED);
 		return 0;
 	}
@@ -240,9 +314,13 @@ int slim_connect4(struct bpf_sock_addr *ctx)
 /*
  * A client the app bound to a port (often port 0: any) gets a host socket
  * bound to the same port, so its own address does not change. That one
- * bind is allowed: on a fresh pool socket, any address, an unprivileged
- * port (bind_port_min). SO_REUSEPORT is refused (setsockopt below), so the
- * port cannot join a host service's group.
+ * bind is allowed: on a fresh pool socket, to 0.0.0.0 and a port of the
+ * host's ephemeral range (bind_port_min..max: ip_local_port_range less the
+ * reserved ports and the router's own), the ports the kernel hands out to
+ * outgoing connections anyway. A pool socket can still listen() (no
+ * cgroup hook sees it), but only on such a port, which no host service may
+ * count on, and ingress drops every SYN to it: it can never hold a host
+ * service's port nor accept anything.
  */
 SEC("cgroup/bind4")
 int slim_bind4(struct bpf_sock_addr *ctx)
@@ -253,7 +331,7 @@ int slim_bind4(struct bpf_sock_addr *ctx)
 	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
 	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 	if (st && st->kind == SLIM_SK_POOL && ctx->user_ip4 == 0 && cfg->bind_port_min != 0 &&
-	    port >= cfg->bind_port_min)
+	    port >= cfg->bind_port_min && port <= cfg->bind_port_max)
 		return 1;
 	count(SLIM_C_BIND_REFUSED);
 	return 0;
@@ -310,31 +388,182 @@ int slim_getpeername4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* Options that would move a host socket elsewhere, or reveal the SYN. */
-static __always_inline int retargets(int level, int name)
+/*
+ * Socket options on host sockets: an allowlist of what applications set
+ * (nginx, redis, memcached, PostgreSQL, curl, iperf3, netperf, Python ...).
+ * Anything else is refused: options that re-target the socket
+ * (SO_BINDTODEVICE, SO_MARK, SO_REUSEPORT, IP_OPTIONS, IP_TRANSPARENT,
+ * TCP_REPAIR ...), and those that hand host addresses back: IP_PKTINFO and
+ * the other IP_RECV* flags (getsockopt IP_PKTOPTIONS returns them with the
+ * host address), IP_RECVERR (ICMP errors carry the packet's headers on the
+ * error queue), TCP_SAVE_SYN, TCP_MD5SIG (keys name host addresses).
+ */
+#define TCP_RTO_MAX_MS 44
+#define TCP_RTO_MIN_US 45
+#define TCP_DELACK_MAX_US 46
+#define TCP_IS_MPTCP 43
+
+/* SO_TIMESTAMPING flags (linux/net_tstamp.h), newer ones included. */
+#define TS_TX (1 << 0 | 1 << 1 | 1 << 8 | 1 << 9 | 1 << 18) /* HARDWARE SOFTWARE SCHED ACK COMPLETION */
+#define TS_OPT_TSONLY (1 << 11)
+/* RX_HARDWARE RX_SOFTWARE SOFTWARE SYS_HARDWARE RAW_HARDWARE OPT_ID
+ * OPT_STATS OPT_TX_SWHW OPT_ID_TCP OPT_RX_FILTER. Not OPT_CMSG (IP_PKTINFO
+ * of the host on the error queue), OPT_PKTINFO (the host's ifindex),
+ * BIND_PHC (a host clock). */
+#define TS_SAFE (1 << 2 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 12 | 1 << 14 | 1 << 16 | 1 << 17)
+
+/*
+ * Timestamps are fine; a transmit timestamp must come alone
+ * (OPT_TSONLY): otherwise the error queue gets a copy of the whole frame,
+ * with both host addresses and ports.
+ */
+static __always_inline int timestamping_allowed(struct bpf_sockopt *ctx)
+{
+	__u8 *v = ctx->optval;
+	if (ctx->optlen < 4 || v + 4 > (__u8 *)ctx->optval_end)
+		return 0;
+	__u32 flags = *(__u32 *)v;
+	if (flags & ~(TS_TX | TS_OPT_TSONLY | TS_SAFE))
+		return 0;
+	return !(flags & TS_TX) || (flags & TS_OPT_TSONLY);
+}
+
+/* TCP_ULP "tls" (kernel TLS); no other upper-layer protocol. */
+static __always_inline int ulp_is_tls(struct bpf_sockopt *ctx)
+{
+	__u8 *v = ctx->optval;
+	if (ctx->optlen < 3 || v + 4 > (__u8 *)ctx->optval_end)
+		return 0;
+	return v[0] == 't' && v[1] == 'l' && v[2] == 's' && (ctx->optlen == 3 || v[3] == 0);
+}
+
+/* Options a container may set on a host socket, and read back. */
+static __always_inline int settable(int level, int name)
 {
 	switch (level) {
 	case SOL_SOCKET:
-		return name == 25 /* SO_BINDTODEVICE */ || name == 36 /* SO_MARK */ ||
-		       name == 62 /* SO_BINDTOIFINDEX */ || name == 15 /* SO_REUSEPORT */;
+		switch (name) {
+		case SO_REUSEADDR: case SO_KEEPALIVE: case SO_LINGER: case SO_SNDBUF:
+		case SO_RCVBUF: case SO_OOBINLINE: case SO_PRIORITY: case SO_RCVLOWAT:
+		case SO_SNDLOWAT: case SO_RCVTIMEO_OLD: case SO_SNDTIMEO_OLD:
+		case SO_RCVTIMEO_NEW: case SO_SNDTIMEO_NEW: case SO_TIMESTAMP_OLD:
+		case SO_TIMESTAMPNS_OLD: case SO_TIMESTAMP_NEW: case SO_TIMESTAMPNS_NEW:
+		case SO_SELECT_ERR_QUEUE: case SO_PEEK_OFF: case SO_MAX_PACING_RATE:
+		case SO_INCOMING_CPU: case SO_ZEROCOPY:
+			return 1;
+		}
+		return 0;
 	case IPPROTO_IP:
-		return name == 4 /* IP_OPTIONS: source routes */ || name == 15 /* IP_FREEBIND */ ||
-		       name == 19 /* IP_TRANSPARENT */;
+		switch (name) {
+		case IP_TOS: case IP_TTL: case IP_MTU_DISCOVER: case IP_MINTTL:
+		case IP_BIND_ADDRESS_NO_PORT: case IP_LOCAL_PORT_RANGE:
+			return 1;
+		}
+		return 0;
 	case IPPROTO_TCP:
-		return name == 19 /* TCP_REPAIR */ || name == 20 /* TCP_REPAIR_QUEUE */ ||
-		       name == 21 /* TCP_QUEUE_SEQ */ || name == 22 /* TCP_REPAIR_OPTIONS */ ||
-		       name == 27 /* TCP_SAVE_SYN */ || name == 30 /* TCP_REPAIR_WINDOW */;
+		switch (name) {
+		case TCP_NODELAY: case TCP_MAXSEG: case TCP_CORK: case TCP_KEEPIDLE:
+		case TCP_KEEPINTVL: case TCP_KEEPCNT: case TCP_SYNCNT: case TCP_LINGER2:
+		case TCP_DEFER_ACCEPT: case TCP_WINDOW_CLAMP: case TCP_QUICKACK:
+		case TCP_CONGESTION: case TCP_THIN_LINEAR_TIMEOUTS: case TCP_THIN_DUPACK:
+		case TCP_USER_TIMEOUT: case TCP_FASTOPEN: case TCP_NOTSENT_LOWAT:
+		case TCP_FASTOPEN_CONNECT: case TCP_FASTOPEN_NO_COOKIE: case TCP_INQ:
+		case TCP_TX_DELAY: case TCP_RTO_MAX_MS: case TCP_RTO_MIN_US:
+		case TCP_DELACK_MAX_US:
+			return 1;
+		}
+		return 0;
+	case SOL_TLS:
+		return 1;
 	}
 	return 0;
+}
+
+static __always_inline int setsockopt_allowed(struct bpf_sockopt *ctx)
+{
+	int level = ctx->level, name = ctx->optname;
+	if (level == SOL_SOCKET && (name == SO_TIMESTAMPING_OLD || name == SO_TIMESTAMPING_NEW))
+		return timestamping_allowed(ctx);
+	if (level == IPPROTO_TCP && name == TCP_ULP)
+		return ulp_is_tls(ctx);
+	return settable(level, name);
 }
 
 SEC("cgroup/setsockopt")
 int slim_setsockopt(struct bpf_sockopt *ctx)
 {
-	if (from_router(config()) || !retargets(ctx->level, ctx->optname))
+	if (from_router(config()) || setsockopt_allowed(ctx))
 		return 1;
 	count(SLIM_C_SOCKOPT_REFUSED);
 	return 0;
+}
+
+/* Values a container may read besides those it may set. */
+static __always_inline int readable(int level, int name)
+{
+	if (settable(level, name))
+		return 1;
+	switch (level) {
+	case SOL_SOCKET:
+		switch (name) {
+		case SO_TYPE: case SO_ERROR: case SO_ACCEPTCONN: case SO_PROTOCOL:
+		case SO_DOMAIN: case SO_PEERCRED: case SO_PEERNAME: case SO_COOKIE:
+		case SO_MEMINFO: case SO_NETNS_COOKIE: case SO_REUSEPORT:
+		case SO_TIMESTAMPING_OLD: case SO_TIMESTAMPING_NEW:
+			return 1;
+		}
+		return 0;
+	case IPPROTO_IP:
+		return name == IP_MTU || name == IP_PROTOCOL;
+	case IPPROTO_TCP:
+		return name == TCP_INFO || name == TCP_CC_INFO || name == TCP_TIMESTAMP ||
+		       name == TCP_ZEROCOPY_RECEIVE || name == TCP_IS_MPTCP || name == TCP_ULP;
+	}
+	return 0;
+}
+
+/*
+ * Zeroes what the kernel returned. getsockopt runs the kernel first, into
+ * the caller's buffer: refusing the call (EPERM) would leave the value
+ * there, so the call succeeds and reads zeros instead. The program sees at
+ * most a page of it; a longer value cannot be cleared and fails (EFAULT).
+ */
+static __always_inline void zero_value(struct bpf_sockopt *ctx)
+{
+	__u8 *p = ctx->optval, *end = ctx->optval_end;
+	__u32 len = ctx->optlen;
+	if (len > 4096 || p + len > end) {
+		ctx->optlen = 4097; /* more than the program's buffer: EFAULT */
+		return;
+	}
+	for (__u32 i = 0; i < 4096 / 8; i++) {
+		if (i * 8 >= len || p + 8 > end)
+			break;
+		*(__u64 *)p = 0;
+		p += 8;
+	}
+	for (int i = 0; i < 8; i++) {
+		if (p + 1 > end)
+			break;
+		*p = 0;
+		p++;
+	}
+}
+
+/*
+ * Reading an option: the values the allowlist names pass; any other
+ * (SO_ORIGINAL_DST, the host listener's address with conntrack active;
+ * TCP_FASTOPEN_KEY, the host's Fast Open key; SO_INCOMING_NAPI_ID ...)
+ * comes back zeroed. A call the kernel refused keeps its error.
+ */
+SEC("cgroup/getsockopt")
+int slim_getsockopt(struct bpf_sockopt *ctx)
+{
+	if (from_router(config()) || ctx->retval != 0 || readable(ctx->level, ctx->optname))
+		return 1;
+	zero_value(ctx);
+	count(SLIM_C_SOCKOPT_REFUSED);
+	return 1;
 }
 
 static __always_inline void write_syn_option(struct bpf_sock_ops *skops, struct slim_config *cfg,
@@ -369,7 +598,14 @@ int slim_sockops(struct bpf_sock_ops *skops)
 	if (!sk)
 		return 1;
 	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
-	if (!st || st->kind != SLIM_SK_CONNECTED)
+	if (!st)
+		return 1;
+	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
+		/* accepted from a host listener: a host socket to keep guarding */
+		track_live(bpf_get_socket_cookie(skops));
+		return 1;
+	}
+	if (st->kind != SLIM_SK_CONNECTED)
 		return 1;
 	struct slim_config *cfg = config();
 	if (!cfg)
@@ -474,10 +710,25 @@ int slim_ingress(struct __sk_buff *skb)
 	struct bpf_sock *sk = skb->sk;
 	if (!sk)
 		return 1;
-	/* Only the router's Slim listeners carry storage. */
-	if (!bpf_sk_storage_get(&slim_socks, sk, 0, 0))
+	/* Only the router's sockets carry storage. A SYN is for a Slim host
+	 * listener; a pool socket a container made listen gets none. */
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
+	if (!st)
 		return 1;
+	if (st->kind != SLIM_SK_LISTENER) {
+		count(SLIM_C_SYN_DROPPED);
+		return 0;
+	}
 	return check_syn(skb, &ip, &tcp, tcp_off);
+}
+
+/* A host socket the router made (or accepted) is gone: its last file closed. */
+SEC("cgroup/sock_release")
+int slim_sock_release(struct bpf_sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	bpf_map_delete_elem(&slim_live, &cookie);
+	return 1;
 }
 
 /* Containers' own sockets: the same policy, for connections over the overlay. */
@@ -491,7 +742,7 @@ int slim_container_connect4(struct bpf_sock_addr *ctx)
 	__u32 *src = bpf_map_lookup_elem(&slim_containers, &cg);
 	if (!src || (ctx->user_ip4 & cfg->overlay_mask) != cfg->overlay_net)
 		return 1;
-	if (policy_denies(cfg, *src, ctx->user_ip4, (__u16)ctx->user_port)) {
+	if (policy_denies(*src, ctx->user_ip4, (__u16)ctx->user_port)) {
 		count(SLIM_C_POLICY_DENIED);
 		return 0;
 	}

@@ -14,16 +14,23 @@ import (
 // `slim exec`, whose outer guard covers it, or another supervisor.
 var ErrSupervised = errors.New("another seccomp listener already watches this process")
 
-// install installs the filter on the calling thread, which must stay
-// locked to its goroutine, and returns the listener.
-func install() (int, error) {
+// install installs the filter on the calling thread, or with allThreads
+// on every thread of this process (TSYNC: a secure router checks that each
+// is under it before it enrolls the program), and returns the listener.
+// The calling thread must stay locked to its goroutine: it execs the
+// program.
+func install(allThreads bool) (int, error) {
 	if err := allowFilters(); err != nil {
 		return -1, err
 	}
 	prog := filter()
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	flags := uintptr(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+	if allThreads {
+		flags |= unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH // Linux 5.7
+	}
 	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
+		flags, uintptr(unsafe.Pointer(&fprog)))
 	runtime.KeepAlive(prog)
 	switch errno {
 	case 0:
@@ -33,7 +40,9 @@ func install() (int, error) {
 	case unix.EACCES:
 		return -1, errors.New("install the seccomp filter: permission denied (needs no_new_privs or CAP_SYS_ADMIN)")
 	case unix.EINVAL, unix.ENOSYS:
-		return -1, fmt.Errorf("install the seccomp filter: %v (the kernel lacks seccomp user notification, Linux 5.0)", errno)
+		return -1, fmt.Errorf("install the seccomp filter: %v (the kernel lacks seccomp user notification with TSYNC, Linux 5.7)", errno)
+	case unix.ESRCH:
+		return -1, errors.New("install the seccomp filter: a thread of this process could not be put under it (TSYNC)")
 	}
 	return -1, fmt.Errorf("install the seccomp filter: %w", errno)
 }

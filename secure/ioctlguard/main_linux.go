@@ -44,16 +44,32 @@ func serveStage() error {
 		return err
 	}
 	g, err := newGuard(listener, pid, probe)
-	verdict := "ok"
-	if err != nil {
-		verdict = "ioctl guard: " + err.Error()
+	if err == nil {
+		err = sayReady(guardFd)
 	}
-	unix.Write(guardFd, []byte(verdict))
+	if err != nil {
+		unix.Write(guardFd, []byte("ioctl guard: "+err.Error()))
+	}
 	unix.Close(guardFd)
 	if err != nil {
 		return err
 	}
 	return g.serve()
+}
+
+// sayReady tells Protect that the guard serves, with a pidfd of itself:
+// slim exec shows it to the router, which checks that this process holds
+// the program's listener.
+func sayReady(conn int) error {
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return fmt.Errorf("pidfd of the guard: %w", err)
+	}
+	defer unix.Close(pidfd)
+	if err := unix.Sendmsg(conn, []byte("ok"), unix.UnixRights(pidfd), nil, unix.MSG_NOSIGNAL); err != nil {
+		return fmt.Errorf("say ready: %w", err)
+	}
+	return nil
 }
 
 // receive takes the listener from Protect, with its fd number there and

@@ -36,35 +36,54 @@ const handOverTimeout = 5 * time.Second
 // errGuardExited says the guard went away before it took the listener.
 var errGuardExited = errors.New("the ioctl guard exited before it was ready")
 
-// Protect puts the calling thread under the filter, with a guard process
-// answering for it. It locks the calling goroutine to its OS thread for
-// good: the filter is that thread's, and passes to what it execs, so the
-// caller must exec the program from the same goroutine.
+// Protection is what Protect leaves the caller: the filter's listener
+// and a pidfd of the guard that holds it too, which a secure router checks
+// before it enrolls the program (docs/secure.md, "Enrolment"). Both are
+// close-on-exec; Close releases them.
+type Protection struct {
+	Listener int // the seccomp listener, as installed here
+	Guard    int // pidfd of the guard process
+}
+
+// Close closes both descriptors.
+func (p *Protection) Close() {
+	unix.Close(p.Listener)
+	unix.Close(p.Guard)
+}
+
+// Protect puts this process (every thread of it) under the filter, with a
+// guard process answering for it. It locks the calling goroutine to its
+// OS thread for good, so that the caller execs the program from the
+// thread that installed the filter.
 //
 // The guard is started before the filter exists, so it is not under it;
 // it is no child of this process either (a short-lived intermediate starts
 // it in a session of its own), so a program that waits for all its
 // children does not see it.
-func Protect(guard Command) error {
+func Protect(guard Command) (*Protection, error) {
 	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
-		return fmt.Errorf("not available on %s (the filter knows x86 and Arm system calls only)", runtime.GOARCH)
+		return nil, fmt.Errorf("not available on %s (the filter knows x86 and Arm system calls only)", runtime.GOARCH)
 	}
 	runtime.LockOSThread()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("socketpair for the ioctl guard: %w", err)
+		return nil, fmt.Errorf("socketpair for the ioctl guard: %w", err)
 	}
 	conn := fds[0]
 	defer unix.Close(conn)
 	if err := launch(guard, conn, fds[1]); err != nil {
-		return err
+		return nil, err
 	}
-	listener, err := install()
+	listener, err := install(true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer unix.Close(listener)
-	return handOver(conn, listener)
+	pidfd, err := handOver(conn, listener)
+	if err != nil {
+		unix.Close(listener)
+		return nil, err
+	}
+	return &Protection{Listener: listener, Guard: pidfd}, nil
 }
 
 // launch runs the detach stage, giving it theirs, which it closes here.
@@ -72,7 +91,8 @@ func launch(guard Command, conn, theirs int) error {
 	sock := os.NewFile(uintptr(theirs), "ioctl guard socket")
 	defer sock.Close()
 	if err := guard.command(stageDetach, sock).Run(); err != nil {
-		if msg := pending(conn); msg != "" {
+		if msg, fd := pending(conn); msg != "" {
+			closeIfOpen(fd)
 			return errors.New(msg)
 		}
 		return fmt.Errorf("start the ioctl guard (%s): %w", guard.Path, err)
@@ -96,18 +116,38 @@ func (c Command) command(stage string, sock *os.File) *exec.Cmd {
 }
 
 // handOver sends the listener (and its number here, for the guard's
-// access check) and waits for the guard to say it is ready.
-func handOver(conn, listener int) error {
+// access check) and waits for the guard to say it is ready, with a pidfd
+// of itself, which it returns.
+func handOver(conn, listener int) (int, error) {
 	msg := binary.LittleEndian.AppendUint32(nil, uint32(listener))
 	err := unix.Sendmsg(conn, msg, unix.UnixRights(listener), nil, unix.MSG_NOSIGNAL)
 	if err == unix.EPIPE || err == unix.ECONNRESET {
-		return errGuardExited
+		return -1, errGuardExited
 	}
 	if err != nil {
-		return fmt.Errorf("hand the seccomp listener to the ioctl guard: %w", err)
+		return -1, fmt.Errorf("hand the seccomp listener to the ioctl guard: %w", err)
 	}
+	if err := waitReadable(conn, handOverTimeout); err != nil {
+		return -1, err
+	}
+	verdict, pidfd := pending(conn)
+	switch {
+	case verdict == "ok" && pidfd >= 0:
+		return pidfd, nil
+	case verdict == "ok":
+		return -1, errors.New("the ioctl guard said it was ready but sent no pidfd of itself")
+	case verdict == "":
+		closeIfOpen(pidfd)
+		return -1, errGuardExited
+	}
+	closeIfOpen(pidfd)
+	return -1, errors.New(verdict)
+}
+
+// waitReadable waits until conn has a message, or timeout.
+func waitReadable(conn int, timeout time.Duration) error {
 	fds := []unix.PollFd{{Fd: int32(conn), Events: unix.POLLIN}}
-	deadline := time.Now().Add(handOverTimeout)
+	deadline := time.Now().Add(timeout)
 	for {
 		n, err := unix.Poll(fds, int(max(time.Until(deadline).Milliseconds(), 0)))
 		if err == unix.EINTR {
@@ -117,26 +157,32 @@ func handOver(conn, listener int) error {
 			return fmt.Errorf("wait for the ioctl guard: %w", err)
 		}
 		if n == 0 {
-			return fmt.Errorf("the ioctl guard did not answer within %v", handOverTimeout)
+			return fmt.Errorf("the ioctl guard did not answer within %v", timeout)
 		}
-		break
-	}
-	switch verdict := pending(conn); verdict {
-	case "ok":
 		return nil
-	case "":
-		return errGuardExited
-	default:
-		return errors.New(verdict)
 	}
 }
 
-// pending reads the guard's message waiting on conn, if any.
-func pending(conn int) string {
+// pending reads the guard's message waiting on conn, if any, and the
+// descriptor that came with it (-1 if none).
+func pending(conn int) (string, int) {
 	buf := make([]byte, 1024)
-	n, _, err := unix.Recvfrom(conn, buf, unix.MSG_DONTWAIT)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 	if err != nil || n <= 0 {
-		return ""
+		return "", -1
 	}
-	return string(buf[:n])
+	fd := -1
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+		if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+			fd = fds[0]
+		}
+	}
+	return string(buf[:n]), fd
+}
+
+func closeIfOpen(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
 }

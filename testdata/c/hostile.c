@@ -22,7 +22,8 @@
  * A name attack is refused when it shows only an overlay (198.19.0.0/16)
  * address or fails; an interface ioctl when it shows no wire (198.18.x)
  * address or fails; anything that changes the socket (or, SIOCSIFMTU, the
- * interfaces of its namespace) when it fails. Attacks that disconnect the
+ * interfaces of its namespace) when it fails; an option or error-queue
+ * read (hostile_leaks.h) when nothing it returns holds a wire address. Attacks that disconnect the
  * socket (AF_UNSPEC) each use a fresh connection. */
 #include "common.h"
 #include <net/if.h>
@@ -240,6 +241,8 @@ static void attack_opts(int fd, const sin4 *other)
 	attack_opt(fd, "TCP_SAVE_SYN", IPPROTO_TCP, TCP_SAVE_SYN, &one, sizeof one);
 }
 
+#include "hostile_leaks.h"
+
 /* ---- re-connecting ---------------------------------------------------- */
 
 /* A non-blocking raw connect: refused if it fails at once. */
@@ -379,6 +382,7 @@ static void attack_connected(int fd, const sin4 *other)
 	attack_ifaddr(fd, &names);
 	attack_ifmtu(fd);
 	attack_opts(fd, other);
+	attack_leaks(fd);
 	if (raw_connect(fd, other, sizeof *other) == 0)
 		report("second_connect", 0, "connected to %s", SA(other));
 	else
