@@ -42,6 +42,15 @@ The router enables TCP Fast Open (net.ipv4.tcp_fastopen |= 3) in its
 network namespace. Established connections do not depend on the router:
 they survive its restart, and a restarted router keeps its listeners.
 
+The router creates (or corrects) this host's overlay devices at start and
+checks them every 10 s: the bridge slim0, the VXLAN device slim-vx, each
+peer's route and static entries, ip_forward; a clean stop leaves them
+('slim overlay down' removes them). The containers of the config are
+served from the start; others are registered while it runs (the CNI
+plugin, 'slim container add', docs/cni.md), saved in DIR/containers and
+served again after a restart. A container whose network namespace is gone
+is one warning; the others are served.
+
 The router also serves its control API on DIR/control.sock (docs/control.md;
 root only, or root and --control-group), which 'slim top' and 'slim status'
 read. Optional fields: "control_group", "metrics_addr", "secure", "key_file",

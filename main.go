@@ -12,6 +12,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/slimnet/slim/cni"
 )
 
 // command is one subcommand of slim.
@@ -33,6 +35,9 @@ func register(c *command) { commands[c.name] = c }
 var errUsage = errors.New("usage")
 
 func main() {
+	if cniInvoked(os.Args[1:]) { // cmd_cni.go
+		os.Exit(cni.Main(cniAbout()))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

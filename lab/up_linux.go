@@ -146,11 +146,9 @@ func buildHost(spec Spec, plan overlay.Plan, wire *netlink.Handle, i int) (Host,
 	if err := plugIntoWire(wire, handle, host); err != nil {
 		return host, err
 	}
-	overlayHost, err := overlay.NewHost(handle, plan, i-1)
+	// The same function the router runs at start (router.EnsureOverlay).
+	overlayHost, _, err := overlay.Ensure(handle, plan, i-1)
 	if err != nil {
-		return host, err
-	}
-	if err := overlayHost.Up(); err != nil {
 		return host, err
 	}
 	ipam := overlay.NewAllocator(plan.Hosts[i-1])

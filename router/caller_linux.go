@@ -4,21 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-// container is a registered container of this host.
-type container struct {
-	Name  string
-	Addr  netip.Addr
-	Netns uint64 // inode of its network namespace
-	// pool counts the host sockets it holds (poolquota_linux.go).
-	pool *poolAccount
-}
 
 // caller is who is at the other end of a shim connection, as the kernel
 // says: the process that connected, its user and the container it is in,
@@ -27,6 +17,7 @@ type caller struct {
 	PID       int32
 	UID       uint32
 	Start     uint64 // secure mode: when the process started (with PID, it for good)
+	Netns     uint64 // inode of its network namespace
 	Container *container
 }
 
@@ -69,7 +60,7 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 		}
 		return c, err
 	}
-	c.Container = r.containers[ino]
+	c.Netns, c.Container = ino, r.containers.lookup(ino)
 	return c, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/user"
 	"strconv"
@@ -70,7 +69,7 @@ func lookupGroup(group string) (int, error) {
 }
 
 func (r *Router) serveControl(ctx context.Context) {
-	s := &control.Server{Source: control.SourceFunc(r.Snapshot), Policy: policyAPI{r}, Log: r.log}
+	s := &control.Server{Source: control.SourceFunc(r.Snapshot), Policy: policyAPI{r}, Containers: containerAPI{r}, Log: r.log}
 	if err := s.Serve(ctx, r.control); err != nil {
 		r.log.Error("control API stopped", "err", err)
 	}
@@ -106,8 +105,8 @@ func (r *Router) Snapshot() control.Snapshot {
 	}
 	listeners, _ := r.listeners.snapshot()
 	perContainer := map[string]*control.Container{}
-	for _, c := range r.config.Containers {
-		snap.Containers = append(snap.Containers, control.Container{Name: c.Name, Addr: netip.MustParseAddr(c.Addr)})
+	for _, c := range r.containers.list() {
+		snap.Containers = append(snap.Containers, c.view())
 	}
 	for i := range snap.Containers {
 		perContainer[snap.Containers[i].Name] = &snap.Containers[i]
@@ -123,7 +122,7 @@ func (r *Router) Snapshot() control.Snapshot {
 			c.Connections++
 		}
 	}
-	for _, ct := range r.containers {
+	for _, ct := range r.containers.list() {
 		if c := perContainer[ct.Name]; c != nil {
 			v := ct.pool.view()
 			c.PoolSockets, c.PoolQuota, c.PoolRefused = v.held, v.quota, v.refused

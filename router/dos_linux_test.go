@@ -80,7 +80,7 @@ func TestShimConnectionsBounded(t *testing.T) {
 // connections, whatever it sends.
 func TestStrangerConnectionsBounded(t *testing.T) {
 	r, _ := selfRouter(t, Limits{})
-	r.containers = map[uint64]*container{} // this process is no container now
+	r.containers.remove("self") // this process is no container now
 	var refused int
 	for i := range DefaultStrangerConnections + 10 {
 		conn, _ := shimPair(t, r, protocol.Message{Type: protocol.TypeHello, ID: uint32(i + 1)}.Encode())

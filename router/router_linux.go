@@ -25,7 +25,8 @@ type Router struct {
 	plan       overlay.Plan
 	self       overlay.HostPlan
 	log        *slog.Logger
-	containers map[uint64]*container
+	containers *containerSet // registered containers (containers_linux.go)
+	records    records       // their saved records (registration_linux.go)
 	listeners  *registry
 	table      *directory.Table
 	socket     *net.UnixListener
@@ -83,7 +84,7 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		plan:       plan,
 		self:       plan.Hosts[config.Self],
 		log:        logger,
-		containers: map[uint64]*container{},
+		containers: newContainerSet(),
 		listeners:  newRegistry(),
 		version:    "dev",
 		started:    time.Now(),
@@ -99,6 +100,10 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		r.peerHealth.expect([]netip.Addr{p.Underlay})
 	}
 	if err := r.registerContainers(); err != nil {
+		return nil, err
+	}
+	if err := r.setUpOverlay(); err != nil {
+		r.closeContainers()
 		return nil, err
 	}
 	if err := enableFastOpen(); err != nil {
@@ -119,35 +124,6 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-func (r *Router) registerContainers() error {
-	own, err := namespaceInode("/proc/self/ns/net")
-	if err != nil {
-		return fmt.Errorf("the router's network namespace: %w", err)
-	}
-	for _, c := range r.config.Containers {
-		ino, err := namespaceInode(c.Netns)
-		if err != nil {
-			r.closeContainers()
-			return fmt.Errorf("container %s: network namespace %s: %w", c.Name, c.Netns, err)
-		}
-		if other, dup := r.containers[ino]; dup {
-			r.closeContainers()
-			return fmt.Errorf("container %s: netns %s is the network namespace of container %s too; each container has one of its own", c.Name, c.Netns, other.Name)
-		}
-		if ino == own {
-			r.closeContainers()
-			return fmt.Errorf("container %s: netns %s is the router's own (the host's) network namespace", c.Name, c.Netns)
-		}
-		ct, err := r.newContainer(c.Name, c.Addr, ino)
-		if err != nil {
-			r.closeContainers()
-			return err
-		}
-		r.containers[ino] = ct
-	}
-	return nil
 }
 
 // enableFastOpen makes sure this namespace's TCP Fast Open allows clients
@@ -231,13 +207,16 @@ func (r *Router) SetVersion(v string) { r.version = v }
 func (r *Router) Run(ctx context.Context) error {
 	r.publish()
 	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
-		"subnet", r.self.Subnet, "containers", len(r.containers), "peers", len(r.plan.Hosts)-1)
+		"subnet", r.self.Subnet, "containers", r.containers.len(), "peers", len(r.plan.Hosts)-1)
 	r.warnPeerAuthentication()
 	r.wg.Add(4)
 	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
 	go func() { defer r.wg.Done(); r.serveShims() }()
 	go func() { defer r.wg.Done(); r.servePeers() }()
 	go func() { defer r.wg.Done(); r.sweep(ctx) }()
+	r.wg.Add(2) // overlay_linux.go, registration_linux.go
+	go func() { defer r.wg.Done(); r.keepOverlay(ctx) }()
+	go func() { defer r.wg.Done(); r.keepRecords(ctx) }()
 	if r.metrics != nil {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); r.serveMetrics(ctx) }()

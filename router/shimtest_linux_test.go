@@ -4,12 +4,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router/protocol"
 )
 
@@ -35,19 +37,23 @@ func selfRouter(t *testing.T, limits Limits) (*Router, *container) {
 	r := &Router{
 		config: config, plan: plan, self: plan.Hosts[0],
 		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		containers: map[uint64]*container{}, listeners: newRegistry(),
+		containers: newContainerSet(), listeners: newRegistry(),
 		census: newCensus(), shimStats: newShimStats(), peerHealth: newPeerHealth(),
 	}
 	ino, err := namespaceInode("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := r.newContainer("self", "198.19.1.2", ino)
+	pool, err := r.newPoolAccount()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.containers[ino] = c
-	t.Cleanup(r.closeContainers)
+	// The test process's own namespace: openContainer would refuse it.
+	c := &container{Name: "self", Addr: netip.MustParseAddr("198.19.1.2"), Netns: ino, Source: control.SourceConfig, pool: pool}
+	if err := r.containers.add(c); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.releaseNow)
 	return r, c
 }
 

@@ -58,8 +58,8 @@ func (r *Router) sweepOnce() {
 		r.publish()
 	}
 	view := r.listeners.directoryView()
-	view.containerAddr = make(map[string]netip.Addr, len(r.containers))
-	for _, c := range r.containers {
+	view.containerAddr = map[string]netip.Addr{}
+	for _, c := range r.containers.list() {
 		view.containerAddr[c.Name] = c.Addr
 	}
 	r.census.update(started, sockets, view)
@@ -69,7 +69,7 @@ func (r *Router) sweepOnce() {
 // countPools counts each container's pool sockets, for its quota and the
 // control API, and has the census forget those that are gone.
 func (r *Router) countPools() {
-	for _, c := range r.containers {
+	for _, c := range r.containers.list() {
 		at := time.Now()
 		alive, err := c.pool.count(at)
 		if err != nil {
