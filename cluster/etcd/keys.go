@@ -18,10 +18,10 @@ import (
 //	PREFIX hosts/ID/listeners      its listeners, one key for all of them
 type keys struct{ prefix string }
 
-func (k keys) network() string  { return k.prefix + "network" }
-func (k keys) policy() string   { return k.prefix + "policy" }
-func (k keys) subnets() string  { return k.prefix + "subnets/" }
-func (k keys) hosts() string    { return k.prefix + "hosts/" }
+func (k keys) network() string { return k.prefix + "network" }
+func (k keys) policy() string  { return k.prefix + "policy" }
+func (k keys) subnets() string { return k.prefix + "subnets/" }
+func (k keys) hosts() string   { return k.prefix + "hosts/" }
 func (k keys) host(id string) string {
 	return k.hosts() + id + "/"
 }

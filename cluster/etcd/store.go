@@ -41,14 +41,14 @@ type Store struct {
 	// a rejoin), so that an older list never lands after a newer one.
 	writeMu sync.Mutex
 
-	mu        sync.Mutex
-	self      cluster.Self
-	member    cluster.Member
-	joined    bool
-	closed    bool
-	live      clientv3.LeaseID // the member lease
-	claim     clientv3.LeaseID // the subnet claim's lease
-	desired   []cluster.Listener
+	mu                    sync.Mutex
+	self                  cluster.Self
+	member                cluster.Member
+	joined                bool
+	closed                bool
+	live                  clientv3.LeaseID // the member lease
+	claim                 clientv3.LeaseID // the subnet claim's lease
+	desired               []cluster.Listener
 	generation, published uint64
 	publishedChanged      chan struct{}
 	wake                  chan struct{} // the publisher has work
