@@ -49,6 +49,10 @@ type Config struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error) `json:"-"`
 	// Logger receives the store's warnings (nil: none).
 	Logger *slog.Logger `json:"-"`
+	// PublishOnly: after Join the store does not follow the cluster (its
+	// State stays as Join read it). For benchmarks that simulate many
+	// hosts in one process; a router always follows.
+	PublishOnly bool `json:"-"`
 }
 
 func (c Config) prefix() string {

@@ -39,7 +39,9 @@ func (s *Store) Join(ctx context.Context, self cluster.Self) (cluster.Member, er
 		s.health.failed(err)
 		return cluster.Member{}, fmt.Errorf("joining the cluster on etcd %v: %w", s.config.Endpoints, err)
 	}
-	s.goLoop(func() { s.follow(rev) })
+	if !s.config.PublishOnly {
+		s.goLoop(func() { s.follow(rev) })
+	}
 	s.goLoop(s.keepAlive)
 	s.goLoop(s.publisher)
 	return member, nil

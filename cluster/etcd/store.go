@@ -96,6 +96,10 @@ func New(config Config) (*Store, error) {
 	}, nil
 }
 
+// Client is the store's etcd client, for tools that watch or read more
+// than the store does (the scale benchmark).
+func (s *Store) Client() *clientv3.Client { return s.client }
+
 // State is the latest state seen.
 func (s *Store) State() (*cluster.State, <-chan struct{}) { return s.view.Current() }
 
