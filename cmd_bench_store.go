@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/slimnet/slim/bench/storescale"
+	"github.com/slimnet/slim/lab"
 )
 
 const storeScaleDescription = `The cluster store's scale benchmark: N simulated routers in this process,
@@ -42,6 +43,8 @@ func runStoreScale(args []string) error {
 	full := fs.Int("full-routers", d.FullRouters, "routers (besides --hosts) that keep the whole state, as a router does")
 	members := fs.Int("etcd-members", d.EtcdMembers, "etcd members: 1 or 3")
 	ttl := fs.Duration("ttl", d.TTL, "the routers' member lease")
+	compare := fs.Bool("compare-static", false, "instead: real routers on two labs, the static full mesh and etcd, side by side")
+	labHosts := fs.Int("lab-hosts", 16, "hosts of each lab of --compare-static")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,6 +53,9 @@ func runStoreScale(args []string) error {
 	}
 	if *probe != "" {
 		return storescale.Probe(*probe, os.Stdout)
+	}
+	if *compare {
+		return compareStatic(*labHosts, *samples)
 	}
 	opts := storescale.Options{
 		Hosts: *hosts, Listeners: *listeners, Samples: *samples, FullRouters: *full,
@@ -69,4 +75,23 @@ func runStoreScale(args []string) error {
 	}
 	report.WriteText(os.Stdout)
 	return nil
+}
+
+// compareStatic is --compare-static.
+func compareStatic(hosts, samples int) error {
+	if hosts < 2 || hosts > lab.MaxHosts {
+		return fmt.Errorf("%w: --lab-hosts %d: want 2 to %d", errUsage, hosts, lab.MaxHosts)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	progress := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "store-scale: "+format+"\n", args...) }
+	rows, err := storescale.CompareLab(ctx, self, hosts, min(samples, 50), progress)
+	if len(rows) > 0 {
+		storescale.WriteLabComparison(os.Stdout, hosts, rows)
+	}
+	return err
 }

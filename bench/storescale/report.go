@@ -101,3 +101,14 @@ func verdict(ok bool) string {
 	}
 	return "MISSED"
 }
+
+// WriteLabComparison writes the static full mesh and etcd side by side.
+func WriteLabComparison(w io.Writer, hosts int, rows []LabRow) {
+	fmt.Fprintf(w, "real routers on a lab of %d hosts (one listener per host, then one new listener on h1 at a time)\n", hosts)
+	fmt.Fprintf(w, "  %-8s %-34s %-10s %-10s %s\n", "store", "new listener: h1's table -> all", "p50", "p99", "restarted router: served -> peers' listeners in its table")
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-8s %-34s %-10s %-10s %s\n", r.Store, fmt.Sprintf("(%d samples)", len(r.Propagation)),
+			ms(percentile(r.Propagation, 50)), ms(percentile(r.Propagation, 99)), ms(r.Restart))
+	}
+	fmt.Fprintf(w, "the machine is shared (2 vCPUs, other work running): figures vary between runs\n")
+}
