@@ -26,6 +26,12 @@ type Grants struct {
 	PolicyWriter bool
 }
 
+// permission is a key range and what a role may do with it.
+type permission struct {
+	key, end string
+	perm     clientv3.PermissionType
+}
+
 // GrantHost makes (or completes) the etcd user of host id, named like
 // the common name of its client certificate, with a role limited to its
 // own keys. client must be root's.
@@ -41,19 +47,13 @@ func GrantHost(ctx context.Context, client *clientv3.Client, id string, g Grants
 	if _, err := client.RoleAdd(ctx, role); err != nil && !isExists(err) {
 		return fmt.Errorf("adding role %s: %w", role, err)
 	}
-	perms := []struct {
-		key, end string
-		perm     clientv3.PermissionType
-	}{
+	perms := []permission{
 		{k.prefix, clientv3.GetPrefixRangeEnd(k.prefix), clientv3.PermissionType(clientv3.PermRead)},
 		{k.host(id), clientv3.GetPrefixRangeEnd(k.host(id)), clientv3.PermissionType(clientv3.PermReadWrite)},
 		{k.subnets(), clientv3.GetPrefixRangeEnd(k.subnets()), clientv3.PermissionType(clientv3.PermReadWrite)},
 	}
 	if g.PolicyWriter {
-		perms = append(perms, struct {
-			key, end string
-			perm     clientv3.PermissionType
-		}{k.policy(), "", clientv3.PermissionType(clientv3.PermReadWrite)})
+		perms = append(perms, permission{k.policy(), "", clientv3.PermissionType(clientv3.PermReadWrite)})
 	}
 	for _, p := range perms {
 		if _, err := client.RoleGrantPermission(ctx, role, p.key, p.end, p.perm); err != nil {

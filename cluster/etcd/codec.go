@@ -37,6 +37,9 @@ func decodeListeners(data []byte) ([]cluster.Listener, error) {
 	}
 	ls := make([]cluster.Listener, len(v.Listeners))
 	for i, pair := range v.Listeners {
+		if !pair[0].IsValid() || !pair[1].IsValid() {
+			return nil, fmt.Errorf("listener %d: want a pair of addresses such as [\"198.19.1.2:80\", \"198.18.0.1:40000\"]", i+1)
+		}
 		ls[i] = cluster.Listener{Overlay: pair[0], Host: pair[1]}
 	}
 	return ls, nil

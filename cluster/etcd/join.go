@@ -284,20 +284,21 @@ func (s *Store) tryClaim(ctx context.Context, m cluster.Member, r records, live,
 	return resp.Succeeded, nil
 }
 
+// joinRecord is the listeners record a join writes, and the generation
+// of PublishListeners it holds.
+type joinRecord struct {
+	value      string
+	generation uint64
+}
+
 // joinListeners is what a join writes as the host's listeners: those
 // published before Join, or else those of the router that ran before
 // (a restarted router serves the same listeners; it publishes its own
 // list right after).
-func (s *Store) joinListeners(r records) (struct {
-	value      string
-	generation uint64
-}, error) {
+func (s *Store) joinListeners(r records) (joinRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := struct {
-		value      string
-		generation uint64
-	}{value: `{"listeners":[]}`}
+	out := joinRecord{value: `{"listeners":[]}`}
 	if s.generation > 0 {
 		data, err := encodeListeners(s.desired)
 		out.value, out.generation = string(data), s.generation
