@@ -69,7 +69,10 @@ func (l *Lab) Node(name string) (Node, error) {
 			return Node{Name: m.Name, Netns: m.Netns, Addr: m.Addr}, nil
 		}
 	}
-	return Node{}, fmt.Errorf("lab %s has no host, container or etcd member named %q", l.Name, name)
+	if len(l.Etcd) > 0 {
+		return Node{}, fmt.Errorf("lab %s has no host, container or etcd member named %q", l.Name, name)
+	}
+	return Node{}, fmt.Errorf("lab %s has no host or container named %q", l.Name, name)
 }
 
 // Nodes lists every host and container, hosts first.
