@@ -58,7 +58,7 @@ func build(spec Spec) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{Name: spec.Name}
+	l := &Lab{Name: spec.Name, Store: spec.Store}
 	if err := newNamespace(wireNamespace(spec.Name), false); err != nil {
 		return nil, err
 	}
@@ -73,6 +73,11 @@ func build(spec Spec) (*Lab, error) {
 			return nil, fmt.Errorf("host %s: %w", hostName(i), err)
 		}
 		l.Hosts = append(l.Hosts, host)
+	}
+	if spec.Store == StoreEtcd {
+		if err := l.buildEtcd(wire); err != nil {
+			return nil, fmt.Errorf("etcd: %w", err)
+		}
 	}
 	return l, l.save()
 }
@@ -147,7 +152,11 @@ func buildHost(spec Spec, plan overlay.Plan, wire *netlink.Handle, i int) (Host,
 		return host, err
 	}
 	// The same function the router runs at start (router.EnsureOverlay).
-	overlayHost, _, err := overlay.Ensure(handle, plan, i-1)
+	hostPlan, self := plan, i-1
+	if spec.Store == StoreEtcd { // the routers add the peers they learn from etcd
+		hostPlan, self = overlay.Plan{Config: plan.Config, Hosts: plan.Hosts[i-1 : i]}, 0
+	}
+	overlayHost, _, err := overlay.Ensure(handle, hostPlan, self)
 	if err != nil {
 		return host, err
 	}

@@ -11,6 +11,8 @@ packages=(
   iproute2 iputils-ping procps psmisc
   # secure-mode tests: conntrack in a lab host (SO_ORIGINAL_DST)
   nftables
+  # cluster store: etcd members of labs and tests (/usr/bin/etcd), etcdctl
+  etcd-server etcd-client
   # benchmarks and application tests
   iperf3 netperf sockperf nginx-light wrk memcached libmemcached-tools
   redis-server redis-tools postgresql curl python3
@@ -56,7 +58,9 @@ if [ "$need_update" = 1 ] || [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +3
 fi
 echo "install-deps: installing ${missing[*]}"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts these daemons on install; tests start their own copies.
-for svc in nginx memcached; do
+# Debian starts these daemons on install; tests start their own copies
+# (etcd's would listen on the machine's own loopback: labs and tests run
+# theirs in their own namespaces).
+for svc in nginx memcached etcd; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
