@@ -32,6 +32,21 @@ func TestIntegrationRuntimes(t *testing.T) {
 		servePair(t, l, newPodman(t, h1, img), newPodman(t, h2, img), h1, h2)
 		requireLogged(t, h1, "accelerated: the shim is preloaded")
 	})
+	t.Run("docker", func(t *testing.T) {
+		testenv.Tools(t, "dockerd", "docker")
+		l.t = t
+		h1, h2 := hosts(t, "docker")
+		servePair(t, l, newDocker(t, h1, img), newDocker(t, h2, img), h1, h2)
+		requireLogged(t, h1, "attached to network slim")
+	})
+	t.Run("containerd", func(t *testing.T) {
+		testenv.Tools(t, "containerd", "ctr", "umoci")
+		l.t = t
+		h1, h2 := hosts(t, "containerd")
+		archive := ociArchive(t, img, mkdir(t, filepath.Join(dir, "containerd", "image")))
+		servePair(t, l, newContainerd(t, h1, img, archive), newContainerd(t, h2, img, archive), h1, h2)
+		requireLogged(t, h2, "attached to network slim")
+	})
 }
 
 func mkdir(t *testing.T, dir string) string {

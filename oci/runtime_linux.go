@@ -75,15 +75,12 @@ func prepareCreate(cfg Config, configPath string, inv invocation) {
 		cfg.logf("container %s: not prepared for Slim: %v", id, err)
 		return
 	}
+	changed := attachHooks(s, cfg, configPath, id)
 	use, problem := wantsSlim(s, cfg)
 	if problem != "" {
 		cfg.logf("container %s: %s", id, problem)
 	}
-	if !use {
-		return
-	}
-	changed := attachHooks(s, cfg, configPath, id)
-	if injectShim(s, cfg, bundle, id) {
+	if use && injectShim(s, cfg, bundle, id) {
 		changed = true
 	}
 	if !changed {
@@ -115,8 +112,9 @@ func injectShim(s *spec, cfg Config, bundle, id string) bool {
 }
 
 // attachHooks adds the hooks that attach the container to Slim's network
-// when the runtime makes its network namespace (no path) and a network
-// is configured.
+// when a network is configured and the runtime makes the container's
+// network namespace (no path), whether or not it is accelerated: the
+// hook attaches it if the engine left that namespace without interfaces.
 func attachHooks(s *spec, cfg Config, configPath, id string) bool {
 	own, path := s.networkNamespace()
 	if cfg.Network == "" || !own || path != "" {
