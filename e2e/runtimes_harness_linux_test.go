@@ -169,6 +169,7 @@ func servePair(t *testing.T, l *testLab, h1, h2 engine, h1Host, h2Host *runtimeH
 	h1Host.requireListener(t, web)
 
 	h2.run(t, "client", true, "sleep", "600")
+	requireControlRefused(t, h2, "client")
 	url := "http://" + web + ":80/"
 	if out, err := h2.exec(t, "client", "curl", "-sS", "--max-time", "10", url); err != nil || out != nginxResponse {
 		t.Fatalf("curl from the accelerated client: %q, %v", out, err)
@@ -195,6 +196,29 @@ func servePair(t *testing.T, l *testLab, h1, h2 engine, h1Host, h2Host *runtimeH
 	}
 	if vxlan := l.vxlanBytes("h1") - before; vxlan < uint64(len(nginxResponse)) {
 		t.Errorf("the plain container's request did not cross the overlay (VXLAN %d bytes)", vxlan)
+	}
+}
+
+// controlProbe, run as root in a container, asks the router's control
+// socket (in the directory the wrapper mounted at /run/slim) for a
+// snapshot and prints the reply.
+const controlProbe = `
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect("/run/slim/control.sock")
+s.sendall(b'{"version":1,"op":"snapshot"}\n')
+print(s.makefile().readline(), end="")
+`
+
+// requireControlRefused attacks the control API from inside an accelerated
+// container, as its root: it must get nothing (the router's whole state,
+// and with container_del or policy_add the power to change it, before).
+func requireControlRefused(t *testing.T, e engine, name string) {
+	t.Helper()
+	out, err := e.exec(t, name, "python3", "-c", controlProbe)
+	if err != nil || !strings.Contains(out, `"ok":false`) || strings.Contains(out, `"snapshot"`) || !strings.Contains(out, "serves the router's host only") {
+		t.Errorf("the control socket answered root in a container: %v\n%.300s", err, out)
 	}
 }
 
