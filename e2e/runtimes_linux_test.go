@@ -29,8 +29,10 @@ func TestIntegrationRuntimes(t *testing.T) {
 		testenv.Tools(t, "podman")
 		l.t = t
 		h1, h2 := hosts(t, "podman")
-		servePair(t, l, newPodman(t, h1, img), newPodman(t, h2, img), h1, h2)
+		h2Podman := newPodman(t, h2, img)
+		web := servePair(t, l, newPodman(t, h1, img), h2Podman, h1, h2)
 		requireLogged(t, h1, "accelerated: the shim is preloaded")
+		podmanOtherLibcs(t, h2Podman, web)
 	})
 	t.Run("docker", func(t *testing.T) {
 		testenv.Tools(t, "dockerd", "docker")
