@@ -29,7 +29,8 @@ func newDocker(t *testing.T, host *runtimeHost, img testImage) *docker {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "docker.sock")
-	writeFile(t, filepath.Join(dir, "daemon.json"), "{}\n")
+	// Docker 20.10 writes its trust key to /etc/docker/key.json unless told.
+	writeFile(t, filepath.Join(dir, "daemon.json"), fmt.Sprintf("{\"deprecated-key-path\": %q}\n", filepath.Join(dir, "key.json")))
 	daemon := host.command(nil, "dockerd", "--config-file", filepath.Join(dir, "daemon.json"),
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", "unix://"+sock,
