@@ -52,6 +52,7 @@ func newContainerd(t *testing.T, host *runtimeHost, img testImage, archive strin
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	removeCreated(t, "/run/containerd")
 	c := &containerd{host: host, img: img, sock: filepath.Join(dir, "containerd.sock")}
 	config := filepath.Join(dir, "config.toml")
 	writeFile(t, config, fmt.Sprintf(`version = 2

@@ -28,6 +28,7 @@ func newDocker(t *testing.T, host *runtimeHost, img testImage) *docker {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	removeCreated(t, "/run/docker", "/run/containerd")
 	sock := filepath.Join(dir, "docker.sock")
 	// Docker 20.10 writes its trust key to /etc/docker/key.json unless told.
 	writeFile(t, filepath.Join(dir, "daemon.json"), fmt.Sprintf("{\"deprecated-key-path\": %q}\n", filepath.Join(dir, "key.json")))

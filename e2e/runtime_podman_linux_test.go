@@ -20,10 +20,7 @@ type podman struct {
 	env  []string
 }
 
-const (
-	podmanImage     = "localhost/slim-test:base"
-	podmanBlobCache = "/var/lib/containers"
-)
+const podmanImage = "localhost/slim-test:base"
 
 func newPodman(t *testing.T, host *runtimeHost, img testImage) *podman {
 	t.Helper()
@@ -51,13 +48,10 @@ static_dir = %q
 	writeFile(t, storage, fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n",
 		filepath.Join(dir, "storage"), filepath.Join(dir, "run")))
 	p := &podman{host: host, img: img, env: []string{"CONTAINERS_CONF=" + conf, "CONTAINERS_STORAGE_CONF=" + storage}}
-	// podman import keeps a blob cache in /var/lib/containers whatever
-	// the storage configuration says.
-	_, cacheErr := os.Stat(podmanBlobCache)
+	// podman import keeps a blob cache in /var/lib/containers, and
+	// libcni its cache in /var/lib/cni, whatever the configuration says.
+	removeCreated(t, "/var/lib/containers", "/var/lib/cni")
 	t.Cleanup(func() {
-		if os.IsNotExist(cacheErr) {
-			os.RemoveAll(podmanBlobCache)
-		}
 		p.podman("rm", "--all", "--force", "--time", "0")
 		p.podman("system", "reset", "--force")
 		unmountUnder(dir)

@@ -360,6 +360,18 @@ func stopDaemon(cmd *exec.Cmd, done <-chan struct{}) {
 	}
 }
 
+// removeCreated removes, when t ends, those of paths that do not exist
+// now: directories engines make at fixed places whatever their
+// configuration says (podman's CNI cache /var/lib/cni, dockerd's
+// /run/docker/plugins, the containerd shim's /run/containerd/…).
+func removeCreated(t *testing.T, paths ...string) {
+	for _, p := range paths {
+		if _, err := os.Lstat(p); os.IsNotExist(err) {
+			t.Cleanup(func() { os.RemoveAll(p) })
+		}
+	}
+}
+
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
