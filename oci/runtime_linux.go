@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	prebuilt "github.com/slimnet/slim/embed"
-	"github.com/slimnet/slim/internal/launch"
 	"github.com/slimnet/slim/internal/shimfile"
 )
 
@@ -93,7 +92,7 @@ func prepareCreate(cfg Config, configPath string, inv invocation) {
 
 // injectShim injects the shim where it can load, else logs why not.
 func injectShim(s *spec, cfg Config, bundle, id string) bool {
-	secure := func() bool { return launch.RouterSecure(filepath.Join(cfg.RouterDir, "router.sock")) }
+	secure := func() bool { return routerSecure(cfg.RouterDir) }
 	reason, err := injectBlocker(s, bundle, secure)
 	if err == nil && reason == "" {
 		var shim string
