@@ -125,8 +125,8 @@ func attachHooks(s *spec, cfg Config, configPath, id string) bool {
 			return []string{"slim", "oci-hook", action, configFlag + configPath}
 		}
 		err = errors.Join(
-			s.addHook("createRuntime", hook{Path: self, Args: hookArgs("attach"), Timeout: 60}),
-			s.addHook("poststop", hook{Path: self, Args: hookArgs("detach"), Timeout: 60}))
+			s.addHook("createRuntime", hook{Path: self, Args: hookArgs("attach"), Env: hookEnv, Timeout: 60}),
+			s.addHook("poststop", hook{Path: self, Args: hookArgs("detach"), Env: hookEnv, Timeout: 60}))
 	}
 	if err != nil {
 		cfg.logf("container %s: not attached to Slim's network: %v", id, err)

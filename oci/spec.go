@@ -192,8 +192,13 @@ func (s *spec) addHook(kind string, h hook) error {
 type hook struct {
 	Path    string   `json:"path"`
 	Args    []string `json:"args,omitempty"`
+	Env     []string `json:"env,omitempty"`
 	Timeout int      `json:"timeout,omitempty"`
 }
+
+// hookEnv is the hooks' environment (runc gives a hook nothing else): a
+// plugin chained after slim's may need PATH.
+var hookEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
 func getenv(env []string, key string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
