@@ -1,6 +1,7 @@
 package glibc
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +32,7 @@ func TestProvidedIsTheHostGlibc(t *testing.T) {
 	want := strings.TrimPrefix(strings.TrimSpace(string(out)), "glibc ")
 	_, libc, err := HostRoot.Resolve("/lib64/ld-linux-x86-64.so.2")
 	if err != nil {
-		t.Skip("not an x86_64 glibc host")
+		testenv.Require(t, false, "not an x86_64 glibc host: "+err.Error())
 	}
 	// glibc X.Y defines symbol versions up to GLIBC_X.Y, or a little older
 	// when a release added none (2.31 defines up to GLIBC_2.30).
@@ -125,5 +126,30 @@ func symlink(t *testing.T, target, path string) {
 	t.Helper()
 	if err := os.Symlink(target, path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// definedVersions reads the same names as debug/elf, faster.
+func TestDefinedVersionsMatchDebugElf(t *testing.T) {
+	_, libc, err := HostRoot.Resolve("/lib/x86_64-linux-gnu/libc.so.6")
+	if err != nil {
+		testenv.Require(t, false, "not an x86_64 Debian-like glibc host: "+err.Error())
+	}
+	f, err := elf.Open(libc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	defs, err := f.DynamicVersions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, d := range defs {
+		want = append(want, d.Name)
+	}
+	got, err := definedVersions(f)
+	if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("definedVersions = %q, %v; debug/elf says %q", got, err, want)
 	}
 }
