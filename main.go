@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/slimnet/slim/cni"
+	"github.com/slimnet/slim/oci"
 )
 
 // command is one subcommand of slim.
@@ -37,6 +38,9 @@ var errUsage = errors.New("usage")
 func main() {
 	if cniInvoked(os.Args[1:]) { // cmd_cni.go
 		os.Exit(cni.Main(cniAbout()))
+	}
+	if runtimeInvoked() { // cmd_runtime.go
+		os.Exit(oci.Main(os.Args[1:]))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -112,6 +112,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	// The loop outlives failed accepts (EMFILE and the like): it ends
 	// when the listener is closed, by ctx or by the caller.
 	acceptloop.Run("control client", s.logger(), l.Accept, func(conn net.Conn) {
+		if refusal := foreignClient(conn); refusal != "" {
+			writeReply(conn, errorReply("%s", refusal))
+			conn.Close()
+			return
+		}
 		if refusal := s.admit(conn); refusal != "" {
 			writeReply(conn, errorReply("%s", refusal))
 			conn.Close()

@@ -68,7 +68,7 @@ func preloadBlocker(path string) (string, error) {
 	if !strings.Contains(interp, "ld-linux") {
 		return fmt.Sprintf("does not use the glibc loader (its loader is %s)", interp), nil
 	}
-	return "", nil
+	return glibcBlocker(interp)
 }
 
 // interpreter returns the program interpreter (PT_INTERP), if any.
