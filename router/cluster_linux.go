@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -28,6 +29,7 @@ type ClusterLink struct {
 	Member cluster.Member
 
 	peers   *overlay.Host                  // programs VXLAN peers; nil if it cannot
+	mu      sync.Mutex                     // guards routed (the overlay repair reads it)
 	routed  map[netip.Prefix]cluster.Claim // peers programmed
 	remote  map[netip.Addr][]protocol.Mapping
 	applied *cluster.State
@@ -98,6 +100,7 @@ func peerHost(config overlay.Config, member cluster.Member, logger *slog.Logger)
 // listeners and VXLAN peers follow the store, and this host's listeners
 // are published to it.
 func (r *Router) RunWithCluster(ctx context.Context, link *ClusterLink) error {
+	r.clusterLink = link // before Run: the overlay repair keeps the peers it routes
 	state, _ := link.Store.State()
 	r.applyCluster(link, state)
 	r.wg.Add(2)
@@ -161,6 +164,8 @@ func (r *Router) routePeers(link *ClusterLink, state *cluster.State) {
 	if link.peers == nil {
 		return
 	}
+	link.mu.Lock()
+	defer link.mu.Unlock()
 	held := map[netip.Prefix]bool{}
 	for _, c := range state.Claims() {
 		if c.ID == link.Member.ID || c.Subnet == link.Member.Subnet {
@@ -231,4 +236,17 @@ func (link *ClusterLink) Leave() error {
 		return fmt.Errorf("leaving the cluster: %w", err)
 	}
 	return nil
+}
+
+// routedHosts are the peer hosts whose subnets this router routes, as
+// host configurations: the overlay the repair keeps is the configured
+// one plus these.
+func (link *ClusterLink) routedHosts() []HostConfig {
+	link.mu.Lock()
+	defer link.mu.Unlock()
+	hosts := make([]HostConfig, 0, len(link.routed))
+	for _, c := range link.routed {
+		hosts = append(hosts, HostConfig{Underlay: c.Underlay.String(), Subnet: c.Subnet.String()})
+	}
+	return hosts
 }

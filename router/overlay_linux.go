@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,7 +116,7 @@ func (r *Router) keepOverlay(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		changes, err := EnsureOverlay(r.config)
+		changes, err := EnsureOverlay(r.overlayConfig())
 		for _, c := range changes {
 			r.log.Warn("overlay repaired: " + c)
 		}
@@ -123,4 +124,15 @@ func (r *Router) keepOverlay(ctx context.Context) {
 			r.log.Warn("overlay check failed", "err", err)
 		}
 	}
+}
+
+// overlayConfig is the overlay the repair keeps: the configured hosts,
+// and on a cluster store also the peers the store gave (routePeers), which
+// the repair must not take for stale ones.
+func (r *Router) overlayConfig() Config {
+	config := r.config
+	if r.clusterLink != nil {
+		config.Hosts = append(slices.Clone(config.Hosts), r.clusterLink.routedHosts()...)
+	}
+	return config
 }

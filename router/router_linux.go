@@ -21,17 +21,18 @@ import (
 
 // Router is the per-host daemon. Create it with New, then Run it.
 type Router struct {
-	config     Config
-	plan       overlay.Plan
-	self       overlay.HostPlan
-	log        *slog.Logger
-	containers *containerSet // registered containers (containers_linux.go)
-	records    records       // their saved records (registration_linux.go)
-	listeners  *registry
-	table      *directory.Table
-	socket     *net.UnixListener
-	peerSocket *net.TCPListener
-	wg         sync.WaitGroup
+	clusterLink *ClusterLink // set by RunWithCluster: cluster state from a store
+	config      Config
+	plan        overlay.Plan
+	self        overlay.HostPlan
+	log         *slog.Logger
+	containers  *containerSet // registered containers (containers_linux.go)
+	records     records       // their saved records (registration_linux.go)
+	listeners   *registry
+	table       *directory.Table
+	socket      *net.UnixListener
+	peerSocket  *net.TCPListener
+	wg          sync.WaitGroup
 	// clusterKey authenticates the peer channel; nil without config.KeyFile.
 	clusterKey *secure.ClusterKey
 
