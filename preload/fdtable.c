@@ -32,6 +32,12 @@ static struct slim_ext *ext_slab;
 static _Atomic uint64_t ext_bits[EXT_SLOTS / 64];
 static _Atomic unsigned int ext_hint;
 static struct slim_listener listeners[MAX_LISTENERS];
+static const struct slim_fd_events *events;
+
+void slim_fd_events_set(const struct slim_fd_events *ev)
+{
+	events = ev;
+}
 
 static void *map_anon(size_t size)
 {
@@ -357,8 +363,8 @@ void slim_listener_put(struct slim_listener *l, int app_fd)
 	if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	atomic_fetch_sub_explicit(&slim_nlisteners, 1, memory_order_relaxed);
-	if (app_fd >= 0 && owner == getpid())
-		slim_unlisten(hidden >= 0 ? hidden : app_fd);
+	if (app_fd >= 0 && owner == getpid() && events != NULL)
+		events->unlisten(hidden >= 0 ? hidden : app_fd);
 	if (hidden >= 0)
 		slim_hidden_close(hidden);
 }
@@ -555,19 +561,17 @@ void slim_hidden_evict(int fd)
 			slim_hidden_ref(nfd, l, 0);
 			int expect = fd;
 			atomic_compare_exchange_strong(&l->hidden, &expect, nfd);
-		} else if (hkind == SLIM_H_ROUTER) {
-			slim_hidden_ref(nfd, NULL, slot);
-			slim_router_moved(slot, fd, nfd);
 		} else {
-			slim_pool_moved(fd, nfd);
+			if (hkind == SLIM_H_ROUTER)
+				slim_hidden_ref(nfd, NULL, slot);
+			if (events != NULL)
+				events->hidden_moved(hkind, slot, fd, nfd);
 		}
 	} else if (hkind == SLIM_H_LISTENER) {
 		int expect = fd;
 		atomic_compare_exchange_strong(&l->hidden, &expect, -1);
-	} else if (hkind == SLIM_H_ROUTER) {
-		slim_router_moved(slot, fd, -1);
-	} else {
-		slim_pool_moved(fd, -1);
+	} else if (events != NULL) {
+		events->hidden_moved(hkind, slot, fd, -1);
 	}
 	/* The number is the app's now; the app's dup2 closes our old copy. */
 	slim_lock(fd);

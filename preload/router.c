@@ -16,6 +16,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/un.h>
@@ -45,6 +46,10 @@ static SLIM_TLS int tls_busy;
  * until SINCE + pause, 1 s at level 1, doubling with each level up to 30 s.
  */
 static _Atomic uint64_t backoff;
+
+/* Closes a thread's router connection when the thread exits. */
+static pthread_key_t thread_key;
+static atomic_bool warned;
 
 struct hdr {
 	uint32_t magic;
@@ -76,6 +81,19 @@ static void router_ok(void)
 	if (unlikely((atomic_load_explicit(&backoff, memory_order_relaxed) & LEVEL_MASK) != 0))
 		atomic_store_explicit(&backoff, (uint64_t)slim_now_ms() << LEVEL_BITS,
 				      memory_order_relaxed);
+}
+
+void slim_warn_router(const char *why, int err)
+{
+	if (atomic_exchange_explicit(&warned, true, memory_order_relaxed))
+		return;
+	const char *name = slim_errname(err);
+	if (name != NULL)
+		slim_log("slim: router unreachable at %s (%s: %s); using the overlay",
+			 slim_cfg.router_path, why, name);
+	else
+		slim_log("slim: router unreachable at %s (%s: errno %d); using the overlay",
+			 slim_cfg.router_path, why, err);
 }
 
 /*
@@ -169,7 +187,7 @@ static int router_fd(int *err, bool *reused)
 		if (atomic_compare_exchange_strong(&slots[i], &expect, fd + 1)) {
 			tls_slot = i;
 			slim_hidden_ref(fd, NULL, i);
-			slim_thread_register(i);
+			pthread_setspecific(thread_key, (void *)(intptr_t)(i + 1));
 			return fd;
 		}
 	}
@@ -208,12 +226,17 @@ static bool conn_closed(int err)
 	return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ECONNREFUSED;
 }
 
-void slim_router_thread_exit(void *arg)
+static void thread_exit(void *arg)
 {
 	(void)arg;
 	int saved = errno;
 	close_conn();
 	errno = saved;
+}
+
+int slim_router_init(void)
+{
+	return pthread_key_create(&thread_key, thread_exit);
 }
 
 void slim_router_moved(int slot, int oldfd, int newfd)

@@ -2,8 +2,10 @@
  * libslim internals: shared declarations of the shim's pieces.
  *
  * Layout (see docs/datapath.md for the design, docs/protocol.md for bytes):
- *   init.c       constructor, environment, real libc entry points, fork
- *                handling, logging
+ *   init.c       constructor, fork handling, wiring of the pieces
+ *   real.c       real libc entry points, the clock
+ *   log.c        logging to stderr
+ *   config.c     configuration from the environment
  *   fdtable.c    per-fd state table, listener objects, hidden fds
  *   router.c     router client (per-thread SEQPACKET connection), host
  *                socket pool
@@ -46,7 +48,15 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-/* ---- real libc entry points (init.c) ---------------------------------- */
+/*
+ * Dependencies go one way: real, log and config at the bottom; fdtable
+ * above them (it reports what the router client must know through
+ * slim_fd_events, set by init.c); router, directory and stats above that;
+ * the wrappers (connect, listen, poll, dup, exec) on top; init.c wires
+ * them together.
+ */
+
+/* ---- real libc entry points (real.c) ---------------------------------- */
 
 struct slim_real_fns {
 	int (*socket)(int, int, int);
@@ -95,7 +105,10 @@ SLIM_HIDDEN void slim_resolve(void);
 		 ? slim_real.name                                              \
 		 : (slim_resolve(), slim_real.name))
 
-/* ---- configuration and logging (init.c) ------------------------------- */
+/* Returns a monotonic time in milliseconds (vDSO, cheap). */
+SLIM_HIDDEN int64_t slim_now_ms(void);
+
+/* ---- configuration (config.c) ------------------------------------------- */
 
 struct slim_config {
 	char router_path[108]; /* sun_path */
@@ -105,8 +118,10 @@ struct slim_config {
 };
 SLIM_HIDDEN extern struct slim_config slim_cfg;
 
-/* Returns a monotonic time in milliseconds (vDSO, cheap). */
-SLIM_HIDDEN int64_t slim_now_ms(void);
+/* Reads SLIM_DEBUG. */
+SLIM_HIDDEN void slim_config_debug(void);
+/* Reads the router's socket path and timeout; false: the shim stays inert. */
+SLIM_HIDDEN bool slim_configure(void);
 
 /* ---- statistics for the router (stats.c) ------------------------------- */
 
@@ -116,6 +131,8 @@ SLIM_HIDDEN int64_t slim_now_us(void);
 SLIM_HIDDEN void slim_stats_fallback(int reason);
 /* Counts an accelerated connect that started at started_us. */
 SLIM_HIDDEN void slim_stats_setup(int64_t started_us);
+
+/* ---- logging (log.c) ----------------------------------------------------- */
 
 /*
  * Writes one line to stderr with write(2). fmt knows %s, %d, %u, %x and
@@ -128,8 +145,6 @@ SLIM_HIDDEN void slim_log(const char *fmt, ...);
 		if (unlikely(slim_cfg.debug))                                 \
 			slim_log(__VA_ARGS__);                                \
 	} while (0)
-/* The once-per-process "router unreachable" warning. */
-SLIM_HIDDEN void slim_warn_router(const char *why, int err);
 SLIM_HIDDEN const char *slim_errname(int err);
 
 /* ---- per-fd table (fdtable.c) ----------------------------------------- */
@@ -225,6 +240,22 @@ SLIM_HIDDEN extern _Atomic int slim_nlisteners;
 
 SLIM_HIDDEN int slim_table_init(void);
 SLIM_HIDDEN void slim_table_atfork_child(void);
+
+/*
+ * What the fd table reports to the router client (which sits above it):
+ * set once by the constructor, before any fd is tracked.
+ */
+struct slim_fd_events {
+	/*
+	 * The last reference to a listener this process asked for went while
+	 * the app's fd is still open: withdraw it (fd: its host listener, or
+	 * the app's listener when it has none).
+	 */
+	void (*unlisten)(int fd);
+	/* A hidden fd (SLIM_H_ROUTER: slot) moved to newfd; -1: it is gone. */
+	void (*hidden_moved)(int hkind, int slot, int oldfd, int newfd);
+};
+SLIM_HIDDEN void slim_fd_events_set(const struct slim_fd_events *ev);
 
 /* The entry of fd, or NULL when the shim is inert or fd is out of range. */
 static inline struct slim_fd *slim_ent(int fd)
@@ -344,10 +375,11 @@ SLIM_HIDDEN void slim_router_note(uint16_t type, const void *payload, uint32_t l
  */
 SLIM_HIDDEN void slim_unlisten(int fd);
 SLIM_HIDDEN void slim_router_atfork_child(void);
-SLIM_HIDDEN void slim_router_thread_exit(void *arg);
-/* Arms slim_router_thread_exit for the calling thread (init.c). */
-SLIM_HIDDEN void slim_thread_register(int slot);
+/* Sets up closing a thread's connection at its exit; 0 or an error. */
+SLIM_HIDDEN int slim_router_init(void);
 SLIM_HIDDEN void slim_router_moved(int slot, int oldfd, int newfd);
+/* The once-per-process "router unreachable" warning. */
+SLIM_HIDDEN void slim_warn_router(const char *why, int err);
 
 /* Own overlay IP and CIDR from HELLO (lazily, once). */
 struct slim_self {
