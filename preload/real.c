@@ -43,6 +43,13 @@ void slim_resolve(void)
 	RESOLVE(fexecve);
 	RESOLVE(posix_spawn);
 	RESOLVE(posix_spawnp);
+	RESOLVE(sendmsg);
+	RESOLVE(sendmmsg);
+	RESOLVE(recvmsg);
+	RESOLVE(recvmmsg);
+	RESOLVE(shutdown);
+	RESOLVE(system);
+	RESOLVE(popen);
 	/* fcntl64 is an alias of fcntl on x86-64; keep both usable. */
 	if (slim_real.fcntl64 == NULL)
 		slim_real.fcntl64 = slim_real.fcntl;

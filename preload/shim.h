@@ -12,10 +12,13 @@
  *   directory.c  read-only view of DIR/directory (seqlock reader)
  *   connect.c    socket, bind, setsockopt, connect, getsockname, getpeername
  *   listen.c     listen, accept, accept4, epoll_ctl
+ *   arm.c        clients go to a host listener only once the app is
+ *                seen accepting; sendmsg/recvmsg of listeners, shutdown
  *   poll.c       poll, ppoll, select, pselect over merged listeners
  *   dup.c        close, dup*, fcntl/fcntl64, ioctl, close_range, closefrom
- *   exec.c       the exec family and posix_spawn: state carried to the new
- *                image in SLIM_FDS, restored by its constructor
+ *   exec.c       the exec family, posix_spawn, system and popen: state
+ *                carried to the new image in SLIM_FDS (or a memfd),
+ *                restored by its constructor
  *
  * Rules: libc only; no malloc and no stdio anywhere (most intercepted calls
  * are async-signal-safe and the shim runs inside arbitrary processes); no
@@ -89,6 +92,13 @@ struct slim_real_fns {
 			   const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			    const posix_spawnattr_t *, char *const[], char *const[]);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	int (*shutdown)(int, int);
+	int (*system)(const char *);
+	void *(*popen)(const char *, const char *); /* FILE *: no stdio.h here */
 };
 
 SLIM_HIDDEN extern struct slim_real_fns slim_real;
@@ -193,12 +203,29 @@ struct slim_ext {
 	struct slim_opt opts[SLIM_MAX_OPTS];
 };
 
+/*
+ * What a merged listener's host listener is doing (arm.c). After LISTEN
+ * the directory lists it as pending (no client connects to it); the first
+ * accept, poll, select or epoll registration the shim sees arms it:
+ * PUBLISH, and clients come.
+ */
+enum slim_lstate {
+	SLIM_L_PENDING = 0, /* host listener listening, not published yet */
+	SLIM_L_ARMED,       /* host listener published */
+	SLIM_L_ADOPT,       /* none live: ask for one (LISTEN) at the next interest */
+	SLIM_L_BUSY,        /* ADOPT under way in another thread */
+	SLIM_L_OFF,         /* none live, none asked for until the app listens again */
+	SLIM_L_GIVEN,       /* handed to another process (SCM_RIGHTS): none here */
+};
+
 /* A merged listener's shared half; refcounted across dups of the app fd. */
 struct slim_listener {
 	_Atomic int refs;   /* 0: free slot */
-	_Atomic int hidden; /* the host listener's fd */
+	_Atomic int hidden; /* the host listener's fd (live only when PENDING/ARMED) */
+	_Atomic uint8_t state; /* enum slim_lstate */
 	uint32_t ip;        /* overlay address it was published under (nbo) */
 	uint16_t port;      /* nbo */
+	int backlog;        /* the app's, for the host listener's listen() */
 	pid_t owner;        /* process that asked for it (sends UNLISTEN) */
 	/*
 	 * A hint (listen.c): the last blocking accept had to wait, so the
@@ -207,6 +234,15 @@ struct slim_listener {
 	 * and then.
 	 */
 	_Atomic unsigned int waited;
+	/*
+	 * The epoll sets the app put its listener in (mirrored on the host
+	 * listener): replayed on a host listener that comes later, removed
+	 * from one that goes. Guarded by reg_lock (never across a syscall).
+	 */
+	_Atomic uint32_t reg_lock;
+	uint8_t nregs;
+	bool regs_lost; /* more sets than fit */
+	struct slim_epreg regs[SLIM_MAX_EPREGS];
 };
 
 struct slim_conn {
@@ -294,8 +330,11 @@ SLIM_HIDDEN void slim_set_conn(int fd, const struct slim_conn *c);
 /* dup semantics: copy oldfd's state onto newfd (just returned by dup*). */
 SLIM_HIDDEN void slim_copy(int oldfd, int newfd);
 
+/* A listener object (state PENDING, backlog 0); NULL when none is free. */
 SLIM_HIDDEN struct slim_listener *slim_listener_new(int hidden, uint32_t ip, uint16_t port);
 SLIM_HIDDEN void slim_listener_put(struct slim_listener *l, int app_fd);
+/* This process's listener for overlay ip:port (a reference), or NULL. */
+SLIM_HIDDEN struct slim_listener *slim_listener_find(uint32_t ip, uint16_t port);
 /* Takes a reference unless the listener is already gone. */
 SLIM_HIDDEN bool slim_listener_get(struct slim_listener *l);
 /*
@@ -367,6 +406,14 @@ SLIM_HIDDEN int slim_router_call(uint16_t type, const void *payload, uint32_t le
 SLIM_HIDDEN void slim_router_note(uint16_t type, const void *payload, uint32_t len,
 				  int fd_in);
 /*
+ * LISTEN for the app's listening socket app_fd: the host listener (hidden,
+ * O_NONBLOCK; pending in the directory) or -1; *ip and *port get the
+ * overlay address it stands for.
+ */
+SLIM_HIDDEN int slim_listen_request(int app_fd, int backlog, uint32_t *ip, uint16_t *port);
+/* PUBLISH: the app is seen accepting from host, which stands for ip:port. */
+SLIM_HIDDEN bool slim_publish(int host, uint32_t ip, uint16_t port);
+/*
  * Withdraws a listener from the directory: UNLISTEN with fd (its host
  * listener, or the app's listener when there is none), waiting up to the
  * router timeout for the OK. The router closes what a request carried
@@ -398,7 +445,12 @@ SLIM_HIDDEN void slim_pool_atfork_child(void);
 
 /* ---- directory (directory.c) ------------------------------------------ */
 
-/* 1: found (host ip/port nbo), 0: not there, -1: no usable directory. */
+/*
+ * 1: found (host ip/port nbo), SLIM_DIR_PENDING: listed without a host port
+ * (its app is not seen accepting yet), 0: not there, -1: no usable
+ * directory.
+ */
+#define SLIM_DIR_PENDING 2
 SLIM_HIDDEN int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport);
 
 /* ---- preamble ---------------------------------------------------------- */
@@ -421,9 +473,33 @@ SLIM_HIDDEN void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t 
  */
 SLIM_HIDDEN void slim_exec_restore(bool active);
 
+/* ---- arming host listeners (arm.c) --------------------------------------- */
+
+/*
+ * The app shows interest in accepting from listener l (app fd app_fd, or
+ * -1 when unknown: then only a pending host listener is armed): arms or
+ * asks for its host listener if need be. Returns the host listener to
+ * accept from, or -1.
+ */
+SLIM_HIDDEN int slim_listener_want(struct slim_listener *l, int app_fd);
+/* The host listener to accept from (PENDING or ARMED), or -1. */
+SLIM_HIDDEN int slim_listener_host(struct slim_listener *l);
+/* The host listener turned out dead (shut down elsewhere): stop using it. */
+SLIM_HIDDEN void slim_listener_detach(struct slim_listener *l);
+/* The app listened again on a merged listener's fd. */
+SLIM_HIDDEN void slim_listener_relisten(struct slim_listener *l, int backlog);
+/* The app changed an epoll registration of its listener: record it. */
+SLIM_HIDDEN void slim_listener_record(struct slim_listener *l, int epfd, int op,
+				      const struct epoll_event *ev);
+/* Takes a reference to fd's listener, or NULL if fd is not a merged listener. */
+SLIM_HIDDEN struct slim_listener *slim_listener_of(int fd);
+
 /* ---- poll helpers (poll.c) --------------------------------------------- */
 
-/* The hidden host listener of a merged listener fd, or -1. */
-SLIM_HIDDEN int slim_merged_hidden(int fd);
+/*
+ * The host listener to wait on for merged listener fd, or -1; want: the
+ * app is about to wait for it to be readable (arms it).
+ */
+SLIM_HIDDEN int slim_merged_hidden(int fd, bool want);
 
 #endif

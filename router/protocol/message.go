@@ -35,6 +35,10 @@ const (
 	// container's cgroup (secure mode's policy for overlay connections);
 	// `slim exec` sends it before starting the program.
 	TypeEnroll Type = 9
+	// TypePublish (re)announces a host listener the shim has made listen,
+	// carrying it: the first time the app is seen accepting from it, and
+	// again now and then while it is (payload.go's Publish).
+	TypePublish Type = 10
 )
 
 // Replies from the router.
@@ -59,7 +63,7 @@ const (
 
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
-	TypeStats: "STATS", TypeEnroll: "ENROLL",
+	TypeStats: "STATS", TypeEnroll: "ENROLL", TypePublish: "PUBLISH",
 	TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
 	TypeClients: "CLIENTS",
 }
