@@ -115,6 +115,15 @@ static int client(const sin4 *target)
 	return finish();
 }
 
+/* A child of the server goes when the server goes, and within a minute. */
+static void bounded_child(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(1);
+	arm_alarm(60);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -123,10 +132,14 @@ int main(int argc, char **argv)
 	sin4 target;
 	if (argc == 5 && strcmp(argv[1], "server") == 0)
 		return server(argv[2], atoi(argv[3]), atoi(argv[4]));
-	if (argc == 3 && strcmp(argv[1], "child") == 0)
+	if (argc == 3 && strcmp(argv[1], "child") == 0) {
+		bounded_child();
 		return child(atoi(argv[2]));
-	if (argc == 4 && strcmp(argv[1], "acceptor") == 0)
+	}
+	if (argc == 4 && strcmp(argv[1], "acceptor") == 0) {
+		bounded_child();
 		return acceptor(atoi(argv[2]), atoi(argv[3]));
+	}
 	if (argc == 4 && strcmp(argv[1], "client") == 0 && mkaddr(&target, argv[2], atoi(argv[3])) == 0) {
 		arm_alarm(30);
 		return client(&target);
