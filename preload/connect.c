@@ -555,10 +555,11 @@ static int arm_own(uint32_t dip, uint16_t dport, uint32_t *hip, uint16_t *hport)
 
 /*
  * The directory's answer for dst, waiting for a pending listener to be
- * armed (up to wait_ms): 1 with its host listener, or 0 (the overlay).
+ * armed (how long depends on fd's O_NONBLOCK): 1 with its host listener,
+ * or 0 (the overlay).
  */
-static int lookup_waiting(uint32_t dip, uint16_t dport, uint32_t self_ip, uint32_t *hip,
-			  uint16_t *hport, int wait_ms)
+static int lookup_waiting(int fd, uint32_t dip, uint16_t dport, uint32_t self_ip, uint32_t *hip,
+			  uint16_t *hport)
 {
 	int r = slim_dir_lookup(dip, dport, hip, hport);
 	if (r == SLIM_DIR_PENDING && dip == self_ip)
@@ -568,6 +569,8 @@ static int lookup_waiting(uint32_t dip, uint16_t dport, uint32_t self_ip, uint32
 	uint64_t key = dest_key(dip, dport, *hip, 0);
 	if (is_skipped(key))
 		return 0;
+	int fl = REAL(fcntl)(fd, F_GETFL);
+	int wait_ms = fl >= 0 && (fl & O_NONBLOCK) ? PENDING_WAIT_NB_MS : PENDING_WAIT_MS;
 	int64_t deadline = slim_now_ms() + wait_ms;
 	while (r == SLIM_DIR_PENDING && slim_now_ms() < deadline) {
 		struct timespec ts = {0, 1000000L};
@@ -711,7 +714,10 @@ fail:
 
 static int try_connect(int fd, const struct sockaddr_in *dst)
 {
-	struct attempt a = {.dst = dst};
+	struct attempt a; /* not zeroed whole: the recorded state is large */
+	a.dst = dst;
+	a.lport = 0;
+	memset(a.deleted, 0, sizeof a.deleted);
 	snapshot_cand(fd, &a.c);
 	a.started = slim_now_us();
 	int reason;
@@ -720,9 +726,7 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	a.xr = a.c.has_ext ? &a.c.x : NULL;
 	uint32_t dip = dst->sin_addr.s_addr;
 	uint16_t dport = dst->sin_port;
-	int fl = REAL(fcntl)(fd, F_GETFL);
-	int wait = fl >= 0 && (fl & O_NONBLOCK) ? PENDING_WAIT_NB_MS : PENDING_WAIT_MS;
-	if (!lookup_waiting(dip, dport, a.self.ip, &a.hip, &a.hport, wait))
+	if (!lookup_waiting(fd, dip, dport, a.self.ip, &a.hip, &a.hport))
 		return fall_back(SLIM_FB_NODIR);
 	uint64_t key = dest_key(dip, dport, a.hip, a.hport);
 	if (is_skipped(key))
