@@ -156,8 +156,10 @@ func stopped(pid int) bool {
 }
 
 // waitForDirectory waits until host's directory table maps the overlay
-// address addr:port, i.e. until the listener's router has told host's
-// router about it. A client that connects earlier gets the overlay.
+// address addr:port to a host listener, i.e. until the listener's router
+// has told host's router that the server accepts from it (a pending entry,
+// without a host port, does not count). A client that connects earlier
+// waits a little, then gets the overlay.
 func (l *testLab) waitForDirectory(host, addr string, port int, timeout time.Duration) {
 	l.t.Helper()
 	overlay := netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(port))
@@ -169,11 +171,12 @@ func (l *testLab) waitForDirectory(host, addr string, port int, timeout time.Dur
 			continue
 		}
 		var found bool
-		if _, found, err = directory.Lookup(table, overlay); err == nil && found {
+		var hostAddr netip.AddrPort
+		if hostAddr, found, err = directory.Lookup(table, overlay); err == nil && found && hostAddr.Port() != 0 {
 			return
 		}
 	}
-	l.t.Fatalf("the directory of %s does not list %s after %v (%v)", host, overlay, timeout, err)
+	l.t.Fatalf("the directory of %s does not list %s as accepted from after %v (%v)", host, overlay, timeout, err)
 }
 
 // directoryLists says whether host's directory table maps addr:port now.

@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 SLIM_EXPORT int socket(int domain, int type, int protocol)
@@ -452,51 +453,182 @@ static int complete_handshake(int fd, const struct sockaddr_in *host, bool block
 			wait_connected_blocking(fd, host);
 	}
 	if (!sent && (err == EINPROGRESS || err == EINTR))
-		shutdown(fd, SHUT_RDWR); /* it can never carry its preamble */
+		REAL(shutdown)(fd, SHUT_RDWR); /* it can never carry its preamble */
 	return err;
 }
 
-static int try_connect(int fd, const struct sockaddr_in *dst)
+/*
+ * The host listener refused the connection: its app is not seen accepting
+ * (its host listener does not listen), or it went and the directory is
+ * behind. The app's own socket was replaced by the host socket, so a new
+ * one takes its place, dressed the same way (options, flags, bound
+ * address, epoll sets), and connects over the overlay, where the server
+ * may well accept. Returns connect()'s result.
+ */
+static int retry_over_overlay(int fd, const struct cand *c, const struct sockaddr_in *dst, int fl,
+			      int fdfl, uint16_t lport)
 {
+	const struct slim_ext *xr = c->has_ext ? &c->x : NULL;
+	int s = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | ((fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
+	if (s < 0) {
+		errno = ECONNREFUSED;
+		return -1;
+	}
+	for (int i = 0; xr != NULL && i < xr->nopts; i++)
+		REAL(setsockopt)(s, xr->opts[i].level, xr->opts[i].name, xr->opts[i].val, xr->opts[i].len);
+	if (c->flags & SLIM_F_BOUND0) {
+		struct sockaddr_in b = {.sin_family = AF_INET};
+		b.sin_port = (c->flags & SLIM_F_BOUND_PORT) ? c->bound_port : lport;
+		b.sin_addr.s_addr = (c->flags & SLIM_F_BOUND_IP) ? c->bound_ip : htonl(INADDR_ANY);
+		REAL(bind)(s, (struct sockaddr *)&b, sizeof b);
+	}
+	bool deleted[SLIM_MAX_EPREGS] = {0};
+	if (!swap_in(fd, s, fdfl, xr, deleted)) {
+		errno = ECONNREFUSED;
+		return -1;
+	}
+	slim_set_kind(fd, SLIM_NONE); /* a plain overlay socket from now on */
+	slim_stats_fallback(SLIM_FB_NODIR);
+	int r = REAL(connect)(fd, (const struct sockaddr *)dst, sizeof *dst);
+	int err = errno;
+	epoll_restore(fd, xr, deleted); /* connecting now: no EPOLLHUP */
+	slim_debug("slim: fd %d: %A:%P refused on the host; over the overlay", fd,
+		   dst->sin_addr.s_addr, dst->sin_port);
+	errno = r == 0 ? errno : err;
+	return r;
+}
+
+/*
+ * A listener the directory lists as pending (its app is not seen accepting
+ * yet) may be about to be armed: the app was told of the client (netperf's
+ * data port, "ready" on a control connection) just before it accepts, or
+ * it is still starting. A blocking connect waits up to PENDING_WAIT_MS for
+ * it, a non-blocking one PENDING_WAIT_NB_MS, polling the directory every
+ * millisecond; then the overlay. Host listeners that stayed pending, or
+ * refused a connection (gone, or handed to another process, and the
+ * directory behind), are skipped for SKIP_MS: connects to them go straight
+ * over the overlay. A lossy table: a slot holds the last destination that
+ * hashed there.
+ */
+#define PENDING_WAIT_MS 250
+#define PENDING_WAIT_NB_MS 20
+#define SKIP_MS 1000
+#define SKIP_SLOTS 256
+
+static _Atomic uint64_t skipped[SKIP_SLOTS];
+static _Atomic int64_t skipped_until[SKIP_SLOTS];
+
+static uint64_t dest_key(uint32_t dip, uint16_t dport, uint32_t hip, uint16_t hport)
+{
+	uint64_t k = ((uint64_t)dip << 32 | (uint64_t)dport << 16 | hport) ^
+		     ((uint64_t)hip * 0x9e3779b97f4a7c15ull);
+	return k == 0 ? 1 : k;
+}
+
+static bool is_skipped(uint64_t key)
+{
+	unsigned int i = key % SKIP_SLOTS;
+	return atomic_load_explicit(&skipped[i], memory_order_relaxed) == key &&
+	       slim_now_ms() < atomic_load_explicit(&skipped_until[i], memory_order_relaxed);
+}
+
+static void skip_for_a_while(uint64_t key)
+{
+	unsigned int i = key % SKIP_SLOTS;
+	atomic_store_explicit(&skipped_until[i], slim_now_ms() + SKIP_MS, memory_order_relaxed);
+	atomic_store_explicit(&skipped[i], key, memory_order_relaxed);
+}
+
+/*
+ * A connect to a pending listener of this very process: the app will
+ * accept (why else connect?), so it is armed now.
+ */
+static int arm_own(uint32_t dip, uint16_t dport, uint32_t *hip, uint16_t *hport)
+{
+	struct slim_listener *l = slim_listener_find(dip, dport);
+	if (l == NULL)
+		return SLIM_DIR_PENDING;
+	slim_listener_want(l, -1);
+	slim_listener_put(l, -1);
+	return slim_dir_lookup(dip, dport, hip, hport);
+}
+
+/*
+ * The directory's answer for dst, waiting for a pending listener to be
+ * armed (how long depends on fd's O_NONBLOCK): 1 with its host listener,
+ * or 0 (the overlay).
+ */
+static int lookup_waiting(int fd, uint32_t dip, uint16_t dport, uint32_t self_ip, uint32_t *hip,
+			  uint16_t *hport)
+{
+	int r = slim_dir_lookup(dip, dport, hip, hport);
+	if (r == SLIM_DIR_PENDING && dip == self_ip)
+		r = arm_own(dip, dport, hip, hport);
+	if (r != SLIM_DIR_PENDING)
+		return r == 1;
+	uint64_t key = dest_key(dip, dport, *hip, 0);
+	if (is_skipped(key))
+		return 0;
+	int fl = REAL(fcntl)(fd, F_GETFL);
+	int wait_ms = fl >= 0 && (fl & O_NONBLOCK) ? PENDING_WAIT_NB_MS : PENDING_WAIT_MS;
+	int64_t deadline = slim_now_ms() + wait_ms;
+	while (r == SLIM_DIR_PENDING && slim_now_ms() < deadline) {
+		struct timespec ts = {0, 1000000L};
+		nanosleep(&ts, NULL);
+		r = slim_dir_lookup(dip, dport, hip, hport);
+	}
+	if (r == SLIM_DIR_PENDING) {
+		slim_debug("slim: %A:%P is not accepted from yet; over the overlay", dip, dport);
+		skip_for_a_while(key);
+	}
+	return r == 1;
+}
+
+/* An accelerated connect: what it needs, and what a retry over the overlay needs. */
+struct attempt {
+	const struct sockaddr_in *dst;
 	struct cand c;
+	const struct slim_ext *xr;
 	struct slim_self self;
-	snapshot_cand(fd, &c);
-	int64_t started = slim_now_us();
-	int reason;
-	if (!accelerable(&c, dst, &self, &reason))
-		return fall_back(reason);
-	const struct slim_ext *xr = c.has_ext ? &c.x : NULL;
-	uint32_t dip = dst->sin_addr.s_addr;
-	uint16_t dport = dst->sin_port;
 	uint32_t hip;
 	uint16_t hport;
-	if (slim_dir_lookup(dip, dport, &hip, &hport) != 1)
-		return fall_back(SLIM_FB_NODIR);
-
+	int64_t started;
 	int fl, fdfl;
+	uint16_t lport; /* the local port once known */
+	bool deleted[SLIM_MAX_EPREGS];
+};
+
+#define REFUSED 2 /* the host refused: a host socket under fd, in the epoll sets */
+
+/* The connect over a host socket: 0 or -1 (errno) for the app, PASS or REFUSED. */
+static int attempt_host(int fd, struct attempt *a)
+{
+	uint32_t dip = a->dst->sin_addr.s_addr;
+	uint16_t dport = a->dst->sin_port;
+	int reason;
 	uint16_t lport = 0; /* the local port, when known before connecting */
-	int ps = host_socket_for(fd, &c, xr, &fl, &fdfl, &reason);
+	int ps = host_socket_for(fd, &a->c, a->xr, &a->fl, &a->fdfl, &reason);
 	if (ps < 0)
 		return fall_back(reason);
-	if ((c.flags & SLIM_F_BOUND0) && !bind_like_app(fd, ps, &c, &lport)) {
+	if ((a->c.flags & SLIM_F_BOUND0) && !bind_like_app(fd, ps, &a->c, &lport)) {
 		slim_hidden_close(ps);
 		return fall_back(SLIM_FB_BOUND);
 	}
-	bool deleted[SLIM_MAX_EPREGS] = {0};
-	if (!swap_in(fd, ps, fdfl, xr, deleted))
+	if (!swap_in(fd, ps, a->fdfl, a->xr, a->deleted))
 		return fall_back(SLIM_FB_OTHER);
+	a->lport = lport;
 	bool restored = false;
 
 	struct slim_fd *e = slim_ent(fd);
-	struct slim_conn conn = {.lip = self.ip, .pip = dip, .lport = lport, .pport = dport};
+	struct slim_conn conn = {.lip = a->self.ip, .pip = dip, .lport = lport, .pport = dport};
 	slim_lock(fd); /* the recorded state stays until success: a retry needs it */
 	e->u.c = conn;
 	atomic_store_explicit(&e->kind, SLIM_CONN, memory_order_relaxed);
 	slim_unlock(fd);
 
-	struct sockaddr_in host = {.sin_family = AF_INET, .sin_port = hport};
-	host.sin_addr.s_addr = hip;
-	bool blocking = !(fl & O_NONBLOCK);
+	struct sockaddr_in host = {.sin_family = AF_INET, .sin_port = a->hport};
+	host.sin_addr.s_addr = a->hip;
+	bool blocking = !(a->fl & O_NONBLOCK);
 	bool sent = false;
 	int err = 0;
 	uint8_t pre[SLIM_PREAMBLE_LEN];
@@ -505,7 +637,7 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 		 * The port is known (the app bound it): connect and send the
 		 * preamble in the SYN in one call, without waiting.
 		 */
-		slim_preamble_build(pre, self.ip, lport, dip, dport);
+		slim_preamble_build(pre, a->self.ip, lport, dip, dport);
 		int r = send_preamble_to(fd, pre, &host);
 		if (r < 0) {
 			err = -r;
@@ -530,8 +662,9 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 		slim_lock(fd);
 		e->u.c.lport = local.sin_port;
 		slim_unlock(fd);
+		a->lport = local.sin_port;
 
-		slim_preamble_build(pre, self.ip, local.sin_port, dip, dport);
+		slim_preamble_build(pre, a->self.ip, local.sin_port, dip, dport);
 		if (err == 0) {
 			int r = send_preamble(fd, pre);
 			if (r < 0) {
@@ -545,23 +678,25 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	 * Back into the epoll sets once the socket is connecting: added while
 	 * it was still unconnected it would report EPOLLHUP.
 	 */
-	epoll_restore(fd, xr, deleted);
+	epoll_restore(fd, a->xr, a->deleted);
 	restored = true;
 	err = complete_handshake(fd, &host, blocking, sent, pre);
 	if (sent && (err == EINTR || err == EINPROGRESS)) {
 		/* Like the kernel: the connection goes on in the background. */
-		slim_stats_setup(started);
+		slim_stats_setup(a->started);
 		errno = err;
 		return -1;
 	}
+	if (err == ECONNREFUSED)
+		return REFUSED;
 	if (err != 0)
 		goto fail;
-	slim_stats_setup(started);
+	slim_stats_setup(a->started);
 
 	slim_lock(fd);
 	slim_ext_free(e);
 	slim_unlock(fd);
-	slim_debug("slim: fd %d: %A:%P via host %A:%P", fd, dip, dport, hip, hport);
+	slim_debug("slim: fd %d: %A:%P via host %A:%P", fd, dip, dport, a->hip, a->hport);
 	if (blocking || !sent)
 		return 0;
 	errno = EINPROGRESS;
@@ -569,12 +704,38 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 
 fail:
 	if (!restored)
-		epoll_restore(fd, xr, deleted);
-	back_to_cand(fd, &c);
-	slim_debug("slim: fd %d: %A:%P via host %A:%P failed: errno %d", fd, dip, dport, hip,
-		   hport, err);
-	errno = self.secure && err == EPERM ? ECONNREFUSED : err;
+		epoll_restore(fd, a->xr, a->deleted);
+	back_to_cand(fd, &a->c);
+	slim_debug("slim: fd %d: %A:%P via host %A:%P failed: errno %d", fd, dip, dport, a->hip,
+		   a->hport, err);
+	errno = a->self.secure && err == EPERM ? ECONNREFUSED : err;
 	return -1;
+}
+
+static int try_connect(int fd, const struct sockaddr_in *dst)
+{
+	struct attempt a; /* not zeroed whole: the recorded state is large */
+	a.dst = dst;
+	a.lport = 0;
+	memset(a.deleted, 0, sizeof a.deleted);
+	snapshot_cand(fd, &a.c);
+	a.started = slim_now_us();
+	int reason;
+	if (!accelerable(&a.c, dst, &a.self, &reason))
+		return fall_back(reason);
+	a.xr = a.c.has_ext ? &a.c.x : NULL;
+	uint32_t dip = dst->sin_addr.s_addr;
+	uint16_t dport = dst->sin_port;
+	if (!lookup_waiting(fd, dip, dport, a.self.ip, &a.hip, &a.hport))
+		return fall_back(SLIM_FB_NODIR);
+	uint64_t key = dest_key(dip, dport, a.hip, a.hport);
+	if (is_skipped(key))
+		return fall_back(SLIM_FB_NODIR);
+	int r = attempt_host(fd, &a);
+	if (r != REFUSED)
+		return r;
+	skip_for_a_while(key);
+	return retry_over_overlay(fd, &a.c, dst, a.fl, a.fdfl, a.lport);
 }
 
 SLIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)

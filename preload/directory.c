@@ -159,8 +159,10 @@ int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(seqp, __ATOMIC_RELAXED) != s1)
 			continue;
-		if (found && (fip == 0 || fport == 0))
+		if (found && fip == 0)
 			found = 0;
+		else if (found && fport == 0)
+			found = SLIM_DIR_PENDING;
 		*hip = fip;
 		*hport = fport;
 		return found;

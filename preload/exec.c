@@ -18,6 +18,15 @@
  * variable strictly (a malformed entry is ignored), checks each fd by its
  * cookie, restores the table and removes SLIM_FDS from its environment.
  *
+ * glibc's system() and popen() spawn their child internally, past the
+ * exported exec family and posix_spawn, with the environment as it is: for
+ * them the same text goes into a memfd, placed at the last fd number below
+ * the soft RLIMIT_NOFILE (not close-on-exec) for the duration of the call;
+ * the new image's constructor reads and closes it when it holds
+ * "SLIM_FDS=...". Two threads calling system() at once: the second goes
+ * without (the number is taken), and a child may miss the state if the
+ * other call ends first; such a child works as before (no state).
+ *
  * execve is async-signal-safe and may run in a vfork child: no malloc, no
  * lock waited for. The new environment is built on the stack; only an
  * environment of more than ENV_STACK entries or more than VALUE_STACK
@@ -29,10 +38,13 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -150,7 +162,8 @@ static void describe_fd(struct out *o, int fd)
 		return;
 	}
 	int h = l == NULL ? -1 : atomic_load_explicit(&l->hidden, memory_order_relaxed);
-	if (h < 0 || !cookie_of(h, &hcookie))
+	int st = l == NULL ? SLIM_L_OFF : atomic_load_explicit(&l->state, memory_order_relaxed);
+	if (h < 0 || (st != SLIM_L_PENDING && st != SLIM_L_ARMED) || !cookie_of(h, &hcookie))
 		return;
 	/* Normally so already; an exec that keeps the app fd keeps the pair. */
 	slim_set_cloexec(h, false);
@@ -406,6 +419,103 @@ SLIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 	return call_with_state(&c, envp);
 }
 
+/* ---- system() and popen() ------------------------------------------------------ */
+
+#define HANDOFF_MAX (1 << 20)
+
+/* Where the state waits for a system() or popen() child: -1 if nowhere. */
+static int handoff_number(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64 || rl.rlim_cur > 0x7fffffff)
+		return -1;
+	return (int)rl.rlim_cur - 1;
+}
+
+/* Puts this image's state at the handoff number; returns that fd, or -1. */
+static int handoff_begin(void)
+{
+	if (atomic_load_explicit(&slim_table, memory_order_acquire) == NULL)
+		return -1;
+	int saved = errno;
+	size_t n = count_survivors();
+	int at = n > 0 ? handoff_number() : -1;
+	if (at < 0)
+		return -1;
+	char value_stack[VALUE_STACK];
+	struct scratch vs;
+	size_t cap = VAR_LEN + n * ENTRY_MAX + 1;
+	char *value = scratch_get(&vs, value_stack, sizeof value_stack, cap);
+	int fd = -1;
+	struct out o = {value, value + cap};
+	if (value != NULL && describe_all(&o)) {
+		size_t len = strlen(value) + 1;
+		int m = memfd_create("slim-fds", MFD_CLOEXEC);
+		if (m >= 0 && write(m, value, len) == (ssize_t)len)
+			fd = REAL(fcntl)(m, F_DUPFD, at); /* exactly at, or fails */
+		if (m >= 0)
+			REAL(close)(m);
+		if (fd >= 0 && fd != at) {
+			REAL(close)(fd);
+			fd = -1;
+		}
+	}
+	scratch_put(&vs);
+	errno = saved;
+	return fd;
+}
+
+static void handoff_end(int fd)
+{
+	if (fd < 0)
+		return;
+	int saved = errno;
+	REAL(close)(fd);
+	errno = saved;
+}
+
+/*
+ * The state a system() or popen() parent left at the handoff number:
+ * mapped ("SLIM_FDS=..." and a NUL), the fd closed. NULL if there is none.
+ */
+static const char *handoff_take(size_t *len)
+{
+	int at = handoff_number();
+	struct stat st;
+	char magic[VAR_LEN];
+	if (at < 0 || fstat(at, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= (off_t)VAR_LEN ||
+	    st.st_size > HANDOFF_MAX || pread(at, magic, VAR_LEN, 0) != (ssize_t)VAR_LEN ||
+	    memcmp(magic, VAR, VAR_LEN) != 0)
+		return NULL;
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, at, 0);
+	REAL(close)(at);
+	if (p == MAP_FAILED)
+		return NULL;
+	*len = (size_t)st.st_size;
+	if (((const char *)p)[*len - 1] != '\0') {
+		munmap(p, *len);
+		return NULL;
+	}
+	return p;
+}
+
+SLIM_EXPORT int system(const char *command)
+{
+	int h = command != NULL ? handoff_begin() : -1;
+	int r = REAL(system)(command);
+	handoff_end(h);
+	return r;
+}
+
+/* FILE *popen(...): the shim has no stdio; the pointer passes through. */
+SLIM_EXPORT void *popen(const char *command, const char *type)
+{
+	int h = handoff_begin();
+	void *f = REAL(popen)(command, type);
+	handoff_end(h);
+	return f;
+}
+
 /* ---- the new image: parsing and restoring -------------------------------------- */
 
 struct parser {
@@ -528,6 +638,16 @@ static bool same_socket(int fd, uint64_t cookie, bool listening)
 	       sockopt_int(fd, SO_ACCEPTCONN) == (listening ? 1 : 0);
 }
 
+/* A listening socket's backlog (tcp_info has it for listeners). */
+static int backlog_of(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_sacked > 0)
+		return (int)ti.tcpi_sacked;
+	return 128;
+}
+
 static void restore_listener(const struct entry *en)
 {
 	bool app_ok = same_socket(en->fd, en->cookie, true);
@@ -548,6 +668,8 @@ static void restore_listener(const struct entry *en)
 		REAL(close)(en->hidden);
 		return;
 	}
+	/* PENDING: armed (listen, PUBLISH) at this image's first accept. */
+	l->backlog = backlog_of(en->fd);
 	/*
 	 * Only the process that asked for it withdraws it (UNLISTEN): this
 	 * one, if it merely exec'd (same pid); not a child started by
@@ -583,11 +705,8 @@ static void restore_entry(const struct entry *en, bool active)
 	}
 }
 
-void slim_exec_restore(bool active)
+static void restore_all(const char *v, bool active)
 {
-	const char *v = getenv("SLIM_FDS");
-	if (v == NULL)
-		return;
 	struct parser ps = {v};
 	while (*ps.p != '\0') {
 		struct entry en;
@@ -600,5 +719,18 @@ void slim_exec_restore(bool active)
 		if (*ps.p == ';')
 			ps.p++;
 	}
-	unsetenv("SLIM_FDS"); /* children must not inherit stale data */
+}
+
+void slim_exec_restore(bool active)
+{
+	const char *env = getenv("SLIM_FDS");
+	size_t mapped = 0;
+	const char *handoff = handoff_take(&mapped);
+	const char *v = env != NULL ? env : handoff != NULL ? handoff + VAR_LEN : NULL;
+	if (v != NULL)
+		restore_all(v, active);
+	if (handoff != NULL)
+		munmap((void *)handoff, mapped);
+	if (env != NULL)
+		unsetenv("SLIM_FDS"); /* children must not inherit stale data */
 }

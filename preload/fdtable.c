@@ -32,6 +32,12 @@ static struct slim_ext *ext_slab;
 static _Atomic uint64_t ext_bits[EXT_SLOTS / 64];
 static _Atomic unsigned int ext_hint;
 static struct slim_listener listeners[MAX_LISTENERS];
+static const struct slim_fd_events *events;
+
+void slim_fd_events_set(const struct slim_fd_events *ev)
+{
+	events = ev;
+}
 
 static void *map_anon(size_t size)
 {
@@ -330,10 +336,15 @@ struct slim_listener *slim_listener_new(int hidden, uint32_t ip, uint16_t port)
 							     memory_order_relaxed))
 			continue;
 		atomic_store_explicit(&l->hidden, hidden, memory_order_relaxed);
+		atomic_store_explicit(&l->state, SLIM_L_PENDING, memory_order_relaxed);
 		l->ip = ip;
 		l->port = port;
+		l->backlog = 0;
 		l->owner = getpid();
 		atomic_store_explicit(&l->waited, 0, memory_order_relaxed);
+		atomic_store_explicit(&l->reg_lock, 0, memory_order_relaxed);
+		l->nregs = 0;
+		l->regs_lost = false;
 		atomic_fetch_add_explicit(&slim_nlisteners, 1, memory_order_relaxed);
 		return l;
 	}
@@ -348,19 +359,36 @@ struct slim_listener *slim_listener_new(int hidden, uint32_t ip, uint16_t port)
  * else -1. UNLISTEN carries the host listener, not the app's socket, and
  * waits for the router's OK: a copy of the app's socket in the router's
  * hands would keep its port taken, and a server that closes its listener
- * and listens again at once (iperf3 -s) would get EADDRINUSE.
+ * and listens again at once (iperf3 -s) would get EADDRINUSE. A listener
+ * without a live host listener (given away, shut down) has no entry left.
  */
 void slim_listener_put(struct slim_listener *l, int app_fd)
 {
 	int hidden = atomic_load_explicit(&l->hidden, memory_order_relaxed);
+	int state = atomic_load_explicit(&l->state, memory_order_relaxed);
 	pid_t owner = l->owner;
 	if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	atomic_fetch_sub_explicit(&slim_nlisteners, 1, memory_order_relaxed);
-	if (app_fd >= 0 && owner == getpid())
-		slim_unlisten(hidden >= 0 ? hidden : app_fd);
+	bool published = state == SLIM_L_PENDING || state == SLIM_L_ARMED;
+	if (app_fd >= 0 && owner == getpid() && published && events != NULL)
+		events->unlisten(hidden >= 0 ? hidden : app_fd);
 	if (hidden >= 0)
 		slim_hidden_close(hidden);
+}
+
+struct slim_listener *slim_listener_find(uint32_t ip, uint16_t port)
+{
+	for (int i = 0; i < MAX_LISTENERS; i++) {
+		struct slim_listener *l = &listeners[i];
+		if (atomic_load_explicit(&l->refs, memory_order_relaxed) == 0 || l->port != port ||
+		    l->ip != ip || !slim_listener_get(l))
+			continue;
+		if (l->port == port && l->ip == ip)
+			return l;
+		slim_listener_put(l, -1);
+	}
+	return NULL;
 }
 
 bool slim_listener_get(struct slim_listener *l)
@@ -555,19 +583,17 @@ void slim_hidden_evict(int fd)
 			slim_hidden_ref(nfd, l, 0);
 			int expect = fd;
 			atomic_compare_exchange_strong(&l->hidden, &expect, nfd);
-		} else if (hkind == SLIM_H_ROUTER) {
-			slim_hidden_ref(nfd, NULL, slot);
-			slim_router_moved(slot, fd, nfd);
 		} else {
-			slim_pool_moved(fd, nfd);
+			if (hkind == SLIM_H_ROUTER)
+				slim_hidden_ref(nfd, NULL, slot);
+			if (events != NULL)
+				events->hidden_moved(hkind, slot, fd, nfd);
 		}
 	} else if (hkind == SLIM_H_LISTENER) {
 		int expect = fd;
 		atomic_compare_exchange_strong(&l->hidden, &expect, -1);
-	} else if (hkind == SLIM_H_ROUTER) {
-		slim_router_moved(slot, fd, -1);
-	} else {
-		slim_pool_moved(fd, -1);
+	} else if (events != NULL) {
+		events->hidden_moved(hkind, slot, fd, -1);
 	}
 	/* The number is the app's now; the app's dup2 closes our old copy. */
 	slim_lock(fd);

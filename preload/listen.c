@@ -4,9 +4,10 @@
  *
  * listen() listens on the app's overlay socket first, then asks the router
  * for a host listener, kept at a hidden fd and paired with the app's fd
- * through a refcounted listener object. accept takes from the host listener
- * first (non-blocking), then from the app's fd; a blocking app waits in
- * poll() on both.
+ * through a refcounted listener object. Clients are sent to the host
+ * listener only once the app is seen accepting (arm.c). accept takes from
+ * the host listener first (non-blocking), then from the app's fd; a
+ * blocking app waits in poll() on both.
  *
  * Known limits, documented in the report:
  *  - A blocking accept whose poll() is interrupted by a signal returns
@@ -38,42 +39,21 @@ static void try_listen(int fd, int backlog)
 	if (sin.sin_addr.s_addr != htonl(INADDR_ANY) && sin.sin_addr.s_addr != self.ip)
 		goto plain;
 
-	uint32_t b = backlog < 0 ? 0 : (uint32_t)backlog;
-	struct slim_reply rep;
-	int err;
-	if (slim_router_call(SLIM_T_LISTEN, &b, sizeof b, fd, SLIM_T_LISTEN_OK, &rep, &err) != 0)
-		goto plain;
-	if (rep.nfds != 1 || rep.len < 12) {
-		for (int i = 0; i < rep.nfds; i++)
-			REAL(close)(rep.fds[i]);
-		slim_warn_router("LISTEN reply", EBADMSG);
-		goto plain;
-	}
-	uint32_t oip, hip;
-	uint16_t oport, hport;
-	memcpy(&oip, rep.payload, 4);
-	memcpy(&oport, rep.payload + 4, 2);
-	memcpy(&hport, rep.payload + 6, 2);
-	memcpy(&hip, rep.payload + 8, 4);
-
-	int h = slim_hide(rep.fds[0], SLIM_H_LISTENER);
+	uint32_t oip;
+	uint16_t oport;
+	int h = slim_listen_request(fd, backlog, &oip, &oport);
 	if (h < 0)
 		goto plain;
-	/* accept on it must never block; connections get the app's flags. */
-	int fl = REAL(fcntl)(h, F_GETFL);
-	if (fl < 0 || REAL(fcntl)(h, F_SETFL, fl | O_NONBLOCK) != 0) {
-		slim_hidden_close(h);
-		goto plain;
-	}
 	struct slim_listener *l = slim_listener_new(h, oip, oport);
 	if (l == NULL) {
 		slim_unlisten(h);
 		slim_hidden_close(h);
 		goto plain;
 	}
+	l->backlog = backlog;
 	slim_hidden_ref(h, l, 0);
 
-	/* Registrations made before listen() now cover the host listener. */
+	/* Registrations made before listen(): the app waits for it already. */
 	struct slim_epreg regs[SLIM_MAX_EPREGS];
 	int nregs = 0;
 	slim_lock(fd);
@@ -87,14 +67,15 @@ static void try_listen(int fd, int backlog)
 	e->u.l = l;
 	atomic_store_explicit(&e->kind, SLIM_LISTENER, memory_order_relaxed);
 	slim_unlock(fd);
+	slim_listener_sync_cloexec(l);
 	for (int i = 0; i < nregs; i++) {
 		struct epoll_event ev = {.events = regs[i].events};
 		ev.data.u64 = regs[i].data;
+		slim_listener_record(l, regs[i].epfd, EPOLL_CTL_ADD, &ev);
 		REAL(epoll_ctl)(regs[i].epfd, EPOLL_CTL_ADD, h, &ev);
 	}
-	slim_listener_sync_cloexec(l);
-	slim_debug("slim: fd %d: listener %A:%P merged with host %A:%P (hidden fd %d)", fd, oip,
-		   oport, hip, hport, h);
+	if (nregs > 0)
+		slim_listener_want(l, fd);
 	return;
 plain:
 	slim_set_kind(fd, SLIM_NONE); /* a plain listener from now on */
@@ -103,10 +84,21 @@ plain:
 SLIM_EXPORT int listen(int fd, int backlog)
 {
 	int r = REAL(listen)(fd, backlog);
-	if (r != 0 || likely(slim_kind_of(fd) != SLIM_CAND))
+	if (r != 0)
 		return r;
+	int kind = slim_kind_of(fd);
+	if (likely(kind != SLIM_CAND && kind != SLIM_LISTENER))
+		return 0;
 	int saved = errno;
-	try_listen(fd, backlog);
+	if (kind == SLIM_CAND) {
+		try_listen(fd, backlog);
+	} else {
+		struct slim_listener *l = slim_listener_of(fd);
+		if (l != NULL) {
+			slim_listener_relisten(l, backlog);
+			slim_listener_put(l, -1);
+		}
+	}
 	errno = saved;
 	return 0;
 }
@@ -152,6 +144,13 @@ static bool peer_matches_kernel(int c, const struct slim_conn *cn)
 	return peer.sin_addr.s_addr == cn->pip && peer.sin_port == cn->pport;
 }
 
+static bool host_listening(int h)
+{
+	int v = 0;
+	socklen_t len = sizeof v;
+	return getsockopt(h, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) != 0 || v == 1;
+}
+
 /*
  * One connection from the host listener: fd, -1 with EAGAIN when there is
  * none, or -1 with an error for the app (out of fds and the like).
@@ -159,7 +158,7 @@ static bool peer_matches_kernel(int c, const struct slim_conn *cn)
 static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	for (;;) {
-		int h = atomic_load_explicit(&l->hidden, memory_order_relaxed);
+		int h = slim_listener_host(l);
 		if (h < 0) {
 			errno = EAGAIN;
 			return -1;
@@ -167,11 +166,17 @@ static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t
 		int c = REAL(accept4)(h, NULL, NULL, flags);
 		if (c < 0) {
 			switch (errno) {
+			case EINVAL:
+				if (!host_listening(h)) {
+					/* Shut down by another process (given away). */
+					slim_listener_detach(l);
+					errno = EAGAIN;
+				}
+				return -1;
 			case EMFILE:
 			case ENFILE:
 			case ENOBUFS:
 			case ENOMEM:
-			case EINVAL:
 				return -1;
 			case ECONNABORTED:
 			case EINTR:
@@ -254,7 +259,7 @@ static int merged_accept(int fd, struct slim_listener *l, struct sockaddr *addr,
 		polled = true;
 		if (atomic_load_explicit(&l->waited, memory_order_relaxed) == 0)
 			atomic_store_explicit(&l->waited, 1, memory_order_relaxed);
-		int h = host_ok ? atomic_load_explicit(&l->hidden, memory_order_relaxed) : -1;
+		int h = host_ok ? slim_listener_host(l) : -1;
 		struct pollfd p[2] = {{fd, POLLIN, 0}, {h, POLLIN, 0}};
 		int r = REAL(poll)(p, h >= 0 ? 2 : 1, -1);
 		if (r < 0)
@@ -265,8 +270,11 @@ static int merged_accept(int fd, struct slim_listener *l, struct sockaddr *addr,
 		}
 		if (p[1].revents & POLLIN)
 			continue;
-		if (p[1].revents != 0)
+		if (p[1].revents != 0) {
 			host_ok = false; /* a broken host listener: the app's fd only */
+			if (!host_listening(h))
+				slim_listener_detach(l);
+		}
 		if (p[0].revents & POLLIN) {
 			errno = saved;
 			c = REAL(accept4)(fd, addr, len, flags);
@@ -282,15 +290,13 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags, b
 	struct slim_fd *e = slim_ent(fd);
 	if (e != NULL && atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_LISTENER &&
 	    (addr == NULL || len != NULL)) {
-		slim_lock(fd);
-		struct slim_listener *l = e->u.l;
-		bool merged = atomic_load_explicit(&e->kind, memory_order_relaxed) == SLIM_LISTENER;
-		if (merged)
-			atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
-		slim_unlock(fd);
-		if (merged) {
-			int c = merged_accept(fd, l, addr, len, flags);
+		struct slim_listener *l = slim_listener_of(fd);
+		if (l != NULL) {
 			int saved = errno;
+			slim_listener_want(l, fd);
+			errno = saved;
+			int c = merged_accept(fd, l, addr, len, flags);
+			saved = errno;
 			slim_listener_put(l, -1);
 			errno = saved;
 			return c;
@@ -358,6 +364,32 @@ static void record_epoll(int fd, int epfd, int op, const struct epoll_event *ev)
 	slim_unlock(fd);
 }
 
+/*
+ * A merged listener's registration is mirrored on its host listener, same
+ * events and data, and recorded (for a host listener that comes later or
+ * goes). Registering it shows the app will accept: it arms the host
+ * listener (arm.c).
+ */
+static void mirror_epoll(int fd, int epfd, int op, const struct epoll_event *ev)
+{
+	struct slim_listener *l = slim_listener_of(fd);
+	if (l == NULL)
+		return;
+	if (op != EPOLL_CTL_DEL && ev == NULL) {
+		slim_listener_put(l, -1);
+		return;
+	}
+	slim_listener_record(l, epfd, op, ev);
+	int h = op == EPOLL_CTL_DEL ? slim_listener_host(l) : slim_listener_want(l, fd);
+	if (h >= 0) {
+		struct epoll_event copy;
+		if (ev != NULL)
+			copy = *ev;
+		REAL(epoll_ctl)(epfd, op, h, ev != NULL ? &copy : NULL);
+	}
+	slim_listener_put(l, -1);
+}
+
 SLIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	int kind = slim_kind_of(fd);
@@ -374,14 +406,7 @@ SLIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (kind == SLIM_CAND && (op == EPOLL_CTL_DEL || ev != NULL)) {
 		record_epoll(fd, epfd, op, ev);
 	} else if (kind == SLIM_LISTENER) {
-		/* Mirror on the host listener, same events and data. */
-		int h = slim_merged_hidden(fd);
-		if (h >= 0) {
-			struct epoll_event copy;
-			if (ev != NULL)
-				copy = *ev;
-			REAL(epoll_ctl)(epfd, op, h, ev != NULL ? &copy : NULL);
-		}
+		mirror_epoll(fd, epfd, op, ev);
 	}
 	errno = saved;
 	return r;

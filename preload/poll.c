@@ -23,14 +23,31 @@
 
 #define STACK_FDS 256
 
-int slim_merged_hidden(int fd)
+int slim_merged_hidden(int fd, bool want)
 {
 	struct slim_fd *e = slim_ent(fd);
 	if (e == NULL || atomic_load_explicit(&e->kind, memory_order_relaxed) != SLIM_LISTENER)
 		return -1;
 	/* Listener objects live in a static array: a stale read is harmless. */
 	struct slim_listener *l = __atomic_load_n(&e->u.l, __ATOMIC_RELAXED);
-	return l == NULL ? -1 : atomic_load_explicit(&l->hidden, memory_order_relaxed);
+	if (l == NULL)
+		return -1;
+	if (!want || likely(atomic_load_explicit(&l->state, memory_order_relaxed) == SLIM_L_ARMED))
+		return slim_listener_host(l);
+	/* The app waits to accept: time to arm (arm.c). */
+	if ((l = slim_listener_of(fd)) == NULL)
+		return -1;
+	int saved = errno;
+	int h = slim_listener_want(l, fd);
+	slim_listener_put(l, -1);
+	errno = saved;
+	return h;
+}
+
+/* The app waits for fd to be readable (a listener: to accept). */
+static inline bool wants_input(short events)
+{
+	return (events & (POLLIN | POLLRDNORM)) != 0;
 }
 
 static inline bool any_listeners(void)
@@ -79,7 +96,7 @@ static int merged_poll(struct pollfd *fds, nfds_t n, int timeout, const struct t
 {
 	size_t extra = 0;
 	for (nfds_t i = 0; i < n; i++)
-		if (fds[i].fd >= 0 && slim_merged_hidden(fds[i].fd) >= 0)
+		if (fds[i].fd >= 0 && slim_merged_hidden(fds[i].fd, wants_input(fds[i].events)) >= 0)
 			extra++;
 	struct scratch s;
 	if (extra == 0 || n + extra > (nfds_t)0x7fffffff || !scratch_get(&s, n + extra))
@@ -88,7 +105,7 @@ static int merged_poll(struct pollfd *fds, nfds_t n, int timeout, const struct t
 	memcpy(s.fds, fds, n * sizeof *fds);
 	size_t k = n;
 	for (nfds_t i = 0; i < n; i++) {
-		int h = fds[i].fd >= 0 ? slim_merged_hidden(fds[i].fd) : -1;
+		int h = fds[i].fd >= 0 ? slim_merged_hidden(fds[i].fd, false) : -1;
 		if (h < 0 || k == n + extra)
 			continue;
 		s.fds[k] = (struct pollfd){h, fds[i].events, 0};
@@ -102,10 +119,10 @@ static int merged_poll(struct pollfd *fds, nfds_t n, int timeout, const struct t
 	}
 	for (nfds_t i = 0; i < n; i++)
 		fds[i].revents = s.fds[i].revents;
+	/* Only readiness to accept: a host listener's own troubles are ours. */
 	for (size_t j = n; j < k; j++) {
-		short rev = s.fds[j].revents & ~POLLNVAL;
 		struct pollfd *app = &fds[s.map[j - n]];
-		app->revents |= rev & (app->events | POLLERR | POLLHUP);
+		app->revents |= s.fds[j].revents & app->events & (POLLIN | POLLRDNORM);
 	}
 	r = 0;
 	for (nfds_t i = 0; i < n; i++)
@@ -136,12 +153,14 @@ SLIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 #define WSET (POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR)
 #define XSET (POLLPRI)
 
+/* Any merged listener in the read set (each is armed: the app waits). */
 static bool has_merged(int nfds, const fd_set *r)
 {
+	bool any = false;
 	for (int fd = 0; fd < nfds; fd++)
-		if (FD_ISSET(fd, r) && slim_merged_hidden(fd) >= 0)
-			return true;
-	return false;
+		if (FD_ISSET(fd, r) && slim_merged_hidden(fd, true) >= 0)
+			any = true;
+	return any;
 }
 
 static int merged_select(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
@@ -152,7 +171,7 @@ static int merged_select(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct
 		bool in_r = FD_ISSET(fd, r);
 		if (in_r || (w && FD_ISSET(fd, w)) || (x && FD_ISSET(fd, x)))
 			count++;
-		if (in_r && slim_merged_hidden(fd) >= 0)
+		if (in_r && slim_merged_hidden(fd, false) >= 0)
 			extra++;
 	}
 	struct scratch s;
@@ -172,7 +191,7 @@ static int merged_select(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct
 	}
 	size_t base = k;
 	for (size_t i = 0; i < base; i++) {
-		int h = (s.fds[i].events & POLLIN) ? slim_merged_hidden(s.fds[i].fd) : -1;
+		int h = (s.fds[i].events & POLLIN) ? slim_merged_hidden(s.fds[i].fd, false) : -1;
 		if (h < 0 || k == count + extra)
 			continue;
 		s.fds[k] = (struct pollfd){h, POLLIN, 0};
@@ -192,7 +211,7 @@ static int merged_select(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct
 		}
 	}
 	for (size_t j = base; j < k; j++)
-		s.fds[s.map[j - base]].revents |= s.fds[j].revents & RSET;
+		s.fds[s.map[j - base]].revents |= s.fds[j].revents & (POLLIN | POLLRDNORM);
 	int n = 0;
 	for (int fd = 0; fd < nfds; fd++) {
 		FD_CLR(fd, r);

@@ -16,6 +16,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/un.h>
@@ -45,6 +46,10 @@ static SLIM_TLS int tls_busy;
  * until SINCE + pause, 1 s at level 1, doubling with each level up to 30 s.
  */
 static _Atomic uint64_t backoff;
+
+/* Closes a thread's router connection when the thread exits. */
+static pthread_key_t thread_key;
+static atomic_bool warned;
 
 struct hdr {
 	uint32_t magic;
@@ -76,6 +81,19 @@ static void router_ok(void)
 	if (unlikely((atomic_load_explicit(&backoff, memory_order_relaxed) & LEVEL_MASK) != 0))
 		atomic_store_explicit(&backoff, (uint64_t)slim_now_ms() << LEVEL_BITS,
 				      memory_order_relaxed);
+}
+
+void slim_warn_router(const char *why, int err)
+{
+	if (atomic_exchange_explicit(&warned, true, memory_order_relaxed))
+		return;
+	const char *name = slim_errname(err);
+	if (name != NULL)
+		slim_log("slim: router unreachable at %s (%s: %s); using the overlay",
+			 slim_cfg.router_path, why, name);
+	else
+		slim_log("slim: router unreachable at %s (%s: errno %d); using the overlay",
+			 slim_cfg.router_path, why, err);
 }
 
 /*
@@ -169,7 +187,7 @@ static int router_fd(int *err, bool *reused)
 		if (atomic_compare_exchange_strong(&slots[i], &expect, fd + 1)) {
 			tls_slot = i;
 			slim_hidden_ref(fd, NULL, i);
-			slim_thread_register(i);
+			pthread_setspecific(thread_key, (void *)(intptr_t)(i + 1));
 			return fd;
 		}
 	}
@@ -208,12 +226,17 @@ static bool conn_closed(int err)
 	return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ECONNREFUSED;
 }
 
-void slim_router_thread_exit(void *arg)
+static void thread_exit(void *arg)
 {
 	(void)arg;
 	int saved = errno;
 	close_conn();
 	errno = saved;
+}
+
+int slim_router_init(void)
+{
+	return pthread_key_create(&thread_key, thread_exit);
 }
 
 void slim_router_moved(int slot, int oldfd, int newfd)
@@ -263,7 +286,7 @@ static ssize_t send_msg(int s, uint16_t type, uint32_t id, const void *payload, 
 	}
 	ssize_t n;
 	do
-		n = sendmsg(s, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = REAL(sendmsg)(s, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	return n;
 }
@@ -295,7 +318,7 @@ static int recv_msg(int s, int64_t deadline, struct hdr *h, struct slim_reply *r
 		struct iovec iov[2] = {{h, sizeof *h}, {rep->payload, sizeof rep->payload}};
 		struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2,
 				     .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-		ssize_t n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		ssize_t n = REAL(recvmsg)(s, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {
@@ -488,6 +511,52 @@ void slim_unlisten(int fd)
 	int err;
 	if (slim_router_call(SLIM_T_UNLISTEN, NULL, 0, fd, SLIM_T_OK, &rep, &err) == 0)
 		close_fds(rep.fds, rep.nfds);
+}
+
+int slim_listen_request(int app_fd, int backlog, uint32_t *ip, uint16_t *port)
+{
+	uint32_t b = backlog < 0 ? 0 : (uint32_t)backlog;
+	struct slim_reply rep;
+	int err;
+	if (slim_router_call(SLIM_T_LISTEN, &b, sizeof b, app_fd, SLIM_T_LISTEN_OK, &rep, &err) != 0)
+		return -1;
+	if (rep.nfds != 1 || rep.len < 12) {
+		close_fds(rep.fds, rep.nfds);
+		slim_warn_router("LISTEN reply", EBADMSG);
+		return -1;
+	}
+	uint32_t hip;
+	uint16_t hport;
+	memcpy(ip, rep.payload, 4);
+	memcpy(port, rep.payload + 4, 2);
+	memcpy(&hport, rep.payload + 6, 2);
+	memcpy(&hip, rep.payload + 8, 4);
+	int h = slim_hide(rep.fds[0], SLIM_H_LISTENER);
+	if (h < 0)
+		return -1;
+	/* accept on it must never block; connections get the app's flags. */
+	int fl = REAL(fcntl)(h, F_GETFL);
+	if (fl < 0 || REAL(fcntl)(h, F_SETFL, fl | O_NONBLOCK) != 0) {
+		slim_unlisten(h);
+		slim_hidden_close(h);
+		return -1;
+	}
+	slim_debug("slim: fd %d: listener %A:%P has host %A:%P (hidden fd %d)", app_fd, *ip, *port,
+		   hip, hport, h);
+	return h;
+}
+
+bool slim_publish(int host, uint32_t ip, uint16_t port)
+{
+	uint8_t p[8] = {0};
+	memcpy(p, &ip, 4);
+	memcpy(p + 4, &port, 2);
+	struct slim_reply rep;
+	int err;
+	if (slim_router_call(SLIM_T_PUBLISH, p, sizeof p, host, SLIM_T_OK, &rep, &err) != 0)
+		return false;
+	close_fds(rep.fds, rep.nfds);
+	return true;
 }
 
 /* ---- HELLO ------------------------------------------------------------------ */

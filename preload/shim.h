@@ -2,18 +2,23 @@
  * libslim internals: shared declarations of the shim's pieces.
  *
  * Layout (see docs/datapath.md for the design, docs/protocol.md for bytes):
- *   init.c       constructor, environment, real libc entry points, fork
- *                handling, logging
+ *   init.c       constructor, fork handling, wiring of the pieces
+ *   real.c       real libc entry points, the clock
+ *   log.c        logging to stderr
+ *   config.c     configuration from the environment
  *   fdtable.c    per-fd state table, listener objects, hidden fds
  *   router.c     router client (per-thread SEQPACKET connection), host
  *                socket pool
  *   directory.c  read-only view of DIR/directory (seqlock reader)
  *   connect.c    socket, bind, setsockopt, connect, getsockname, getpeername
  *   listen.c     listen, accept, accept4, epoll_ctl
+ *   arm.c        clients go to a host listener only once the app is
+ *                seen accepting; sendmsg/recvmsg of listeners, shutdown
  *   poll.c       poll, ppoll, select, pselect over merged listeners
  *   dup.c        close, dup*, fcntl/fcntl64, ioctl, close_range, closefrom
- *   exec.c       the exec family and posix_spawn: state carried to the new
- *                image in SLIM_FDS, restored by its constructor
+ *   exec.c       the exec family, posix_spawn, system and popen: state
+ *                carried to the new image in SLIM_FDS (or a memfd),
+ *                restored by its constructor
  *
  * Rules: libc only; no malloc and no stdio anywhere (most intercepted calls
  * are async-signal-safe and the shim runs inside arbitrary processes); no
@@ -47,7 +52,15 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-/* ---- real libc entry points (init.c) ---------------------------------- */
+/*
+ * Dependencies go one way: real, log and config at the bottom; fdtable
+ * above them (it reports what the router client must know through
+ * slim_fd_events, set by init.c); router, directory and stats above that;
+ * the wrappers (connect, listen, poll, dup, exec) on top; init.c wires
+ * them together.
+ */
+
+/* ---- real libc entry points (real.c) ---------------------------------- */
 
 struct slim_real_fns {
 	int (*socket)(int, int, int);
@@ -80,6 +93,13 @@ struct slim_real_fns {
 			   const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			    const posix_spawnattr_t *, char *const[], char *const[]);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	int (*shutdown)(int, int);
+	int (*system)(const char *);
+	void *(*popen)(const char *, const char *); /* FILE *: no stdio.h here */
 };
 
 SLIM_HIDDEN extern struct slim_real_fns slim_real;
@@ -96,7 +116,10 @@ SLIM_HIDDEN void slim_resolve(void);
 		 ? slim_real.name                                              \
 		 : (slim_resolve(), slim_real.name))
 
-/* ---- configuration and logging (init.c) ------------------------------- */
+/* Returns a monotonic time in milliseconds (vDSO, cheap). */
+SLIM_HIDDEN int64_t slim_now_ms(void);
+
+/* ---- configuration (config.c) ------------------------------------------- */
 
 struct slim_config {
 	char router_path[108]; /* sun_path */
@@ -106,8 +129,10 @@ struct slim_config {
 };
 SLIM_HIDDEN extern struct slim_config slim_cfg;
 
-/* Returns a monotonic time in milliseconds (vDSO, cheap). */
-SLIM_HIDDEN int64_t slim_now_ms(void);
+/* Reads SLIM_DEBUG. */
+SLIM_HIDDEN void slim_config_debug(void);
+/* Reads the router's socket path and timeout; false: the shim stays inert. */
+SLIM_HIDDEN bool slim_configure(void);
 
 /* ---- statistics for the router (stats.c) ------------------------------- */
 
@@ -118,6 +143,8 @@ SLIM_HIDDEN void slim_stats_fallback(int reason);
 /* Counts an accelerated connect that started at started_us. */
 SLIM_HIDDEN void slim_stats_setup(int64_t started_us);
 SLIM_HIDDEN void slim_stats_atfork_child(void);
+
+/* ---- logging (log.c) ----------------------------------------------------- */
 
 /*
  * Writes one line to stderr with write(2). fmt knows %s, %d, %u, %x and
@@ -130,8 +157,6 @@ SLIM_HIDDEN void slim_log(const char *fmt, ...);
 		if (unlikely(slim_cfg.debug))                                 \
 			slim_log(__VA_ARGS__);                                \
 	} while (0)
-/* The once-per-process "router unreachable" warning. */
-SLIM_HIDDEN void slim_warn_router(const char *why, int err);
 SLIM_HIDDEN const char *slim_errname(int err);
 
 /* ---- per-fd table (fdtable.c) ----------------------------------------- */
@@ -180,12 +205,29 @@ struct slim_ext {
 	struct slim_opt opts[SLIM_MAX_OPTS];
 };
 
+/*
+ * What a merged listener's host listener is doing (arm.c). After LISTEN
+ * the directory lists it as pending (no client connects to it); the first
+ * accept, poll, select or epoll registration the shim sees arms it:
+ * PUBLISH, and clients come.
+ */
+enum slim_lstate {
+	SLIM_L_PENDING = 0, /* host listener listening, not published yet */
+	SLIM_L_ARMED,       /* host listener published */
+	SLIM_L_ADOPT,       /* none live: ask for one (LISTEN) at the next interest */
+	SLIM_L_BUSY,        /* ADOPT under way in another thread */
+	SLIM_L_OFF,         /* none live, none asked for until the app listens again */
+	SLIM_L_GIVEN,       /* handed to another process (SCM_RIGHTS): none here */
+};
+
 /* A merged listener's shared half; refcounted across dups of the app fd. */
 struct slim_listener {
 	_Atomic int refs;   /* 0: free slot */
-	_Atomic int hidden; /* the host listener's fd */
+	_Atomic int hidden; /* the host listener's fd (live only when PENDING/ARMED) */
+	_Atomic uint8_t state; /* enum slim_lstate */
 	uint32_t ip;        /* overlay address it was published under (nbo) */
 	uint16_t port;      /* nbo */
+	int backlog;        /* the app's, for the host listener's listen() */
 	pid_t owner;        /* process that asked for it (sends UNLISTEN) */
 	/*
 	 * A hint (listen.c): the last blocking accept had to wait, so the
@@ -194,6 +236,15 @@ struct slim_listener {
 	 * and then.
 	 */
 	_Atomic unsigned int waited;
+	/*
+	 * The epoll sets the app put its listener in (mirrored on the host
+	 * listener): replayed on a host listener that comes later, removed
+	 * from one that goes. Guarded by reg_lock (never across a syscall).
+	 */
+	_Atomic uint32_t reg_lock;
+	uint8_t nregs;
+	bool regs_lost; /* more sets than fit */
+	struct slim_epreg regs[SLIM_MAX_EPREGS];
 };
 
 struct slim_conn {
@@ -227,6 +278,22 @@ SLIM_HIDDEN extern _Atomic int slim_nlisteners;
 
 SLIM_HIDDEN int slim_table_init(void);
 SLIM_HIDDEN void slim_table_atfork_child(void);
+
+/*
+ * What the fd table reports to the router client (which sits above it):
+ * set once by the constructor, before any fd is tracked.
+ */
+struct slim_fd_events {
+	/*
+	 * The last reference to a listener this process asked for went while
+	 * the app's fd is still open: withdraw it (fd: its host listener, or
+	 * the app's listener when it has none).
+	 */
+	void (*unlisten)(int fd);
+	/* A hidden fd (SLIM_H_ROUTER: slot) moved to newfd; -1: it is gone. */
+	void (*hidden_moved)(int hkind, int slot, int oldfd, int newfd);
+};
+SLIM_HIDDEN void slim_fd_events_set(const struct slim_fd_events *ev);
 
 /* The entry of fd, or NULL when the shim is inert or fd is out of range. */
 static inline struct slim_fd *slim_ent(int fd)
@@ -265,8 +332,11 @@ SLIM_HIDDEN void slim_set_conn(int fd, const struct slim_conn *c);
 /* dup semantics: copy oldfd's state onto newfd (just returned by dup*). */
 SLIM_HIDDEN void slim_copy(int oldfd, int newfd);
 
+/* A listener object (state PENDING, backlog 0); NULL when none is free. */
 SLIM_HIDDEN struct slim_listener *slim_listener_new(int hidden, uint32_t ip, uint16_t port);
 SLIM_HIDDEN void slim_listener_put(struct slim_listener *l, int app_fd);
+/* This process's listener for overlay ip:port (a reference), or NULL. */
+SLIM_HIDDEN struct slim_listener *slim_listener_find(uint32_t ip, uint16_t port);
 /* Takes a reference unless the listener is already gone. */
 SLIM_HIDDEN bool slim_listener_get(struct slim_listener *l);
 /*
@@ -335,6 +405,14 @@ SLIM_HIDDEN int slim_router_call(uint16_t type, const void *payload, uint32_t le
 				 int fd_in, uint16_t want, struct slim_reply *rep,
 				 int *err);
 /*
+ * LISTEN for the app's listening socket app_fd: the host listener (hidden,
+ * O_NONBLOCK; pending in the directory) or -1; *ip and *port get the
+ * overlay address it stands for.
+ */
+SLIM_HIDDEN int slim_listen_request(int app_fd, int backlog, uint32_t *ip, uint16_t *port);
+/* PUBLISH: the app is seen accepting from host, which stands for ip:port. */
+SLIM_HIDDEN bool slim_publish(int host, uint32_t ip, uint16_t port);
+/*
  * Withdraws a listener from the directory: UNLISTEN with fd (its host
  * listener, or the app's listener when there is none), waiting up to the
  * router timeout for the OK. The router closes what a request carried
@@ -356,10 +434,11 @@ SLIM_HIDDEN bool slim_router_note_now(uint16_t type, const void *payload, uint32
  * before. */
 SLIM_HIDDEN bool slim_router_sync(int wait_ms);
 SLIM_HIDDEN void slim_router_atfork_child(void);
-SLIM_HIDDEN void slim_router_thread_exit(void *arg);
-/* Arms slim_router_thread_exit for the calling thread (init.c). */
-SLIM_HIDDEN void slim_thread_register(int slot);
+/* Sets up closing a thread's connection at its exit; 0 or an error. */
+SLIM_HIDDEN int slim_router_init(void);
 SLIM_HIDDEN void slim_router_moved(int slot, int oldfd, int newfd);
+/* The once-per-process "router unreachable" warning. */
+SLIM_HIDDEN void slim_warn_router(const char *why, int err);
 
 /* Own overlay IP and CIDR from HELLO (lazily, once). */
 struct slim_self {
@@ -382,7 +461,12 @@ SLIM_HIDDEN void slim_pool_atfork_child(void);
 
 /* ---- directory (directory.c) ------------------------------------------ */
 
-/* 1: found (host ip/port nbo), 0: not there, -1: no usable directory. */
+/*
+ * 1: found (host ip/port nbo), SLIM_DIR_PENDING: listed without a host port
+ * (its app is not seen accepting yet), 0: not there, -1: no usable
+ * directory.
+ */
+#define SLIM_DIR_PENDING 2
 SLIM_HIDDEN int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport);
 
 /* ---- preamble ---------------------------------------------------------- */
@@ -405,9 +489,33 @@ SLIM_HIDDEN void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t 
  */
 SLIM_HIDDEN void slim_exec_restore(bool active);
 
+/* ---- arming host listeners (arm.c) --------------------------------------- */
+
+/*
+ * The app shows interest in accepting from listener l (app fd app_fd, or
+ * -1 when unknown: then only a pending host listener is armed): arms or
+ * asks for its host listener if need be. Returns the host listener to
+ * accept from, or -1.
+ */
+SLIM_HIDDEN int slim_listener_want(struct slim_listener *l, int app_fd);
+/* The host listener to accept from (PENDING or ARMED), or -1. */
+SLIM_HIDDEN int slim_listener_host(struct slim_listener *l);
+/* The host listener turned out dead (shut down elsewhere): stop using it. */
+SLIM_HIDDEN void slim_listener_detach(struct slim_listener *l);
+/* The app listened again on a merged listener's fd. */
+SLIM_HIDDEN void slim_listener_relisten(struct slim_listener *l, int backlog);
+/* The app changed an epoll registration of its listener: record it. */
+SLIM_HIDDEN void slim_listener_record(struct slim_listener *l, int epfd, int op,
+				      const struct epoll_event *ev);
+/* Takes a reference to fd's listener, or NULL if fd is not a merged listener. */
+SLIM_HIDDEN struct slim_listener *slim_listener_of(int fd);
+
 /* ---- poll helpers (poll.c) --------------------------------------------- */
 
-/* The hidden host listener of a merged listener fd, or -1. */
-SLIM_HIDDEN int slim_merged_hidden(int fd);
+/*
+ * The host listener to wait on for merged listener fd, or -1; want: the
+ * app is about to wait for it to be readable (arms it).
+ */
+SLIM_HIDDEN int slim_merged_hidden(int fd, bool want);
 
 #endif

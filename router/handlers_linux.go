@@ -69,7 +69,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 }
 
 func (r *Router) handle(c *container, req request) (protocol.Message, []int, error) {
-	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1}[req.Type]
+	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1, protocol.TypePublish: 1}[req.Type]
 	if len(req.fds) != want {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.fds), want)
 	}
@@ -84,6 +84,8 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 		return r.listen(c, req.Payload, req.fds[0])
 	case protocol.TypeUnlisten:
 		return r.unlisten(c, req.fds[0])
+	case protocol.TypePublish:
+		return r.publishListener(c, req.Payload, req.fds[0]) // publish_linux.go
 	case protocol.TypeStats:
 		return protocol.Message{}, nil, r.recordStats(c, req.Payload) // control_linux.go
 	}
@@ -183,7 +185,8 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 		unix.Close(fd)
 		return protocol.Message{}, nil, refuse(unix.ENOBUFS, "host listener cookie: %v", err)
 	}
-	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, AppCookie: appCookie, HostCookie: hostCookie, ReusePort: spec.reusePort, Added: time.Now()})
+	// Pending until the shim sees the app accept from it (PUBLISH).
+	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, AppCookie: appCookie, HostCookie: hostCookie, ReusePort: spec.reusePort, Added: time.Now(), Pending: true})
 	r.publish()
 	// listen() returns once the peers' shims can find the listener, so a
 	// client told about it at once (netperf's data port) is accelerated.
@@ -233,6 +236,9 @@ func (r *Router) unlisten(c *container, fd int) (protocol.Message, []int, error)
 		return l.Container == c.Name && (l.AppCookie == cookie || l.HostCookie == cookie)
 	}) {
 		r.publish()
+		// The shim shuts its host listener down after the OK: by then
+		// no peer sends a new client there.
+		r.waitForPeers(r.listeners.currentVersion())
 	}
 	return protocol.Message{Type: protocol.TypeOK}, nil, nil
 }

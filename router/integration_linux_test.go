@@ -171,7 +171,8 @@ func TestIntegrationRouterServesContainer(t *testing.T) {
 	if res[2].Type != "LISTEN_OK" || res[2].Fds != 1 {
 		t.Fatalf("LISTEN: %+v", res[2])
 	}
-	// The overlay listener 198.19.1.2:PORT is now published as a host one.
+	// The overlay listener 198.19.1.2:PORT is now in the directory, pending
+	// (no host port) until a shim says its app accepts (PUBLISH).
 	parts := strings.Fields(res[2].Text)
 	overlay, host := netip.MustParseAddrPort(parts[0]), netip.MustParseAddrPort(parts[1])
 	if host.Addr().String() != "198.18.0.1" || overlay.Addr().String() != "198.19.1.2" {
@@ -181,8 +182,9 @@ func TestIntegrationRouterServesContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, ok, err := directory.Lookup(table, overlay); err != nil || !ok || got != host {
-		t.Errorf("directory lookup of %s = %v, %v, %v; want %s", overlay, got, ok, err, host)
+	pending := netip.AddrPortFrom(host.Addr(), 0)
+	if got, ok, err := directory.Lookup(table, overlay); err != nil || !ok || got != pending {
+		t.Errorf("directory lookup of %s = %v, %v, %v; want %s", overlay, got, ok, err, pending)
 	}
 	// The helper exited: its listeners are gone, and the sweep forgets them.
 	deadline := time.Now().Add(3 * time.Second)
@@ -243,13 +245,15 @@ func TestIntegrationRoutersShareDirectory(t *testing.T) {
 		t.Fatalf("h2's directory holds %v, want h1-c1's listener", found)
 	}
 	parts := strings.Fields(res[0].Text)
-	want := directory.Entry{Overlay: netip.MustParseAddrPort(parts[0]), Host: netip.MustParseAddrPort(parts[1])}
+	host := netip.MustParseAddrPort(parts[1])
+	// Pending: the host address without a port, until a PUBLISH.
+	want := directory.Entry{Overlay: netip.MustParseAddrPort(parts[0]), Host: netip.AddrPortFrom(host.Addr(), 0)}
 	if found[0] != want {
 		t.Errorf("h2 learned %+v, h1 published %+v", found[0], want)
 	}
 	// LISTEN returns only once the peer has published the listener.
-	if res[1].Text != res[0].Text {
-		t.Errorf("right after LISTEN h2's directory held %q, want %q", res[1].Text, res[0].Text)
+	if wantText := want.Overlay.String() + " " + want.Host.String(); res[1].Text != wantText {
+		t.Errorf("right after LISTEN h2's directory held %q, want %q", res[1].Text, wantText)
 	}
 }
 
@@ -371,6 +375,9 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 		return unlistenStep(conn, id, true)
 	case "unlisten-app":
 		return unlistenStep(conn, id, false)
+	case "publish", "publish-other", "publish-appsock", "publish-pool", "publish-short",
+		"publish-otherport", "enroll":
+		return publishStep(conn, id, step) // publish_integration_linux_test.go
 	case "hangup":
 		// Send a request and go away before the reply.
 		conn.Write(msg(protocol.TypePool, protocol.Uint32Payload(64)))

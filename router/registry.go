@@ -19,6 +19,29 @@ type listener struct {
 	HostCookie uint64         `json:"host_cookie"` // the host listener handed to it
 	ReusePort  bool           `json:"reuse_port"`  // part of an SO_REUSEPORT group
 	Added      time.Time      `json:"added"`
+	// Pending: no shim has said yet that the app accepts from it
+	// (PUBLISH). The directory lists it without a host port: clients wait
+	// a little for it, then use the overlay.
+	Pending bool `json:"pending,omitempty"`
+	// Seen is when a shim last said the app accepts from it.
+	Seen time.Time `json:"seen,omitzero"`
+}
+
+// published is the host address the directory gives for the listener:
+// without a port while it is pending (docs/protocol.md §2).
+func (l listener) published() netip.AddrPort {
+	if l.Pending {
+		return netip.AddrPortFrom(l.Host.Addr(), 0)
+	}
+	return l.Host
+}
+
+// since is when the listener was last known to be wanted: added or seen.
+func (l listener) since() time.Time {
+	if l.Seen.After(l.Added) {
+		return l.Seen
+	}
+	return l.Added
 }
 
 // registry holds this host's listeners and the mappings peers sent, and
@@ -60,6 +83,29 @@ func (g *registry) add(l listener) {
 		g.local[l.Overlay] = []listener{l}
 	}
 	g.notify()
+}
+
+// seen marks the listener whose host listener has the given cookie as
+// accepted from now, no longer pending. found: there is one; published:
+// it was pending (the directory changed).
+func (g *registry) seen(hostCookie uint64, now time.Time) (found, published bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, group := range g.local {
+		for i := range group {
+			if group[i].HostCookie != hostCookie {
+				continue
+			}
+			group[i].Seen = now
+			if group[i].Pending {
+				group[i].Pending = false
+				g.notify()
+				return true, true
+			}
+			return true, false
+		}
+	}
+	return false, false
 }
 
 // reuseGroup returns the host address of an overlay address's SO_REUSEPORT
@@ -109,6 +155,17 @@ func (g *registry) setRemote(peer netip.Addr, mappings []protocol.Mapping) {
 	g.notify()
 }
 
+// groupHost is what the directory gives for an overlay address's group:
+// its host address once any member is accepted from.
+func groupHost(group []listener) netip.AddrPort {
+	for _, l := range group {
+		if !l.Pending {
+			return l.Host
+		}
+	}
+	return group[0].published()
+}
+
 // snapshot returns the local listeners and a channel closed at the next
 // change.
 func (g *registry) snapshot() ([]listener, <-chan struct{}) {
@@ -126,17 +183,13 @@ func (g *registry) snapshot() ([]listener, <-chan struct{}) {
 // overlay address, with the version they belong to.
 func (g *registry) localMappings() ([]protocol.Mapping, uint64, <-chan struct{}) {
 	g.mu.Lock()
-	version := g.version
-	g.mu.Unlock()
-	ls, changed := g.snapshot()
-	ms := make([]protocol.Mapping, 0, len(ls))
-	for _, l := range ls {
-		m := protocol.Mapping{Overlay: l.Overlay, Host: l.Host}
-		if len(ms) == 0 || ms[len(ms)-1] != m {
-			ms = append(ms, m)
-		}
+	defer g.mu.Unlock()
+	ms := make([]protocol.Mapping, 0, len(g.local))
+	for overlay, group := range g.local {
+		ms = append(ms, protocol.Mapping{Overlay: overlay, Host: groupHost(group)})
 	}
-	return ms, version, changed
+	slices.SortFunc(ms, func(a, b protocol.Mapping) int { return a.Overlay.Compare(b.Overlay) })
+	return ms, g.version, g.changed
 }
 
 // currentVersion is the version of the latest change.
@@ -152,7 +205,7 @@ func (g *registry) entries() []directory.Entry {
 	defer g.mu.Unlock()
 	var es []directory.Entry
 	for overlay, group := range g.local {
-		es = append(es, directory.Entry{Overlay: overlay, Host: group[0].Host})
+		es = append(es, directory.Entry{Overlay: overlay, Host: groupHost(group)})
 	}
 	for _, ms := range g.remote {
 		for _, m := range ms {
@@ -178,7 +231,9 @@ func (g *registry) directoryView() directoryView {
 	}
 	for _, ms := range g.remote {
 		for _, m := range ms {
-			v.overlayOf[m.Host] = m.Overlay
+			if m.Host.Port() != 0 { // a pending listener has no connections
+				v.overlayOf[m.Host] = m.Overlay
+			}
 		}
 	}
 	return v

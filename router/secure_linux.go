@@ -181,6 +181,16 @@ func (r *Router) secureListener(fd int, overlay netip.AddrPort) error {
 	return r.secure.mark(fd, secure.KindListener, overlay)
 }
 
+// secureListenerFor says whether a host listener was made for the overlay
+// listener a shim names (PUBLISH): always in plain mode.
+func (r *Router) secureListenerFor(fd int, overlay netip.AddrPort) bool {
+	if r.secure == nil {
+		return true
+	}
+	marked, ok := r.secure.datapath.ListenerOf(fd)
+	return ok && marked == overlay
+}
+
 // secureRoutes gives the connect program every accelerated listener.
 func (r *Router) secureRoutes(entries []directory.Entry) {
 	if r.secure == nil {
@@ -188,7 +198,9 @@ func (r *Router) secureRoutes(entries []directory.Entry) {
 	}
 	routes := make(map[netip.AddrPort]netip.AddrPort, len(entries))
 	for _, e := range entries {
-		routes[e.Overlay] = e.Host
+		if e.Host.Port() != 0 { // pending: nobody connects there yet
+			routes[e.Overlay] = e.Host
+		}
 	}
 	if err := r.secure.datapath.SetRoutes(routes); err != nil {
 		r.log.Error("secure mode: routes", "err", err)
@@ -206,6 +218,9 @@ func (r *Router) shimEntries(entries []directory.Entry) []directory.Entry {
 	out := make([]directory.Entry, len(entries))
 	for i, e := range entries {
 		out[i] = directory.Entry{Overlay: e.Overlay, Host: e.Overlay}
+		if e.Host.Port() == 0 { // pending (docs/protocol.md §2)
+			out[i].Host = netip.AddrPortFrom(e.Overlay.Addr(), 0)
+		}
 	}
 	return out
 }

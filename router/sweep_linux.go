@@ -12,6 +12,11 @@ import (
 // handed out still exist, and counts their bytes for the control API.
 const sweepInterval = time.Second
 
+// pendingFor is how long a listener may stay pending (no shim saw its app
+// accept) before the sweep drops it: an app that accepts in ways the shim
+// does not see (io_uring, raw syscalls) is reached over the overlay.
+const pendingFor = time.Second
+
 // sweep periodically drops listeners whose host socket the kernel no
 // longer has (the server exited) and connections that are gone.
 func (r *Router) sweep(ctx context.Context) {
@@ -53,7 +58,10 @@ func (r *Router) sweepOnce() {
 		}
 	}
 	// A listener added after the dump started is not in it, yet alive.
-	gone := func(l listener) bool { return l.Added.Before(started) && !listening[l.HostCookie] }
+	gone := func(l listener) bool {
+		return l.since().Before(started) && !listening[l.HostCookie] ||
+			l.Pending && l.Added.Before(started.Add(-pendingFor))
+	}
 	if r.listeners.removeWhere(gone) {
 		r.publish()
 	}

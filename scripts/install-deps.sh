@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # build
   gcc libc6-dev make clang llvm libbpf-dev
+  # io_uring test programs (testdata/c)
+  liburing-dev
   # lab
   iproute2 iputils-ping procps psmisc
   # secure-mode tests: conntrack in a lab host (SO_ORIGINAL_DST)

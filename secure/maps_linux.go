@@ -105,6 +105,16 @@ func (d *Datapath) SetSocket(fd int, kind uint32, owner netip.AddrPort) error {
 	return d.trackSocket(fd)
 }
 
+// ListenerOf returns the overlay address a host listener was marked with
+// (SetSocket with KindListener); false if the socket has no such state.
+func (d *Datapath) ListenerOf(fd int) (netip.AddrPort, bool) {
+	var v prebuilt.SecureSlimSk
+	if err := d.objs.SlimSocks.Lookup(int32(fd), &v); err != nil || v.Kind != KindListener {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(addrOf(v.SelfIp), be16(v.SelfPort)), true
+}
+
 // SetRoutes makes the accelerated listeners (overlay -> host address)
 // exactly those given.
 func (d *Datapath) SetRoutes(routes map[netip.AddrPort]netip.AddrPort) error {

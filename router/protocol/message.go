@@ -39,6 +39,10 @@ const (
 	// read-only descriptor of DIR/directory, which only root may open by
 	// its path (docs/secure.md, "What a local user can read").
 	TypeTable Type = 10
+	// TypePublish (re)announces a host listener the shim has made listen,
+	// carrying it: the first time the app is seen accepting from it, and
+	// again now and then while it is (payload.go's Publish).
+	TypePublish Type = 11
 )
 
 // Replies from the router.
@@ -64,7 +68,7 @@ const (
 
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
-	TypeStats: "STATS", TypeEnroll: "ENROLL", TypeTable: "TABLE", TypeTableOK: "TABLE_OK",
+	TypeStats: "STATS", TypeEnroll: "ENROLL", TypeTable: "TABLE", TypeTableOK: "TABLE_OK", TypePublish: "PUBLISH",
 	TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
 	TypeClients: "CLIENTS",
 }

@@ -73,6 +73,18 @@ func TestPayloads(t *testing.T) {
 	if got, err := DecodeListener(l.Encode()); err != nil || got != l {
 		t.Errorf("Listener round trip: %+v, %v", got, err)
 	}
+	pub := Publish{Overlay: netip.MustParseAddrPort("198.19.1.2:80")}
+	if b := pub.Encode(); !bytes.Equal(b, []byte{198, 19, 1, 2, 0, 80, 0, 0}) {
+		t.Errorf("Publish layout: % x", b)
+	}
+	if got, err := DecodePublish(pub.Encode()); err != nil || got != pub {
+		t.Errorf("Publish round trip: %+v, %v", got, err)
+	}
+	for _, bad := range [][]byte{{198, 19, 1, 2, 0, 80}, {198, 19, 1, 2, 0, 80, 0, 1}} {
+		if _, err := DecodePublish(bad); err == nil {
+			t.Errorf("PUBLISH payload % x accepted", bad)
+		}
+	}
 	errno, text, err := DecodeErrorPayload(ErrorPayload(13, "not a registered container"))
 	if err != nil || errno != 13 || text != "not a registered container" {
 		t.Errorf("Error round trip: %d %q %v", errno, text, err)

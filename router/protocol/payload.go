@@ -106,6 +106,31 @@ func DecodeListener(b []byte) (Listener, error) {
 	}, nil
 }
 
+// Publish is the PUBLISH payload: the overlay listener a host listener
+// stands for.
+type Publish struct {
+	Overlay netip.AddrPort
+}
+
+// Encode returns the payload bytes: u32 IP, u16 port (both nbo), u16 0.
+func (p Publish) Encode() []byte {
+	b := make([]byte, 8)
+	putAddr(b, p.Overlay.Addr())
+	putPort(b[4:], p.Overlay.Port())
+	return b
+}
+
+// DecodePublish parses a PUBLISH payload.
+func DecodePublish(b []byte) (Publish, error) {
+	if len(b) != 8 {
+		return Publish{}, payloadError(TypePublish, len(b), 8)
+	}
+	if b[6] != 0 || b[7] != 0 {
+		return Publish{}, fmt.Errorf("%w: PUBLISH reserved bytes are not 0", ErrMalformed)
+	}
+	return Publish{Overlay: netip.AddrPortFrom(getAddr(b), getPort(b[4:]))}, nil
+}
+
 // ErrorPayload encodes an ERROR reply: an errno the shim can return to the
 // application and a sentence for logs.
 func ErrorPayload(errno int32, text string) []byte {
