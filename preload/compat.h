@@ -55,6 +55,13 @@ static inline int slim_compat_fstat(int fd, struct stat *st)
 	return (int)syscall(SYS_fstat, fd, st);
 }
 
+/* memfd_create(2) got its glibc wrapper in 2.27. */
+static inline int slim_compat_memfd_create(const char *name, unsigned int flags)
+{
+	return (int)syscall(SYS_memfd_create, name, flags);
+}
+#define memfd_create(name, flags) slim_compat_memfd_create(name, flags)
+
 /* Function-like: `struct stat` is left alone. */
 #define stat(path, st) slim_compat_stat(path, st)
 #define fstat(fd, st) slim_compat_fstat(fd, st)
