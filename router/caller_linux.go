@@ -57,10 +57,8 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 		return caller{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
 	c := caller{PID: cred.Pid, UID: cred.Uid}
-	if r.secure != nil {
-		if c.Start, err = peerStart(raw, cred.Pid); err != nil {
-			return c, fmt.Errorf("process %d: %w", cred.Pid, err)
-		}
+	if c.Start, err = r.mode.callerStart(raw, cred.Pid); err != nil {
+		return c, fmt.Errorf("process %d: %w", cred.Pid, err)
 	}
 	ino, err := namespaceInode(fmt.Sprintf("/proc/%d/ns/net", cred.Pid))
 	if err != nil {

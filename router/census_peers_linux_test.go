@@ -35,6 +35,7 @@ func acceptingRouter(t *testing.T, logs *syncBuffer) *Router {
 			{Underlay: netip.MustParseAddr("127.0.0.1"), Subnet: netip.MustParsePrefix("10.1.1.0/24")},
 		}},
 		log:        slog.New(slog.NewTextHandler(logs, nil)),
+		mode:       plainMode{},
 		listeners:  newRegistry(),
 		census:     newCensus(),
 		peerHealth: newPeerHealth(),

@@ -89,7 +89,7 @@ func (r *Router) Snapshot() control.Snapshot {
 		health.SweepErr = r.sweepErr.Error()
 	}
 	r.sweepMu.Unlock()
-	health.Secure = r.secureEvents()
+	health.Secure = r.mode.events()
 	snap := control.Snapshot{
 		Time:        now,
 		Router:      health,

@@ -35,7 +35,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 		err   error
 	)
 	if idErr == nil {
-		idErr = r.checkEnrolled(who, req.Type)
+		idErr = r.mode.checkEnrolled(who, req.Type)
 	}
 	if idErr != nil {
 		err = refuse(unix.EPERM, "%v", idErr)
@@ -94,7 +94,7 @@ func (r *Router) hello(c *container, payload []byte) (protocol.Message, []int, e
 	if len(payload) != 0 {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "HELLO carries no payload")
 	}
-	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR, Secure: r.secure != nil}
+	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR, Secure: r.mode.isSecure()}
 	return protocol.Message{Type: protocol.TypeHelloOK, Payload: h.Encode()}, nil, nil
 }
 
@@ -139,7 +139,7 @@ func (r *Router) newPoolSockets(c *container, n int) ([]int, []uint64, error) {
 			return fail(refuse(unix.ENOBUFS, "%v", err))
 		}
 		fds = append(fds, fd)
-		if err := r.securePoolSocket(c, fd); err != nil {
+		if err := r.mode.markPool(c, fd); err != nil {
 			return fail(refuse(unix.ENOBUFS, "%v", err))
 		}
 		cookie, err := socketCookie(fd)
@@ -167,7 +167,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 		return protocol.Message{}, nil, err
 	}
 	spec := hostListenerSpec{addr: netip.AddrPortFrom(r.self.Underlay, 0), backlog: backlog, app: app,
-		mark: func(fd int) error { return r.secureListener(fd, overlayAddr) }}
+		mark: func(fd int) error { return r.mode.markListener(fd, overlayAddr) }}
 	if v, err := unix.GetsockoptInt(app, unix.SOL_SOCKET, unix.SO_REUSEPORT); err == nil && v == 1 {
 		spec.reusePort = true
 		if group, ok := r.listeners.reuseGroup(overlayAddr); ok {
@@ -189,7 +189,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	// client told about it at once (netperf's data port) is accelerated.
 	r.waitForPeers(r.listeners.currentVersion())
 	r.log.Debug("accelerated listener", "container", c.Name, "overlay", overlayAddr, "host", host)
-	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: r.shimHostAddr(overlayAddr, host)}.Encode()
+	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: r.mode.shimHostAddr(overlayAddr, host)}.Encode()
 	return protocol.Message{Type: protocol.TypeListenOK, Payload: payloadOut}, []int{fd}, nil
 }
 

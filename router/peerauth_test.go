@@ -225,6 +225,7 @@ func TestServePeerDropsWrongKey(t *testing.T) {
 			{Underlay: loopback, Subnet: netip.MustParsePrefix("10.1.1.0/24")},
 		}},
 		log:        slog.New(slog.NewTextHandler(&logs, nil)),
+		mode:       plainMode{},
 		listeners:  newRegistry(),
 		peerHealth: newPeerHealth(),
 		clusterKey: testKey(t, 1),

@@ -51,6 +51,7 @@ func newPolicyTestRouter(t *testing.T, config Config) (*Router, error) {
 	r := &Router{
 		config: config, plan: plan, self: plan.Hosts[config.Self],
 		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		mode:       plainMode{},
 		containers: map[uint64]*container{}, listeners: newRegistry(),
 		version: "test", started: time.Now(), census: newCensus(),
 		shimStats: newShimStats(), peerHealth: newPeerHealth(),

@@ -51,7 +51,9 @@ type Router struct {
 	policyMu sync.Mutex
 	policy   *policy.Set
 
-	secure *secureMode // nil unless --secure (secure_linux.go)
+	// mode is plainMode, or secureMode once startSecure took the kernel
+	// over (mode_linux.go, secure_linux.go).
+	mode mode
 
 	shimConns shimConns // open shim connections by owner (shimconns_linux.go)
 }
@@ -91,6 +93,7 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		shimStats:  newShimStats(),
 		peerHealth: newPeerHealth(),
 		clusterKey: clusterKey,
+		mode:       plainMode{},
 	}
 	if err := r.loadPolicy(); err != nil {
 		return nil, err
@@ -249,7 +252,7 @@ func (r *Router) Run(ctx context.Context) error {
 	<-ctx.Done()
 	r.closeSockets()
 	r.wg.Wait()
-	r.stopSecure()
+	r.mode.stop()
 	r.closeContainers()
 	return nil
 }
@@ -278,8 +281,8 @@ func (r *Router) publish() {
 	r.publishMu.Lock()
 	defer r.publishMu.Unlock()
 	entries := r.listeners.entries()
-	r.secureRoutes(entries)
-	if err := r.table.Publish(r.shimEntries(entries)); err != nil {
+	r.mode.setRoutes(entries)
+	if err := r.table.Publish(r.mode.shimEntries(entries)); err != nil {
 		r.log.Error("publishing directory", "err", err)
 	}
 	if err := r.saveState(); err != nil {

@@ -35,6 +35,7 @@ func selfRouter(t *testing.T, limits Limits) (*Router, *container) {
 	r := &Router{
 		config: config, plan: plan, self: plan.Hosts[0],
 		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		mode:       plainMode{},
 		containers: map[uint64]*container{}, listeners: newRegistry(),
 		census: newCensus(), shimStats: newShimStats(), peerHealth: newPeerHealth(),
 	}
