@@ -4,21 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-// container is a registered container of this host.
-type container struct {
-	Name  string
-	Addr  netip.Addr
-	Netns uint64 // inode of its network namespace
-	// pool counts the host sockets it holds (poolquota_linux.go).
-	pool *poolAccount
-}
 
 // caller is who is at the other end of a shim connection, as the kernel
 // says: the process that connected, its user and the container it is in,
@@ -39,9 +29,22 @@ func namespaceInode(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// identify asks the kernel who connected: SO_PEERCRED gives the process,
-// /proc/PID/ns/net its network namespace, the registry the container.
-func (r *Router) identify(conn *net.UnixConn) (caller, error) {
+// identifier says who is at the other end of a shim connection: the
+// kernel (kernelIdentifier), or in tests whoever the test says.
+type identifier interface {
+	identify(conn *net.UnixConn) (caller, error)
+}
+
+// kernelIdentifier asks the kernel who connected: SO_PEERCRED gives the
+// process, /proc/PID/ns/net its network namespace, the registered
+// containers the container. The mode reads the process's start time if
+// it needs it.
+type kernelIdentifier struct {
+	containers *containerSet
+	mode       mode
+}
+
+func (k kernelIdentifier) identify(conn *net.UnixConn) (caller, error) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return caller{}, err
@@ -57,7 +60,7 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 		return caller{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
 	c := caller{PID: cred.Pid, UID: cred.Uid}
-	if c.Start, err = r.mode.callerStart(raw, cred.Pid); err != nil {
+	if c.Start, err = k.mode.callerStart(raw, cred.Pid); err != nil {
 		return c, fmt.Errorf("process %d: %w", cred.Pid, err)
 	}
 	ino, err := namespaceInode(fmt.Sprintf("/proc/%d/ns/net", cred.Pid))
@@ -67,7 +70,7 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 		}
 		return c, err
 	}
-	c.Container = r.containers[ino]
+	c.Container = k.containers.lookup(ino)
 	return c, nil
 }
 

@@ -123,7 +123,7 @@ func (r *Router) Snapshot() control.Snapshot {
 			c.Connections++
 		}
 	}
-	for _, ct := range r.containers {
+	for _, ct := range r.containers.list() {
 		if c := perContainer[ct.Name]; c != nil {
 			v := ct.pool.view()
 			c.PoolSockets, c.PoolQuota, c.PoolRefused = v.held, v.quota, v.refused

@@ -9,18 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slimnet/slim/router/protocol"
+	"github.com/slimnet/slim/router/shimserver"
 )
 
-// handlerError is a refusal with the errno the shim should see.
-type handlerError struct {
-	errno unix.Errno
-	text  string
-}
-
-func (e *handlerError) Error() string { return e.text }
-
+// refuse is a refusal with the errno the shim should see.
 func refuse(errno unix.Errno, format string, args ...any) error {
-	return &handlerError{errno: errno, text: fmt.Sprintf(format, args...)}
+	return shimserver.Refuse(errno, format, args...)
 }
 
 // dispatch runs one request. It returns the reply (nil for notes) and the
@@ -55,13 +49,8 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 		return nil, nil
 	}
 	if err != nil {
-		var he *handlerError
-		errno := unix.EPROTO
-		if errors.As(err, &he) {
-			errno = he.errno
-		}
 		r.log.Debug("refusing request", "type", req.Type, "pid", who.PID, "err", err)
-		m := errorMessage(req.ID, errno, err.Error())
+		m := shimserver.ErrorMessage(req.ID, shimserver.ErrnoOf(err), err.Error())
 		return &m, nil
 	}
 	reply.ID = req.ID
@@ -70,8 +59,8 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 
 func (r *Router) handle(c *container, req request) (protocol.Message, []int, error) {
 	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1}[req.Type]
-	if len(req.fds) != want {
-		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.fds), want)
+	if len(req.FDs) != want {
+		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.FDs), want)
 	}
 	switch req.Type {
 	case protocol.TypeHello:
@@ -81,9 +70,9 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 	case protocol.TypePool:
 		return r.pool(c, req.Payload)
 	case protocol.TypeListen:
-		return r.listen(c, req.Payload, req.fds[0])
+		return r.listen(c, req.Payload, req.FDs[0])
 	case protocol.TypeUnlisten:
-		return r.unlisten(c, req.fds[0])
+		return r.unlisten(c, req.FDs[0])
 	case protocol.TypeStats:
 		return protocol.Message{}, nil, r.recordStats(c, req.Payload) // control_linux.go
 	}

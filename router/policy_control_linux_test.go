@@ -52,7 +52,7 @@ func newPolicyTestRouter(t *testing.T, config Config) (*Router, error) {
 		config: config, plan: plan, self: plan.Hosts[config.Self],
 		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		mode:       plainMode{},
-		containers: map[uint64]*container{}, listeners: newRegistry(),
+		containers: newContainerSet(), listeners: newRegistry(),
 		version: "test", started: time.Now(), census: newCensus(),
 		shimStats: newShimStats(), peerHealth: newPeerHealth(),
 	}

@@ -210,13 +210,7 @@ func (r *Router) newContainer(name, addr string, netns uint64) (*container, erro
 
 // closeContainers releases the containers' witnesses (the sockets they
 // witness are the containers' and live on).
-func (r *Router) closeContainers() {
-	for _, c := range r.containers {
-		if c.pool != nil {
-			c.pool.witness.close()
-		}
-	}
-}
+func (r *Router) closeContainers() { r.containers.close() }
 
 // errNoWitness is the refusal of a POOL when the router cannot count
 // what it would hand out.

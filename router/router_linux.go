@@ -16,6 +16,7 @@ import (
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/router/policy"
+	"github.com/slimnet/slim/router/shimserver"
 	"github.com/slimnet/slim/secure"
 )
 
@@ -25,7 +26,7 @@ type Router struct {
 	plan       overlay.Plan
 	self       overlay.HostPlan
 	log        *slog.Logger
-	containers map[uint64]*container
+	containers *containerSet // registered containers (containers_linux.go)
 	listeners  *registry
 	table      *directory.Table
 	socket     *net.UnixListener
@@ -55,7 +56,10 @@ type Router struct {
 	// over (mode_linux.go, secure_linux.go).
 	mode mode
 
-	shimConns shimConns // open shim connections by owner (shimconns_linux.go)
+	// callers identifies who connects to the shim socket
+	// (caller_linux.go); set once the mode is known.
+	callers identifier
+	shims   *shimserver.Server // serves them (shims_linux.go)
 }
 
 // limits are the configured limits, defaults filled in.
@@ -85,7 +89,7 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		plan:       plan,
 		self:       plan.Hosts[config.Self],
 		log:        logger,
-		containers: map[uint64]*container{},
+		containers: newContainerSet(),
 		listeners:  newRegistry(),
 		version:    "dev",
 		started:    time.Now(),
@@ -121,6 +125,8 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		r.closeContainers()
 		return nil, err
 	}
+	r.callers = kernelIdentifier{containers: r.containers, mode: r.mode}
+	r.shims = r.newShimServer()
 	return r, nil
 }
 
@@ -135,7 +141,7 @@ func (r *Router) registerContainers() error {
 			r.closeContainers()
 			return fmt.Errorf("container %s: network namespace %s: %w", c.Name, c.Netns, err)
 		}
-		if other, dup := r.containers[ino]; dup {
+		if other := r.containers.lookup(ino); other != nil {
 			r.closeContainers()
 			return fmt.Errorf("container %s: netns %s is the network namespace of container %s too; each container has one of its own", c.Name, c.Netns, other.Name)
 		}
@@ -148,7 +154,11 @@ func (r *Router) registerContainers() error {
 			r.closeContainers()
 			return err
 		}
-		r.containers[ino] = ct
+		if err := r.containers.add(ct); err != nil {
+			ct.pool.witness.close()
+			r.closeContainers()
+			return err
+		}
 	}
 	return nil
 }
@@ -234,11 +244,11 @@ func (r *Router) SetVersion(v string) { r.version = v }
 func (r *Router) Run(ctx context.Context) error {
 	r.publish()
 	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
-		"subnet", r.self.Subnet, "containers", len(r.containers), "peers", len(r.plan.Hosts)-1)
+		"subnet", r.self.Subnet, "containers", r.containers.len(), "peers", len(r.plan.Hosts)-1)
 	r.warnPeerAuthentication()
 	r.wg.Add(4)
 	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
-	go func() { defer r.wg.Done(); r.serveShims() }()
+	go func() { defer r.wg.Done(); r.serveShims(ctx) }()
 	go func() { defer r.wg.Done(); r.servePeers() }()
 	go func() { defer r.wg.Done(); r.sweep(ctx) }()
 	if r.metrics != nil {

@@ -18,7 +18,7 @@ import (
 // the caller is slim exec under its guard (verifyGuarded); outside secure
 // mode there is nothing to do (plainMode.enroll).
 func (r *Router) enroll(who caller, req request) (protocol.Message, error) {
-	if len(req.Payload) != 0 && len(req.Payload) != 4 || len(req.fds) > 1 {
+	if len(req.Payload) != 0 && len(req.Payload) != 4 || len(req.FDs) > 1 {
 		return protocol.Message{}, refuse(unix.EINVAL, "ENROLL carries the listener's fd number and the guard's pidfd, or nothing")
 	}
 	return r.mode.enroll(who, req)
@@ -26,12 +26,12 @@ func (r *Router) enroll(who caller, req request) (protocol.Message, error) {
 
 // enroll is secure mode's ENROLL, its shape checked.
 func (s *secureMode) enroll(who caller, req request) (protocol.Message, error) {
-	if len(req.Payload) != 4 || len(req.fds) != 1 {
+	if len(req.Payload) != 4 || len(req.FDs) != 1 {
 		return protocol.Message{}, refuse(unix.EPERM, "secure mode enrolls only a program that slim exec put under its ioctl guard: ENROLL must name the guard")
 	}
 	listener := int(binary.LittleEndian.Uint32(req.Payload))
 	pid := int(who.PID)
-	if err := s.binary.verifyGuarded(pid, who.Start, listener, req.fds[0]); err != nil {
+	if err := s.binary.verifyGuarded(pid, who.Start, listener, req.FDs[0]); err != nil {
 		return protocol.Message{}, refuse(unix.EPERM, "secure mode: not enrolled, no host sockets: %v", err)
 	}
 	s.life.RLock()

@@ -156,7 +156,7 @@ func (r *Router) configureSecure(s *secureMode) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range r.containers {
+	for _, c := range r.containers.list() {
 		if dir := s.cgroups.ContainerDir(c.Name); dirExists(dir) {
 			if err := s.guardContainer(c, dir); err != nil {
 				r.log.Warn("secure mode: container cgroup", "container", c.Name, "err", err)

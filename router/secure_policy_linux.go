@@ -77,7 +77,7 @@ func (r *Router) bpfRule(rule policy.Rule) secure.BPFRule {
 	b := secure.BPFRule{From: rule.FromCIDR, To: rule.To, PortMin: rule.PortMin, PortMax: rule.PortMax, Deny: rule.Action == policy.Deny}
 	if rule.FromContainer != "" {
 		b.From = netip.PrefixFrom(netip.IPv4Unspecified(), 32)
-		for _, c := range r.containers {
+		for _, c := range r.containers.list() {
 			if c.Name == rule.FromContainer {
 				b.From = netip.PrefixFrom(c.Addr, 32)
 			}

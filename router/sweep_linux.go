@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"net/netip"
 	"time"
 
 	"github.com/slimnet/slim/router/sockdiag"
@@ -58,10 +57,7 @@ func (r *Router) sweepOnce() {
 		r.publish()
 	}
 	view := r.listeners.directoryView()
-	view.containerAddr = make(map[string]netip.Addr, len(r.containers))
-	for _, c := range r.containers {
-		view.containerAddr[c.Name] = c.Addr
-	}
+	view.containerAddr = r.containers.addresses()
 	r.census.update(started, sockets, view)
 	r.countPools()
 }
@@ -69,7 +65,7 @@ func (r *Router) sweepOnce() {
 // countPools counts each container's pool sockets, for its quota and the
 // control API, and has the census forget those that are gone.
 func (r *Router) countPools() {
-	for _, c := range r.containers {
+	for _, c := range r.containers.list() {
 		at := time.Now()
 		alive, err := c.pool.count(at)
 		if err != nil {
