@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slimnet/slim/overlay"
+	"github.com/slimnet/slim/router/census"
 	"github.com/slimnet/slim/router/protocol"
 )
 
@@ -59,7 +60,7 @@ func (r *Router) pushClients(pc *peerConn, s *clientsPush) (<-chan struct{}, err
 	if !s.features.clients.Load() {
 		return s.features.learned, nil
 	}
-	list, omitted, changed := r.census.clientsFor(s.peer, r.self.Underlay)
+	list, omitted, changed := r.census.ClientsFor(s.peer, r.self.Underlay)
 	if omitted > 0 && !s.warned {
 		r.log.Warn("too many client connections to list for a peer; it shows the rest by host address",
 			"peer", s.peer, "listed", len(list), "left_out", omitted)
@@ -84,7 +85,7 @@ func (r *Router) pushClients(pc *peerConn, s *clientsPush) (<-chan struct{}, err
 
 // clientsReceiver takes the CLIENTS lists of one accepted peer connection.
 type clientsReceiver struct {
-	census  *census
+	census  *census.Census
 	peer    overlay.HostPlan
 	session uint64
 	parts   []protocol.Mapping // of a list that goes on in the next message
@@ -119,7 +120,7 @@ func (c *clientsReceiver) receive(msg protocol.Message) error {
 	if err := checkPeerMappings(c.peer, list); err != nil {
 		return fmt.Errorf("refusing CLIENTS: %w", err)
 	}
-	c.census.setRemoteClients(c.peer.Underlay, c.session, list)
+	c.census.SetRemoteClients(c.peer.Underlay, c.session, list)
 	c.stored = true
 	return nil
 }
@@ -128,6 +129,6 @@ func (c *clientsReceiver) receive(msg protocol.Message) error {
 // the peer cannot say when the list changes.
 func (c *clientsReceiver) end() {
 	if c.stored {
-		c.census.dropRemoteClients(c.peer.Underlay, c.session)
+		c.census.DropRemoteClients(c.peer.Underlay, c.session)
 	}
 }

@@ -79,22 +79,21 @@ func (r *Router) serveControl(ctx context.Context) {
 // Snapshot is the router's state for the control API.
 func (r *Router) Snapshot() control.Snapshot {
 	now := time.Now()
-	r.sweepMu.Lock()
+	lastSweep, sweepErr := r.sweeper.Status()
 	health := control.RouterHealth{
 		Version: r.version, Host: r.self.Underlay, Subnet: r.self.Subnet,
-		Started: r.started, Uptime: now.Sub(r.started), LastSweep: r.lastSweep,
+		Started: r.started, Uptime: now.Sub(r.started), LastSweep: lastSweep,
 		InsecurePeers: r.config.UnauthenticatedPeers(),
 	}
-	if r.sweepErr != nil {
-		health.SweepErr = r.sweepErr.Error()
+	if sweepErr != nil {
+		health.SweepErr = sweepErr.Error()
 	}
-	r.sweepMu.Unlock()
 	health.Secure = r.mode.events()
 	snap := control.Snapshot{
 		Time:        now,
 		Router:      health,
-		Connections: r.census.connections(),
-		Shims:       r.shimStats.view(now),
+		Connections: r.census.Connections(),
+		Shims:       r.shimStats.View(now),
 		Policy:      r.policyRules(),
 	}
 	for _, p := range r.plan.Peers(r.config.Self) {
@@ -127,7 +126,7 @@ func (r *Router) Snapshot() control.Snapshot {
 		if c := perContainer[ct.Name]; c != nil {
 			v := ct.pool.view()
 			c.PoolSockets, c.PoolQuota, c.PoolRefused = v.held, v.quota, v.refused
-			c.ShimSetups, c.ShimFallbacks = r.shimStats.containerView(ct.Name)
+			c.ShimSetups, c.ShimFallbacks = r.shimStats.ContainerView(ct.Name)
 		}
 	}
 	return snap
@@ -138,8 +137,8 @@ func (r *Router) Snapshot() control.Snapshot {
 func (r *Router) recordStats(c *container, payload []byte) error {
 	st, err := protocol.DecodeStats(payload)
 	if err != nil {
-		r.shimStats.refuse()
+		r.shimStats.Refuse()
 		return err
 	}
-	return r.shimStats.add(time.Now(), c.Name, st, c.pool.creditSetups)
+	return r.shimStats.Add(time.Now(), c.Name, st, c.pool.creditSetups)
 }

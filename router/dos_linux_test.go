@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/slimnet/slim/router/census"
 	"github.com/slimnet/slim/router/protocol"
 	"github.com/slimnet/slim/router/shimserver"
 	"github.com/slimnet/slim/router/shimserver/shimtest"
@@ -134,10 +135,10 @@ func TestShimReportsBoundedAndAttributed(t *testing.T) {
 	}
 	huge := ^uint32(0)
 	setups := make([]uint32, protocol.SetupBuckets)
-	setups[0] = maxReportedCount
+	setups[0] = census.MaxReportedCount
 	for range 1000 {
-		conn.Send(statsNote([]uint32{huge}, []uint32{huge}))                 // refused
-		conn.Send(statsNote([]uint32{0, 0, 0, 0, maxReportedCount}, setups)) // bounded
+		conn.Send(statsNote([]uint32{huge}, []uint32{huge}))                        // refused
+		conn.Send(statsNote([]uint32{0, 0, 0, 0, census.MaxReportedCount}, setups)) // bounded
 	}
 	conn.Call(protocol.Message{Type: protocol.TypeHello, ID: 3}) // the notes are read
 	snap := r.Snapshot()
@@ -150,10 +151,10 @@ func TestShimReportsBoundedAndAttributed(t *testing.T) {
 	if s.Setups() > 8 || s.SetupsPerSecond > 8 {
 		t.Errorf("%d setups (%.1f/s) credited to a container handed 8 pool sockets", s.Setups(), s.SetupsPerSecond)
 	}
-	if max := uint64(fallbackBurst + 60*fallbackRate); s.TotalFallbacks() > max {
+	if max := uint64(census.FallbackBurst + 60*census.FallbackRate); s.TotalFallbacks() > max {
 		t.Errorf("%d fallbacks credited, beyond the container's burst and rate (%d)", s.TotalFallbacks(), max)
 	}
-	if s.Discarded < 1000*maxReportedCount {
+	if s.Discarded < 1000*census.MaxReportedCount {
 		t.Errorf("discarded %d, want what was left out", s.Discarded)
 	}
 	for _, c := range snap.Containers {

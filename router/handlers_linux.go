@@ -44,7 +44,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 			r.log.Debug("dropping note", "type", req.Type, "err", err)
 		}
 		if idErr != nil {
-			r.shimStats.refuse()
+			r.shimStats.Refuse()
 		}
 		return nil, nil
 	}
@@ -105,7 +105,7 @@ func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, er
 		return protocol.Message{}, nil, err
 	}
 	// Control API: which container holds which pool socket.
-	r.census.handedOut(c.Name, cookies, time.Now())
+	r.census.HandedOut(c.Name, cookies, time.Now())
 	return protocol.Message{Type: protocol.TypePoolOK, Payload: protocol.Uint32Payload(uint32(len(fds)))}, fds, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slimnet/slim/overlay"
+	"github.com/slimnet/slim/router/census"
 	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/router/policy"
 	"github.com/slimnet/slim/router/shimserver"
@@ -38,12 +39,10 @@ type Router struct {
 	// What the control API shows (control_linux.go).
 	version    string
 	started    time.Time
-	census     *census
-	shimStats  *shimStats
+	census     *census.Census
+	shimStats  *census.ShimStats
+	sweeper    *census.Sweeper // sweep_linux.go
 	peerHealth *peerHealth
-	sweepMu    sync.Mutex
-	lastSweep  time.Time
-	sweepErr   error
 	control    net.Listener
 	metrics    net.Listener
 	publishMu  sync.Mutex // orders writes of the table and the state file
@@ -84,26 +83,9 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 			return nil, err
 		}
 	}
-	r := &Router{
-		config:     config,
-		plan:       plan,
-		self:       plan.Hosts[config.Self],
-		log:        logger,
-		containers: newContainerSet(),
-		listeners:  newRegistry(),
-		version:    "dev",
-		started:    time.Now(),
-		census:     newCensus(),
-		shimStats:  newShimStats(),
-		peerHealth: newPeerHealth(),
-		clusterKey: clusterKey,
-		mode:       plainMode{},
-	}
+	r := newRouter(config, plan, clusterKey, logger)
 	if err := r.loadPolicy(); err != nil {
 		return nil, err
-	}
-	for _, p := range plan.Peers(config.Self) {
-		r.peerHealth.expect([]netip.Addr{p.Underlay})
 	}
 	if err := r.registerContainers(); err != nil {
 		return nil, err
@@ -126,8 +108,34 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	r.callers = kernelIdentifier{containers: r.containers, mode: r.mode}
-	r.shims = r.newShimServer()
 	return r, nil
+}
+
+// newRouter makes the router's parts in memory, in plain mode: it opens
+// nothing and asks the kernel nothing (New does, after it).
+func newRouter(config Config, plan overlay.Plan, clusterKey *secure.ClusterKey, logger *slog.Logger) *Router {
+	r := &Router{
+		config:     config,
+		plan:       plan,
+		self:       plan.Hosts[config.Self],
+		log:        logger,
+		containers: newContainerSet(),
+		listeners:  newRegistry(),
+		version:    "dev",
+		started:    time.Now(),
+		census:     census.New(),
+		shimStats:  census.NewShimStats(),
+		peerHealth: newPeerHealth(),
+		clusterKey: clusterKey,
+		mode:       plainMode{},
+	}
+	r.sweeper = census.NewSweeper(r.census, sweepHost{r}, logger)
+	for _, p := range plan.Peers(config.Self) {
+		r.peerHealth.expect([]netip.Addr{p.Underlay})
+	}
+	r.callers = kernelIdentifier{containers: r.containers, mode: r.mode}
+	r.shims = r.newShimServer()
+	return r
 }
 
 func (r *Router) registerContainers() error {
@@ -250,7 +258,7 @@ func (r *Router) Run(ctx context.Context) error {
 	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
 	go func() { defer r.wg.Done(); r.serveShims(ctx) }()
 	go func() { defer r.wg.Done(); r.servePeers() }()
-	go func() { defer r.wg.Done(); r.sweep(ctx) }()
+	go func() { defer r.wg.Done(); r.sweeper.Run(ctx) }()
 	if r.metrics != nil {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); r.serveMetrics(ctx) }()

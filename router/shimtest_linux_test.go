@@ -27,13 +27,7 @@ func selfRouter(t *testing.T, limits Limits) (*Router, *container) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Router{
-		config: config, plan: plan, self: plan.Hosts[0],
-		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		mode:       plainMode{},
-		containers: newContainerSet(), listeners: newRegistry(),
-		census: newCensus(), shimStats: newShimStats(), peerHealth: newPeerHealth(),
-	}
+	r := newRouter(config, plan, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ino, err := namespaceInode("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
@@ -46,8 +40,6 @@ func selfRouter(t *testing.T, limits Limits) (*Router, *container) {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.closeContainers)
-	r.callers = kernelIdentifier{containers: r.containers, mode: r.mode}
-	r.shims = r.newShimServer()
 	return r, c
 }
 
