@@ -96,12 +96,9 @@ func (r *Router) Snapshot() control.Snapshot {
 		Shims:       r.shimStats.View(now),
 		Policy:      r.policyRules(),
 	}
-	for _, p := range r.plan.Peers(r.config.Self) {
-		st := r.peerHealth.get(p.Underlay)
-		snap.Peers = append(snap.Peers, control.Peer{
-			Host: p.Underlay, Subnet: p.Subnet, Connected: st.connected,
-			LastDirectory: st.lastDirectory, Listeners: r.listeners.remoteCount(p.Underlay),
-		})
+	for _, p := range r.cluster.Peers() {
+		p.Listeners = r.listeners.remoteCount(p.Host)
+		snap.Peers = append(snap.Peers, p)
 	}
 	listeners, _ := r.listeners.snapshot()
 	perContainer := map[string]*control.Container{}

@@ -176,7 +176,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	r.publish()
 	// listen() returns once the peers' shims can find the listener, so a
 	// client told about it at once (netperf's data port) is accelerated.
-	r.waitForPeers(r.listeners.currentVersion())
+	r.cluster.WaitPublished(r.listeners.currentVersion())
 	r.log.Debug("accelerated listener", "container", c.Name, "overlay", overlayAddr, "host", host)
 	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: r.mode.shimHostAddr(overlayAddr, host)}.Encode()
 	return protocol.Message{Type: protocol.TypeListenOK, Payload: payloadOut}, []int{fd}, nil

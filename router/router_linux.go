@@ -37,15 +37,17 @@ type Router struct {
 	clusterKey *secure.ClusterKey
 
 	// What the control API shows (control_linux.go).
-	version    string
-	started    time.Time
-	census     *census.Census
-	shimStats  *census.ShimStats
-	sweeper    *census.Sweeper // sweep_linux.go
-	peerHealth *peerHealth
-	control    net.Listener
-	metrics    net.Listener
-	publishMu  sync.Mutex // orders writes of the table and the state file
+	version   string
+	started   time.Time
+	census    *census.Census
+	shimStats *census.ShimStats
+	sweeper   *census.Sweeper // sweep_linux.go
+	// cluster is where the other hosts and their listeners come from
+	// (cluster.go); set once the peer socket is open.
+	cluster   Cluster
+	control   net.Listener
+	metrics   net.Listener
+	publishMu sync.Mutex // orders writes of the table and the state file
 
 	// Secure mode's policy (policy_control_linux.go): nil unless secure.
 	policyMu sync.Mutex
@@ -99,6 +101,7 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		r.closeContainers()
 		return nil, err
 	}
+	r.cluster = r.newCluster()
 	// Last: the host sockets made from here on (pools, host listeners) are
 	// in the router's cgroup; a failure here leaves what guards the
 	// sockets made before in place (startSecure).
@@ -125,14 +128,11 @@ func newRouter(config Config, plan overlay.Plan, clusterKey *secure.ClusterKey, 
 		started:    time.Now(),
 		census:     census.New(),
 		shimStats:  census.NewShimStats(),
-		peerHealth: newPeerHealth(),
 		clusterKey: clusterKey,
 		mode:       plainMode{},
 	}
 	r.sweeper = census.NewSweeper(r.census, sweepHost{r}, logger)
-	for _, p := range plan.Peers(config.Self) {
-		r.peerHealth.expect([]netip.Addr{p.Underlay})
-	}
+	r.cluster = r.newCluster() // no peer socket yet: New makes it again
 	r.callers = kernelIdentifier{containers: r.containers, mode: r.mode}
 	r.shims = r.newShimServer()
 	return r
@@ -254,19 +254,16 @@ func (r *Router) Run(ctx context.Context) error {
 	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
 		"subnet", r.self.Subnet, "containers", r.containers.len(), "peers", len(r.plan.Hosts)-1)
 	r.warnPeerAuthentication()
-	r.wg.Add(4)
+	r.wg.Add(3)
 	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
 	go func() { defer r.wg.Done(); r.serveShims(ctx) }()
-	go func() { defer r.wg.Done(); r.servePeers() }()
 	go func() { defer r.wg.Done(); r.sweeper.Run(ctx) }()
 	if r.metrics != nil {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); r.serveMetrics(ctx) }()
 	}
-	for _, peer := range r.plan.Peers(r.config.Self) {
-		r.wg.Add(1)
-		go func() { defer r.wg.Done(); r.pushTo(ctx, peer) }()
-	}
+	r.wg.Add(1)
+	go func() { defer r.wg.Done(); r.cluster.Run(ctx) }()
 	<-ctx.Done()
 	r.closeSockets()
 	r.wg.Wait()

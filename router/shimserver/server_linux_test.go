@@ -190,7 +190,7 @@ func TestMalformedRequests(t *testing.T) {
 // request brought once it is answered, and those of the reply once sent;
 // the shim gets its own copies.
 func TestDescriptorsClosedAfterReply(t *testing.T) {
-	var replyWrite int
+	replyRead, replyWrite := shimtest.Pipe(t)
 	h := &fakeHandler{owner: container, serve: func(req shimserver.Request) (*protocol.Message, []int) {
 		if len(req.FDs) != 1 {
 			t.Errorf("the handler got %d descriptors, want 1", len(req.FDs))
@@ -200,8 +200,6 @@ func TestDescriptorsClosedAfterReply(t *testing.T) {
 	s := newServer(h, shimserver.Limits{})
 	shim, _ := shimtest.Connect(t, s.ServeConn)
 	reqRead, reqWrite := shimtest.Pipe(t)
-	replyRead, w := shimtest.Pipe(t)
-	replyWrite = w
 	shim.Send(protocol.Message{Type: protocol.TypeUnlisten, ID: 4}.Encode(), reqWrite)
 	unix.Close(reqWrite)
 	reply, err := shim.Receive(5 * time.Second)

@@ -1,9 +1,8 @@
-package router
+package peers
 
 import (
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/census"
-	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/router/protocol"
 	"github.com/slimnet/slim/router/sockdiag"
 )
@@ -19,32 +17,6 @@ import (
 // unknownFrame is a frame of a type no router defines yet.
 func unknownFrame() protocol.Message {
 	return protocol.Message{Type: 0x4f, ID: 0xffff, Payload: []byte("from a newer router")}
-}
-
-// acceptingRouter is a router whose only peer is 127.0.0.1 (10.1.1.0/24),
-// with a directory table, logging to logs.
-func acceptingRouter(t *testing.T, logs *syncBuffer) *Router {
-	t.Helper()
-	dir := t.TempDir()
-	table, err := directory.Open(filepath.Join(dir, "directory"), 64, netip.MustParsePrefix("10.1.0.0/16"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Router{
-		plan: overlay.Plan{Hosts: []overlay.HostPlan{
-			{Underlay: netip.MustParseAddr("192.0.2.1"), Subnet: netip.MustParsePrefix("10.1.0.0/24")},
-			{Underlay: netip.MustParseAddr("127.0.0.1"), Subnet: netip.MustParsePrefix("10.1.1.0/24")},
-		}},
-		log:        slog.New(slog.NewTextHandler(logs, nil)),
-		mode:       plainMode{},
-		listeners:  newRegistry(),
-		census:     census.New(),
-		peerHealth: newPeerHealth(),
-		table:      table,
-		clusterKey: testKey(t, 1),
-	}
-	r.config.Dir = dir
-	return r
 }
 
 var (
@@ -140,7 +112,7 @@ func writeClients(t *testing.T, pusher *peerConn, list []protocol.Mapping) {
 // peer's list when the connection ends.
 func TestServePeerTakesClients(t *testing.T) {
 	var logs syncBuffer
-	r := acceptingRouter(t, &logs)
+	r, dir := acceptingExchange(t, &logs)
 	loopback := netip.MustParseAddr("127.0.0.1")
 	p, a := loopbackPair(t)
 	done := make(chan struct{})
@@ -160,9 +132,9 @@ func TestServePeerTakesClients(t *testing.T) {
 	if err != nil || ack.Type != protocol.TypeDirectoryAck || ack.ID&protocol.PeerFeatureClients == 0 {
 		t.Fatalf("acknowledgement %v (id %#x), %v; want DIRECTORY_ACK announcing CLIENTS\n%s", ack.Type, ack.ID, err, logs.String())
 	}
-	got := knownClients(r.census, list)
-	if got != len(list) || r.listeners.remoteCount(loopback) != 1 {
-		t.Fatalf("the router holds %d client mappings and %d listeners of the peer, want %d and 1", got, r.listeners.remoteCount(loopback), len(list))
+	got := knownClients(r.config.Clients.(*census.Census), list)
+	if got != len(list) || dir.remoteCount(loopback) != 1 {
+		t.Fatalf("the router holds %d client mappings and %d listeners of the peer, want %d and 1", got, dir.remoteCount(loopback), len(list))
 	}
 
 	writeClients(t, pusher, []protocol.Mapping{{
@@ -177,7 +149,7 @@ func TestServePeerTakesClients(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, "refusing CLIENTS") {
 		t.Errorf("log %q does not say why the connection was dropped", out)
 	}
-	if knownClients(r.census, list) != 0 {
+	if knownClients(r.config.Clients.(*census.Census), list) != 0 {
 		t.Error("the peer's list outlived its connection")
 	}
 }
@@ -188,19 +160,15 @@ func TestServePeerTakesClients(t *testing.T) {
 // twice on one connection.
 func TestPushClients(t *testing.T) {
 	var logs syncBuffer
-	r := &Router{
-		self:       overlay.HostPlan{Underlay: h1},
-		log:        slog.New(slog.NewTextHandler(&logs, nil)),
-		census:     census.New(),
-		peerHealth: newPeerHealth(),
-	}
+	c := census.New()
+	r := New(Config{Self: overlay.HostPlan{Underlay: h1}, Clients: c, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	t0 := time.Unix(1700000000, 0)
-	r.census.HandedOut("h1-c2", []uint64{10, 11}, t0)
+	c.HandedOut("h1-c2", []uint64{10, 11}, t0)
 	sockets := []census.Socket{
 		sock(10, sockdiag.Established, "198.18.0.1:50000", "198.18.0.2:40002", 1, 1),
 		sock(11, sockdiag.Established, "198.18.0.1:50002", "198.18.0.2:40002", 1, 1),
 	}
-	r.census.Update(t0, sockets[:1], testDirectory())
+	c.Update(t0, sockets[:1], testDirectory())
 	pusher, acceptor := peerConns(t, testKey(t, 1), testKey(t, 1))
 	features := newAcceptorFeatures()
 	s := &clientsPush{peer: h2, features: features}
@@ -245,7 +213,7 @@ func TestPushClients(t *testing.T) {
 		t.Errorf("an unchanged list was sent again (%v)", err)
 	}
 
-	r.census.Update(t0.Add(time.Second), sockets, testDirectory())
+	c.Update(t0.Add(time.Second), sockets, testDirectory())
 	if !closed(wake) {
 		t.Fatal("a sweep that added a client connection did not wake the sender")
 	}
