@@ -15,6 +15,7 @@ import (
 
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/census"
+	"github.com/slimnet/slim/router/controlapi"
 	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/router/policy"
 	"github.com/slimnet/slim/router/shimserver"
@@ -211,7 +212,7 @@ func (r *Router) open() error {
 	if r.peerSocket, err = net.ListenTCP("tcp4", addr); err != nil {
 		return fmt.Errorf("listening for peer routers on %s: %w", addr, err)
 	}
-	if r.control, err = listenControl(r.config.ControlPath(), r.config.ControlGroup); err != nil {
+	if r.control, err = controlapi.Listen(r.config.ControlPath(), r.config.ControlGroup); err != nil {
 		return err
 	}
 	if r.config.MetricsAddr != "" {
@@ -258,10 +259,6 @@ func (r *Router) Run(ctx context.Context) error {
 	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
 	go func() { defer r.wg.Done(); r.serveShims(ctx) }()
 	go func() { defer r.wg.Done(); r.sweeper.Run(ctx) }()
-	if r.metrics != nil {
-		r.wg.Add(1)
-		go func() { defer r.wg.Done(); r.serveMetrics(ctx) }()
-	}
 	r.wg.Add(1)
 	go func() { defer r.wg.Done(); r.cluster.Run(ctx) }()
 	<-ctx.Done()
