@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,7 +32,6 @@ type Router struct {
 	table      *directory.Table
 	socket     *net.UnixListener
 	peerSocket *net.TCPListener
-	wg         sync.WaitGroup
 	// clusterKey authenticates the peer channel; nil without config.KeyFile.
 	clusterKey *secure.ClusterKey
 
@@ -247,27 +245,6 @@ func listenShims(path string) (*net.UnixListener, error) {
 
 // SetVersion sets the version the control API reports (before Run).
 func (r *Router) SetVersion(v string) { r.version = v }
-
-// Run serves until ctx is done, then closes everything. Connections the
-// router handed out are the applications' and are not touched.
-func (r *Router) Run(ctx context.Context) error {
-	r.publish()
-	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
-		"subnet", r.self.Subnet, "containers", r.containers.len(), "peers", len(r.plan.Hosts)-1)
-	r.warnPeerAuthentication()
-	r.wg.Add(3)
-	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
-	go func() { defer r.wg.Done(); r.serveShims(ctx) }()
-	go func() { defer r.wg.Done(); r.sweeper.Run(ctx) }()
-	r.wg.Add(1)
-	go func() { defer r.wg.Done(); r.cluster.Run(ctx) }()
-	<-ctx.Done()
-	r.closeSockets()
-	r.wg.Wait()
-	r.mode.stop()
-	r.closeContainers()
-	return nil
-}
 
 // closeSockets closes the router's own sockets and its directory table.
 func (r *Router) closeSockets() {

@@ -24,12 +24,27 @@ func serveMetrics(ctx context.Context, l net.Listener, source control.Source, lo
 		WriteMetrics(w, source.Snapshot())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
-	stop := context.AfterFunc(ctx, func() { srv.Close() })
-	defer stop()
-	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	shutDown := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(shutDown)
+		// A scrape in progress finishes, within a bound.
+		c, cancel := context.WithTimeout(context.Background(), metricsShutdownTimeout)
+		defer cancel()
+		if srv.Shutdown(c) != nil {
+			srv.Close()
+		}
+	})
+	err := srv.Serve(l)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("metrics endpoint stopped", "err", err)
 	}
+	if !stop() {
+		<-shutDown // Serve returns as Shutdown starts: wait for its end
+	}
 }
+
+// metricsShutdownTimeout bounds the wait for scrapes in progress at stop.
+const metricsShutdownTimeout = 2 * time.Second
 
 // WriteMetrics writes a snapshot's counters in the Prometheus text format.
 func WriteMetrics(w io.Writer, s control.Snapshot) {
