@@ -186,7 +186,7 @@ func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64,
 	if err := checkTCPListener(fd); err != nil {
 		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
 	}
-	ns, err := socketNetns(fd)
+	ns, err := r.netnsOfSocket(fd)
 	if err != nil {
 		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
 	}

@@ -59,7 +59,11 @@ type Router struct {
 	// callers identifies who connects to the shim socket
 	// (caller_linux.go); set once the mode is known.
 	callers identifier
-	shims   *shimserver.Server // serves them (shims_linux.go)
+	// netnsOfSocket is the network namespace of an application's
+	// socket (SIOCGSKNS, socketNetns; it needs CAP_NET_ADMIN, which
+	// root-free tests do without).
+	netnsOfSocket func(fd int) (uint64, error)
+	shims         *shimserver.Server // serves them (shims_linux.go)
 }
 
 // limits are the configured limits, defaults filled in.
@@ -129,6 +133,8 @@ func newRouter(config Config, plan overlay.Plan, clusterKey *secure.ClusterKey, 
 		shimStats:  census.NewShimStats(),
 		clusterKey: clusterKey,
 		mode:       plainMode{},
+
+		netnsOfSocket: socketNetns,
 	}
 	r.sweeper = census.NewSweeper(r.census, sweepHost{r}, logger)
 	r.cluster = r.newCluster() // no peer socket yet: New makes it again

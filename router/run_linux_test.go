@@ -22,11 +22,12 @@ import (
 // in a temporary DIR, its peer port on 127.0.0.1, this process's network
 // namespace as its one container, plain mode (New's kernel steps, TCP
 // Fast Open and secure mode, left out).
-func loopbackRouter(t *testing.T) *Router {
+// Peers are other hosts of its cluster.
+func loopbackRouter(t *testing.T, peers ...HostConfig) *Router {
 	t.Helper()
 	config := Config{
 		Dir: t.TempDir(), Overlay: "198.19.0.0/16", HostBits: 24,
-		Hosts:       []HostConfig{{Underlay: "127.0.0.1", Subnet: "198.19.1.0/24"}, {Underlay: "127.0.0.2", Subnet: "198.19.2.0/24"}},
+		Hosts:       append([]HostConfig{{Underlay: "127.0.0.1", Subnet: "198.19.1.0/24"}}, peers...),
 		Containers:  []ContainerConfig{{Name: "self", Netns: "/proc/self/ns/net", Addr: "198.19.1.2"}},
 		MetricsAddr: "127.0.0.1:0", InsecurePeers: true,
 	}
@@ -50,6 +51,7 @@ func loopbackRouter(t *testing.T) *Router {
 		t.Fatal(err)
 	}
 	r.cluster = r.newCluster()
+	t.Cleanup(func() { r.closeSockets(); r.closeContainers() })
 	return r
 }
 
@@ -73,7 +75,7 @@ func settledGoroutines(t *testing.T, n int) {
 // returns having ended every goroutine it started.
 func TestRunOwnsEveryGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
-	r := loopbackRouter(t)
+	r := loopbackRouter(t, HostConfig{Underlay: "127.0.0.2", Subnet: "198.19.2.0/24"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
