@@ -22,48 +22,48 @@ import (
 )
 
 // Router is the per-host daemon. Create it with New, then Run it.
+// docs/architecture.md describes its parts.
 type Router struct {
-	config     Config
-	plan       overlay.Plan
-	self       overlay.HostPlan
-	log        *slog.Logger
-	containers *containerSet // registered containers (containers_linux.go)
-	listeners  *registry
-	table      *directory.Table
-	socket     *net.UnixListener
-	peerSocket *net.TCPListener
+	config  Config
+	plan    overlay.Plan
+	self    overlay.HostPlan
+	log     *slog.Logger
+	version string    // what the control API reports
+	started time.Time // when New made it
 	// clusterKey authenticates the peer channel; nil without config.KeyFile.
 	clusterKey *secure.ClusterKey
 
-	// What the control API shows (control_linux.go).
-	version   string
-	started   time.Time
-	census    *census.Census
-	shimStats *census.ShimStats
-	sweeper   *census.Sweeper // sweep_linux.go
-	// cluster is where the other hosts and their listeners come from
-	// (cluster.go); set once the peer socket is open.
-	cluster   Cluster
-	control   net.Listener
-	metrics   net.Listener
-	publishMu sync.Mutex // orders writes of the table and the state file
-
+	// What the parts share.
+	containers *containerSet // registered containers (containers_linux.go)
+	listeners  *registry     // this host's listeners and the peers' (registry.go)
+	table      *directory.Table
+	publishMu  sync.Mutex // orders writes of the table and the state file
+	// mode is plainMode, or secureMode once startSecure took the kernel
+	// over (mode_linux.go, secure_linux.go).
+	mode mode
 	// Secure mode's policy (policy_control_linux.go): nil unless secure.
 	policyMu sync.Mutex
 	policy   *policy.Set
 
-	// mode is plainMode, or secureMode once startSecure took the kernel
-	// over (mode_linux.go, secure_linux.go).
-	mode mode
-
-	// callers identifies who connects to the shim socket
-	// (caller_linux.go); set once the mode is known.
-	callers identifier
-	// netnsOfSocket is the network namespace of an application's
-	// socket (SIOCGSKNS, socketNetns; it needs CAP_NET_ADMIN, which
-	// root-free tests do without).
+	// The parts, which Run runs (run_linux.go). The shim server
+	// (shims_linux.go) asks callers who connects, and the kernel through
+	// netnsOfSocket the network namespace of a LISTEN's socket (SIOCGSKNS
+	// needs CAP_NET_ADMIN, which root-free tests do without).
+	shims         *shimserver.Server
+	callers       identifier
 	netnsOfSocket func(fd int) (uint64, error)
-	shims         *shimserver.Server // serves them (shims_linux.go)
+	// cluster is where the other hosts and their listeners come from
+	// (cluster.go); New makes it again once the peer socket is open.
+	cluster   Cluster
+	census    *census.Census
+	shimStats *census.ShimStats
+	sweeper   *census.Sweeper // sweep_linux.go
+
+	// The router's own sockets, which New opens.
+	socket     *net.UnixListener // DIR/router.sock, for shims
+	peerSocket *net.TCPListener  // the peer port
+	control    net.Listener      // DIR/control.sock
+	metrics    net.Listener      // nil unless metrics_addr
 }
 
 // limits are the configured limits, defaults filled in.
