@@ -26,6 +26,9 @@ SHIM_HEADERS := $(wildcard preload/*.h)
 SHIM_CFLAGS := -O2 -fPIC -shared -std=gnu11 -Wall -Wextra -Werror \
 	-fvisibility=hidden -fno-ident -ffile-prefix-map=$(CURDIR)=. \
 	-Wl,--build-id=sha1 -Wl,-z,relro -Wl,-z,now -Wl,--as-needed
+# Where glibc before 2.34 defines dlsym and pthread_key_create (stubs since):
+# the shim loads on glibc 2.17 and later (preload/compat.h).
+SHIM_LIBS := -Wl,--no-as-needed -l:libdl.so.2 -l:libpthread.so.0
 
 # The open-loop load generator of `slim bench --fixed-load`. Dynamically
 # linked against glibc on purpose: `slim exec` must be able to preload the
@@ -41,7 +44,7 @@ LOADGEN_CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Werror -fPIE -pie -fno-ident \
 all: $(SHIM) $(LOADGEN) slim
 
 $(SHIM): $(SHIM_SOURCES) $(SHIM_HEADERS) Makefile
-	$(CC) $(SHIM_CFLAGS) -o $@ $(SHIM_SOURCES)
+	$(CC) $(SHIM_CFLAGS) -o $@ $(SHIM_SOURCES) $(SHIM_LIBS)
 
 $(LOADGEN): $(LOADGEN_SOURCES) $(LOADGEN_HEADERS) Makefile
 	$(CC) $(LOADGEN_CFLAGS) -o $@ $(LOADGEN_SOURCES)

@@ -50,9 +50,16 @@ in a cgroup v2 of its own), and the machine's softirq and ksoftirqd time per
 operation; then a table of Slim's changes beside the paper's.
 Applications (for --only with --fixed-load): ` + strings.Join(bench.FixedLoadIDs(), ", ") + `.
 
+--store-scale runs the cluster store's scale benchmark instead (simulated
+routers against a real etcd; docs/cluster.md); --store-scale --help lists
+its flags.
+
 Exit status is 1 if any test failed; the table still shows the others.`
 
 func runBench(args []string) error {
+	if storeScaleMode(args) {
+		return runStoreScale(args)
+	}
 	fs := newFlagSet("bench", "[flags]", benchDescription)
 	name := fs.String("name", bench.DefaultLabName, "lab name: used if up, else brought up and taken down")
 	duration := fs.Duration("duration", 5*time.Second, "duration of each sample, whole seconds")

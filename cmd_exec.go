@@ -4,11 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
-	"github.com/slimnet/slim/embed"
+	"github.com/slimnet/slim/internal/launch"
 	"github.com/slimnet/slim/internal/shimfile"
 )
 
@@ -43,12 +41,6 @@ Scripts are fine: their interpreter gets the shim.
 SLIM_SHIM_DIR sets the shim directory when --shim-dir is not given.
 SLIM_DEBUG=1 makes the shim say on stderr when it is loaded.`
 
-// execOptions are the settings of slim exec after flags and environment.
-type execOptions struct {
-	shimDir    string
-	routerSock string
-}
-
 func runExec(args []string) error {
 	fs := newFlagSet("exec", "[--router-dir DIR | --router PATH] [--shim-dir DIR] [--] CMD [ARGS...]", execDescription)
 	routerDir := fs.String("router-dir", defaultRouterDir, "`DIR` holding the router's socket ("+routerSockName+")")
@@ -60,98 +52,18 @@ func runExec(args []string) error {
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: no command to run", errUsage)
 	}
-
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	opts := execOptions{shimDir: *shimDir}
+	opts := launchOptions(*shimDir)
 	switch {
 	case set["router"]:
-		opts.routerSock = *routerSock
+		opts.RouterSock = *routerSock
 	case set["router-dir"]:
-		opts.routerSock = filepath.Join(*routerDir, routerSockName)
+		opts.RouterSock = filepath.Join(*routerDir, routerSockName)
 	default:
-		opts.routerSock = envOr("SLIM_ROUTER_SOCK", filepath.Join(defaultRouterDir, routerSockName))
+		opts.RouterSock = envOr("SLIM_ROUTER_SOCK", filepath.Join(defaultRouterDir, routerSockName))
 	}
-
-	plan, err := planExec(opts, fs.Args(), os.Environ())
-	if err != nil {
-		return err
-	}
-	if plan.notice != "" {
-		fmt.Fprintln(os.Stderr, plan.notice)
-	}
-	// One HELLO decides both: a secure router wants the program guarded,
-	// then enrolls it (after checking the guard); any other needs neither.
-	secureRouter := routerSecure(opts.routerSock)
-	protection, err := guardIoctls(secureRouter, &plan)
-	if err != nil {
-		return err
-	}
-	if secureRouter {
-		enroll(opts.routerSock, protection)
-	}
-	if protection != nil {
-		protection.Close()
-	}
-	return execProgram(plan)
-}
-
-// execPlan is what slim exec is about to execute.
-type execPlan struct {
-	path   string   // resolved program path
-	argv   []string // argv, starting with CMD as given
-	env    []string
-	notice string // one line for stderr when the shim cannot apply
-}
-
-// planExec resolves CMD, decides whether the shim can be preloaded into it
-// (installing the shim file if so) and builds its environment.
-func planExec(opts execOptions, args, environ []string) (execPlan, error) {
-	name := args[0]
-	path, err := exec.LookPath(name)
-	if err != nil {
-		return execPlan{}, fmt.Errorf("find %s: %w", name, err)
-	}
-	plan := execPlan{path: path, argv: args}
-
-	blocker, err := preloadBlocker(path)
-	if err != nil {
-		return execPlan{}, err
-	}
-	preload := withoutShims(getenv(environ, "LD_PRELOAD"))
-	if blocker == "" {
-		shim, err := shimfile.Install(opts.shimDir, embed.Shim())
-		if err != nil {
-			return execPlan{}, fmt.Errorf("install the shim (set --shim-dir or SLIM_SHIM_DIR to use another directory): %w", err)
-		}
-		preload = strings.TrimSpace(shim + " " + preload)
-	} else {
-		plan.notice = fmt.Sprintf("slim exec: %s %s; acceleration cannot apply, running it unaccelerated over the overlay", name, blocker)
-	}
-
-	env := setenv(environ, "SLIM_ROUTER_SOCK", opts.routerSock)
-	if preload == "" {
-		env = unsetenv(env, "LD_PRELOAD")
-	} else {
-		env = setenv(env, "LD_PRELOAD", preload)
-	}
-	plan.env = env
-	return plan, nil
-}
-
-// withoutShims drops slim shims (libslim-*.so, e.g. inherited from an outer
-// slim exec) from an LD_PRELOAD value, whose entries ld.so separates with
-// spaces or colons.
-func withoutShims(preload string) string {
-	entries := strings.FieldsFunc(preload, func(r rune) bool { return r == ' ' || r == ':' })
-	kept := entries[:0]
-	for _, e := range entries {
-		if base := filepath.Base(e); strings.HasPrefix(base, "libslim-") && strings.HasSuffix(base, ".so") {
-			continue
-		}
-		kept = append(kept, e)
-	}
-	return strings.Join(kept, " ")
+	return launch.Run(opts, fs.Args())
 }
 
 func envOr(key, fallback string) string {
@@ -159,27 +71,4 @@ func envOr(key, fallback string) string {
 		return v
 	}
 	return fallback
-}
-
-func getenv(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-func unsetenv(env []string, key string) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, key+"=") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-func setenv(env []string, key, value string) []string {
-	return append(unsetenv(env, key), key+"="+value)
 }

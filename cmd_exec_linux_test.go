@@ -5,74 +5,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/slimnet/slim/internal/testenv"
 
-	"github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 	"github.com/slimnet/slim/internal/shimfile"
 )
-
-func TestPlanExecPrependsShim(t *testing.T) {
-	opts := execOptions{shimDir: t.TempDir(), routerSock: "/tmp/r.sock"}
-	environ := []string{"PATH=/usr/bin:/bin", "LD_PRELOAD=/opt/a.so:/opt/b.so", "SLIM_ROUTER_SOCK=/old"}
-	plan, err := planExec(opts, []string{"true", "x"}, environ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shim := filepath.Join(opts.shimDir, shimfile.Name(embed.Shim()))
-	if got, want := getenv(plan.env, "LD_PRELOAD"), shim+" /opt/a.so /opt/b.so"; got != want {
-		t.Errorf("LD_PRELOAD = %q, want %q", got, want)
-	}
-	if got := getenv(plan.env, "SLIM_ROUTER_SOCK"); got != "/tmp/r.sock" {
-		t.Errorf("SLIM_ROUTER_SOCK = %q, want /tmp/r.sock", got)
-	}
-	if plan.notice != "" {
-		t.Errorf("notice = %q for a dynamic binary, want none", plan.notice)
-	}
-	if len(plan.argv) != 2 || plan.argv[0] != "true" || !filepath.IsAbs(plan.path) {
-		t.Errorf("plan path %q argv %q, want an absolute path and argv as given", plan.path, plan.argv)
-	}
-	if data, err := os.ReadFile(shim); err != nil || !bytes.Equal(data, embed.Shim()) {
-		t.Errorf("shim not installed at %s: %v", shim, err)
-	}
-
-	// A nested slim exec does not preload the shim twice.
-	again, err := planExec(opts, []string{"true"}, plan.env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := getenv(again.env, "LD_PRELOAD"); strings.Count(got, "libslim-") != 1 {
-		t.Errorf("nested LD_PRELOAD = %q, want the shim once", got)
-	}
-}
-
-func TestPlanExecSetuidRunsWithoutShim(t *testing.T) {
-	setuid := copyExecutable(t, "/bin/true", 0o755|os.ModeSetuid)
-	opts := execOptions{shimDir: t.TempDir(), routerSock: "/tmp/r.sock"}
-	plan, err := planExec(opts, []string{setuid}, []string{"LD_PRELOAD=/run/slim/shim/libslim-0123456789abcdef.so"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := getenv(plan.env, "LD_PRELOAD"); v != "" {
-		t.Errorf("LD_PRELOAD = %q, want unset for a setuid binary", v)
-	}
-	want := "slim exec: " + setuid + " is setuid/setgid"
-	if !strings.HasPrefix(plan.notice, want) || !strings.HasSuffix(plan.notice, "; acceleration cannot apply, running it unaccelerated over the overlay") || strings.Contains(plan.notice, "\n") {
-		t.Errorf("notice = %q, want one line starting %q", plan.notice, want)
-	}
-	if entries, _ := os.ReadDir(opts.shimDir); len(entries) != 0 {
-		t.Errorf("shim installed for a binary that cannot use it")
-	}
-}
-
-func TestWithoutShims(t *testing.T) {
-	got := withoutShims("/a.so /run/slim/shim/libslim-0011223344556677.so:/b.so  ")
-	if got != "/a.so /b.so" {
-		t.Errorf("withoutShims = %q, want %q", got, "/a.so /b.so")
-	}
-}
 
 // TestExecEndToEnd builds slim and runs programs through slim exec.
 func TestExecEndToEnd(t *testing.T) {
@@ -89,8 +30,8 @@ func TestExecEndToEnd(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	shimDir := filepath.Join(dir, "shim")
-	env := append(unsetenv(unsetenv(os.Environ(), "LD_PRELOAD"), "SLIM_DEBUG"), "SLIM_SHIM_DIR="+shimDir)
-	wantShim := filepath.Join(shimDir, shimfile.Name(embed.Shim()))
+	env := append(withoutVars(os.Environ(), "LD_PRELOAD", "SLIM_DEBUG"), "SLIM_SHIM_DIR="+shimDir)
+	wantShim := filepath.Join(shimDir, shimfile.Name(prebuilt.Shim()))
 
 	t.Run("LD_PRELOAD reaches the program", func(t *testing.T) {
 		cmd := exec.Command(slim, "exec", "--", "sh", "-c", `echo "$LD_PRELOAD"; echo "$SLIM_ROUTER_SOCK"`)
@@ -122,7 +63,7 @@ func TestExecEndToEnd(t *testing.T) {
 	})
 
 	t.Run("unpreloadable program runs with one notice", func(t *testing.T) {
-		setuid := copyExecutable(t, "/bin/true", 0o755|os.ModeSetuid)
+		setuid := testenv.CopyExecutable(t, "/bin/true", 0o755|os.ModeSetuid)
 		cmd := exec.Command(slim, "exec", setuid)
 		cmd.Env = append(env, "SLIM_DEBUG=1")
 		var stderr bytes.Buffer
@@ -153,4 +94,16 @@ func TestExecEndToEnd(t *testing.T) {
 			t.Errorf("exit %v, output %q; want exit 1 naming the program", err, out)
 		}
 	})
+}
+
+// withoutVars returns env without the named variables.
+func withoutVars(env []string, names ...string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/slimnet/slim/internal/launch"
 	"github.com/slimnet/slim/secure/ioctlguard"
 )
 
@@ -15,6 +16,11 @@ const ioctlGuardCommand = "__ioctl-guard"
 
 // ioctlGuardProgram is how slim exec starts the guard: this very binary.
 var ioctlGuardProgram = ioctlguard.Command{Path: "/proc/self/exe", Args: []string{ioctlGuardCommand}}
+
+// launchOptions are slim exec's options with the guard this binary runs.
+func launchOptions(shimDir string) launch.Options {
+	return launch.Options{ShimDir: shimDir, Guard: ioctlGuardProgram}
+}
 
 func init() {
 	if len(os.Args) < 2 || os.Args[1] != ioctlGuardCommand {

@@ -30,7 +30,11 @@ Subcommands:
 
 Every host runs a slim router (unless --routers=false), with the lab's
 cluster key (/run/slim/lab/NAME/cluster.key, made at the first start, root
-only), which authenticates the routers' directory exchange. 'slim lab exec'
+only), which authenticates the routers' directory exchange. With
+--store etcd the lab also runs a 3-member etcd (Debian's etcd-server) in
+namespaces e1-e3 on the wire (198.18.0.101-103, mutual TLS, one etcd user
+per host), and the routers take the other hosts, their subnets and their
+listeners from it instead of a host list (docs/cluster.md). 'slim lab exec'
 points SLIM_ROUTER_SOCK at the node's router, so in a container
 'slim lab exec h1-c1 -- slim exec -- CMD' runs CMD accelerated.`
 
@@ -71,13 +75,14 @@ func runLabUp(args []string) error {
 	containers := fs.Int("containers", 1, fmt.Sprintf("containers per host (0-%d)", lab.MaxContainers))
 	routers := fs.Bool("routers", true, "start a slim router in every host")
 	secureMode := fs.Bool("secure", false, "start the routers in secure mode (docs/secure.md)")
+	store := fs.String("store", "", "where the routers take the cluster from: etcd (a 3-member etcd on the wire, docs/cluster.md); default: each router's host list")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	l, err := lab.Up(lab.Spec{Name: *name, Hosts: *hosts, Containers: *containers})
+	l, err := lab.Up(lab.Spec{Name: *name, Hosts: *hosts, Containers: *containers, Store: *store})
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,15 @@ The router enables TCP Fast Open (net.ipv4.tcp_fastopen |= 3) in its
 network namespace. Established connections do not depend on the router:
 they survive its restart, and a restarted router keeps its listeners.
 
+The router creates (or corrects) this host's overlay devices at start and
+checks them every 10 s: the bridge slim0, the VXLAN device slim-vx, each
+peer's route and static entries, ip_forward; a clean stop leaves them
+('slim overlay down' removes them). The containers of the config are
+served from the start; others are registered while it runs (the CNI
+plugin, 'slim container add', docs/cni.md), saved in DIR/containers and
+served again after a restart. A container whose network namespace is gone
+is one warning; the others are served.
+
 The router also serves its control API on DIR/control.sock (docs/control.md;
 root only, or root and --control-group), which 'slim top' and 'slim status'
 read. Optional fields: "control_group", "metrics_addr", "secure", "key_file",
@@ -57,6 +66,18 @@ reach its peer port could forge directories and redirect its containers'
 connections. --insecure-peers (insecure_peers) runs it unauthenticated
 anyway, with a warning in its log and in 'slim status'.
 
+With a "cluster" section the hosts come from etcd instead of the host
+list, which then names this host alone (docs/cluster.md):
+
+  "cluster": {"store": "etcd", "host_id": "h1",
+              "etcd": {"endpoints": ["https://198.18.0.101:2379"],
+                       "ca_file": "/etc/slim/etcd-ca.pem",
+                       "cert_file": "/etc/slim/h1.pem", "key_file": "/etc/slim/h1-key.pem"}}
+
+The router claims its subnet there, publishes its listeners, follows the
+other hosts' and routes the overlay to them. Stopping it keeps its place
+(a restart gets the same subnet); --leave gives the place up.
+
 With --secure (docs/secure.md) the router moves into its own cgroup v2,
 loads eBPF programs that guard every host socket it hands out (no host
 address reaches a container; a container cannot re-target them), signs
@@ -69,7 +90,7 @@ such socket left removes every program, pin and cgroup; --cleanup removes
 them after a router stopped (sockets still open are then unguarded).`
 
 func runRouter(args []string) error {
-	fs := newFlagSet("router", "--config FILE [--key-file FILE [--secure] | --insecure-peers] [--verbose] [--control-group GROUP] [--metrics ADDR] | --config FILE --cleanup", routerDescription)
+	fs := newFlagSet("router", "--config FILE [--key-file FILE [--secure] | --insecure-peers] [--verbose] [--control-group GROUP] [--metrics ADDR] | --config FILE --cleanup | --config FILE --leave", routerDescription)
 	secureMode := fs.Bool("secure", false, "secure mode: eBPF guards the host sockets containers get, and policy is enforced (docs/secure.md)")
 	keyFile := fs.String("key-file", "", "`FILE` with the cluster key (32+ secret bytes, mode 0600, the same on every host; overrides key_file)")
 	insecurePeers := fs.Bool("insecure-peers", false, "INSECURE: without a cluster key, exchange directories with peer routers unauthenticated (any user on a peer host can then redirect connections)")
@@ -77,6 +98,7 @@ func runRouter(args []string) error {
 	verbose := fs.Bool("verbose", false, "log every request and decision")
 	controlGroup := fs.String("control-group", "", "`GROUP` (name or id) that may use DIR/control.sock too (default: root only; overrides control_group)")
 	metrics := fs.String("metrics", "", "serve Prometheus text metrics at http://`ADDR`/metrics (off by default; overrides metrics_addr)")
+	leave := fs.Bool("leave", false, "do not run: give this host's place in the cluster store up (its subnet is free at once; docs/cluster.md)")
 	cleanup := fs.Bool("cleanup", false, "do not run: remove the secure-mode programs, pins and cgroups a stopped router of this configuration left")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -118,6 +140,18 @@ func runRouter(args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	warnReadableConfig(logger, *configPath)
+	link, err := router.JoinCluster(&config, logger)
+	if err != nil {
+		return err
+	}
+	if link != nil {
+		defer link.Store.Close()
+		if *leave {
+			return link.Leave()
+		}
+	} else if *leave {
+		return fmt.Errorf("%w: --leave needs a cluster store (the config's \"cluster\" section)", errUsage)
+	}
 	r, err := router.New(config, logger)
 	if err != nil {
 		return err
@@ -125,6 +159,9 @@ func runRouter(args []string) error {
 	r.SetVersion(version)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if link != nil {
+		return r.RunWithCluster(ctx, link)
+	}
 	return r.Run(ctx)
 }
 

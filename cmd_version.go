@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
-	"github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -36,6 +36,6 @@ func runVersion(args []string) error {
 		}
 	}
 	fmt.Printf("slim %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("shim sha256 %s\n", embed.ShimDigest())
+	fmt.Printf("shim sha256 %s\n", prebuilt.ShimDigest())
 	return nil
 }

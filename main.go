@@ -12,6 +12,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/slimnet/slim/cni"
+	"github.com/slimnet/slim/oci"
 )
 
 // command is one subcommand of slim.
@@ -33,6 +36,12 @@ func register(c *command) { commands[c.name] = c }
 var errUsage = errors.New("usage")
 
 func main() {
+	if cniInvoked(os.Args[1:]) { // cmd_cni.go
+		os.Exit(cni.Main(cniAbout()))
+	}
+	if runtimeInvoked() { // cmd_runtime.go
+		os.Exit(oci.Main(os.Args[1:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

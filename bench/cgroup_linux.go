@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/secure"
 )
 
 // cgroupTree is the bench's own cgroup v2 directory,
@@ -24,13 +26,9 @@ type cgroupTree struct {
 }
 
 func newCgroupTree() (*cgroupTree, error) {
-	mounts, err := os.ReadFile("/proc/mounts")
+	mount, err := secure.Cgroup2Mount()
 	if err != nil {
-		return nil, fmt.Errorf("reading the mount table: %w", err)
-	}
-	mount, err := findCgroup2(mounts)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the fixed-load bench accounts CPU per process in cgroup v2: %w", err)
 	}
 	removeStaleCgroups(mount)
 	dir := filepath.Join(mount, fmt.Sprintf("slim-bench-%d", os.Getpid()))

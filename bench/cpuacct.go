@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -53,41 +52,6 @@ func perOp(before, after cpuCounters, ops float64) (cpuPerOp, error) {
 		Softirq:   float64(after.softirq-before.softirq) * usPerTick / ops,
 		Ksoftirqd: float64(after.ksoftirqd-before.ksoftirqd) * usPerTick / ops,
 	}, nil
-}
-
-// findCgroup2 returns where the cgroup v2 hierarchy is mounted, from the
-// text of /proc/mounts (fstab(5) format, octal escapes in mount points):
-// /sys/fs/cgroup on a pure v2 system, /sys/fs/cgroup/unified on a hybrid
-// one.
-func findCgroup2(mounts []byte) (string, error) {
-	scanner := bufio.NewScanner(bytes.NewReader(mounts))
-	for scanner.Scan() {
-		fields := strings.Fields(scanner.Text())
-		if len(fields) >= 3 && fields[2] == "cgroup2" {
-			return unescapeOctal(fields[1]), nil
-		}
-	}
-	if err := scanner.Err(); err != nil {
-		return "", fmt.Errorf("reading the mount table: %w", err)
-	}
-	return "", errors.New("no cgroup2 file system is mounted: the fixed-load bench needs cgroup v2 to account CPU per process (mount -t cgroup2 none /sys/fs/cgroup/unified)")
-}
-
-// unescapeOctal decodes the \NNN escapes the kernel writes for spaces and
-// other special characters in mount points.
-func unescapeOctal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // parseCgroupUsage reads usage_usec from a cgroup v2 cpu.stat.

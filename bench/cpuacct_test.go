@@ -2,32 +2,9 @@ package bench
 
 import (
 	"math"
-	"strings"
 	"testing"
 	"time"
 )
-
-func TestFindCgroup2(t *testing.T) {
-	hybrid := `sysfs /sys sysfs rw,nosuid 0 0
-tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
-cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
-cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
-`
-	for mounts, want := range map[string]string{
-		hybrid: "/sys/fs/cgroup/unified",
-		"cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev 0 0\n":                           "/sys/fs/cgroup",
-		"none /mnt/my\\040cgroups cgroup2 rw 0 0\n":                                      "/mnt/my cgroups",
-		"proc /proc proc rw 0 0\ncgroup2 /a cgroup2 rw 0 0\ncgroup2 /b cgroup2 rw 0 0\n": "/a",
-	} {
-		got, err := findCgroup2([]byte(mounts))
-		if err != nil || got != want {
-			t.Errorf("findCgroup2(%q) = %q, %v; want %q", mounts, got, err, want)
-		}
-	}
-	if _, err := findCgroup2([]byte("cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n")); err == nil || !strings.Contains(err.Error(), "cgroup v2") {
-		t.Errorf("a v1-only mount table: error %v, want one saying cgroup v2 is needed", err)
-	}
-}
 
 func TestParseCgroupUsage(t *testing.T) {
 	got, err := parseCgroupUsage([]byte("usage_usec 442573784\nuser_usec 231478069\nsystem_usec 211095715\nnice_usec 0\n"))

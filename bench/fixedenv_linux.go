@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 	"github.com/slimnet/slim/lab"
 )
 
@@ -51,7 +51,7 @@ func newFixedEnv(node lab.Node) (env *fixedEnv, err error) {
 		return nil, err
 	}
 	env.loadgen = filepath.Join(dir, "slim-loadgen")
-	if err := os.WriteFile(env.loadgen, embed.Loadgen(), 0o755); err != nil {
+	if err := os.WriteFile(env.loadgen, prebuilt.Loadgen(), 0o755); err != nil {
 		return nil, fmt.Errorf("extracting slim-loadgen: %w", err)
 	}
 	if env.ksoftirqd, err = ksoftirqdThreads(); err != nil {

@@ -121,11 +121,7 @@ func checkFixedRows(t *testing.T, r *Report, app fixedApp, columns []string) {
 // left.
 func checkBenchCgroupsGone(t *testing.T) {
 	t.Helper()
-	mounts, err := os.ReadFile("/proc/mounts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := findCgroup2(mounts)
+	root, err := secure.Cgroup2Mount()
 	if err != nil {
 		t.Fatal(err)
 	}

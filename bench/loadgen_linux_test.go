@@ -21,7 +21,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 	"github.com/slimnet/slim/internal/netns"
 	"github.com/slimnet/slim/internal/testenv"
 )
@@ -52,7 +52,7 @@ func newLoadgenEnv(t *testing.T) *loadgenEnv {
 	t.Helper()
 	testenv.Integration(t)
 	bin := filepath.Join(t.TempDir(), "slim-loadgen")
-	if err := os.WriteFile(bin, embed.Loadgen(), 0o755); err != nil {
+	if err := os.WriteFile(bin, prebuilt.Loadgen(), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	scratch, err := netns.NewScratch()

@@ -192,6 +192,26 @@ func (c *Client) PolicyDel(ctx context.Context, position int) ([]PolicyRule, err
 	return r.Policy, err
 }
 
+// ContainerAdd registers a container and returns it as the router
+// registered it.
+func (c *Client) ContainerAdd(ctx context.Context, spec ContainerSpec) (ContainerSpec, error) {
+	r, err := c.call(ctx, Request{Op: OpContainerAdd, Container: &spec})
+	if err != nil {
+		return ContainerSpec{}, err
+	}
+	if r.Container == nil {
+		return ContainerSpec{}, errors.New("router answered container_add without the container")
+	}
+	return *r.Container, nil
+}
+
+// ContainerDel unregisters a container and returns how many of its
+// accelerated connections and listeners the router reset.
+func (c *Client) ContainerDel(ctx context.Context, name string) (int, error) {
+	r, err := c.call(ctx, Request{Op: OpContainerDel, Container: &ContainerSpec{Name: name}})
+	return r.ConnectionsReset, err
+}
+
 // Fetch dials path, takes one snapshot and closes.
 func Fetch(ctx context.Context, path string) (Snapshot, error) {
 	c, err := Dial(ctx, path)

@@ -65,12 +65,27 @@ type PolicyHandler interface {
 	DeletePolicy(position int) ([]PolicyRule, error)
 }
 
+// ContainerHandler serves the container operations. Error texts go to
+// the client as they are.
+type ContainerHandler interface {
+	// AddContainer registers a container and returns it as registered.
+	// Registering the same container again (same name, namespace and
+	// address) succeeds.
+	AddContainer(spec ContainerSpec) (ContainerSpec, error)
+	// DeleteContainer unregisters a container and resets its
+	// accelerated connections, returning how many. A name that is not
+	// registered succeeds with 0.
+	DeleteContainer(name string) (int, error)
+}
+
 // Server serves the control API on a listener.
 type Server struct {
 	Source Source
 	// Policy serves the policy operations; nil refuses them.
 	Policy PolicyHandler
-	Log    *slog.Logger
+	// Containers serves the container operations; nil refuses them.
+	Containers ContainerHandler
+	Log        *slog.Logger
 
 	mu       sync.Mutex
 	sessions map[net.Conn]sessionOwner
@@ -97,6 +112,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	// The loop outlives failed accepts (EMFILE and the like): it ends
 	// when the listener is closed, by ctx or by the caller.
 	acceptloop.Run("control client", s.logger(), l.Accept, func(conn net.Conn) {
+		if refusal := foreignClient(conn); refusal != "" {
+			writeReply(conn, errorReply("%s", refusal))
+			conn.Close()
+			return
+		}
 		if refusal := s.admit(conn); refusal != "" {
 			writeReply(conn, errorReply("%s", refusal))
 			conn.Close()
@@ -194,6 +214,10 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			if writeReply(conn, s.policyReply(req)) != nil {
 				return
 			}
+		case OpContainerAdd, OpContainerDel:
+			if writeReply(conn, s.containerReply(req)) != nil {
+				return
+			}
 		}
 	}
 	if errors.Is(lines.Err(), bufio.ErrTooLong) {
@@ -278,6 +302,25 @@ func (s *Server) policyReply(req Request) Reply {
 	return Reply{Version: Version, OK: true, Policy: rules, Position: position}
 }
 
+// containerReply carries out a container operation.
+func (s *Server) containerReply(req Request) Reply {
+	if s.Containers == nil {
+		return errorReply("this router does not serve container operations")
+	}
+	if req.Op == OpContainerDel {
+		n, err := s.Containers.DeleteContainer(req.Container.Name)
+		if err != nil {
+			return errorReply("%v", err)
+		}
+		return Reply{Version: Version, OK: true, ConnectionsReset: n}
+	}
+	spec, err := s.Containers.AddContainer(*req.Container)
+	if err != nil {
+		return errorReply("%v", err)
+	}
+	return Reply{Version: Version, OK: true, Container: &spec}
+}
+
 // normalize orders the connection list newest first and bounds it, and
 // turns nil lists into empty ones, so that clients always see arrays.
 func (snap *Snapshot) normalize() {
@@ -347,6 +390,14 @@ func ParseRequest(line []byte) (Request, error) {
 	case OpPolicyDel:
 		if req.Position < 1 {
 			return Request{}, fmt.Errorf(`policy_del needs "position", the number of the rule to delete (1 is the first)`)
+		}
+	case OpContainerAdd:
+		if c := req.Container; c == nil || c.Name == "" || c.Netns == "" || c.Addr == "" {
+			return Request{}, fmt.Errorf(`container_add needs "container" with "name", "netns" and "addr", such as {"name":"web","netns":"/run/netns/web","addr":"198.19.1.5"}`)
+		}
+	case OpContainerDel:
+		if req.Container == nil || req.Container.Name == "" {
+			return Request{}, fmt.Errorf(`container_del needs "container" with "name", such as {"name":"web"}`)
 		}
 	case "":
 		return Request{}, fmt.Errorf(`no "op": want one of %s`, opList())

@@ -17,10 +17,15 @@ const (
 	OpPolicyList = "policy_list" // the rules with their hits
 	OpPolicyAdd  = "policy_add"  // insert Rule at Position (0: append)
 	OpPolicyDel  = "policy_del"  // delete the rule at Position
+
+	// Container operations: register a container with the router while
+	// it runs, and unregister it (docs/control.md, Containers).
+	OpContainerAdd = "container_add" // register Container
+	OpContainerDel = "container_del" // unregister the container named Container.Name
 )
 
 // ops lists the operations, for error messages.
-var ops = []string{OpSnapshot, OpWatch, OpPolicyList, OpPolicyAdd, OpPolicyDel}
+var ops = []string{OpSnapshot, OpWatch, OpPolicyList, OpPolicyAdd, OpPolicyDel, OpContainerAdd, OpContainerDel}
 
 // Watch intervals: a client asking for less gets MinInterval.
 const (
@@ -43,6 +48,25 @@ type Request struct {
 	// Position is a rule's 1-based position: where policy_add inserts
 	// (0 or absent: at the end), which rule policy_del deletes.
 	Position int `json:"position,omitempty"`
+	// Container is the container to register (container_add: name,
+	// netns, addr) or unregister (container_del: name).
+	Container *ContainerSpec `json:"container,omitempty"`
+}
+
+// ContainerSpec is a container as container_add registers it.
+type ContainerSpec struct {
+	// Name is 1-63 letters, digits, '_', '.' or '-', starting with a
+	// letter or digit; unique on the host.
+	Name string `json:"name"`
+	// Netns is the path of its network namespace as the router sees it
+	// (such as /run/netns/NAME or /proc/PID/ns/net).
+	Netns string `json:"netns,omitempty"`
+	// Addr is its overlay address, in this host's subnet.
+	Addr string `json:"addr,omitempty"`
+	// ContainerID and IfName name the CNI attachment that made it, if a
+	// CNI plugin did (its GC uses them); optional.
+	ContainerID string `json:"container_id,omitempty"`
+	IfName      string `json:"ifname,omitempty"`
 }
 
 // Reply is one line the router sends: a snapshot, the policy, or an error.
@@ -61,6 +85,11 @@ type Reply struct {
 	Policy []PolicyRule `json:"policy,omitzero"`
 	// Position is where policy_add put the rule (1-based).
 	Position int `json:"position,omitempty"`
+	// Container is the container as registered (container_add).
+	Container *ContainerSpec `json:"container,omitempty"`
+	// ConnectionsReset counts the accelerated connections and listeners
+	// of an unregistered container that the router reset (container_del).
+	ConnectionsReset int `json:"connections_reset,omitempty"`
 }
 
 // Snapshot is the state of one router at one time.
@@ -115,6 +144,14 @@ type Peer struct {
 type Container struct {
 	Name string     `json:"name"`
 	Addr netip.Addr `json:"addr"`
+	// Netns is the path it was registered with; Source says how:
+	// SourceConfig (the router's configuration file) or SourceRuntime
+	// (container_add or the CNI plugin, saved in DIR/containers).
+	Netns  string `json:"netns,omitempty"`
+	Source string `json:"source,omitempty"`
+	// ContainerID and IfName: the CNI attachment, if a CNI plugin made it.
+	ContainerID string `json:"container_id,omitempty"`
+	IfName      string `json:"ifname,omitempty"`
 	// Accelerated sockets open: established connections and listeners.
 	Connections int `json:"connections"`
 	Listeners   int `json:"listeners"`
@@ -131,6 +168,12 @@ type Container struct {
 	ShimSetups    uint64 `json:"shim_setups"`
 	ShimFallbacks uint64 `json:"shim_fallbacks"`
 }
+
+// Sources of a registered container.
+const (
+	SourceConfig  = "config"
+	SourceRuntime = "runtime"
+)
 
 // FDs is the number of accelerated sockets the container has open that
 // the router can see: connections and listeners.

@@ -111,14 +111,23 @@ func (l *testLab) restartRouter(host string, r routerProc) {
 		l.t.Fatalf("restart router of %s: %v", host, err)
 	}
 	go cmd.Wait()
+	// The router opens its shim socket before its control socket: wait for
+	// both (the killed router's files stay behind and refuse meanwhile).
 	sock, _ := l.RouterSocket(host)
+	l.waitServing(host, "unixpacket", sock)
+	l.waitServing(host, "unix", filepath.Join(l.RouterDir(host), "control.sock"))
+}
+
+// waitServing waits until a unix socket of host's router accepts.
+func (l *testLab) waitServing(host, network, path string) {
+	l.t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		if conn, err := net.Dial("unixpacket", sock); err == nil {
+		if conn, err := net.Dial(network, path); err == nil {
 			conn.Close()
 			return
 		}
 		if time.Now().After(deadline) {
-			l.t.Fatalf("restarted router of %s does not serve %s", host, sock)
+			l.t.Fatalf("restarted router of %s does not serve %s", host, path)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,4 +1,4 @@
-package embed
+package prebuilt
 
 // The BPF programs of secure mode are compiled with clang by bpf2go into
 // secure_bpfel.o, with Go bindings in secure_bpfel.go; both are committed.
@@ -6,4 +6,4 @@ package embed
 // shell and gcc -print-multiarch. Run `make generate` (needs clang,
 // llvm-strip and libbpf-dev).
 
-//go:generate sh -c "exec go tool bpf2go -go-package embed -target bpfel -type slim_sk -type slim_addr -type slim_tuple -type slim_rule -type slim_config Secure ../secure/bpf/secure.c -- -O2 -Wall -Werror -I/usr/include/$(gcc -print-multiarch)"
+//go:generate sh -c "exec go tool bpf2go -go-package prebuilt -target bpfel -type slim_sk -type slim_addr -type slim_tuple -type slim_rule -type slim_config Secure ../secure/bpf/secure.c -- -O2 -Wall -Werror -I/usr/include/$(gcc -print-multiarch)"

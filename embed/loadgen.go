@@ -1,4 +1,4 @@
-package embed
+package prebuilt
 
 import _ "embed" // for go:embed
 

@@ -1,4 +1,4 @@
-package embed
+package prebuilt
 
 import (
 	"crypto/sha256"

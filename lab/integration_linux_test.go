@@ -239,9 +239,6 @@ func reapplyOverlay(l *Lab, index int) error {
 		return err
 	}
 	defer handle.Close()
-	host, err := overlay.NewHost(handle, plan, index)
-	if err != nil {
-		return err
-	}
-	return host.Up()
+	_, _, err = overlay.Ensure(handle, plan, index)
+	return err
 }

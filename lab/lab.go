@@ -14,6 +14,10 @@ import (
 type Lab struct {
 	Name  string `json:"name"`
 	Hosts []Host `json:"hosts"`
+	// Store and Etcd: a lab whose routers take the cluster from etcd
+	// (etcd_linux.go).
+	Store string       `json:"store,omitempty"`
+	Etcd  []EtcdMember `json:"etcd,omitempty"`
 }
 
 // Host is one host namespace of a lab.
@@ -59,6 +63,14 @@ func (l *Lab) Node(name string) (Node, error) {
 				return Node{Name: c.Name, Netns: c.Netns, Addr: c.Addr.Addr()}, nil
 			}
 		}
+	}
+	for _, m := range l.Etcd {
+		if m.Name == name {
+			return Node{Name: m.Name, Netns: m.Netns, Addr: m.Addr}, nil
+		}
+	}
+	if len(l.Etcd) > 0 {
+		return Node{}, fmt.Errorf("lab %s has no host, container or etcd member named %q", l.Name, name)
 	}
 	return Node{}, fmt.Errorf("lab %s has no host or container named %q", l.Name, name)
 }

@@ -52,6 +52,12 @@ func (l *Lab) RouterConfig(i int) router.Config {
 	for _, h := range l.Hosts {
 		c.Hosts = append(c.Hosts, router.HostConfig{Underlay: h.Wire.Addr().String(), Subnet: h.Subnet.String()})
 	}
+	if l.Store == StoreEtcd {
+		self := l.Hosts[i]
+		c.Hosts = []router.HostConfig{{Underlay: self.Wire.Addr().String(), Subnet: self.Subnet.String()}}
+		c.Self = 0
+		c.Cluster = &router.ClusterConfig{Store: StoreEtcd, HostID: self.Name, Etcd: l.EtcdClientConfig(self.Name)}
+	}
 	for _, ct := range l.Hosts[i].Containers {
 		c.Containers = append(c.Containers, router.ContainerConfig{
 			Name: ct.Name, Netns: named.Path(ct.Netns), Addr: ct.Addr.Addr().String(),
@@ -98,6 +104,9 @@ func (l *Lab) StartRouterSet(set RouterSet) error {
 		if err := waitForPeers(filepath.Join(l.RouterDir(h.Name+set.DirSuffix), "control.sock")); err != nil {
 			return fmt.Errorf("router of %s: %w", h.Name, err)
 		}
+	}
+	if l.Store == StoreEtcd {
+		return l.WaitForOverlayRoutes()
 	}
 	return nil
 }

@@ -37,7 +37,14 @@ type Spec struct {
 	Hosts int
 	// Containers is the number of containers per host.
 	Containers int
+	// Store is where the routers take the cluster's hosts from: "" (the
+	// host list in each router's configuration) or StoreEtcd (a
+	// three-member etcd on the wire: etcd_linux.go).
+	Store string
 }
+
+// StoreEtcd is the Spec.Store of a lab whose routers use etcd.
+const StoreEtcd = "etcd"
 
 // Validate reports the first problem with the spec.
 func (s Spec) Validate() error {
@@ -49,6 +56,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Containers < 0 || s.Containers > MaxContainers {
 		return fmt.Errorf("a lab has 0 to %d containers per host, not %d", MaxContainers, s.Containers)
+	}
+	if s.Store != "" && s.Store != StoreEtcd {
+		return fmt.Errorf("lab store %q: want etcd, or none for the routers' host lists", s.Store)
 	}
 	return nil
 }

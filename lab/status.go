@@ -12,7 +12,11 @@ func (l *Lab) PrintStatus(w io.Writer) error {
 	for _, h := range l.Hosts {
 		containers += len(h.Containers)
 	}
-	fmt.Fprintf(w, "lab %s: %d hosts, %d containers; wire %s, overlay %s\n\n", l.Name, len(l.Hosts), containers, WireCIDR, OverlayCIDR)
+	fmt.Fprintf(w, "lab %s: %d hosts, %d containers; wire %s, overlay %s\n", l.Name, len(l.Hosts), containers, WireCIDR, OverlayCIDR)
+	if l.Store != "" {
+		fmt.Fprintf(w, "cluster store: %s, %d members (certificates in %s)\n", l.Store, len(l.Etcd), l.EtcdDir())
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKIND\tNETNS\tADDRESS\tOVERLAY")
 	for _, h := range l.Hosts {
@@ -20,6 +24,9 @@ func (l *Lab) PrintStatus(w io.Writer) error {
 		for _, c := range h.Containers {
 			fmt.Fprintf(tw, "%s\tcontainer\t%s\t%s\t-\n", c.Name, c.Netns, c.Addr)
 		}
+	}
+	for _, m := range l.Etcd {
+		fmt.Fprintf(tw, "%s\tetcd\t%s\t%s\t-\n", m.Name, m.Netns, m.Addr)
 	}
 	return tw.Flush()
 }

@@ -58,7 +58,7 @@ func build(spec Spec) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{Name: spec.Name}
+	l := &Lab{Name: spec.Name, Store: spec.Store}
 	if err := newNamespace(wireNamespace(spec.Name), false); err != nil {
 		return nil, err
 	}
@@ -73,6 +73,11 @@ func build(spec Spec) (*Lab, error) {
 			return nil, fmt.Errorf("host %s: %w", hostName(i), err)
 		}
 		l.Hosts = append(l.Hosts, host)
+	}
+	if spec.Store == StoreEtcd {
+		if err := l.buildEtcd(wire); err != nil {
+			return nil, fmt.Errorf("etcd: %w", err)
+		}
 	}
 	return l, l.save()
 }
@@ -146,11 +151,13 @@ func buildHost(spec Spec, plan overlay.Plan, wire *netlink.Handle, i int) (Host,
 	if err := plugIntoWire(wire, handle, host); err != nil {
 		return host, err
 	}
-	overlayHost, err := overlay.NewHost(handle, plan, i-1)
-	if err != nil {
-		return host, err
+	// The same function the router runs at start (router.EnsureOverlay).
+	hostPlan, self := plan, i-1
+	if spec.Store == StoreEtcd { // the routers add the peers they learn from etcd
+		hostPlan, self = overlay.Plan{Config: plan.Config, Hosts: plan.Hosts[i-1 : i]}, 0
 	}
-	if err := overlayHost.Up(); err != nil {
+	overlayHost, _, err := overlay.Ensure(handle, hostPlan, self)
+	if err != nil {
 		return host, err
 	}
 	ipam := overlay.NewAllocator(plan.Hosts[i-1])

@@ -22,6 +22,7 @@ type Host struct {
 	handle *netlink.Handle
 	plan   Plan
 	self   HostPlan
+	index  int // of self in plan.Hosts
 }
 
 // NewHost returns a Host that configures the overlay for plan.Hosts[self]
@@ -33,63 +34,21 @@ func NewHost(handle *netlink.Handle, plan Plan, self int) (*Host, error) {
 	if self < 0 || self >= len(plan.Hosts) {
 		return nil, fmt.Errorf("host index %d out of range of %d hosts", self, len(plan.Hosts))
 	}
-	return &Host{handle: handle, plan: plan, self: plan.Hosts[self]}, nil
+	return &Host{handle: handle, plan: plan, self: plan.Hosts[self], index: self}, nil
 }
 
 // Up creates (or adopts, if present) the bridge and the VXLAN device and
 // installs forwarding state for every peer in the plan. It is idempotent, so
-// a restarted router can call it again.
+// a restarted router can call it again. Ensure does the same and reports
+// what it changed.
 func (host *Host) Up() error {
-	if err := host.upBridge(); err != nil {
-		return err
-	}
-	if err := host.upVXLAN(); err != nil {
-		return err
-	}
-	for i, peer := range host.plan.Hosts {
-		if peer == host.self {
-			continue
-		}
-		if err := host.AddPeer(peer); err != nil {
-			return fmt.Errorf("peer host %d: %w", i+1, err)
-		}
-	}
-	return nil
-}
-
-func (host *Host) upBridge() error {
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = BridgeName
-	attrs.MTU = host.plan.Config.MTU()
-	link, err := host.ensureLink(&netlink.Bridge{LinkAttrs: attrs})
-	if err != nil {
-		return err
-	}
-	gateway := netip.PrefixFrom(host.self.Gateway(), host.plan.Config.HostBits)
-	return host.ensureUpWithAddr(link, gateway)
-}
-
-func (host *Host) upVXLAN() error {
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = VXLANName
-	attrs.MTU = host.plan.Config.MTU()
-	attrs.HardwareAddr = host.self.TunnelMAC()
-	vxlan := &netlink.Vxlan{
-		LinkAttrs: attrs,
-		VxlanId:   int(host.plan.Config.VNI),
-		SrcAddr:   net.IP(host.self.Underlay.AsSlice()),
-		Port:      int(host.plan.Config.Port),
-		Learning:  false,
-	}
-	link, err := host.ensureLink(vxlan)
-	if err != nil {
-		return err
-	}
-	return host.ensureUpWithAddr(link, netip.PrefixFrom(host.self.TunnelAddr(), 32))
+	_, err := host.sync()
+	return err
 }
 
 // ensureLink creates link, or returns the existing link of that name if it
-// has the same type.
+// has the same type. Of two callers creating it at once, the loser adopts
+// the winner's.
 func (host *Host) ensureLink(link netlink.Link) (netlink.Link, error) {
 	name := link.Attrs().Name
 	existing, err := host.handle.LinkByName(name)
@@ -103,21 +62,10 @@ func (host *Host) ensureLink(link netlink.Link) (netlink.Link, error) {
 	if !errors.As(err, &notFound) {
 		return nil, fmt.Errorf("looking up %s: %w", name, err)
 	}
-	if err := host.handle.LinkAdd(link); err != nil {
+	if err := host.handle.LinkAdd(link); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("creating %s %s: %w", link.Type(), name, err)
 	}
 	return host.handle.LinkByName(name)
-}
-
-func (host *Host) ensureUpWithAddr(link netlink.Link, addr netip.Prefix) error {
-	name := link.Attrs().Name
-	if err := host.handle.AddrReplace(link, netlinkAddr(addr)); err != nil {
-		return fmt.Errorf("adding %s to %s: %w", addr, name, err)
-	}
-	if err := host.handle.LinkSetUp(link); err != nil {
-		return fmt.Errorf("bringing %s up: %w", name, err)
-	}
-	return nil
 }
 
 // AddPeer routes the peer's subnet through the VXLAN device to the peer's

@@ -76,7 +76,7 @@ int64_t slim_now_ms(void)
 /* ---- logging ------------------------------------------------------------ */
 
 struct line {
-	char buf[256];
+	char buf[512];
 	size_t n;
 };
 

@@ -495,16 +495,53 @@ void slim_unlisten(int fd)
 static _Atomic int hello_state; /* 0 unknown, 1 known */
 static struct slim_self self_info;
 
+/*
+ * The router refused HELLO with EPERM: this process's network namespace is
+ * no container it serves. Said once, with the router's reason; HELLO is
+ * asked again at most once a second (a container registered later, such
+ * as by a CNI plugin that found the router down, is then served).
+ */
+#define HELLO_REFUSED_RETRY_MS 1000
+static _Atomic int64_t hello_refused_until;
+static _Atomic bool hello_refused_said;
+
+static void hello_refused(const struct slim_reply *rep)
+{
+	atomic_store_explicit(&hello_refused_until, slim_now_ms() + HELLO_REFUSED_RETRY_MS,
+			      memory_order_relaxed);
+	if (atomic_exchange(&hello_refused_said, true))
+		return;
+	char why[320];
+	size_t n = 0;
+	if (rep->type == SLIM_T_ERROR && rep->len > 4) {
+		for (uint32_t i = 4; i < rep->len && i < sizeof rep->payload && n < sizeof why - 1; i++) {
+			uint8_t c = rep->payload[i];
+			why[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		}
+	}
+	why[n] = '\0';
+	slim_log("slim: the router at %s does not accelerate this process: %s; using the overlay",
+		 slim_cfg.router_path, n > 0 ? why : "its network namespace is not a registered container");
+}
+
 bool slim_hello(struct slim_self *self)
 {
 	if (likely(atomic_load_explicit(&hello_state, memory_order_acquire) == 1)) {
 		*self = self_info;
 		return true;
 	}
+	int64_t until = atomic_load_explicit(&hello_refused_until, memory_order_relaxed);
+	if (until != 0 && slim_now_ms() < until)
+		return false;
 	struct slim_reply rep;
 	int err;
-	if (slim_router_call(SLIM_T_HELLO, NULL, 0, -1, SLIM_T_HELLO_OK, &rep, &err) != 0)
+	rep.type = 0;
+	rep.len = 0;
+	if (slim_router_call(SLIM_T_HELLO, NULL, 0, -1, SLIM_T_HELLO_OK, &rep, &err) != 0) {
+		if (err == EPERM && rep.type == SLIM_T_ERROR)
+			hello_refused(&rep);
 		return false;
+	}
 	close_fds(rep.fds, rep.nfds);
 	if (rep.len < 12 || rep.payload[8] > 32) {
 		/* Not the reply the call took it for: a failure seen just now. */

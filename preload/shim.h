@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "compat.h"
 #include "wire.h"
 
 #define SLIM_EXPORT __attribute__((visibility("default")))

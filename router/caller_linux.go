@@ -17,6 +17,7 @@ type caller struct {
 	PID       int32
 	UID       uint32
 	Start     uint64 // secure mode: when the process started (with PID, it for good)
+	Netns     uint64 // inode of its network namespace
 	Container *container
 }
 
@@ -70,7 +71,7 @@ func (k kernelIdentifier) identify(conn *net.UnixConn) (caller, error) {
 		}
 		return c, err
 	}
-	c.Container = k.containers.lookup(ino)
+	c.Netns, c.Container = ino, k.containers.lookup(ino)
 	return c, nil
 }
 

@@ -46,6 +46,9 @@ type Config struct {
 	// exchange and, in secure mode, every accelerated connection's SYN.
 	// A router with peers needs it, unless InsecurePeers.
 	KeyFile string `json:"key_file,omitempty"`
+	// Cluster, if set, takes the cluster's hosts and directory from a
+	// store (etcd) instead of Hosts (cluster_config.go).
+	Cluster *ClusterConfig `json:"cluster,omitempty"`
 	// InsecurePeers lets a router without a cluster key exchange
 	// directories with its peers unauthenticated: then anyone who can
 	// reach its peer port (any user of a peer host) can redirect its

@@ -35,13 +35,13 @@ func TestRegisterContainersRefusesSharedNetns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Router{config: Config{Containers: tt.containers}, containers: newContainerSet()}
+			r := containerTestRouter(t, tt.containers)
 			if err := r.registerContainers(); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("registerContainers: %v, want %q", err, tt.want)
 			}
 		})
 	}
-	r := &Router{config: Config{Containers: []ContainerConfig{{Name: "a", Netns: scratch.Path(), Addr: "198.19.1.2"}}}, containers: newContainerSet()}
+	r := containerTestRouter(t, []ContainerConfig{{Name: "a", Netns: scratch.Path(), Addr: "198.19.1.2"}})
 	if err := r.registerContainers(); err != nil || r.containers.len() != 1 {
 		t.Errorf("one container in its own namespace: %v", err)
 	}

@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"net/netip"
 	"time"
 
 	"github.com/slimnet/slim/control"
@@ -13,7 +12,7 @@ import (
 // serveControl serves the control API and the metrics until ctx is done
 // (package controlapi).
 func (r *Router) serveControl(ctx context.Context) error {
-	api := &control.Server{Source: control.SourceFunc(r.Snapshot), Policy: policyAPI{r}, Log: r.log}
+	api := &control.Server{Source: control.SourceFunc(r.Snapshot), Policy: policyAPI{r}, Containers: containerAPI{r}, Log: r.log}
 	s := &controlapi.Server{Control: r.control, API: api, Metrics: r.metrics, Log: r.log}
 	return s.Run(ctx)
 }
@@ -44,8 +43,8 @@ func (r *Router) Snapshot() control.Snapshot {
 	}
 	listeners, _ := r.listeners.snapshot()
 	perContainer := map[string]*control.Container{}
-	for _, c := range r.config.Containers {
-		snap.Containers = append(snap.Containers, control.Container{Name: c.Name, Addr: netip.MustParseAddr(c.Addr)})
+	for _, c := range r.containers.list() {
+		snap.Containers = append(snap.Containers, c.view())
 	}
 	for i := range snap.Containers {
 		perContainer[snap.Containers[i].Name] = &snap.Containers[i]

@@ -2,7 +2,6 @@ package router
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -20,8 +19,8 @@ func refuse(errno unix.Errno, format string, args ...any) error {
 // dispatch runs one request. It returns the reply (nil for notes) and the
 // descriptors to send with it, which the caller closes after sending.
 func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Message, []int) {
-	if idErr == nil && who.Container == nil {
-		idErr = fmt.Errorf("process %d is not in a container registered with this router", who.PID)
+	if idErr == nil {
+		idErr = r.checkRegistered(who) // containers_linux.go
 	}
 	var (
 		reply protocol.Message

@@ -318,9 +318,9 @@ func TestUnregisteredCallers(t *testing.T) {
 	r, _ := handlerRouter(t)
 	r.callers = fakeIdentifier{who: caller{PID: 4242, UID: 1000}}
 	shim, _ := shimPair(t, r)
-	wantError(t, "a stranger's HELLO", shim.Call(protocol.Message{Type: protocol.TypeHello, ID: 1}), unix.EPERM, "process 4242 is not in a container registered")
+	wantError(t, "a stranger's HELLO", shim.Call(protocol.Message{Type: protocol.TypeHello, ID: 1}), unix.EPERM, "process 4242's network namespace net:[0] is not a container registered")
 	shim.Send(statsNote([]uint32{1}, nil))
-	wantError(t, "a stranger's POOL", shim.Call(protocol.Message{Type: protocol.TypePool, ID: 2, Payload: protocol.Uint32Payload(1)}), unix.EPERM, "not in a container")
+	wantError(t, "a stranger's POOL", shim.Call(protocol.Message{Type: protocol.TypePool, ID: 2, Payload: protocol.Uint32Payload(1)}), unix.EPERM, "is not a container registered")
 	if s := r.Snapshot().Shims; s.Refused != 1 || s.Reports != 0 {
 		t.Errorf("a stranger's STATS: %d refused, %d reports", s.Refused, s.Reports)
 	}

@@ -221,7 +221,7 @@ func TestIntegrationRouterRefusesUnregisteredCaller(t *testing.T) {
 	l := labWithRouters(t, "rtu", 1)
 	// The host namespace itself is no registered container.
 	res := helper(t, l, "h1", "hello")
-	if res[0].Type != "ERROR" || res[0].Errno != int32(unix.EPERM) || !strings.Contains(res[0].Text, "not in a container") {
+	if res[0].Type != "ERROR" || res[0].Errno != int32(unix.EPERM) || !strings.Contains(res[0].Text, "is not a container registered with this router") {
 		t.Errorf("unregistered caller got %+v", res[0])
 	}
 }

@@ -44,6 +44,9 @@ type mode interface {
 	install(p *preparedPolicy) error
 	hits() []uint64
 	revoke(rules []secure.BPFRule) error
+	// forget lets an unregistered container go (secure mode detaches its
+	// cgroup's check; the cgroup stays while processes are in it).
+	forget(c *container)
 	// stop is the mode's part of a clean stop, once nothing is served.
 	stop()
 }
@@ -76,4 +79,5 @@ func (plainMode) prepareRules([]secure.BPFRule) (*secure.RuleList, error) {
 func (plainMode) install(*preparedPolicy) error { return nil }
 func (plainMode) hits() []uint64                { return nil }
 func (plainMode) revoke([]secure.BPFRule) error { return nil }
+func (plainMode) forget(*container)             {}
 func (plainMode) stop()                         {}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -195,17 +194,13 @@ func (a *poolAccount) view() poolView {
 	return poolView{held: a.held, quota: a.quota, refused: a.refused}
 }
 
-// newContainer registers a container of this host with its pool account.
-func (r *Router) newContainer(name, addr string, netns uint64) (*container, error) {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: address %q: %w", name, addr, err)
-	}
+// newPoolAccount is a new container's pool account.
+func (r *Router) newPoolAccount() (*poolAccount, error) {
 	w, err := newPoolWitness()
 	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", name, err)
+		return nil, err
 	}
-	return &container{Name: name, Addr: a, Netns: netns, pool: &poolAccount{witness: w, quota: r.limits().PoolSockets}}, nil
+	return &poolAccount{witness: w, quota: r.limits().PoolSockets}, nil
 }
 
 // closeContainers releases the containers' witnesses (the sockets they

@@ -30,11 +30,18 @@ type Router struct {
 	log     *slog.Logger
 	version string    // what the control API reports
 	started time.Time // when New made it
+	// clusterLink is the router's membership of a cluster store, set by
+	// RunWithCluster (cluster_linux.go); nil for a static cluster.
+	clusterLink *ClusterLink
+	// keepsOverlay: New set the host's overlay up, and Run repairs it
+	// (overlay_linux.go).
+	keepsOverlay bool
 	// clusterKey authenticates the peer channel; nil without config.KeyFile.
 	clusterKey *secure.ClusterKey
 
 	// What the parts share.
 	containers *containerSet // registered containers (containers_linux.go)
+	records    records       // their saved records (registration_linux.go)
 	listeners  *registry     // this host's listeners and the peers' (registry.go)
 	table      *directory.Table
 	publishMu  sync.Mutex // orders writes of the table and the state file
@@ -95,6 +102,10 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 	if err := r.registerContainers(); err != nil {
 		return nil, err
 	}
+	if err := r.setUpOverlay(); err != nil {
+		r.closeContainers()
+		return nil, err
+	}
 	if err := enableFastOpen(); err != nil {
 		r.closeContainers()
 		return nil, err
@@ -141,39 +152,6 @@ func newRouter(config Config, plan overlay.Plan, clusterKey *secure.ClusterKey, 
 	r.callers = kernelIdentifier{containers: r.containers, mode: r.mode}
 	r.shims = r.newShimServer()
 	return r
-}
-
-func (r *Router) registerContainers() error {
-	own, err := namespaceInode("/proc/self/ns/net")
-	if err != nil {
-		return fmt.Errorf("the router's network namespace: %w", err)
-	}
-	for _, c := range r.config.Containers {
-		ino, err := namespaceInode(c.Netns)
-		if err != nil {
-			r.closeContainers()
-			return fmt.Errorf("container %s: network namespace %s: %w", c.Name, c.Netns, err)
-		}
-		if other := r.containers.lookup(ino); other != nil {
-			r.closeContainers()
-			return fmt.Errorf("container %s: netns %s is the network namespace of container %s too; each container has one of its own", c.Name, c.Netns, other.Name)
-		}
-		if ino == own {
-			r.closeContainers()
-			return fmt.Errorf("container %s: netns %s is the router's own (the host's) network namespace", c.Name, c.Netns)
-		}
-		ct, err := r.newContainer(c.Name, c.Addr, ino)
-		if err != nil {
-			r.closeContainers()
-			return err
-		}
-		if err := r.containers.add(ct); err != nil {
-			ct.pool.witness.close()
-			r.closeContainers()
-			return err
-		}
-	}
-	return nil
 }
 
 // enableFastOpen makes sure this namespace's TCP Fast Open allows clients

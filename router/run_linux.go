@@ -22,8 +22,10 @@ import (
 //     LISTEN waits for the peers' acknowledgements: the exchange still
 //     runs) and ends every connection.
 //  2. exchange: the cluster (push sessions, their ack readers, the
-//     connections peers push on).
-//  3. sweep: the census's sweep (a sweep in progress finishes).
+//     connections peers push on; on a cluster store, following the
+//     store and publishing to it).
+//  3. upkeep: the census's sweep (a sweep in progress finishes), the
+//     overlay's repair and the re-reading of the containers' records.
 //
 // Then secure mode stops (it counts the host sockets still open: no
 // request can make one any more), and the directory table and the
@@ -38,7 +40,7 @@ func (r *Router) Run(ctx context.Context) error {
 	stages := []*stage{
 		startStage("serving", r.serveShims, r.serveControl),
 		startStage("exchange", r.cluster.Run),
-		startStage("sweep", r.sweeper.Run),
+		startStage("upkeep", r.sweeper.Run, r.keepOverlay, r.keepRecords),
 	}
 	waitForStop(ctx, stages)
 	var err error

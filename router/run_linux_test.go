@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -40,11 +41,11 @@ func loopbackRouter(t *testing.T, peers ...HostConfig) *Router {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := r.newContainer("self", "198.19.1.2", ino)
+	pool, err := r.newPoolAccount()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.containers.add(c)
+	r.containers.add(&container{Name: "self", Addr: netip.MustParseAddr("198.19.1.2"), Netns: ino, Source: control.SourceConfig, pool: pool})
 	if err := r.open(); err != nil {
 		r.closeSockets()
 		r.closeContainers()

@@ -100,3 +100,15 @@ func (s *secureMode) checkEnrolled(who caller, t protocol.Type) error {
 	}
 	return nil
 }
+
+// forget detaches the policy check from an unregistered container's
+// cgroup (the cgroup stays while processes are in it).
+func (s *secureMode) forget(c *container) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.containers[c.Name]; ok {
+		l.Unpin()
+		l.Close()
+		delete(s.containers, c.Name)
+	}
+}

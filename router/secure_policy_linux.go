@@ -62,6 +62,19 @@ func (r *Router) compilePolicy(set *policy.Set) (*preparedPolicy, error) {
 // against it at once. Called with r.policyMu held.
 func (r *Router) installPolicy(p *preparedPolicy) error { return r.mode.install(p) }
 
+// applyPolicy prepares, installs and enforces r.policy again (a rule
+// naming a container follows it). Called with r.policyMu held.
+func (r *Router) applyPolicy() error {
+	p, err := r.preparePolicy(r.policy)
+	if err != nil {
+		return err
+	}
+	if err := r.installPolicy(p); err != nil {
+		return err
+	}
+	return r.revoke(p.rules)
+}
+
 // policyHits is each rule's hit count, or nil outside secure mode.
 // Called with r.policyMu held.
 func (r *Router) policyHits() []uint64 { return r.mode.hits() }

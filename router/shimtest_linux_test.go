@@ -3,8 +3,10 @@ package router
 import (
 	"io"
 	"log/slog"
+	"net/netip"
 	"testing"
 
+	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router/shimserver/shimtest"
 )
 
@@ -32,10 +34,12 @@ func selfRouter(t *testing.T, limits Limits) (*Router, *container) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := r.newContainer("self", "198.19.1.2", ino)
+	pool, err := r.newPoolAccount()
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The test process's own namespace: openContainer would refuse it.
+	c := &container{Name: "self", Addr: netip.MustParseAddr("198.19.1.2"), Netns: ino, Source: control.SourceConfig, pool: pool}
 	if err := r.containers.add(c); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ packages=(
   iproute2 iputils-ping procps psmisc
   # secure-mode tests: conntrack in a lab host (SO_ORIGINAL_DST)
   nftables
+  # cluster store: etcd members of labs and tests (/usr/bin/etcd), etcdctl
+  etcd-server etcd-client
   # benchmarks and application tests
   iperf3 netperf sockperf nginx-light wrk memcached libmemcached-tools
   redis-server redis-tools postgresql curl python3
@@ -18,6 +20,9 @@ packages=(
   openjdk-17-jdk-headless
   # dashboard tests
   tmux
+  # real runtimes (e2e: podman with CNI, containerd, Docker) and image
+  # tarballs; with --no-install-recommends podman gets no netavark
+  podman runc containerd docker.io containernetworking-plugins umoci
 )
 
 nonfree=/etc/apt/sources.list.d/slim-non-free.sources
@@ -45,6 +50,8 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# A Debian 11 userland (glibc 2.31) for the old-glibc tests.
+bash "$(dirname "$0")/fetch-old-glibc.sh"
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 need_update=0
@@ -55,8 +62,18 @@ if [ "$need_update" = 1 ] || [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +3
   mkdir -p "$(dirname "$stamp")" && touch "$stamp"
 fi
 echo "install-deps: installing ${missing[*]}"
+# No daemon may start on install (docker.io would put docker0 and its
+# 172.17.0.0/16 on the machine's own namespace): a policy-rc.d that says
+# no, unless the machine has one.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts these daemons on install; tests start their own copies.
-for svc in nginx memcached; do
+# Debian starts these daemons on install; tests start their own copies
+# (etcd's would listen on the machine's own loopback: labs and tests run
+# theirs in their own namespaces).
+for svc in nginx memcached etcd; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done

@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
-	slimembed "github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 )
 
 // Datapath is secure mode's programs and maps, loaded into the kernel.
@@ -22,7 +22,7 @@ import (
 // Close lets go of the datapath and leaves the pins: what guards the
 // sockets stays. Only Remove takes secure mode out of the kernel.
 type Datapath struct {
-	objs   slimembed.SecureObjects
+	objs   prebuilt.SecureObjects
 	links  []link.Link
 	pinDir string
 	// ruleListSpec makes the policy lists slim_policy holds.
@@ -67,7 +67,7 @@ func Load(pinDir string) (*Datapath, error) {
 	if err := os.MkdirAll(pinDir, 0o700); err != nil {
 		return nil, fmt.Errorf("secure mode: bpffs directory: %w", err)
 	}
-	spec, err := slimembed.LoadSecure()
+	spec, err := prebuilt.LoadSecure()
 	if err != nil {
 		return nil, fmt.Errorf("secure mode: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	slimembed "github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 )
 
 func TestCgroup2MountOnThisHost(t *testing.T) {
@@ -49,8 +49,8 @@ func TestLoadEmbeddedPrograms(t *testing.T) {
 	if f := Probe().CgroupSockAddr; !f.Present {
 		testenv.KernelFeature(t, f.Name, errors.New(f.State()))
 	}
-	var objs slimembed.SecureObjects
-	if err := slimembed.LoadSecureObjects(&objs, nil); err != nil {
+	var objs prebuilt.SecureObjects
+	if err := prebuilt.LoadSecureObjects(&objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			t.Fatalf("verifier: %+v", ve)

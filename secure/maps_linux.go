@@ -7,7 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	slimembed "github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 )
 
 // Kinds of socket the programs know (enum slim_kind in secure.c).
@@ -83,7 +83,7 @@ func netAndMask(p netip.Prefix) (net, mask uint32) {
 
 // Configure writes the settings every program reads.
 func (d *Datapath) Configure(s Settings) error {
-	var cur slimembed.SecureSlimConfig
+	var cur prebuilt.SecureSlimConfig
 	zero := uint32(0)
 	if err := d.objs.SlimSettings.Lookup(zero, &cur); err != nil {
 		return fmt.Errorf("secure mode: reading settings: %w", err)
@@ -98,7 +98,7 @@ func (d *Datapath) Configure(s Settings) error {
 // the owner's overlay address and, for listeners, the overlay port; the
 // socket counts as open (LiveSockets) until its release.
 func (d *Datapath) SetSocket(fd int, kind uint32, owner netip.AddrPort) error {
-	v := slimembed.SecureSlimSk{Kind: kind, SelfIp: be32(owner.Addr()), SelfPort: be16(owner.Port())}
+	v := prebuilt.SecureSlimSk{Kind: kind, SelfIp: be32(owner.Addr()), SelfPort: be16(owner.Port())}
 	if err := d.objs.SlimSocks.Update(int32(fd), v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("secure mode: socket state: %w", err)
 	}
@@ -109,14 +109,14 @@ func (d *Datapath) SetSocket(fd int, kind uint32, owner netip.AddrPort) error {
 // exactly those given.
 func (d *Datapath) SetRoutes(routes map[netip.AddrPort]netip.AddrPort) error {
 	m := d.objs.SlimRoutes
-	want := map[slimembed.SecureSlimAddr]slimembed.SecureSlimAddr{}
+	want := map[prebuilt.SecureSlimAddr]prebuilt.SecureSlimAddr{}
 	for o, h := range routes {
 		want[slimAddr(o)] = slimAddr(h)
 	}
 	var (
-		key   slimembed.SecureSlimAddr
-		value slimembed.SecureSlimAddr
-		stale []slimembed.SecureSlimAddr
+		key   prebuilt.SecureSlimAddr
+		value prebuilt.SecureSlimAddr
+		stale []prebuilt.SecureSlimAddr
 	)
 	it := m.Iterate()
 	for it.Next(&key, &value) {
@@ -135,8 +135,8 @@ func (d *Datapath) SetRoutes(routes map[netip.AddrPort]netip.AddrPort) error {
 	return it.Err()
 }
 
-func slimAddr(a netip.AddrPort) slimembed.SecureSlimAddr {
-	return slimembed.SecureSlimAddr{Ip: be32(a.Addr()), Port: be16(a.Port())}
+func slimAddr(a netip.AddrPort) prebuilt.SecureSlimAddr {
+	return prebuilt.SecureSlimAddr{Ip: be32(a.Addr()), Port: be16(a.Port())}
 }
 
 // SetContainer tells the overlay policy check which overlay address the

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	slimembed "github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 )
 
 // RulesLimitError refuses a policy longer than the programs hold.
@@ -56,7 +56,7 @@ func fillRules(m *ebpf.Map, rules []BPFRule) error {
 		return nil
 	}
 	keys := make([]uint32, len(rules))
-	values := make([]slimembed.SecureSlimRule, len(rules))
+	values := make([]prebuilt.SecureSlimRule, len(rules))
 	for i, r := range rules {
 		keys[i], values[i] = uint32(i), r.encode()
 	}
@@ -75,8 +75,8 @@ func fillRules(m *ebpf.Map, rules []BPFRule) error {
 }
 
 // encode is the rule as the programs read it.
-func (r BPFRule) encode() slimembed.SecureSlimRule {
-	v := slimembed.SecureSlimRule{PortLo: r.PortMin, PortHi: r.PortMax, Action: actionAllow}
+func (r BPFRule) encode() prebuilt.SecureSlimRule {
+	v := prebuilt.SecureSlimRule{PortLo: r.PortMin, PortHi: r.PortMax, Action: actionAllow}
 	if r.PortMax == 0 {
 		v.PortLo, v.PortHi = 0, 0xffff
 	}
@@ -162,7 +162,7 @@ func (d *Datapath) SocketsMapFD() int { return d.objs.SlimSocks.FD() }
 // ConnectedSocket decodes a socket's state as dumped: the accelerated
 // connection a container made through it, if it is one.
 func ConnectedSocket(state []byte) (Conn, bool) {
-	var st slimembed.SecureSlimSk
+	var st prebuilt.SecureSlimSk
 	if len(state) < binary.Size(st) {
 		return Conn{}, false
 	}

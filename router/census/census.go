@@ -166,3 +166,18 @@ func (c *Census) Connections() []control.Connection {
 	})
 	return list
 }
+
+// DropContainer forgets the pool sockets handed to a container (it was
+// unregistered) and returns their cookies.
+func (c *Census) DropContainer(name string) map[uint64]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cookies := map[uint64]bool{}
+	for cookie, p := range c.pool {
+		if p.container == name {
+			cookies[cookie] = true
+			delete(c.pool, cookie)
+		}
+	}
+	return cookies
+}

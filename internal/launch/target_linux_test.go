@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"fmt"
@@ -25,7 +25,7 @@ func TestPreloadBlockerStaticBinary(t *testing.T) {
 	testenv.Tools(t, "gcc")
 	gcc, _ := exec.LookPath("gcc")
 	static := filepath.Join(t.TempDir(), "static_true")
-	out, err := exec.Command(gcc, "-static", "-o", static, "testdata/static_true.c").CombinedOutput()
+	out, err := exec.Command(gcc, "-static", "-o", static, "../../testdata/static_true.c").CombinedOutput()
 	if err != nil {
 		testenv.Require(t, false, fmt.Sprintf("cannot link statically (libc6-dev's static libc missing?): %v\n%s", err, out))
 	}
@@ -39,7 +39,7 @@ func TestPreloadBlockerStaticBinary(t *testing.T) {
 }
 
 func TestPreloadBlockerSetuidBinary(t *testing.T) {
-	setuid := copyExecutable(t, "/bin/true", 0o755|os.ModeSetuid)
+	setuid := testenv.CopyExecutable(t, "/bin/true", 0o755|os.ModeSetuid)
 	reason, err := preloadBlocker(setuid)
 	if err != nil {
 		t.Fatal(err)
@@ -64,20 +64,4 @@ func TestPreloadBlockerScript(t *testing.T) {
 			t.Errorf("%s: %q, %v; want preloadable", path, reason, err)
 		}
 	}
-}
-
-func copyExecutable(t *testing.T, from string, mode os.FileMode) string {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	to := filepath.Join(t.TempDir(), filepath.Base(from))
-	if err := os.WriteFile(to, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(to, mode); err != nil {
-		t.Fatal(err)
-	}
-	return to
 }

@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ const guardedEnv = "SLIM_IOCTL_GUARDED"
 // locked to its thread: execProgram must follow on the same goroutine.
 // The protection it returns (nil when the program is not guarded here)
 // is what a secure router checks before it enrolls the program.
-func guardIoctls(secureRouter bool, plan *execPlan) (*ioctlguard.Protection, error) {
+func guardIoctls(secureRouter bool, p *plan, program ioctlguard.Command) (*ioctlguard.Protection, error) {
 	switch mode := os.Getenv(ioctlGuardEnv); mode {
 	case "off":
 		return nil, nil
@@ -33,15 +33,15 @@ func guardIoctls(secureRouter bool, plan *execPlan) (*ioctlguard.Protection, err
 			return nil, nil
 		}
 	default:
-		return nil, fmt.Errorf("%w: %s=%q: want force, off or nothing", errUsage, ioctlGuardEnv, mode)
+		return nil, fmt.Errorf("%s=%q: want force, off or nothing", ioctlGuardEnv, mode)
 	}
-	protection, err := ioctlguard.Protect(ioctlGuardProgram)
+	protection, err := ioctlguard.Protect(program)
 	switch {
 	case errors.Is(err, ioctlguard.ErrSupervised) && os.Getenv(guardedEnv) == "1":
 		return nil, nil // nested: the outer guard's filter covers the program
 	case err != nil:
 		return nil, fmt.Errorf("guard the program's socket ioctls (%s=off runs it without): %w", ioctlGuardEnv, err)
 	}
-	plan.env = setenv(plan.env, guardedEnv, "1")
+	p.env = setenv(p.env, guardedEnv, "1")
 	return protection, nil
 }

@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/slimnet/slim/embed"
+	prebuilt "github.com/slimnet/slim/embed"
 )
 
 const reasonSetID = "is setuid/setgid (the loader ignores LD_PRELOAD for it)"
@@ -68,7 +68,7 @@ func preloadBlocker(path string) (string, error) {
 	if !strings.Contains(interp, "ld-linux") {
 		return fmt.Sprintf("does not use the glibc loader (its loader is %s)", interp), nil
 	}
-	return "", nil
+	return glibcBlocker(interp)
 }
 
 // interpreter returns the program interpreter (PT_INTERP), if any.
@@ -96,7 +96,7 @@ func hasFileCapabilities(path string) bool {
 // shimELFHeader is the ELF header of the embedded shim, or nil if it cannot
 // be parsed (then the architecture check is skipped).
 var shimELFHeader = sync.OnceValue(func() *elf.FileHeader {
-	f, err := elf.NewFile(bytes.NewReader(embed.Shim()))
+	f, err := elf.NewFile(bytes.NewReader(prebuilt.Shim()))
 	if err != nil {
 		return nil
 	}
@@ -104,9 +104,9 @@ var shimELFHeader = sync.OnceValue(func() *elf.FileHeader {
 })
 
 // execProgram replaces slim with the planned program.
-func execProgram(plan execPlan) error {
-	if err := syscall.Exec(plan.path, plan.argv, plan.env); err != nil {
-		return fmt.Errorf("exec %s: %w", plan.path, err)
+func execProgram(p plan) error {
+	if err := syscall.Exec(p.path, p.argv, p.env); err != nil {
+		return fmt.Errorf("exec %s: %w", p.path, err)
 	}
 	return nil
 }

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/internal/testenv"
+	"github.com/slimnet/slim/lab"
+)
+
+// Bounds of the cluster-store tests: the member lease is the lab's 10 s.
+const (
+	storeWait   = 30 * time.Second
+	payloadSize = 256 << 10 // what crosses the overlay if a connection is not accelerated
+)
+
+// newEtcdLab is a lab of hosts hosts, one container each, whose routers
+// take the cluster from the lab's 3-member etcd.
+func newEtcdLab(t *testing.T, prefix string, hosts int) *testLab {
+	t.Helper()
+	testenv.Integration(t)
+	testenv.Tools(t, "etcd", "python3")
+	build(t)
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	l, err := lab.Up(lab.Spec{Name: name, Hosts: hosts, Containers: 1, Store: lab.StoreEtcd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range l.Hosts {
+				if log, err := os.ReadFile(filepath.Join(l.RouterDir(h.Name), "router.log")); err == nil {
+					t.Logf("router of %s:\n%s", h.Name, tail(string(log), 30))
+				}
+			}
+		}
+		if err := lab.Down(name); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	if err := l.StartRouters(slimPath, "--verbose"); err != nil {
+		t.Fatal(err)
+	}
+	return &testLab{t: t, Lab: l}
+}
+
+func clusterScript() string { return testdataPath("clusterecho.py") }
+
+// serve starts an accelerated echo server in node and waits for it.
+func (l *testLab) serve(node string, port int) *program {
+	l.t.Helper()
+	p := l.start(node, true, "python3", clusterScript(), "server", strconv.Itoa(port), "120")
+	p.waitFor("LISTENING", 10*time.Second)
+	return p
+}
+
+// exchange runs an accelerated client from node to addr:port and checks
+// that it got its bytes back without the overlay carrying them.
+func (l *testLab) exchange(node, addr string, port int) {
+	l.t.Helper()
+	host, _ := l.HostOf(node)
+	before := l.vxlanBytes(host.Name)
+	p := l.start(node, true, "python3", clusterScript(), "client", addr, strconv.Itoa(port), strconv.Itoa(payloadSize))
+	if err := p.wait(15 * time.Second); err != nil || !strings.Contains(p.output(), "OK") {
+		l.t.Fatalf("%s -> %s:%d: %v\n%s", node, addr, port, err, p.output())
+	}
+	if grew := l.vxlanBytes(host.Name) - before; grew > payloadSize/4 {
+		l.t.Fatalf("%s -> %s:%d was not accelerated: the overlay carried %d bytes", node, addr, port, grew)
+	}
+}
+
+// waitForDirectoryAll waits until every host's table lists addr:port.
+func (l *testLab) waitForDirectoryAll(addr string, port int) {
+	l.t.Helper()
+	for _, h := range l.Hosts {
+		l.waitForDirectory(h.Name, addr, port, storeWait)
+	}
+}
+
+// waitForNoDirectory waits until host's table no longer lists addr:port.
+func (l *testLab) waitForNoDirectory(host, addr string, port int) {
+	l.t.Helper()
+	for deadline := time.Now().Add(storeWait); l.directoryLists(host, addr, port); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s's directory still lists %s:%d after %v", host, addr, port, storeWait)
+		}
+	}
+}
+
+// partitionFromEtcd blackholes host's routes to the etcd members; the
+// returned function heals it.
+func (l *testLab) partitionFromEtcd(host string) (heal func()) {
+	l.t.Helper()
+	n, _ := l.Node(host)
+	var routes []*netlink.Route
+	for _, m := range l.Etcd {
+		routes = append(routes, &netlink.Route{Dst: &net.IPNet{IP: net.IP(m.Addr.AsSlice()), Mask: net.CIDRMask(32, 32)}, Type: unix.RTN_BLACKHOLE})
+	}
+	change := func(op func(*netlink.Route) error) error {
+		return n.Do(func() error {
+			for _, r := range routes {
+				if err := op(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := change(netlink.RouteAdd); err != nil {
+		l.t.Fatalf("partitioning %s from etcd: %v", host, err)
+	}
+	healed := false
+	heal = func() {
+		if !healed {
+			healed = true
+			if err := change(netlink.RouteDel); err != nil {
+				l.t.Errorf("healing %s's partition: %v", host, err)
+			}
+		}
+	}
+	l.t.Cleanup(heal)
+	return heal
+}
+
+// routesTo says whether host routes the overlay to subnet.
+func (l *testLab) routesTo(host string, subnet netip.Prefix) bool {
+	l.t.Helper()
+	n, _ := l.Node(host)
+	found := false
+	err := n.Do(func() error {
+		routes, err := netlink.RouteList(nil, unix.AF_INET)
+		for _, r := range routes {
+			if r.Dst != nil && r.Dst.String() == subnet.String() {
+				found = true
+			}
+		}
+		return err
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return found
+}
+
+// TestIntegrationEtcdLab runs a lab of four hosts on etcd through what
+// the cluster store must survive, checking at each step what a user
+// would: accelerated connections, directory tables, overlay routes.
+func TestIntegrationEtcdLab(t *testing.T) {
+	l := newEtcdLab(t, "ce", 4)
+	h1, h2, h3 := l.containerAddr("h1-c1"), l.containerAddr("h2-c1"), l.containerAddr("h3-c1")
+	l.serve("h1-c1", 8000)
+	l.waitForDirectoryAll(h1, 8000)
+	l.exchange("h4-c1", h1, 8000)
+
+	t.Log("a restarted router has the whole directory as soon as it serves")
+	l.restartRouter("h2", l.killRouter("h2"))
+	if !l.directoryLists("h2", h1, 8000) {
+		t.Fatal("the restarted router of h2 serves without h1's listener in its directory")
+	}
+	l.exchange("h2-c1", h1, 8000)
+
+	t.Log("one etcd member killed: new listeners still reach every host")
+	if err := l.StopEtcd(0, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	l.serve("h3-c1", 8001)
+	l.waitForDirectoryAll(h3, 8001)
+	l.exchange("h4-c1", h3, 8001)
+
+	t.Log("all of etcd stopped: connections and known listeners keep working, nothing hangs")
+	held := l.start("h2-c1", true, "python3", clusterScript(), "hold", h1, "8000", "20")
+	held.waitFor("CONNECTED", 10*time.Second)
+	for i := 1; i < len(l.Etcd); i++ {
+		if err := l.StopEtcd(i, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.serve("h2-c1", 8002) // a listen with etcd down returns
+	l.exchange("h4-c1", h1, 8000)
+	l.exchange("h1-c1", h3, 8001)
+	held.waitFor("HELD 10", 15*time.Second) // seconds the connection lasted, etcd down since about 1 s
+	if strings.Contains(held.output(), "CLOSED") {
+		t.Fatalf("a connection broke while etcd was down:\n%s", held.output())
+	}
+
+	t.Log("etcd back: what could not be published lands")
+	for i := range l.Etcd {
+		if err := l.StartEtcd(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.waitForDirectoryAll(h2, 8002)
+	l.exchange("h3-c1", h2, 8002)
+
+	t.Log("h3 partitioned from etcd: the others drop its listeners, it keeps its state; healed, all comes back")
+	heal := l.partitionFromEtcd("h3")
+	l.serve("h3-c1", 8003)
+	l.waitForNoDirectory("h1", h3, 8001)
+	if !l.directoryLists("h3", h1, 8000) {
+		t.Fatal("the partitioned host lost its directory")
+	}
+	l.exchange("h3-c1", h1, 8000)
+	heal()
+	l.waitForDirectoryAll(h3, 8003)
+	l.waitForDirectory("h1", h3, 8001, storeWait)
+	l.exchange("h4-c1", h3, 8003)
+
+	t.Log("h4 leaves: the others stop routing to its subnet")
+	subnet := l.Hosts[3].Subnet
+	if !l.routesTo("h1", subnet) {
+		t.Fatalf("h1 has no route to h4's subnet %s", subnet)
+	}
+	l.killRouter("h4")
+	leave := exec.Command(slimPath, "router", "--config", l.routerConfigPath("h4"), "--leave")
+	n, _ := l.Node("h4")
+	if err := n.Run(leave); err != nil {
+		t.Fatalf("slim router --leave: %v", err)
+	}
+	for deadline := time.Now().Add(storeWait); l.routesTo("h1", subnet); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("h1 still routes to %s after h4 left", subnet)
+		}
+	}
+}

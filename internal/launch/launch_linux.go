@@ -1,0 +1,42 @@
+package launch
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/slimnet/slim/secure/ioctlguard"
+)
+
+// Options are slim exec's settings after its flags and environment.
+type Options struct {
+	ShimDir    string             // where the shim file is installed
+	RouterSock string             // the router's socket
+	Guard      ioctlguard.Command // how to start the ioctl guard (this binary)
+}
+
+// Run replaces this process with args[0] run with the shim preloaded when
+// it can be, guarded and enrolled when the router runs in secure mode. It
+// returns only on failure.
+func Run(opts Options, args []string) error {
+	p, err := newPlan(opts, args, os.Environ())
+	if err != nil {
+		return err
+	}
+	if p.notice != "" {
+		fmt.Fprintln(os.Stderr, p.notice)
+	}
+	// One HELLO decides both: a secure router wants the program guarded,
+	// then enrolls it (after checking the guard); any other needs neither.
+	secureRouter := routerSecure(opts.RouterSock)
+	protection, err := guardIoctls(secureRouter, &p, opts.Guard)
+	if err != nil {
+		return err
+	}
+	if secureRouter {
+		enroll(opts.RouterSock, protection)
+	}
+	if protection != nil {
+		protection.Close()
+	}
+	return execProgram(p)
+}
