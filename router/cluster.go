@@ -12,10 +12,10 @@ import (
 // Cluster is where a router's cluster state comes from: which other hosts
 // there are, and how this host's listeners reach them and theirs reach
 // this host (docs/architecture.md, "Where cluster state comes from").
-// Today it is the static host list of the configuration with the
-// full-mesh exchange between routers (package peers, newCluster); a
-// backend such as etcd is another implementation, chosen in newCluster,
-// that feeds the same Directory.
+// It is the static host list of the configuration with the full-mesh
+// exchange between routers (package peers, newCluster), or, for a router
+// on a cluster store, storeCluster (cluster_linux.go, RunWithCluster),
+// which feeds the same registry from the store.
 type Cluster interface {
 	// Peers lists the other hosts and how the exchange with each is
 	// doing, for the control API (Listeners is left to the router).
