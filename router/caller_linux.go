@@ -30,9 +30,22 @@ func namespaceInode(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// identify asks the kernel who connected: SO_PEERCRED gives the process,
-// /proc/PID/ns/net its network namespace, the registry the container.
-func (r *Router) identify(conn *net.UnixConn) (caller, error) {
+// identifier says who is at the other end of a shim connection: the
+// kernel (kernelIdentifier), or in tests whoever the test says.
+type identifier interface {
+	identify(conn *net.UnixConn) (caller, error)
+}
+
+// kernelIdentifier asks the kernel who connected: SO_PEERCRED gives the
+// process, /proc/PID/ns/net its network namespace, the registered
+// containers the container. The mode reads the process's start time if
+// it needs it.
+type kernelIdentifier struct {
+	containers *containerSet
+	mode       mode
+}
+
+func (k kernelIdentifier) identify(conn *net.UnixConn) (caller, error) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return caller{}, err
@@ -48,10 +61,8 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 		return caller{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
 	c := caller{PID: cred.Pid, UID: cred.Uid}
-	if r.secure != nil {
-		if c.Start, err = peerStart(raw, cred.Pid); err != nil {
-			return c, fmt.Errorf("process %d: %w", cred.Pid, err)
-		}
+	if c.Start, err = k.mode.callerStart(raw, cred.Pid); err != nil {
+		return c, fmt.Errorf("process %d: %w", cred.Pid, err)
 	}
 	ino, err := namespaceInode(fmt.Sprintf("/proc/%d/ns/net", cred.Pid))
 	if err != nil {
@@ -60,7 +71,7 @@ func (r *Router) identify(conn *net.UnixConn) (caller, error) {
 		}
 		return c, err
 	}
-	c.Netns, c.Container = ino, r.containers.lookup(ino)
+	c.Netns, c.Container = ino, k.containers.lookup(ino)
 	return c, nil
 }
 

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/slimnet/slim/cluster"
 	"github.com/slimnet/slim/cluster/etcd"
+	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/protocol"
 )
@@ -98,15 +100,40 @@ func peerHost(config overlay.Config, member cluster.Member, logger *slog.Logger)
 // RunWithCluster is Run for a router whose cluster state comes from a
 // store: the directory starts complete (the store's first read), peers'
 // listeners and VXLAN peers follow the store, and this host's listeners
-// are published to it.
+// are published to it. The store is the router's Cluster (storeCluster),
+// which Run runs in its exchange stage.
 func (r *Router) RunWithCluster(ctx context.Context, link *ClusterLink) error {
 	r.clusterLink = link // before Run: the overlay repair keeps the peers it routes
 	state, _ := link.Store.State()
 	r.applyCluster(link, state)
-	r.wg.Add(2)
-	go func() { defer r.wg.Done(); r.followCluster(ctx, link) }()
-	go func() { defer r.wg.Done(); r.publishToCluster(ctx, link) }()
+	r.cluster = &storeCluster{router: r, link: link, exchange: r.cluster}
 	return r.Run(ctx)
+}
+
+// storeCluster is the Cluster of a router on a cluster store: it follows
+// the store's state into the directory and the overlay, and publishes
+// this host's listeners to it. The static exchange still runs beside it
+// (the configuration lists this host alone, so it pushes to no one).
+type storeCluster struct {
+	router   *Router
+	link     *ClusterLink
+	exchange Cluster
+}
+
+var _ Cluster = (*storeCluster)(nil)
+
+func (c *storeCluster) Peers() []control.Peer { return c.exchange.Peers() }
+
+func (c *storeCluster) WaitPublished(version uint64) { c.exchange.WaitPublished(version) }
+
+// Run follows the store and publishes to it until ctx is done, and
+// returns once its goroutines are done.
+func (c *storeCluster) Run(ctx context.Context) error {
+	group, ctx := errgroup.WithContext(ctx)
+	group.Go(func() error { return c.exchange.Run(ctx) })
+	group.Go(func() error { c.router.followCluster(ctx, c.link); return nil })
+	group.Go(func() error { c.router.publishToCluster(ctx, c.link); return nil })
+	return group.Wait()
 }
 
 // followCluster applies every new state of the store.

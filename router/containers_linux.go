@@ -255,3 +255,23 @@ func (r *Router) checkRegistered(who caller) error {
 	}
 	return nil
 }
+
+// addresses maps each container to its overlay address.
+func (s *containerSet) addresses() map[string]netip.Addr {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	addrs := make(map[string]netip.Addr, len(s.byName))
+	for name, c := range s.byName {
+		addrs[name] = c.Addr
+	}
+	return addrs
+}
+
+// close releases every container's namespace and pool witness at once
+// (the sockets they witness are the containers' and live on): the router
+// is stopping and no request is under way.
+func (s *containerSet) close() {
+	for _, c := range s.list() {
+		c.releaseNow()
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
-	"time"
 )
 
 // containerTestRouter is a router with the given config containers, as New
@@ -24,13 +23,8 @@ func containerTestRouter(t *testing.T, containers []ContainerConfig) *Router {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	r := &Router{
-		config: config, plan: plan, self: plan.Hosts[0],
-		log:        slog.New(slog.NewTextHandler(logs, nil)),
-		containers: newContainerSet(), listeners: newRegistry(),
-		version: "test", started: time.Now(), census: newCensus(),
-		shimStats: newShimStats(), peerHealth: newPeerHealth(),
-	}
+	r := newRouter(config, plan, nil, slog.New(slog.NewTextHandler(logs, nil)))
+	r.version = "test"
 	testLogs.Store(r, logs)
 	t.Cleanup(func() {
 		for _, c := range r.containers.list() {

@@ -1,130 +1,22 @@
 package router
 
 import (
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/slimnet/slim/router/census"
 	"github.com/slimnet/slim/router/protocol"
+	"github.com/slimnet/slim/router/shimserver"
+	"github.com/slimnet/slim/router/shimserver/shimtest"
 )
 
-// Hostile shims, root-free (shimtest_linux_test.go): what any process in
+// Hostile shims, root-free (shimtest_linux_test.go; the shim server's own
+// defences are tested in package shimserver): what any process in
 // a container can send on the router socket (docs/secure.md, "Tested:
 // local denial of service and shim reports").
-
-// TestShimEmptyDatagramGetsError: an empty datagram is a malformed
-// request: it gets an ERROR and the connection goes on; a descriptor
-// riding on it is closed by the router. A zero-length read used to be
-// taken for the end of the connection (and the descriptor was kept).
-func TestShimEmptyDatagramGetsError(t *testing.T) {
-	r, _ := selfRouter(t, Limits{})
-	conn, _ := shimPair(t, r)
-	send(t, conn, nil)
-	reply, err := receive(t, conn, 5*time.Second)
-	if err != nil || reply.Type != protocol.TypeError || reply.errno != int32(unix.EPROTO) || !strings.Contains(reply.text, "empty") {
-		t.Fatalf("empty datagram: %+v, %v; want ERROR EPROTO saying it is empty", reply, err)
-	}
-	pipe := make([]int, 2)
-	if err := unix.Pipe2(pipe, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(pipe[0])
-	send(t, conn, nil, pipe[1])
-	unix.Close(pipe[1])
-	if reply, err := receive(t, conn, 5*time.Second); err != nil || reply.Type != protocol.TypeError {
-		t.Fatalf("empty datagram with a descriptor: %+v, %v; want ERROR", reply, err)
-	}
-	if !pipeClosedEverywhere(t, pipe[0]) {
-		t.Error("the router kept the descriptor of an empty datagram")
-	}
-	if reply := call(t, conn, protocol.Message{Type: protocol.TypeHello, ID: 3}); reply.Type != protocol.TypeHelloOK || reply.ID != 3 {
-		t.Errorf("HELLO after empty datagrams: %+v", reply)
-	}
-}
-
-// TestShimConnectionsBounded: a container holds at most
-// limits.shim_connections router connections: more are refused with an
-// ERROR that says why and closed, the ones it holds keep working.
-func TestShimConnectionsBounded(t *testing.T) {
-	r, _ := selfRouter(t, Limits{ShimConnections: 8})
-	var served, refused int
-	for i := range 20 {
-		// A shim's first request is there when the router accepts.
-		conn, _ := shimPair(t, r, protocol.Message{Type: protocol.TypeHello, ID: uint32(i + 1)}.Encode())
-		reply, err := receive(t, conn, 5*time.Second)
-		if err != nil {
-			t.Fatalf("connection %d: no reply: %v", i, err)
-		}
-		switch {
-		case reply.Type == protocol.TypeHelloOK:
-			served++
-		case reply.Type == protocol.TypeError && reply.errno == int32(unix.EUSERS) && strings.Contains(reply.text, "limits.shim_connections"):
-			refused++
-			if _, err := receive(t, conn, 5*time.Second); err == nil {
-				t.Error("a refused connection stays open")
-			}
-		default:
-			t.Errorf("connection %d: %+v", i, reply)
-		}
-	}
-	if served != 8 || refused != 12 {
-		t.Errorf("of 20 connections %d served, %d refused; want 8 and 12", served, refused)
-	}
-}
-
-// TestStrangerConnectionsBounded: a process in no registered container
-// (a local user on the host) holds at most limits.stranger_connections
-// connections, whatever it sends.
-func TestStrangerConnectionsBounded(t *testing.T) {
-	r, _ := selfRouter(t, Limits{})
-	r.containers.remove("self") // this process is no container now
-	var refused int
-	for i := range DefaultStrangerConnections + 10 {
-		conn, _ := shimPair(t, r, protocol.Message{Type: protocol.TypeHello, ID: uint32(i + 1)}.Encode())
-		reply, err := receive(t, conn, 5*time.Second)
-		if err != nil {
-			t.Fatalf("connection %d: no reply: %v", i, err)
-		}
-		if reply.Type != protocol.TypeError {
-			t.Fatalf("a stranger's HELLO: %+v", reply)
-		}
-		if reply.errno == int32(unix.EUSERS) {
-			refused++
-		}
-	}
-	if refused != 10 {
-		t.Errorf("%d of a stranger's %d connections refused, want 10", refused, DefaultStrangerConnections+10)
-	}
-}
-
-// TestIdleShimConnections: a connection that sends nothing is dropped
-// after shimIdleTimeout; one that completed a request (a shim's, kept for
-// the life of its thread) is not.
-func TestIdleShimConnections(t *testing.T) {
-	r, _ := selfRouter(t, Limits{})
-	silent, silentDone := shimPair(t, r)
-	working, workingDone := shimPair(t, r)
-	call(t, working, protocol.Message{Type: protocol.TypeHello, ID: 1})
-	select {
-	case <-silentDone:
-	case <-time.After(shimIdleTimeout + 10*time.Second):
-		t.Fatal("a connection that never sent a request is still served")
-	}
-	select {
-	case <-workingDone:
-		t.Fatal("a shim's idle connection was dropped")
-	case <-time.After(2 * time.Second):
-	}
-	if _, err := receive(t, silent, time.Second); err == nil {
-		t.Error("the silent connection got a reply")
-	}
-	if reply := call(t, working, protocol.Message{Type: protocol.TypeHello, ID: 2}); reply.Type != protocol.TypeHelloOK {
-		t.Errorf("the shim's connection after %v idle: %+v", shimIdleTimeout, reply)
-	}
-}
 
 // poolRequest asks for n pool sockets.
 func poolRequest(id uint32, n int) []byte {
@@ -153,24 +45,24 @@ func heldPoolSockets(t *testing.T, r *Router, name string) (held, quota int, ref
 func TestPoolHoardingIsBounded(t *testing.T) {
 	const quota = 256
 	r, _ := selfRouter(t, Limits{PoolSockets: quota})
-	var conns []*net.UnixConn
+	var conns []*shimtest.Shim
 	for range 20 {
 		conn, _ := shimPair(t, r)
 		conns = append(conns, conn)
 		for i := range 40 {
-			send(t, conn, poolRequest(uint32(i+1), protocol.MaxPool))
+			conn.Send(poolRequest(uint32(i+1), protocol.MaxPool))
 		}
 	}
 	var got []int
 	var quotaErrors int
 	for _, conn := range conns {
 		for range 40 {
-			reply, err := receive(t, conn, 10*time.Second)
+			reply, err := conn.Receive(10 * time.Second)
 			if err != nil {
 				t.Fatalf("reading a reply: %v", err)
 			}
-			got = append(got, reply.fds...)
-			if reply.Type == protocol.TypeError && reply.errno == int32(unix.EDQUOT) && strings.Contains(reply.text, "limits.pool_sockets") {
+			got = append(got, reply.FDs...)
+			if reply.Type == protocol.TypeError && reply.Errno == int32(unix.EDQUOT) && strings.Contains(reply.Text, "limits.pool_sockets") {
 				quotaErrors++
 			}
 		}
@@ -188,7 +80,7 @@ func TestPoolHoardingIsBounded(t *testing.T) {
 		t.Errorf("after closing them all the container holds %d host sockets", held)
 	}
 	time.Sleep(poolRecountInterval)
-	if reply := call(t, conns[0], protocol.Message{Type: protocol.TypePool, ID: 99, Payload: protocol.Uint32Payload(8)}); reply.Type != protocol.TypePoolOK || len(reply.fds) != 8 {
+	if reply := conns[0].Call(protocol.Message{Type: protocol.TypePool, ID: 99, Payload: protocol.Uint32Payload(8)}); reply.Type != protocol.TypePoolOK || len(reply.FDs) != 8 {
 		t.Errorf("POOL after the sockets were closed: %+v", reply)
 	}
 }
@@ -209,7 +101,7 @@ func TestPoolReplyNeverRead(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(replyTimeout + 20*time.Second):
+	case <-time.After(shimserver.ReplyTimeout + 20*time.Second):
 		t.Fatal("the router still writes to a shim that reads nothing")
 	}
 	held, _, _ := heldPoolSockets(t, r, "self")
@@ -237,18 +129,18 @@ func statsNote(fallbacks []uint32, setups []uint32) []byte {
 func TestShimReportsBoundedAndAttributed(t *testing.T) {
 	r, _ := selfRouter(t, Limits{})
 	conn, _ := shimPair(t, r)
-	pool := call(t, conn, protocol.Message{Type: protocol.TypePool, ID: 2, Payload: protocol.Uint32Payload(8)})
-	if len(pool.fds) != 8 {
+	pool := conn.Call(protocol.Message{Type: protocol.TypePool, ID: 2, Payload: protocol.Uint32Payload(8)})
+	if len(pool.FDs) != 8 {
 		t.Fatalf("POOL: %+v", pool)
 	}
 	huge := ^uint32(0)
 	setups := make([]uint32, protocol.SetupBuckets)
-	setups[0] = maxReportedCount
+	setups[0] = census.MaxReportedCount
 	for range 1000 {
-		send(t, conn, statsNote([]uint32{huge}, []uint32{huge}))                 // refused
-		send(t, conn, statsNote([]uint32{0, 0, 0, 0, maxReportedCount}, setups)) // bounded
+		conn.Send(statsNote([]uint32{huge}, []uint32{huge}))                        // refused
+		conn.Send(statsNote([]uint32{0, 0, 0, 0, census.MaxReportedCount}, setups)) // bounded
 	}
-	call(t, conn, protocol.Message{Type: protocol.TypeHello, ID: 3}) // the notes are read
+	conn.Call(protocol.Message{Type: protocol.TypeHello, ID: 3}) // the notes are read
 	snap := r.Snapshot()
 	s := snap.Shims
 	t.Logf("after 2000 forged reports: %d reports, %d refused, %d setups, %.1f/s, %d fallbacks, %d discarded",
@@ -259,10 +151,10 @@ func TestShimReportsBoundedAndAttributed(t *testing.T) {
 	if s.Setups() > 8 || s.SetupsPerSecond > 8 {
 		t.Errorf("%d setups (%.1f/s) credited to a container handed 8 pool sockets", s.Setups(), s.SetupsPerSecond)
 	}
-	if max := uint64(fallbackBurst + 60*fallbackRate); s.TotalFallbacks() > max {
+	if max := uint64(census.FallbackBurst + 60*census.FallbackRate); s.TotalFallbacks() > max {
 		t.Errorf("%d fallbacks credited, beyond the container's burst and rate (%d)", s.TotalFallbacks(), max)
 	}
-	if s.Discarded < 1000*maxReportedCount {
+	if s.Discarded < 1000*census.MaxReportedCount {
 		t.Errorf("discarded %d, want what was left out", s.Discarded)
 	}
 	for _, c := range snap.Containers {

@@ -2,25 +2,18 @@ package router
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/slimnet/slim/router/protocol"
+	"github.com/slimnet/slim/router/shimserver"
 )
 
-// handlerError is a refusal with the errno the shim should see.
-type handlerError struct {
-	errno unix.Errno
-	text  string
-}
-
-func (e *handlerError) Error() string { return e.text }
-
+// refuse is a refusal with the errno the shim should see.
 func refuse(errno unix.Errno, format string, args ...any) error {
-	return &handlerError{errno: errno, text: fmt.Sprintf(format, args...)}
+	return shimserver.Refuse(errno, format, args...)
 }
 
 // dispatch runs one request. It returns the reply (nil for notes) and the
@@ -35,7 +28,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 		err   error
 	)
 	if idErr == nil {
-		idErr = r.checkEnrolled(who, req.Type)
+		idErr = r.mode.checkEnrolled(who, req.Type)
 	}
 	if idErr != nil {
 		err = refuse(unix.EPERM, "%v", idErr)
@@ -50,18 +43,13 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 			r.log.Debug("dropping note", "type", req.Type, "err", err)
 		}
 		if idErr != nil {
-			r.shimStats.refuse()
+			r.shimStats.Refuse()
 		}
 		return nil, nil
 	}
 	if err != nil {
-		var he *handlerError
-		errno := unix.EPROTO
-		if errors.As(err, &he) {
-			errno = he.errno
-		}
 		r.log.Debug("refusing request", "type", req.Type, "pid", who.PID, "err", err)
-		m := errorMessage(req.ID, errno, err.Error())
+		m := shimserver.ErrorMessage(req.ID, shimserver.ErrnoOf(err), err.Error())
 		return &m, nil
 	}
 	reply.ID = req.ID
@@ -70,8 +58,8 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 
 func (r *Router) handle(c *container, req request) (protocol.Message, []int, error) {
 	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1, protocol.TypePublish: 1}[req.Type]
-	if len(req.fds) != want {
-		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.fds), want)
+	if len(req.FDs) != want {
+		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.FDs), want)
 	}
 	switch req.Type {
 	case protocol.TypeHello:
@@ -81,11 +69,11 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 	case protocol.TypePool:
 		return r.pool(c, req.Payload)
 	case protocol.TypeListen:
-		return r.listen(c, req.Payload, req.fds[0])
+		return r.listen(c, req.Payload, req.FDs[0])
 	case protocol.TypeUnlisten:
-		return r.unlisten(c, req.fds[0])
+		return r.unlisten(c, req.FDs[0])
 	case protocol.TypePublish:
-		return r.publishListener(c, req.Payload, req.fds[0]) // publish_linux.go
+		return r.publishListener(c, req.Payload, req.FDs[0]) // publish_linux.go
 	case protocol.TypeStats:
 		return protocol.Message{}, nil, r.recordStats(c, req.Payload) // control_linux.go
 	}
@@ -96,7 +84,7 @@ func (r *Router) hello(c *container, payload []byte) (protocol.Message, []int, e
 	if len(payload) != 0 {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "HELLO carries no payload")
 	}
-	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR, Secure: r.secure != nil}
+	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR, Secure: r.mode.isSecure()}
 	return protocol.Message{Type: protocol.TypeHelloOK, Payload: h.Encode()}, nil, nil
 }
 
@@ -118,7 +106,7 @@ func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, er
 		return protocol.Message{}, nil, err
 	}
 	// Control API: which container holds which pool socket.
-	r.census.handedOut(c.Name, cookies, time.Now())
+	r.census.HandedOut(c.Name, cookies, time.Now())
 	return protocol.Message{Type: protocol.TypePoolOK, Payload: protocol.Uint32Payload(uint32(len(fds)))}, fds, nil
 }
 
@@ -141,7 +129,7 @@ func (r *Router) newPoolSockets(c *container, n int) ([]int, []uint64, error) {
 			return fail(refuse(unix.ENOBUFS, "%v", err))
 		}
 		fds = append(fds, fd)
-		if err := r.securePoolSocket(c, fd); err != nil {
+		if err := r.mode.markPool(c, fd); err != nil {
 			return fail(refuse(unix.ENOBUFS, "%v", err))
 		}
 		cookie, err := socketCookie(fd)
@@ -169,7 +157,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 		return protocol.Message{}, nil, err
 	}
 	spec := hostListenerSpec{addr: netip.AddrPortFrom(r.self.Underlay, 0), backlog: backlog, app: app,
-		mark: func(fd int) error { return r.secureListener(fd, overlayAddr) }}
+		mark: func(fd int) error { return r.mode.markListener(fd, overlayAddr) }}
 	if v, err := unix.GetsockoptInt(app, unix.SOL_SOCKET, unix.SO_REUSEPORT); err == nil && v == 1 {
 		spec.reusePort = true
 		if group, ok := r.listeners.reuseGroup(overlayAddr); ok {
@@ -190,9 +178,9 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	r.publish()
 	// listen() returns once the peers' shims can find the listener, so a
 	// client told about it at once (netperf's data port) is accelerated.
-	r.waitForPeers(r.listeners.currentVersion())
+	r.cluster.WaitPublished(r.listeners.currentVersion())
 	r.log.Debug("accelerated listener", "container", c.Name, "overlay", overlayAddr, "host", host)
-	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: r.shimHostAddr(overlayAddr, host)}.Encode()
+	payloadOut := protocol.Listener{Overlay: overlayAddr, Host: r.mode.shimHostAddr(overlayAddr, host)}.Encode()
 	return protocol.Message{Type: protocol.TypeListenOK, Payload: payloadOut}, []int{fd}, nil
 }
 
@@ -200,7 +188,7 @@ func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64,
 	if err := checkTCPListener(fd); err != nil {
 		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
 	}
-	ns, err := socketNetns(fd)
+	ns, err := r.netnsOfSocket(fd)
 	if err != nil {
 		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
 	}
@@ -238,7 +226,7 @@ func (r *Router) unlisten(c *container, fd int) (protocol.Message, []int, error)
 		r.publish()
 		// The shim shuts its host listener down after the OK: by then
 		// no peer sends a new client there.
-		r.waitForPeers(r.listeners.currentVersion())
+		r.cluster.WaitPublished(r.listeners.currentVersion())
 	}
 	return protocol.Message{Type: protocol.TypeOK}, nil, nil
 }

@@ -96,8 +96,10 @@ func RemoveOverlay(config Config, force bool) ([]string, error) {
 }
 
 // setUpOverlay is the router's start-up step: its host's overlay, as
-// configured, before anything is served.
+// configured, before anything is served. It turns the repair on: a router
+// made in memory only (tests) keeps no overlay.
 func (r *Router) setUpOverlay() error {
+	r.keepsOverlay = true
 	changes, err := EnsureOverlay(r.config)
 	for _, c := range changes {
 		r.log.Info("overlay: " + c)
@@ -107,13 +109,16 @@ func (r *Router) setUpOverlay() error {
 
 // keepOverlay checks the overlay every overlayInterval and repairs it; a
 // clean stop leaves it in place for the containers still running.
-func (r *Router) keepOverlay(ctx context.Context) {
+func (r *Router) keepOverlay(ctx context.Context) error {
+	if !r.keepsOverlay {
+		return nil
+	}
 	ticker := time.NewTicker(overlayInterval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-ticker.C:
 		}
 		changes, err := EnsureOverlay(r.overlayConfig())

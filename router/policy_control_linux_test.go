@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router/policy"
@@ -48,13 +47,8 @@ func newPolicyTestRouter(t *testing.T, config Config) (*Router, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Router{
-		config: config, plan: plan, self: plan.Hosts[config.Self],
-		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		containers: newContainerSet(), listeners: newRegistry(),
-		version: "test", started: time.Now(), census: newCensus(),
-		shimStats: newShimStats(), peerHealth: newPeerHealth(),
-	}
+	r := newRouter(config, plan, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.version = "test"
 	return r, r.loadPolicy()
 }
 

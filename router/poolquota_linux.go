@@ -203,13 +203,9 @@ func (r *Router) newPoolAccount() (*poolAccount, error) {
 	return &poolAccount{witness: w, quota: r.limits().PoolSockets}, nil
 }
 
-// closeContainers releases the containers' namespaces and witnesses (the
-// sockets they witness are the containers' and live on).
-func (r *Router) closeContainers() {
-	for _, c := range r.containers.list() {
-		c.releaseNow()
-	}
-}
+// closeContainers releases the containers' witnesses (the sockets they
+// witness are the containers' and live on).
+func (r *Router) closeContainers() { r.containers.close() }
 
 // errNoWitness is the refusal of a POOL when the router cannot count
 // what it would hand out.

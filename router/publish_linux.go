@@ -28,7 +28,7 @@ func (r *Router) publishListener(c *container, payload []byte, host int) (protoc
 	if err != nil {
 		return protocol.Message{}, nil, err
 	}
-	if !r.secureListenerFor(host, p.Overlay) {
+	if !r.mode.listenerFor(host, p.Overlay) {
 		return protocol.Message{}, nil, refuse(unix.EPERM, "PUBLISH: the host listener was not made for %v", p.Overlay)
 	}
 	now := time.Now()
@@ -40,7 +40,7 @@ func (r *Router) publishListener(c *container, payload []byte, host int) (protoc
 	}
 	if published {
 		r.publish()
-		r.waitForPeers(r.listeners.currentVersion())
+		r.cluster.WaitPublished(r.listeners.currentVersion())
 		r.log.Debug("listener accepted from", "container", c.Name, "overlay", p.Overlay, "host", bound)
 	}
 	return protocol.Message{Type: protocol.TypeOK}, nil, nil

@@ -39,13 +39,13 @@ type records struct {
 }
 
 // keepRecords rereads the records every recordsInterval.
-func (r *Router) keepRecords(ctx context.Context) {
+func (r *Router) keepRecords(ctx context.Context) error {
 	ticker := time.NewTicker(recordsInterval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-ticker.C:
 			r.syncRecords()
 		}
@@ -217,7 +217,7 @@ func (api containerAPI) DeleteContainer(name string) (int, error) {
 func (r *Router) unregister(c *container, why string) int {
 	r.containers.remove(c.Name)
 	n := r.resetContainer(c)
-	r.forgetSecure(c)
+	r.mode.forget(c)
 	c.release()
 	r.containersChanged()
 	r.log.Info("container unregistered", "container", c.Name, "addr", c.Addr, "why", why, "sockets_reset", n)
@@ -237,7 +237,7 @@ func (r *Router) resetContainer(c *container) int {
 			hosts[l.Host] = true
 		}
 	}
-	pool := r.census.dropContainer(c.Name)
+	pool := r.census.DropContainer(c.Name)
 	if r.listeners.removeWhere(func(l listener) bool { return l.Container == c.Name }) {
 		r.publish()
 	}
@@ -267,43 +267,10 @@ func (r *Router) resetContainer(c *container) int {
 	return reset
 }
 
-// dropContainer forgets the pool sockets handed to a container and returns
-// their cookies.
-func (cs *census) dropContainer(name string) map[uint64]bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	cookies := map[uint64]bool{}
-	for cookie, p := range cs.pool {
-		if p.container == name {
-			cookies[cookie] = true
-			delete(cs.pool, cookie)
-		}
-	}
-	return cookies
-}
-
-// forgetSecure detaches secure mode's check from an unregistered
-// container's cgroup (the cgroup stays while processes are in it).
-func (r *Router) forgetSecure(c *container) {
-	s := r.secure
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l, ok := s.containers[c.Name]; ok {
-		l.Unpin()
-		l.Close()
-		delete(s.containers, c.Name)
-	}
-}
-
-// containersChanged applies secure mode's policy again when a rule names a
-// container: the rule follows the container's address.
+// containersChanged applies the policy again when a rule names a
+// container: the rule follows the container's address. The policy is nil
+// outside secure mode.
 func (r *Router) containersChanged() {
-	if r.secure == nil {
-		return
-	}
 	r.policyMu.Lock()
 	defer r.policyMu.Unlock()
 	if r.policy == nil || !slices.ContainsFunc(r.policy.List(), func(l policy.Listed) bool { return l.Rule.FromContainer != "" }) {

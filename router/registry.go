@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slimnet/slim/router/census"
 	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/router/protocol"
 )
@@ -217,22 +218,22 @@ func (g *registry) entries() []directory.Entry {
 
 // directoryView returns what the census needs: local listeners by host
 // address and the overlay address of every host address in the directory.
-func (g *registry) directoryView() directoryView {
+func (g *registry) directoryView() census.DirectoryView {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	v := directoryView{localByHost: map[netip.AddrPort]listener{}, overlayOf: map[netip.AddrPort]netip.AddrPort{}}
+	v := census.DirectoryView{LocalByHost: map[netip.AddrPort]census.Listener{}, OverlayOf: map[netip.AddrPort]netip.AddrPort{}}
 	for overlay, group := range g.local {
 		for _, l := range group {
-			if _, ok := v.localByHost[l.Host]; !ok {
-				v.localByHost[l.Host] = l
+			if _, ok := v.LocalByHost[l.Host]; !ok {
+				v.LocalByHost[l.Host] = census.Listener{Container: l.Container, Overlay: l.Overlay}
 			}
 		}
-		v.overlayOf[group[0].Host] = overlay
+		v.OverlayOf[group[0].Host] = overlay
 	}
 	for _, ms := range g.remote {
 		for _, m := range ms {
 			if m.Host.Port() != 0 { // a pending listener has no connections
-				v.overlayOf[m.Host] = m.Overlay
+				v.OverlayOf[m.Host] = m.Overlay
 			}
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/protocol"
 )
 
@@ -47,24 +46,6 @@ func TestRegistryMergesPeers(t *testing.T) {
 	g.setRemote(peer, nil)
 	if len(g.entries()) != 1 {
 		t.Errorf("peer's withdrawal not applied: %v", g.entries())
-	}
-}
-
-func TestCheckPeerMappings(t *testing.T) {
-	peer := overlay.HostPlan{Underlay: netip.MustParseAddr("198.18.0.2"), Subnet: netip.MustParsePrefix("198.19.2.0/24")}
-	good := protocol.Mapping{Overlay: netip.MustParseAddrPort("198.19.2.2:80"), Host: netip.MustParseAddrPort("198.18.0.2:40000")}
-	if err := checkPeerMappings(peer, []protocol.Mapping{good}); err != nil {
-		t.Fatal(err)
-	}
-	bad := []protocol.Mapping{
-		{Overlay: netip.MustParseAddrPort("198.19.1.2:80"), Host: good.Host},                               // another host's container
-		{Overlay: good.Overlay, Host: netip.MustParseAddrPort("198.18.0.9:40000")},                         // traffic sent elsewhere
-		{Overlay: netip.MustParseAddrPort("198.19.2.2:80"), Host: netip.MustParseAddrPort("198.18.0.1:1")}, // to us
-	}
-	for _, m := range bad {
-		if err := checkPeerMappings(peer, []protocol.Mapping{good, m}); err == nil {
-			t.Errorf("peer allowed to announce %s → %s", m.Overlay, m.Host)
-		}
 	}
 }
 

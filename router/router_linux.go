@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,48 +13,64 @@ import (
 	"time"
 
 	"github.com/slimnet/slim/overlay"
+	"github.com/slimnet/slim/router/census"
+	"github.com/slimnet/slim/router/controlapi"
 	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/router/policy"
+	"github.com/slimnet/slim/router/shimserver"
 	"github.com/slimnet/slim/secure"
 )
 
 // Router is the per-host daemon. Create it with New, then Run it.
+// docs/architecture.md describes its parts.
 type Router struct {
-	clusterLink *ClusterLink // set by RunWithCluster: cluster state from a store
-	config      Config
-	plan        overlay.Plan
-	self        overlay.HostPlan
-	log         *slog.Logger
-	containers  *containerSet // registered containers (containers_linux.go)
-	records     records       // their saved records (registration_linux.go)
-	listeners   *registry
-	table       *directory.Table
-	socket      *net.UnixListener
-	peerSocket  *net.TCPListener
-	wg          sync.WaitGroup
+	config  Config
+	plan    overlay.Plan
+	self    overlay.HostPlan
+	log     *slog.Logger
+	version string    // what the control API reports
+	started time.Time // when New made it
+	// clusterLink is the router's membership of a cluster store, set by
+	// RunWithCluster (cluster_linux.go); nil for a static cluster.
+	clusterLink *ClusterLink
+	// keepsOverlay: New set the host's overlay up, and Run repairs it
+	// (overlay_linux.go).
+	keepsOverlay bool
 	// clusterKey authenticates the peer channel; nil without config.KeyFile.
 	clusterKey *secure.ClusterKey
 
-	// What the control API shows (control_linux.go).
-	version    string
-	started    time.Time
-	census     *census
-	shimStats  *shimStats
-	peerHealth *peerHealth
-	sweepMu    sync.Mutex
-	lastSweep  time.Time
-	sweepErr   error
-	control    net.Listener
-	metrics    net.Listener
+	// What the parts share.
+	containers *containerSet // registered containers (containers_linux.go)
+	records    records       // their saved records (registration_linux.go)
+	listeners  *registry     // this host's listeners and the peers' (registry.go)
+	table      *directory.Table
 	publishMu  sync.Mutex // orders writes of the table and the state file
-
+	// mode is plainMode, or secureMode once startSecure took the kernel
+	// over (mode_linux.go, secure_linux.go).
+	mode mode
 	// Secure mode's policy (policy_control_linux.go): nil unless secure.
 	policyMu sync.Mutex
 	policy   *policy.Set
 
-	secure *secureMode // nil unless --secure (secure_linux.go)
+	// The parts, which Run runs (run_linux.go). The shim server
+	// (shims_linux.go) asks callers who connects, and the kernel through
+	// netnsOfSocket the network namespace of a LISTEN's socket (SIOCGSKNS
+	// needs CAP_NET_ADMIN, which root-free tests do without).
+	shims         *shimserver.Server
+	callers       identifier
+	netnsOfSocket func(fd int) (uint64, error)
+	// cluster is where the other hosts and their listeners come from
+	// (cluster.go); New makes it again once the peer socket is open.
+	cluster   Cluster
+	census    *census.Census
+	shimStats *census.ShimStats
+	sweeper   *census.Sweeper // sweep_linux.go
 
-	shimConns shimConns // open shim connections by owner (shimconns_linux.go)
+	// The router's own sockets, which New opens.
+	socket     *net.UnixListener // DIR/router.sock, for shims
+	peerSocket *net.TCPListener  // the peer port
+	control    net.Listener      // DIR/control.sock
+	metrics    net.Listener      // nil unless metrics_addr
 }
 
 // limits are the configured limits, defaults filled in.
@@ -80,25 +95,9 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 			return nil, err
 		}
 	}
-	r := &Router{
-		config:     config,
-		plan:       plan,
-		self:       plan.Hosts[config.Self],
-		log:        logger,
-		containers: newContainerSet(),
-		listeners:  newRegistry(),
-		version:    "dev",
-		started:    time.Now(),
-		census:     newCensus(),
-		shimStats:  newShimStats(),
-		peerHealth: newPeerHealth(),
-		clusterKey: clusterKey,
-	}
+	r := newRouter(config, plan, clusterKey, logger)
 	if err := r.loadPolicy(); err != nil {
 		return nil, err
-	}
-	for _, p := range plan.Peers(config.Self) {
-		r.peerHealth.expect([]netip.Addr{p.Underlay})
 	}
 	if err := r.registerContainers(); err != nil {
 		return nil, err
@@ -116,6 +115,7 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		r.closeContainers()
 		return nil, err
 	}
+	r.cluster = r.newCluster()
 	// Last: the host sockets made from here on (pools, host listeners) are
 	// in the router's cgroup; a failure here leaves what guards the
 	// sockets made before in place (startSecure).
@@ -124,7 +124,34 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		r.closeContainers()
 		return nil, err
 	}
+	r.callers = kernelIdentifier{containers: r.containers, mode: r.mode}
 	return r, nil
+}
+
+// newRouter makes the router's parts in memory, in plain mode: it opens
+// nothing and asks the kernel nothing (New does, after it).
+func newRouter(config Config, plan overlay.Plan, clusterKey *secure.ClusterKey, logger *slog.Logger) *Router {
+	r := &Router{
+		config:     config,
+		plan:       plan,
+		self:       plan.Hosts[config.Self],
+		log:        logger,
+		containers: newContainerSet(),
+		listeners:  newRegistry(),
+		version:    "dev",
+		started:    time.Now(),
+		census:     census.New(),
+		shimStats:  census.NewShimStats(),
+		clusterKey: clusterKey,
+		mode:       plainMode{},
+
+		netnsOfSocket: socketNetns,
+	}
+	r.sweeper = census.NewSweeper(r.census, sweepHost{r}, logger)
+	r.cluster = r.newCluster() // no peer socket yet: New makes it again
+	r.callers = kernelIdentifier{containers: r.containers, mode: r.mode}
+	r.shims = r.newShimServer()
+	return r
 }
 
 // enableFastOpen makes sure this namespace's TCP Fast Open allows clients
@@ -167,7 +194,7 @@ func (r *Router) open() error {
 	if r.peerSocket, err = net.ListenTCP("tcp4", addr); err != nil {
 		return fmt.Errorf("listening for peer routers on %s: %w", addr, err)
 	}
-	if r.control, err = listenControl(r.config.ControlPath(), r.config.ControlGroup); err != nil {
+	if r.control, err = controlapi.Listen(r.config.ControlPath(), r.config.ControlGroup); err != nil {
 		return err
 	}
 	if r.config.MetricsAddr != "" {
@@ -203,37 +230,6 @@ func listenShims(path string) (*net.UnixListener, error) {
 // SetVersion sets the version the control API reports (before Run).
 func (r *Router) SetVersion(v string) { r.version = v }
 
-// Run serves until ctx is done, then closes everything. Connections the
-// router handed out are the applications' and are not touched.
-func (r *Router) Run(ctx context.Context) error {
-	r.publish()
-	r.log.Info("router serving", "socket", r.config.SocketPath(), "host", r.self.Underlay,
-		"subnet", r.self.Subnet, "containers", r.containers.len(), "peers", len(r.plan.Hosts)-1)
-	r.warnPeerAuthentication()
-	r.wg.Add(4)
-	go func() { defer r.wg.Done(); r.serveControl(ctx) }()
-	go func() { defer r.wg.Done(); r.serveShims() }()
-	go func() { defer r.wg.Done(); r.servePeers() }()
-	go func() { defer r.wg.Done(); r.sweep(ctx) }()
-	r.wg.Add(2) // overlay_linux.go, registration_linux.go
-	go func() { defer r.wg.Done(); r.keepOverlay(ctx) }()
-	go func() { defer r.wg.Done(); r.keepRecords(ctx) }()
-	if r.metrics != nil {
-		r.wg.Add(1)
-		go func() { defer r.wg.Done(); r.serveMetrics(ctx) }()
-	}
-	for _, peer := range r.plan.Peers(r.config.Self) {
-		r.wg.Add(1)
-		go func() { defer r.wg.Done(); r.pushTo(ctx, peer) }()
-	}
-	<-ctx.Done()
-	r.closeSockets()
-	r.wg.Wait()
-	r.stopSecure()
-	r.closeContainers()
-	return nil
-}
-
 // closeSockets closes the router's own sockets and its directory table.
 func (r *Router) closeSockets() {
 	if r.socket != nil {
@@ -258,8 +254,8 @@ func (r *Router) publish() {
 	r.publishMu.Lock()
 	defer r.publishMu.Unlock()
 	entries := r.listeners.entries()
-	r.secureRoutes(entries)
-	if err := r.table.Publish(r.shimEntries(entries)); err != nil {
+	r.mode.setRoutes(entries)
+	if err := r.table.Publish(r.mode.shimEntries(entries)); err != nil {
 		r.log.Error("publishing directory", "err", err)
 	}
 	if err := r.saveState(); err != nil {

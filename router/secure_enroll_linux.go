@@ -16,22 +16,22 @@ import (
 // host sockets and the policy also covers its connections over the
 // overlay. In secure mode the router first checks, with kernel facts, that
 // the caller is slim exec under its guard (verifyGuarded); outside secure
-// mode there is nothing to do.
+// mode there is nothing to do (plainMode.enroll).
 func (r *Router) enroll(who caller, req request) (protocol.Message, error) {
-	if len(req.Payload) != 0 && len(req.Payload) != 4 || len(req.fds) > 1 {
+	if len(req.Payload) != 0 && len(req.Payload) != 4 || len(req.FDs) > 1 {
 		return protocol.Message{}, refuse(unix.EINVAL, "ENROLL carries the listener's fd number and the guard's pidfd, or nothing")
 	}
-	ok := protocol.Message{Type: protocol.TypeOK}
-	s := r.secure
-	if s == nil {
-		return ok, nil
-	}
-	if len(req.Payload) != 4 || len(req.fds) != 1 {
+	return r.mode.enroll(who, req)
+}
+
+// enroll is secure mode's ENROLL, its shape checked.
+func (s *secureMode) enroll(who caller, req request) (protocol.Message, error) {
+	if len(req.Payload) != 4 || len(req.FDs) != 1 {
 		return protocol.Message{}, refuse(unix.EPERM, "secure mode enrolls only a program that slim exec put under its ioctl guard: ENROLL must name the guard")
 	}
 	listener := int(binary.LittleEndian.Uint32(req.Payload))
 	pid := int(who.PID)
-	if err := s.binary.verifyGuarded(pid, who.Start, listener, req.fds[0]); err != nil {
+	if err := s.binary.verifyGuarded(pid, who.Start, listener, req.FDs[0]); err != nil {
 		return protocol.Message{}, refuse(unix.EPERM, "secure mode: not enrolled, no host sockets: %v", err)
 	}
 	s.life.RLock()
@@ -49,8 +49,8 @@ func (r *Router) enroll(who caller, req request) (protocol.Message, error) {
 	if err := s.guardContainer(c, dir); err != nil {
 		return protocol.Message{}, refuse(unix.EPERM, "%v", err)
 	}
-	r.log.Debug("enrolled", "container", c.Name, "pid", pid, "cgroup", dir)
-	return ok, nil
+	s.log.Debug("enrolled", "container", c.Name, "pid", pid, "cgroup", dir)
+	return protocol.Message{Type: protocol.TypeOK}, nil
 }
 
 // guardContainer attaches the overlay policy check to a container's
@@ -79,9 +79,8 @@ func dirExists(path string) bool {
 // processes in their container's cgroup, which only enrolment (and root)
 // puts them in, and under a seccomp filter: programs slim exec started
 // under the ioctl guard, and what they start. Others use the overlay.
-func (r *Router) checkEnrolled(who caller, t protocol.Type) error {
-	s := r.secure
-	if s == nil || (t != protocol.TypePool && t != protocol.TypeListen) {
+func (s *secureMode) checkEnrolled(who caller, t protocol.Type) error {
+	if t != protocol.TypePool && t != protocol.TypeListen {
 		return nil
 	}
 	pid := int(who.PID)
@@ -100,4 +99,16 @@ func (r *Router) checkEnrolled(who caller, t protocol.Type) error {
 		return fmt.Errorf("secure mode: process %d: %w", pid, err)
 	}
 	return nil
+}
+
+// forget detaches the policy check from an unregistered container's
+// cgroup (the cgroup stays while processes are in it).
+func (s *secureMode) forget(c *container) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.containers[c.Name]; ok {
+		l.Unpin()
+		l.Close()
+		delete(s.containers, c.Name)
+	}
 }

@@ -2,8 +2,10 @@ package router
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"sync"
+	"syscall"
 
 	"github.com/cilium/ebpf/link"
 
@@ -15,6 +17,7 @@ import (
 // secureMode is the router's side of secure mode (docs/secure.md): the
 // loaded programs, the cgroups, and the policy as the programs have it.
 type secureMode struct {
+	log      *slog.Logger
 	datapath *secure.Datapath
 	cgroups  *secure.Cgroups
 	pinDir   string
@@ -30,6 +33,16 @@ type secureMode struct {
 	// stays true.
 	life    sync.RWMutex
 	stopped bool
+}
+
+var _ mode = (*secureMode)(nil)
+
+func (s *secureMode) isSecure() bool { return true }
+
+// callerStart reads when the caller started: with its PID, it names the
+// process for good (enrolment, checkEnrolled).
+func (s *secureMode) callerStart(raw syscall.RawConn, pid int32) (uint64, error) {
+	return peerStart(raw, pid)
 }
 
 // appliedRule is a rule as loaded, with the hits counted before the
@@ -78,7 +91,7 @@ func (r *Router) startSecure() error {
 	if err != nil {
 		return err
 	}
-	s := &secureMode{containers: map[string]link.Link{}, pinDir: secure.PinDir(bpffs, r.secureID()), binary: binary, ports: ports}
+	s := &secureMode{log: r.log, containers: map[string]link.Link{}, pinDir: secure.PinDir(bpffs, r.secureID()), binary: binary, ports: ports}
 	if s.cgroups, err = secure.EnterRouterCgroup(r.secureID()); err != nil {
 		return err
 	}
@@ -96,35 +109,35 @@ func (r *Router) startSecure() error {
 	}
 	if err := r.takeOver(s); err != nil {
 		if s.datapath.Adopted {
-			r.abandonSecure(s, "start failed")
+			s.abandon("start failed")
 		} else {
-			s.remove(r.log) // all of it made by this start: nothing to guard yet
+			s.remove() // all of it made by this start: nothing to guard yet
 		}
 		return err
 	}
-	r.secure = s
+	r.mode = s
 	r.log.Info("secure mode on", "cgroup", s.cgroups.RouterDir(), "bpffs", s.pinDir, "took_over", s.datapath.Adopted)
 	return nil
 }
 
 // takeOver puts the policy in force, configures and attaches the programs
 // and re-attaches the checks of containers enrolled by an earlier router.
+// The router's mode stays plain until it succeeds.
 func (r *Router) takeOver(s *secureMode) error {
 	r.policyMu.Lock()
 	defer r.policyMu.Unlock()
-	r.secure = s // the policy hooks act on it; cleared if anything fails
-	prepared, err := r.preparePolicy(r.policy)
+	prepared, err := r.compilePolicy(r.policy)
 	if err == nil {
-		err = r.installPolicy(prepared)
+		prepared.list, err = s.prepareRules(prepared.rules)
+	}
+	if err == nil {
+		err = s.install(prepared)
 	}
 	if err == nil {
 		err = r.configureSecure(s)
 	}
 	if err == nil {
-		err = r.revoke(prepared.rules)
-	}
-	if err != nil {
-		r.secure = nil
+		err = s.revoke(prepared.rules)
 	}
 	return err
 }
@@ -164,46 +177,34 @@ func (s *secureMode) mark(fd int, kind uint32, owner netip.AddrPort) error {
 	return s.datapath.SetSocket(fd, kind, owner)
 }
 
-// securePoolSocket marks a pool socket as the container's.
-func (r *Router) securePoolSocket(c *container, fd int) error {
-	if r.secure == nil {
-		return nil
-	}
-	return r.secure.mark(fd, secure.KindPool, netip.AddrPortFrom(c.Addr, 0))
+// markPool marks a pool socket as the container's.
+func (s *secureMode) markPool(c *container, fd int) error {
+	return s.mark(fd, secure.KindPool, netip.AddrPortFrom(c.Addr, 0))
 }
 
-// secureListener marks a host listener (before it listens) as standing for
+// markListener marks a host listener (before it listens) as standing for
 // an overlay listener; what it accepts inherits the mark.
-func (r *Router) secureListener(fd int, overlay netip.AddrPort) error {
-	if r.secure == nil {
-		return nil
-	}
-	return r.secure.mark(fd, secure.KindListener, overlay)
+func (s *secureMode) markListener(fd int, overlay netip.AddrPort) error {
+	return s.mark(fd, secure.KindListener, overlay)
 }
 
-// secureListenerFor says whether a host listener was made for the overlay
-// listener a shim names (PUBLISH): always in plain mode.
-func (r *Router) secureListenerFor(fd int, overlay netip.AddrPort) bool {
-	if r.secure == nil {
-		return true
-	}
-	marked, ok := r.secure.datapath.ListenerOf(fd)
+// listenerFor says whether the programs marked host listener fd as
+// standing for overlay.
+func (s *secureMode) listenerFor(fd int, overlay netip.AddrPort) bool {
+	marked, ok := s.datapath.ListenerOf(fd)
 	return ok && marked == overlay
 }
 
-// secureRoutes gives the connect program every accelerated listener.
-func (r *Router) secureRoutes(entries []directory.Entry) {
-	if r.secure == nil {
-		return
-	}
+// setRoutes gives the connect program every accelerated listener.
+func (s *secureMode) setRoutes(entries []directory.Entry) {
 	routes := make(map[netip.AddrPort]netip.AddrPort, len(entries))
 	for _, e := range entries {
 		if e.Host.Port() != 0 { // pending: nobody connects there yet
 			routes[e.Overlay] = e.Host
 		}
 	}
-	if err := r.secure.datapath.SetRoutes(routes); err != nil {
-		r.log.Error("secure mode: routes", "err", err)
+	if err := s.datapath.SetRoutes(routes); err != nil {
+		s.log.Error("secure mode: routes", "err", err)
 	}
 }
 
@@ -211,10 +212,7 @@ func (r *Router) secureRoutes(entries []directory.Entry) {
 // address reaches a container: an entry says only that the overlay
 // listener is accelerated (its host address is the overlay address), and
 // the connect program puts the real one in.
-func (r *Router) shimEntries(entries []directory.Entry) []directory.Entry {
-	if r.secure == nil {
-		return entries
-	}
+func (s *secureMode) shimEntries(entries []directory.Entry) []directory.Entry {
 	out := make([]directory.Entry, len(entries))
 	for i, e := range entries {
 		out[i] = directory.Entry{Overlay: e.Overlay, Host: e.Overlay}
@@ -225,21 +223,13 @@ func (r *Router) shimEntries(entries []directory.Entry) []directory.Entry {
 	return out
 }
 
-// shimHostAddr is the host address a LISTEN_OK may tell a container.
-func (r *Router) shimHostAddr(overlay, host netip.AddrPort) netip.AddrPort {
-	if r.secure != nil {
-		return overlay
-	}
-	return host
-}
+// shimHostAddr is the host address a LISTEN_OK may tell a container: in
+// secure mode, none but the overlay address.
+func (s *secureMode) shimHostAddr(overlay, _ netip.AddrPort) netip.AddrPort { return overlay }
 
-// secureEvents is what the programs counted, for the control API; nil
-// outside secure mode.
-func (r *Router) secureEvents() *control.SecureEvents {
-	if r.secure == nil {
-		return nil
-	}
-	counts, err := r.secure.datapath.Counters()
+// events is what the programs counted, for the control API.
+func (s *secureMode) events() *control.SecureEvents {
+	counts, err := s.datapath.Counters()
 	if err != nil {
 		return nil
 	}

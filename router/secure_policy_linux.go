@@ -34,6 +34,19 @@ func checkPolicySize(n int) error {
 // into the kernel without putting it in force. Outside secure mode only
 // the check is made. Called with r.policyMu held.
 func (r *Router) preparePolicy(set *policy.Set) (*preparedPolicy, error) {
+	p, err := r.compilePolicy(set)
+	if err != nil {
+		return nil, err
+	}
+	if p.list, err = r.mode.prepareRules(p.rules); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// compilePolicy checks a policy against secure mode's limit and turns it
+// into the programs' rules, loading nothing.
+func (r *Router) compilePolicy(set *policy.Set) (*preparedPolicy, error) {
 	if err := checkPolicySize(set.Len()); err != nil {
 		return nil, err
 	}
@@ -42,28 +55,15 @@ func (r *Router) preparePolicy(set *policy.Set) (*preparedPolicy, error) {
 	for i, l := range listed {
 		p.rules[i] = r.bpfRule(l.Rule)
 	}
-	if r.secure == nil {
-		return p, nil
-	}
-	list, err := r.secure.datapath.PrepareRules(p.rules)
-	if err != nil {
-		return nil, err
-	}
-	p.list = list
 	return p, nil
 }
 
 // installPolicy puts a prepared policy in force: new connects are checked
 // against it at once. Called with r.policyMu held.
-func (r *Router) installPolicy(p *preparedPolicy) error {
-	if r.secure == nil {
-		return nil
-	}
-	return r.secure.install(p)
-}
+func (r *Router) installPolicy(p *preparedPolicy) error { return r.mode.install(p) }
 
-// applyPolicy prepares, installs and enforces r.policy (at start).
-// Called with r.policyMu held.
+// applyPolicy prepares, installs and enforces r.policy again (a rule
+// naming a container follows it). Called with r.policyMu held.
 func (r *Router) applyPolicy() error {
 	p, err := r.preparePolicy(r.policy)
 	if err != nil {
@@ -74,6 +74,14 @@ func (r *Router) applyPolicy() error {
 	}
 	return r.revoke(p.rules)
 }
+
+// policyHits is each rule's hit count, or nil outside secure mode.
+// Called with r.policyMu held.
+func (r *Router) policyHits() []uint64 { return r.mode.hits() }
+
+// revoke aborts the live accelerated connections the rules deny (nothing
+// outside secure mode).
+func (r *Router) revoke(rules []secure.BPFRule) error { return r.mode.revoke(rules) }
 
 // bpfRule resolves a rule's container name to its overlay address. A
 // container this router does not serve never connects through it: the
@@ -89,6 +97,11 @@ func (r *Router) bpfRule(rule policy.Rule) secure.BPFRule {
 		}
 	}
 	return b
+}
+
+// prepareRules loads rules into the kernel beside those in force.
+func (s *secureMode) prepareRules(rules []secure.BPFRule) (*secure.RuleList, error) {
+	return s.datapath.PrepareRules(rules)
 }
 
 // install swaps the prepared rules in, carrying each surviving rule's
@@ -120,13 +133,8 @@ func (s *secureMode) install(p *preparedPolicy) error {
 	return s.datapath.ResetHits(positions)
 }
 
-// policyHits is each rule's hit count, or nil outside secure mode.
-// Called with r.policyMu held.
-func (r *Router) policyHits() []uint64 {
-	if r.secure == nil {
-		return nil
-	}
-	s := r.secure
+// hits is each rule's hit count, with the hits carried over changes.
+func (s *secureMode) hits() []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	hits, err := s.datapath.Hits(len(s.applied))
@@ -142,13 +150,10 @@ func (r *Router) policyHits() []uint64 {
 // revoke aborts the live accelerated connections the rules deny: the
 // kernel resets them, so both applications see the connection end. The
 // kernel's socket dump carries each socket's state, which says who
-// connected where. Outside secure mode there is nothing to revoke.
-func (r *Router) revoke(rules []secure.BPFRule) error {
-	if r.secure == nil {
-		return nil
-	}
+// connected where.
+func (s *secureMode) revoke(rules []secure.BPFRule) error {
 	started := time.Now()
-	live, err := sockdiag.TCPWithStorage(sockdiag.Live, r.secure.datapath.SocketsMapFD())
+	live, err := sockdiag.TCPWithStorage(sockdiag.Live, s.datapath.SocketsMapFD())
 	if err != nil {
 		return err
 	}
@@ -159,13 +164,13 @@ func (r *Router) revoke(rules []secure.BPFRule) error {
 			continue
 		}
 		if err := sockdiag.Destroy(sock); err != nil {
-			r.log.Warn("revoking connection", "src", c.Src, "dst", c.Dst, "err", err)
+			s.log.Warn("revoking connection", "src", c.Src, "dst", c.Dst, "err", err)
 			continue
 		}
 		revoked++
 	}
 	if revoked > 0 {
-		r.log.Info("policy revoked connections", "count", revoked, "took", time.Since(started))
+		s.log.Info("policy revoked connections", "count", revoked, "took", time.Since(started))
 	}
 	return nil
 }

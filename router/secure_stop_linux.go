@@ -2,21 +2,15 @@ package router
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 )
 
-// stopSecure is secure mode's part of a clean stop, once nothing is
-// served. If no host socket the router made is open and no enrolled
+// stop is secure mode's part of a clean stop, once nothing is served. If no host socket the router made is open and no enrolled
 // process is left, it detaches every program and removes every pin and
 // cgroup. Otherwise it leaves them, guarding those sockets and processes,
 // for a router that starts again (which takes them over) or for
 // `slim router --cleanup`.
-func (r *Router) stopSecure() {
-	s := r.secure
-	if s == nil {
-		return
-	}
+func (s *secureMode) stop() {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if s.stopped {
@@ -24,15 +18,15 @@ func (r *Router) stopSecure() {
 	}
 	s.stopped = true
 	if left := s.leftToGuard(); left != "" {
-		r.abandonSecure(s, "still open: "+left)
+		s.abandon("still open: " + left)
 		return
 	}
-	s.remove(r.log)
-	r.log.Info("secure mode removed from the kernel: no host socket or enrolled process left to guard")
+	s.remove()
+	s.log.Info("secure mode removed from the kernel: no host socket or enrolled process left to guard")
 }
 
 // remove detaches every program and removes every pin and empty cgroup.
-func (s *secureMode) remove(log *slog.Logger) {
+func (s *secureMode) remove() {
 	s.mu.Lock()
 	for name, l := range s.containers {
 		l.Unpin()
@@ -41,10 +35,10 @@ func (s *secureMode) remove(log *slog.Logger) {
 	}
 	s.mu.Unlock()
 	if err := s.datapath.Remove(); err != nil {
-		log.Warn("secure mode: removing programs and pins", "err", err)
+		s.log.Warn("secure mode: removing programs and pins", "err", err)
 	}
 	if err := s.cgroups.Leave(); err != nil {
-		log.Warn("secure mode: removing cgroups", "err", err)
+		s.log.Warn("secure mode: removing cgroups", "err", err)
 	}
 }
 
@@ -66,9 +60,9 @@ func (s *secureMode) leftToGuard() string {
 	return strings.Join(left, " and ")
 }
 
-// abandonSecure lets go of secure mode and leaves it in the kernel:
+// abandon lets go of secure mode and leaves it in the kernel:
 // programs, pins and cgroups stay, guarding the sockets and processes.
-func (r *Router) abandonSecure(s *secureMode, why string) {
+func (s *secureMode) abandon(why string) {
 	s.mu.Lock()
 	for _, l := range s.containers {
 		l.Close() // the pin keeps the check attached
@@ -76,8 +70,8 @@ func (r *Router) abandonSecure(s *secureMode, why string) {
 	s.mu.Unlock()
 	s.datapath.Close()
 	if err := s.cgroups.Release(); err != nil {
-		r.log.Warn("secure mode: leaving the router's cgroup", "err", err)
+		s.log.Warn("secure mode: leaving the router's cgroup", "err", err)
 	}
-	r.log.Info("secure mode stays in the kernel, guarding what the router made; a router started again takes it over, `slim router --cleanup` removes it",
+	s.log.Info("secure mode stays in the kernel, guarding what the router made; a router started again takes it over, `slim router --cleanup` removes it",
 		"why", why, "bpffs", s.pinDir, "cgroups", s.cgroups.Base)
 }

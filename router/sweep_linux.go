@@ -1,63 +1,27 @@
 package router
 
 import (
-	"context"
-	"net/netip"
 	"time"
 
-	"github.com/slimnet/slim/router/sockdiag"
+	"github.com/slimnet/slim/router/census"
 )
 
-// sweepInterval is how often the router checks which host sockets it
-// handed out still exist, and counts their bytes for the control API.
-const sweepInterval = time.Second
+// sweepHost is the router as its census's sweep sees it (census.Host).
+type sweepHost struct{ router *Router }
 
 // pendingFor is how long a listener may stay pending (no shim saw its app
 // accept) before the sweep drops it: an app that accepts in ways the shim
 // does not see (io_uring, raw syscalls) is reached over the overlay.
 const pendingFor = time.Second
 
-// sweep periodically drops listeners whose host socket the kernel no
-// longer has (the server exited) and connections that are gone.
-func (r *Router) sweep(ctx context.Context) {
-	ticker := time.NewTicker(sweepInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			r.sweepOnce()
-		}
-	}
-}
+var _ census.Host = sweepHost{}
 
-func (r *Router) sweepOnce() {
-	started := time.Now()
-	// One sock_diag dump of the host namespace's live sockets (TIME_WAIT,
-	// by far the most numerous on a busy host, left out by the kernel)
-	// with their cookies and tcp_info (bytes, RTT).
-	dump, err := sockdiag.TCP(sockdiag.Live)
-	r.sweepMu.Lock()
-	r.sweepErr = err
-	if err == nil {
-		r.lastSweep = started
-	}
-	r.sweepMu.Unlock()
-	if err != nil {
-		r.log.Warn("listing host sockets", "err", err)
-		return
-	}
-	sockets := make([]hostSocket, 0, len(dump))
-	listening := map[uint64]bool{}
-	for _, d := range dump {
-		s := hostSocketOf(d)
-		sockets = append(sockets, s)
-		if s.State == sockdiag.Listen {
-			listening[s.Cookie] = true
-		}
-	}
-	// A listener added after the dump started is not in it, yet alive.
+// DropGoneListeners drops the listeners whose host socket the kernel no
+// longer has (the server exited), and those still pending after
+// pendingFor. A listener added after the dump started is not in it, yet
+// alive.
+func (h sweepHost) DropGoneListeners(started time.Time, listening map[uint64]bool) {
+	r := h.router
 	gone := func(l listener) bool {
 		return l.since().Before(started) && !listening[l.HostCookie] ||
 			l.Pending && l.Added.Before(started.Add(-pendingFor))
@@ -65,14 +29,17 @@ func (r *Router) sweepOnce() {
 	if r.listeners.removeWhere(gone) {
 		r.publish()
 	}
-	view := r.listeners.directoryView()
-	view.containerAddr = map[string]netip.Addr{}
-	for _, c := range r.containers.list() {
-		view.containerAddr[c.Name] = c.Addr
-	}
-	r.census.update(started, sockets, view)
-	r.countPools()
 }
+
+// DirectoryView is the listeners, the directory and the containers now.
+func (h sweepHost) DirectoryView() census.DirectoryView {
+	view := h.router.listeners.directoryView()
+	view.ContainerAddr = h.router.containers.addresses()
+	return view
+}
+
+// CountPools counts each container's pool sockets (countPools).
+func (h sweepHost) CountPools() { h.router.countPools() }
 
 // countPools counts each container's pool sockets, for its quota and the
 // control API, and has the census forget those that are gone.
@@ -84,14 +51,6 @@ func (r *Router) countPools() {
 			r.log.Warn("counting pool sockets", "container", c.Name, "err", err)
 			continue
 		}
-		r.census.forgetPool(c.Name, alive, at)
-	}
-}
-
-// hostSocketOf converts one sock_diag answer.
-func hostSocketOf(d sockdiag.Socket) hostSocket {
-	return hostSocket{
-		Cookie: d.Cookie, State: d.State, Local: d.Local, Remote: d.Remote,
-		BytesIn: d.BytesReceived, BytesOut: d.BytesAcked, RTT: d.RTT,
+		r.census.ForgetPool(c.Name, alive, at)
 	}
 }

@@ -1,4 +1,4 @@
-package router
+package census
 
 import (
 	"fmt"
@@ -15,22 +15,22 @@ const setupRateWindow = 10 * time.Second
 
 // What a shim reports is its word, not a kernel fact: any process in a
 // container can send STATS. So reports are bounded and attributed:
-//   - a report with a count above maxReportedCount is refused whole;
+//   - a report with a count above MaxReportedCount is refused whole;
 //   - setups are credited at most one per pool socket the container was
 //     handed (every accelerated connect takes one);
-//   - fallbacks are credited at most at fallbackRate per second per
-//     container, with a burst of fallbackBurst (what a shim gathered while
+//   - fallbacks are credited at most at FallbackRate per second per
+//     container, with a burst of FallbackBurst (what a shim gathered while
 //     the router was away arrives at once);
 //   - what is left out is counted as discarded, and each container's
 //     credited counts are shown apart (control.Container).
 const (
-	maxReportedCount = 1 << 22
-	fallbackRate     = 1 << 18
-	fallbackBurst    = 1 << 22
+	MaxReportedCount = 1 << 22
+	FallbackRate     = 1 << 18
+	FallbackBurst    = 1 << 22
 )
 
-// shimStats adds up the STATS messages of every shim on this host.
-type shimStats struct {
+// ShimStats adds up the STATS messages of every shim on this host.
+type ShimStats struct {
 	mu        sync.Mutex
 	reports   uint64
 	refused   uint64 // reports refused whole
@@ -54,21 +54,22 @@ type containerReports struct {
 	refilled          time.Time
 }
 
-func newShimStats() *shimStats {
-	return &shimStats{fallbacks: map[string]uint64{}, containers: map[string]*containerReports{}}
+// NewShimStats returns empty stats.
+func NewShimStats() *ShimStats {
+	return &ShimStats{fallbacks: map[string]uint64{}, containers: map[string]*containerReports{}}
 }
 
-// refuse counts a report refused before it was read (its caller is no
+// Refuse counts a report refused before it was read (its caller is no
 // registered container).
-func (s *shimStats) refuse() {
+func (s *ShimStats) Refuse() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refused++
 }
 
-// add records one STATS message of a container received at now. setupAllowance
+// Add records one STATS message of a container received at now. setupAllowance
 // credits up to the setups asked for and returns how many it credited.
-func (s *shimStats) add(now time.Time, container string, st protocol.Stats, setupAllowance func(uint64) uint64) error {
+func (s *ShimStats) Add(now time.Time, container string, st protocol.Stats, setupAllowance func(uint64) uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := checkReport(st); err != nil {
@@ -79,7 +80,7 @@ func (s *shimStats) add(now time.Time, container string, st protocol.Stats, setu
 	s.last = now
 	cr := s.containers[container]
 	if cr == nil {
-		cr = &containerReports{fallbackTokens: fallbackBurst, refilled: now}
+		cr = &containerReports{fallbackTokens: FallbackBurst, refilled: now}
 		s.containers[container] = cr
 	}
 	cr.fallbacks = saturatingAdd(cr.fallbacks, s.addFallbacks(cr.takeFallbacks(now, sum(st.Fallbacks)), st.Fallbacks))
@@ -97,8 +98,8 @@ func (s *shimStats) add(now time.Time, container string, st protocol.Stats, setu
 func checkReport(st protocol.Stats) error {
 	for _, counts := range [][]uint32{st.Fallbacks, st.Setups} {
 		for _, n := range counts {
-			if n > maxReportedCount {
-				return fmt.Errorf("STATS count %d is beyond any shim's (at most %d)", n, maxReportedCount)
+			if n > MaxReportedCount {
+				return fmt.Errorf("STATS count %d is beyond any shim's (at most %d)", n, MaxReportedCount)
 			}
 		}
 	}
@@ -107,7 +108,7 @@ func checkReport(st protocol.Stats) error {
 
 // takeFallbacks is how many of n fallbacks the container's rate allows.
 func (cr *containerReports) takeFallbacks(now time.Time, n uint64) uint64 {
-	cr.fallbackTokens = min(fallbackBurst, cr.fallbackTokens+now.Sub(cr.refilled).Seconds()*fallbackRate)
+	cr.fallbackTokens = min(FallbackBurst, cr.fallbackTokens+now.Sub(cr.refilled).Seconds()*FallbackRate)
 	cr.refilled = now
 	take := min(float64(n), math.Floor(max(cr.fallbackTokens, 0)))
 	cr.fallbackTokens -= take
@@ -116,7 +117,7 @@ func (cr *containerReports) takeFallbacks(now time.Time, n uint64) uint64 {
 
 // addFallbacks adds up to allowed of the counts, by reason in order, and
 // counts the rest as discarded; it returns how many it added.
-func (s *shimStats) addFallbacks(allowed uint64, counts []uint32) uint64 {
+func (s *ShimStats) addFallbacks(allowed uint64, counts []uint32) uint64 {
 	var added uint64
 	for reason, n := range counts {
 		take := min(uint64(n), allowed-added)
@@ -133,7 +134,7 @@ func (s *shimStats) addFallbacks(allowed uint64, counts []uint32) uint64 {
 // addSetups adds up to allowed of the histogram's counts, from the
 // fastest bucket up, and counts the rest as discarded; it returns how
 // many it added.
-func (s *shimStats) addSetups(allowed uint64, counts []uint32) uint64 {
+func (s *ShimStats) addSetups(allowed uint64, counts []uint32) uint64 {
 	var added uint64
 	for i, n := range counts {
 		take := min(uint64(n), allowed-added)
@@ -160,8 +161,8 @@ func saturatingAdd(a, b uint64) uint64 {
 	return a + b
 }
 
-// view is the control API's picture of the stats at now.
-func (s *shimStats) view(now time.Time) control.ShimStats {
+// View is the control API's picture of the stats at now.
+func (s *ShimStats) View(now time.Time) control.ShimStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := control.ShimStats{Reports: s.reports, Refused: s.refused, Discarded: s.discarded, LastReport: s.last, Fallbacks: map[string]uint64{}}
@@ -181,8 +182,8 @@ func (s *shimStats) view(now time.Time) control.ShimStats {
 	return v
 }
 
-// containerView is what a container's shims were credited with.
-func (s *shimStats) containerView(container string) (setups, fallbacks uint64) {
+// ContainerView is what a container's shims were credited with.
+func (s *ShimStats) ContainerView(container string) (setups, fallbacks uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cr := s.containers[container]; cr != nil {

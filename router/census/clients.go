@@ -1,4 +1,4 @@
-package router
+package census
 
 import (
 	"maps"
@@ -47,10 +47,10 @@ func newClientsState() clientsState {
 // any group changed. Connections to this host's own listeners are left
 // out, and so are those without an IPv4 overlay address. The caller holds
 // c.mu.
-func (c *census) setLocalClients(clientsByHost map[netip.AddrPort]control.Connection, dir directoryView) {
+func (c *Census) setLocalClients(clientsByHost map[netip.AddrPort]control.Connection, dir DirectoryView) {
 	groups := map[netip.Addr][]protocol.Mapping{}
 	for host, conn := range clientsByHost {
-		if _, local := dir.localByHost[conn.PeerHost]; local || !conn.Local.Addr().Is4() || !host.Addr().Is4() {
+		if _, local := dir.LocalByHost[conn.PeerHost]; local || !conn.Local.Addr().Is4() || !host.Addr().Is4() {
 			continue
 		}
 		server := conn.PeerHost.Addr()
@@ -67,11 +67,11 @@ func (c *census) setLocalClients(clientsByHost map[netip.AddrPort]control.Connec
 	c.clients.localChanged = make(chan struct{})
 }
 
-// clientsFor is the list to send to the peer at host address peer: this
+// ClientsFor is the list to send to the peer at host address peer: this
 // host's client connections to it whose host socket has the address self
 // (a peer refuses others), at most protocol.MaxClients of them, with the
 // number left out and a channel closed at the next change.
-func (c *census) clientsFor(peer, self netip.Addr) (list []protocol.Mapping, omitted int, changed <-chan struct{}) {
+func (c *Census) ClientsFor(peer, self netip.Addr) (list []protocol.Mapping, omitted int, changed <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, m := range c.clients.local[peer] {
@@ -85,9 +85,9 @@ func (c *census) clientsFor(peer, self netip.Addr) (list []protocol.Mapping, omi
 	return list, omitted, c.clients.localChanged
 }
 
-// setRemoteClients replaces the CLIENTS list of a peer, sent on the peer
+// SetRemoteClients replaces the CLIENTS list of a peer, sent on the peer
 // connection numbered session.
-func (c *census) setRemoteClients(peer netip.Addr, session uint64, list []protocol.Mapping) {
+func (c *Census) SetRemoteClients(peer netip.Addr, session uint64, list []protocol.Mapping) {
 	byHost := make(map[netip.AddrPort]netip.AddrPort, len(list))
 	for _, m := range list {
 		byHost[m.Host] = m.Overlay
@@ -97,9 +97,9 @@ func (c *census) setRemoteClients(peer netip.Addr, session uint64, list []protoc
 	c.clients.remote[peer] = remoteClients{session: session, byHost: byHost}
 }
 
-// dropRemoteClients forgets a peer's list when the connection it came on
+// DropRemoteClients forgets a peer's list when the connection it came on
 // ends, unless a newer connection has replaced it already.
-func (c *census) dropRemoteClients(peer netip.Addr, session uint64) {
+func (c *Census) DropRemoteClients(peer netip.Addr, session uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.clients.remote[peer].session == session {
@@ -110,7 +110,7 @@ func (c *census) dropRemoteClients(peer netip.Addr, session uint64) {
 // withRemotePeer fills in the overlay address of a server-side connection
 // from the list of its client's host, if it has the client. The caller
 // holds c.mu.
-func (c *census) withRemotePeer(conn control.Connection) control.Connection {
+func (c *Census) withRemotePeer(conn control.Connection) control.Connection {
 	if conn.Role != control.RoleServer || conn.Peer.IsValid() {
 		return conn
 	}

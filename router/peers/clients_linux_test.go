@@ -1,16 +1,15 @@
-package router
+package peers
 
 import (
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slimnet/slim/overlay"
-	"github.com/slimnet/slim/router/directory"
+	"github.com/slimnet/slim/router/census"
 	"github.com/slimnet/slim/router/protocol"
 	"github.com/slimnet/slim/router/sockdiag"
 )
@@ -20,29 +19,65 @@ func unknownFrame() protocol.Message {
 	return protocol.Message{Type: 0x4f, ID: 0xffff, Payload: []byte("from a newer router")}
 }
 
-// acceptingRouter is a router whose only peer is 127.0.0.1 (10.1.1.0/24),
-// with a directory table, logging to logs.
-func acceptingRouter(t *testing.T, logs *syncBuffer) *Router {
-	t.Helper()
-	dir := t.TempDir()
-	table, err := directory.Open(filepath.Join(dir, "directory"), 64, netip.MustParsePrefix("10.1.0.0/16"))
-	if err != nil {
-		t.Fatal(err)
+var (
+	h1 = netip.MustParseAddr("198.18.0.1")
+	h2 = netip.MustParseAddr("198.18.0.2")
+)
+
+func mapping(overlay, host string) protocol.Mapping {
+	return protocol.Mapping{Overlay: netip.MustParseAddrPort(overlay), Host: netip.MustParseAddrPort(host)}
+}
+
+// closed reports whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
-	r := &Router{
-		plan: overlay.Plan{Hosts: []overlay.HostPlan{
-			{Underlay: netip.MustParseAddr("192.0.2.1"), Subnet: netip.MustParsePrefix("10.1.0.0/24")},
-			{Underlay: netip.MustParseAddr("127.0.0.1"), Subnet: netip.MustParsePrefix("10.1.1.0/24")},
-		}},
-		log:        slog.New(slog.NewTextHandler(logs, nil)),
-		listeners:  newRegistry(),
-		census:     newCensus(),
-		peerHealth: newPeerHealth(),
-		table:      table,
-		clusterKey: testKey(t, 1),
+}
+
+var (
+	h1Listener = netip.MustParseAddrPort("198.18.0.1:40001") // h1-c1's 198.19.1.2:5201
+	h2Listener = netip.MustParseAddrPort("198.18.0.2:40002") // h2-c1's 198.19.2.2:8080
+)
+
+func testDirectory() census.DirectoryView {
+	l := census.Listener{Container: "h1-c1", Overlay: netip.MustParseAddrPort("198.19.1.2:5201")}
+	return census.DirectoryView{
+		LocalByHost: map[netip.AddrPort]census.Listener{h1Listener: l},
+		OverlayOf: map[netip.AddrPort]netip.AddrPort{
+			h1Listener: l.Overlay,
+			h2Listener: netip.MustParseAddrPort("198.19.2.2:8080"),
+		},
+		ContainerAddr: map[string]netip.Addr{"h1-c1": netip.MustParseAddr("198.19.1.2"), "h1-c2": netip.MustParseAddr("198.19.1.3")},
 	}
-	r.config.Dir = dir
-	return r
+}
+
+func sock(cookie uint64, state uint8, local, remote string, in, out uint64) census.Socket {
+	return census.Socket{Cookie: cookie, State: state, Local: netip.MustParseAddrPort(local), Remote: netip.MustParseAddrPort(remote), BytesIn: in, BytesOut: out, RTT: 150 * time.Microsecond}
+}
+
+// knownClients is how many clients of list the census can name: a sweep
+// that finds a server connection from each client's host address fills
+// in its overlay address only if the client's router sent it (CLIENTS).
+func knownClients(c *census.Census, list []protocol.Mapping) int {
+	server := netip.MustParseAddrPort("10.1.0.2:80")
+	local := netip.MustParseAddrPort("192.0.2.1:40000")
+	dir := census.DirectoryView{LocalByHost: map[netip.AddrPort]census.Listener{local: {Container: "c", Overlay: server}}}
+	var sockets []census.Socket
+	for i, m := range list {
+		sockets = append(sockets, census.Socket{Cookie: uint64(1<<40 + i), State: sockdiag.Established, Local: local, Remote: m.Host})
+	}
+	c.Update(time.Now(), sockets, dir)
+	known := 0
+	for _, conn := range c.Connections() {
+		if conn.Peer.IsValid() {
+			known++
+		}
+	}
+	return known
 }
 
 // loopbackClients is n client mappings of the peer 127.0.0.1.
@@ -77,7 +112,7 @@ func writeClients(t *testing.T, pusher *peerConn, list []protocol.Mapping) {
 // peer's list when the connection ends.
 func TestServePeerTakesClients(t *testing.T) {
 	var logs syncBuffer
-	r := acceptingRouter(t, &logs)
+	r, dir := acceptingExchange(t, &logs)
 	loopback := netip.MustParseAddr("127.0.0.1")
 	p, a := loopbackPair(t)
 	done := make(chan struct{})
@@ -97,11 +132,9 @@ func TestServePeerTakesClients(t *testing.T) {
 	if err != nil || ack.Type != protocol.TypeDirectoryAck || ack.ID&protocol.PeerFeatureClients == 0 {
 		t.Fatalf("acknowledgement %v (id %#x), %v; want DIRECTORY_ACK announcing CLIENTS\n%s", ack.Type, ack.ID, err, logs.String())
 	}
-	r.census.mu.Lock()
-	got := len(r.census.clients.remote[loopback].byHost)
-	r.census.mu.Unlock()
-	if got != len(list) || r.listeners.remoteCount(loopback) != 1 {
-		t.Fatalf("the router holds %d client mappings and %d listeners of the peer, want %d and 1", got, r.listeners.remoteCount(loopback), len(list))
+	got := knownClients(r.config.Clients.(*census.Census), list)
+	if got != len(list) || dir.remoteCount(loopback) != 1 {
+		t.Fatalf("the router holds %d client mappings and %d listeners of the peer, want %d and 1", got, dir.remoteCount(loopback), len(list))
 	}
 
 	writeClients(t, pusher, []protocol.Mapping{{
@@ -116,10 +149,7 @@ func TestServePeerTakesClients(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, "refusing CLIENTS") {
 		t.Errorf("log %q does not say why the connection was dropped", out)
 	}
-	r.census.mu.Lock()
-	_, kept := r.census.clients.remote[loopback]
-	r.census.mu.Unlock()
-	if kept {
+	if knownClients(r.config.Clients.(*census.Census), list) != 0 {
 		t.Error("the peer's list outlived its connection")
 	}
 }
@@ -130,19 +160,15 @@ func TestServePeerTakesClients(t *testing.T) {
 // twice on one connection.
 func TestPushClients(t *testing.T) {
 	var logs syncBuffer
-	r := &Router{
-		self:       overlay.HostPlan{Underlay: h1},
-		log:        slog.New(slog.NewTextHandler(&logs, nil)),
-		census:     newCensus(),
-		peerHealth: newPeerHealth(),
-	}
+	c := census.New()
+	r := New(Config{Self: overlay.HostPlan{Underlay: h1}, Clients: c, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	t0 := time.Unix(1700000000, 0)
-	r.census.handedOut("h1-c2", []uint64{10, 11}, t0)
-	sockets := []hostSocket{
+	c.HandedOut("h1-c2", []uint64{10, 11}, t0)
+	sockets := []census.Socket{
 		sock(10, sockdiag.Established, "198.18.0.1:50000", "198.18.0.2:40002", 1, 1),
 		sock(11, sockdiag.Established, "198.18.0.1:50002", "198.18.0.2:40002", 1, 1),
 	}
-	r.census.update(t0, sockets[:1], testDirectory())
+	c.Update(t0, sockets[:1], testDirectory())
 	pusher, acceptor := peerConns(t, testKey(t, 1), testKey(t, 1))
 	features := newAcceptorFeatures()
 	s := &clientsPush{peer: h2, features: features}
@@ -187,7 +213,7 @@ func TestPushClients(t *testing.T) {
 		t.Errorf("an unchanged list was sent again (%v)", err)
 	}
 
-	r.census.update(t0.Add(time.Second), sockets, testDirectory())
+	c.Update(t0.Add(time.Second), sockets, testDirectory())
 	if !closed(wake) {
 		t.Fatal("a sweep that added a client connection did not wake the sender")
 	}

@@ -1,4 +1,4 @@
-package router
+package census
 
 import (
 	"github.com/slimnet/slim/router/sockdiag"
@@ -12,8 +12,8 @@ import (
 	"github.com/slimnet/slim/control"
 )
 
-// hostSocket is one TCP socket of the host namespace as sock_diag shows it.
-type hostSocket struct {
+// Socket is one TCP socket of the host namespace as sock_diag shows it.
+type Socket struct {
 	Cookie   uint64
 	State    uint8
 	Local    netip.AddrPort
@@ -29,16 +29,16 @@ type poolSocket struct {
 	handed    time.Time
 }
 
-// census knows the accelerated connections of this host without any
+// Census knows the accelerated connections of this host without any
 // message on the data path: the router created every pool socket (by
 // cookie) and every host listener (by address), so a sweep of the host
 // namespace's sockets finds their connections.
 //
 // The pool table holds every pool socket that still exists: the sweep
-// forgets those the containers' witnesses no longer see (forgetPool), so
+// forgets those the containers' witnesses no longer see (ForgetPool), so
 // the table is as large as what the containers hold, which their quotas
-// bound (poolquota_linux.go), and never stops tracking new ones.
-type census struct {
+// bound (the router's poolquota_linux.go), and never stops tracking new ones.
+type Census struct {
 	mu      sync.Mutex
 	pool    map[uint64]*poolSocket
 	conns   map[uint64]control.Connection
@@ -46,12 +46,13 @@ type census struct {
 	clients clientsState
 }
 
-func newCensus() *census {
-	return &census{pool: map[uint64]*poolSocket{}, conns: map[uint64]control.Connection{}, clients: newClientsState()}
+// New returns an empty census.
+func New() *Census {
+	return &Census{pool: map[uint64]*poolSocket{}, conns: map[uint64]control.Connection{}, clients: newClientsState()}
 }
 
-// handedOut records pool sockets given to a container.
-func (c *census) handedOut(container string, cookies []uint64, now time.Time) {
+// HandedOut records pool sockets given to a container.
+func (c *Census) HandedOut(container string, cookies []uint64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, cookie := range cookies {
@@ -59,10 +60,10 @@ func (c *census) handedOut(container string, cookies []uint64, now time.Time) {
 	}
 }
 
-// forgetPool drops the pool sockets of a container that no longer exist:
+// ForgetPool drops the pool sockets of a container that no longer exist:
 // those handed out before at that are not in alive, the cookies of the
 // container's sockets that existed at at.
-func (c *census) forgetPool(container string, alive map[uint64]bool, at time.Time) {
+func (c *Census) ForgetPool(container string, alive map[uint64]bool, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for cookie, p := range c.pool {
@@ -72,25 +73,31 @@ func (c *census) forgetPool(container string, alive map[uint64]bool, at time.Tim
 	}
 }
 
-// directoryView is what the census needs to know of the router's
-// listeners and directory at the time of a sweep.
-type directoryView struct {
-	// localByHost maps a host listener's address to its listener.
-	localByHost map[netip.AddrPort]listener
-	// overlayOf maps any directory entry's host address to its overlay
-	// address (local listeners and peers').
-	overlayOf map[netip.AddrPort]netip.AddrPort
-	// containerAddr maps a container of this host to its overlay address.
-	containerAddr map[string]netip.Addr
+// Listener is a local accelerated listener as the census sees it.
+type Listener struct {
+	Container string
+	Overlay   netip.AddrPort
 }
 
-// update replaces the connection table from a sweep of the host's sockets.
-func (c *census) update(now time.Time, sockets []hostSocket, dir directoryView) {
+// DirectoryView is what the census needs to know of the router's
+// listeners and directory at the time of a sweep.
+type DirectoryView struct {
+	// LocalByHost maps a host listener's address to its listener.
+	LocalByHost map[netip.AddrPort]Listener
+	// OverlayOf maps any directory entry's host address to its overlay
+	// address (local listeners and peers').
+	OverlayOf map[netip.AddrPort]netip.AddrPort
+	// ContainerAddr maps a container of this host to its overlay address.
+	ContainerAddr map[string]netip.Addr
+}
+
+// Update replaces the connection table from a sweep of the host's sockets.
+func (c *Census) Update(now time.Time, sockets []Socket, dir DirectoryView) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	conns := map[uint64]control.Connection{}
 	clientsByHost := map[netip.AddrPort]control.Connection{}
-	var servers []hostSocket
+	var servers []Socket
 	for _, s := range sockets {
 		p, isPool := c.pool[s.Cookie]
 		if s.State != sockdiag.Established {
@@ -100,17 +107,17 @@ func (c *census) update(now time.Time, sockets []hostSocket, dir directoryView) 
 		case isPool:
 			conn := c.observed(now, s, control.Connection{
 				Container: p.container, Role: control.RoleClient,
-				Local: netip.AddrPortFrom(dir.containerAddr[p.container], s.Local.Port()),
-				Peer:  dir.overlayOf[s.Remote],
+				Local: netip.AddrPortFrom(dir.ContainerAddr[p.container], s.Local.Port()),
+				Peer:  dir.OverlayOf[s.Remote],
 			})
 			conns[s.Cookie] = conn
 			clientsByHost[s.Local] = conn
-		case dir.localByHost[s.Local].Container != "":
+		case dir.LocalByHost[s.Local].Container != "":
 			servers = append(servers, s)
 		}
 	}
 	for _, s := range servers {
-		l := dir.localByHost[s.Local]
+		l := dir.LocalByHost[s.Local]
 		conn := control.Connection{Container: l.Container, Role: control.RoleServer, Local: l.Overlay}
 		// A client on this host: the other end of the same host connection.
 		if client, ok := clientsByHost[s.Remote]; ok {
@@ -128,7 +135,7 @@ func (c *census) update(now time.Time, sockets []hostSocket, dir directoryView) 
 
 // observed completes a connection with the kernel's counters and the rates
 // since the previous sweep.
-func (c *census) observed(now time.Time, s hostSocket, conn control.Connection) control.Connection {
+func (c *Census) observed(now time.Time, s Socket, conn control.Connection) control.Connection {
 	conn.Cookie, conn.PeerHost = s.Cookie, s.Remote
 	conn.BytesIn, conn.BytesOut, conn.RTT = s.BytesIn, s.BytesOut, s.RTT
 	conn.Since = now
@@ -142,9 +149,9 @@ func (c *census) observed(now time.Time, s hostSocket, conn control.Connection) 
 	return conn
 }
 
-// connections lists the connections of the last sweep, newest first, with
+// Connections lists the connections of the last sweep, newest first, with
 // the overlay addresses of remote clients that their routers sent.
-func (c *census) connections() []control.Connection {
+func (c *Census) Connections() []control.Connection {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	list := make([]control.Connection, 0, len(c.conns))
@@ -158,4 +165,19 @@ func (c *census) connections() []control.Connection {
 		return cmp.Compare(a.Cookie, b.Cookie)
 	})
 	return list
+}
+
+// DropContainer forgets the pool sockets handed to a container (it was
+// unregistered) and returns their cookies.
+func (c *Census) DropContainer(name string) map[uint64]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cookies := map[uint64]bool{}
+	for cookie, p := range c.pool {
+		if p.container == name {
+			cookies[cookie] = true
+			delete(c.pool, cookie)
+		}
+	}
+	return cookies
 }

@@ -1,4 +1,4 @@
-package router
+package peers
 
 import (
 	"fmt"
@@ -15,10 +15,6 @@ import (
 // peerFeatures is the ID this router puts in every frame it sends a peer:
 // the features of the peer channel it understands (docs/protocol.md §5).
 const peerFeatures = protocol.PeerFeatureClients
-
-// peerSessions numbers the connections accepted from peers, so that the
-// end of an old one does not drop what a newer one brought.
-var peerSessions atomic.Uint64
 
 // acceptorFeatures is what a pusher learned of its acceptor's features
 // from the frames it sent back.
@@ -55,13 +51,13 @@ type clientsPush struct {
 // list changed since the last one sent on this connection (or none was),
 // and if the peer understands CLIENTS. It returns a channel closed when
 // there may be more to send.
-func (r *Router) pushClients(pc *peerConn, s *clientsPush) (<-chan struct{}, error) {
+func (e *Exchange) pushClients(pc *peerConn, s *clientsPush) (<-chan struct{}, error) {
 	if !s.features.clients.Load() {
 		return s.features.learned, nil
 	}
-	list, omitted, changed := r.census.clientsFor(s.peer, r.self.Underlay)
+	list, omitted, changed := e.config.Clients.ClientsFor(s.peer, e.config.Self.Underlay)
 	if omitted > 0 && !s.warned {
-		r.log.Warn("too many client connections to list for a peer; it shows the rest by host address",
+		e.config.Log.Warn("too many client connections to list for a peer; it shows the rest by host address",
 			"peer", s.peer, "listed", len(list), "left_out", omitted)
 		s.warned = true
 	}
@@ -84,15 +80,17 @@ func (r *Router) pushClients(pc *peerConn, s *clientsPush) (<-chan struct{}, err
 
 // clientsReceiver takes the CLIENTS lists of one accepted peer connection.
 type clientsReceiver struct {
-	census  *census
+	census  Clients
 	peer    overlay.HostPlan
 	session uint64
 	parts   []protocol.Mapping // of a list that goes on in the next message
 	stored  bool               // a list from this connection is in the census
 }
 
-func (r *Router) newClientsReceiver(peer overlay.HostPlan) *clientsReceiver {
-	return &clientsReceiver{census: r.census, peer: peer, session: peerSessions.Add(1)}
+// newClientsReceiver numbers the connection, so that the end of an old
+// one does not drop what a newer one brought.
+func (e *Exchange) newClientsReceiver(peer overlay.HostPlan) *clientsReceiver {
+	return &clientsReceiver{census: e.config.Clients, peer: peer, session: e.sessions.Add(1)}
 }
 
 // receive takes a message other than DIRECTORY from the peer: a part of a
@@ -119,7 +117,7 @@ func (c *clientsReceiver) receive(msg protocol.Message) error {
 	if err := checkPeerMappings(c.peer, list); err != nil {
 		return fmt.Errorf("refusing CLIENTS: %w", err)
 	}
-	c.census.setRemoteClients(c.peer.Underlay, c.session, list)
+	c.census.SetRemoteClients(c.peer.Underlay, c.session, list)
 	c.stored = true
 	return nil
 }
@@ -128,6 +126,6 @@ func (c *clientsReceiver) receive(msg protocol.Message) error {
 // the peer cannot say when the list changes.
 func (c *clientsReceiver) end() {
 	if c.stored {
-		c.census.dropRemoteClients(c.peer.Underlay, c.session)
+		c.census.DropRemoteClients(c.peer.Underlay, c.session)
 	}
 }

@@ -1,4 +1,4 @@
-package router
+package peers
 
 import (
 	"errors"
@@ -82,16 +82,4 @@ func ackSilence(err error) error {
 		return errPeerSilent
 	}
 	return err
-}
-
-// warnPeerAuthentication says loudly, at start, that the peer channel is
-// not authenticated (insecure_peers).
-func (r *Router) warnPeerAuthentication() {
-	switch {
-	case r.config.UnauthenticatedPeers():
-		r.log.Warn("INSECURE: insecure_peers is set and there is no cluster key: the directory exchange with peer routers is NOT authenticated; " +
-			"any user on a peer host can redirect this host's accelerated connections. Set key_file on every router.")
-	case r.config.InsecurePeers && r.clusterKey != nil:
-		r.log.Info("insecure_peers is ignored: the cluster key authenticates the peer channel")
-	}
 }

@@ -1,10 +1,12 @@
-package router
+package controlapi
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -13,24 +15,39 @@ import (
 	"github.com/slimnet/slim/control"
 )
 
-// serveMetrics serves Prometheus text metrics at /metrics on the metrics
-// listener until ctx is done.
-func (r *Router) serveMetrics(ctx context.Context) {
+// serveMetrics serves Prometheus text metrics at /metrics on l until
+// ctx is done.
+func serveMetrics(ctx context.Context, l net.Listener, source control.Source, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		writeMetrics(w, r.Snapshot())
+		WriteMetrics(w, source.Snapshot())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
-	stop := context.AfterFunc(ctx, func() { srv.Close() })
-	defer stop()
-	if err := srv.Serve(r.metrics); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		r.log.Error("metrics endpoint stopped", "err", err)
+	shutDown := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(shutDown)
+		// A scrape in progress finishes, within a bound.
+		c, cancel := context.WithTimeout(context.Background(), metricsShutdownTimeout)
+		defer cancel()
+		if srv.Shutdown(c) != nil {
+			srv.Close()
+		}
+	})
+	err := srv.Serve(l)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics endpoint stopped", "err", err)
+	}
+	if !stop() {
+		<-shutDown // Serve returns as Shutdown starts: wait for its end
 	}
 }
 
-// writeMetrics writes a snapshot's counters in the Prometheus text format.
-func writeMetrics(w io.Writer, s control.Snapshot) {
+// metricsShutdownTimeout bounds the wait for scrapes in progress at stop.
+const metricsShutdownTimeout = 2 * time.Second
+
+// WriteMetrics writes a snapshot's counters in the Prometheus text format.
+func WriteMetrics(w io.Writer, s control.Snapshot) {
 	metric := func(name, kind, help string) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
 	}

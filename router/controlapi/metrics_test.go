@@ -1,4 +1,4 @@
-package router
+package controlapi
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ func TestWriteMetrics(t *testing.T) {
 		Shims:       control.ShimStats{Reports: 1, Fallbacks: map[string]uint64{"pool_empty": 2}, SetupBuckets: []uint64{0, 3, 1}},
 	}
 	var b bytes.Buffer
-	writeMetrics(&b, s)
+	WriteMetrics(&b, s)
 	for _, want := range []string{
 		`slim_accelerated_connections{container="h1-c1"} 1`,
 		`slim_accelerated_listeners{container="h1-c1"} 1`,

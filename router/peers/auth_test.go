@@ -1,17 +1,14 @@
-package router
+package peers
 
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/protocol"
 	"github.com/slimnet/slim/secure"
 )
@@ -192,56 +189,5 @@ func TestPeerConnKeyOnOneSideOnly(t *testing.T) {
 	pusher.write(directoryMsg(2))
 	if _, _, err := readDirectory(acceptor); !isPeerAuthError(err) {
 		t.Errorf("keyless pusher, keyed acceptor: %v; want an authentication failure", err)
-	}
-}
-
-// syncBuffer is a bytes.Buffer that a logger may write from another goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// TestServePeerDropsWrongKey runs the accepting router's loop against a
-// pusher with another key: the directory is not applied, and the warning
-// names the peer.
-func TestServePeerDropsWrongKey(t *testing.T) {
-	var logs syncBuffer
-	loopback := netip.MustParseAddr("127.0.0.1")
-	r := &Router{
-		plan: overlay.Plan{Hosts: []overlay.HostPlan{
-			{Underlay: netip.MustParseAddr("192.0.2.1"), Subnet: netip.MustParsePrefix("10.1.0.0/24")},
-			{Underlay: loopback, Subnet: netip.MustParsePrefix("10.1.1.0/24")},
-		}},
-		log:        slog.New(slog.NewTextHandler(&logs, nil)),
-		listeners:  newRegistry(),
-		peerHealth: newPeerHealth(),
-		clusterKey: testKey(t, 1),
-	}
-	p, a := loopbackPair(t)
-	done := make(chan struct{})
-	go func() { defer close(done); r.servePeer(a) }()
-	pusher, err := dialPeerConn(p, testKey(t, 2), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pusher.write(directoryMsg(1))
-	<-done
-	if n := r.listeners.remoteCount(loopback); n != 0 {
-		t.Errorf("the router applied %d mappings from an unauthenticated peer", n)
-	}
-	if out := logs.String(); !strings.Contains(out, "failed authentication") || !strings.Contains(out, "127.0.0.1") {
-		t.Errorf("log %q does not say that peer 127.0.0.1 failed authentication", out)
 	}
 }

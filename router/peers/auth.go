@@ -1,4 +1,4 @@
-package router
+package peers
 
 import (
 	"crypto/hmac"
