@@ -248,9 +248,12 @@ func toMappings(ls []cluster.Listener) []protocol.Mapping {
 }
 
 func toListeners(ms []protocol.Mapping) []cluster.Listener {
-	ls := make([]cluster.Listener, len(ms))
-	for i, m := range ms {
-		ls[i] = cluster.Listener{Overlay: m.Overlay, Host: m.Host}
+	ls := make([]cluster.Listener, 0, len(ms))
+	for _, m := range ms {
+		if m.Host.Port() == 0 {
+			continue // pending (its app not yet seen accepting): not published
+		}
+		ls = append(ls, cluster.Listener{Overlay: m.Overlay, Host: m.Host})
 	}
 	return ls
 }
