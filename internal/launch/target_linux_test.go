@@ -16,8 +16,8 @@ func TestPreloadBlockerDynamicGlibcBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reason != "" {
-		t.Errorf("/bin/true: %q, want it preloadable", reason)
+	if reason != (blocker{}) {
+		t.Errorf("/bin/true: %+v, want it preloadable", reason)
 	}
 }
 
@@ -33,8 +33,8 @@ func TestPreloadBlockerStaticBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reason != "is a static binary" {
-		t.Errorf("static binary: %q, want %q", reason, "is a static binary")
+	if want := (blocker{reason: reasonStatic, supervisable: true}); reason != want {
+		t.Errorf("static binary: %+v, want %+v", reason, want)
 	}
 }
 
@@ -44,8 +44,8 @@ func TestPreloadBlockerSetuidBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(reason, "setuid") {
-		t.Errorf("setuid binary: %q, want a setuid reason", reason)
+	if !strings.Contains(reason.reason, "setuid") || reason.supervisable {
+		t.Errorf("setuid binary: %+v, want a setuid reason, not supervisable", reason)
 	}
 }
 
@@ -60,8 +60,8 @@ func TestPreloadBlockerScript(t *testing.T) {
 	}
 	for _, path := range []string{script, tiny} {
 		reason, err := preloadBlocker(path)
-		if err != nil || reason != "" {
-			t.Errorf("%s: %q, %v; want preloadable", path, reason, err)
+		if err != nil || reason != (blocker{}) {
+			t.Errorf("%s: %+v, %v; want preloadable", path, reason, err)
 		}
 	}
 }

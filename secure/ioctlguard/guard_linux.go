@@ -11,8 +11,9 @@ import (
 // guard answers the notifications of one filter.
 type guard struct {
 	listener int
-	netns    uint64    // cookie of the guard's (the container's) network namespace
-	debug    io.Writer // nil: silent
+	netns    uint64        // cookie of the guard's (the container's) network namespace
+	debug    io.Writer     // nil: silent
+	sockets  SocketHandler // the trapped calls other than ioctls; nil: the kernel runs them
 }
 
 // reply is the guard's answer to one ioctl.
@@ -33,6 +34,9 @@ func (r reply) resp(id uint64) notifResp {
 // serve answers notifications until no process is left under the filter
 // (the listener reports POLLHUP) or the listener fails.
 func (g *guard) serve() error {
+	if g.sockets != nil {
+		defer g.sockets.Close()
+	}
 	for {
 		ready, err := g.wait()
 		if err != nil || !ready {
@@ -74,6 +78,13 @@ func (g *guard) serveOne() error {
 	}
 	if err != nil {
 		return fmt.Errorf("receive a seccomp notification: %w", err)
+	}
+	if _, ioctl := lookupCall(n.Data.Arch, n.Data.Nr); !ioctl {
+		if g.sockets != nil {
+			g.sockets.Handle(n)
+			return nil
+		}
+		return send(g.listener, reply{cont: true}.resp(n.ID))
 	}
 	r := g.answer(n)
 	if g.debug != nil {

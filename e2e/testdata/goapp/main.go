@@ -1,0 +1,223 @@
+// goapp is a Go program for the supervised path's tests (built by the
+// test with CGO_ENABLED=0, or with cgo). Commands:
+//
+//	goapp serve ADDR            net/http server: GET / answers "peer=IP:PORT local=IP:PORT"
+//	goapp get URL N             N requests (new connection each), prints each answer, then "done N"
+//	goapp echo ADDR             TCP echo server; first line it writes: "HELLO peer=... local=..."
+//	goapp hold ADDR N ROUNDS    N connections to an echo server at once, ROUNDS pings on each, "held N"
+//	goapp churn ADDR SECONDS    connect, ping, close in a loop from 8 goroutines while the
+//	                            process spins (preemption signals); "churn ok=K fail=F"
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: goapp serve|get|echo|hold|churn ...")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2])
+	case "get":
+		err = get(os.Args[2], atoi(os.Args[3]))
+	case "echo":
+		err = echo(os.Args[2])
+	case "hold":
+		err = hold(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]))
+	case "churn":
+		err = churn(os.Args[2], atoi(os.Args[3]))
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Println("FAIL", err)
+		os.Exit(1)
+	}
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		fmt.Println("FAIL bad number", s)
+		os.Exit(2)
+	}
+	return n
+}
+
+func serve(addr string) error {
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("listening on", l.Addr())
+	return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		fmt.Fprintf(w, "peer=%s local=%s", r.RemoteAddr, local)
+	}))
+}
+
+func get(url string, n int) error {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range n {
+		resp, err := client.Get(url)
+		if err != nil {
+			return fmt.Errorf("request %d: %w", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("request %d: %w", i, err)
+		}
+		fmt.Printf("answer %s\n", body)
+	}
+	fmt.Println("done", n)
+	return nil
+}
+
+func echo(addr string) error {
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("listening on", l.Addr())
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			fmt.Fprintf(c, "HELLO peer=%s local=%s\n", c.RemoteAddr(), c.LocalAddr())
+			io.Copy(c, c)
+		}()
+	}
+}
+
+// dialEcho connects to an echo server and reads its HELLO line.
+func dialEcho(addr string) (net.Conn, *bufio.Reader, string, error) {
+	c, err := net.DialTimeout("tcp4", addr, 10*time.Second)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	r := bufio.NewReader(c)
+	hello, err := r.ReadString('\n')
+	if err != nil {
+		c.Close()
+		return nil, nil, "", fmt.Errorf("read HELLO: %w", err)
+	}
+	return c, r, hello, nil
+}
+
+func ping(c net.Conn, r *bufio.Reader, msg string) error {
+	if _, err := fmt.Fprintln(c, msg); err != nil {
+		return err
+	}
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != msg+"\n" {
+		return fmt.Errorf("echo %q, want %q", line, msg)
+	}
+	return nil
+}
+
+func hold(addr string, n, rounds int) error {
+	type conn struct {
+		c net.Conn
+		r *bufio.Reader
+	}
+	conns := make([]conn, n)
+	for i := range conns {
+		c, r, hello, err := dialEcho(addr)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		if i == 0 {
+			fmt.Printf("first %s", hello)
+			fmt.Printf("addr local=%s peer=%s\n", c.LocalAddr(), c.RemoteAddr())
+		}
+		conns[i] = conn{c, r}
+	}
+	for round := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i, cn := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := ping(cn.c, cn.r, fmt.Sprintf("ping %d %d", round, i)); err != nil {
+					errs <- fmt.Errorf("connection %d round %d: %w", i, round, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	fmt.Println("held", n)
+	for _, cn := range conns {
+		cn.c.Close()
+	}
+	return nil
+}
+
+func churn(addr string, seconds int) error {
+	var ok, fail atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(time.Duration(seconds) * time.Second)
+	var wg sync.WaitGroup
+	// Spinning goroutines keep the scheduler preempting (SIGURG).
+	var spin atomic.Bool
+	spin.Store(true)
+	for range 2 {
+		go func() {
+			x := 0
+			for spin.Load() {
+				x++
+			}
+		}()
+	}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				c, r, _, err := dialEcho(addr)
+				if err == nil {
+					err = ping(c, r, "churn")
+					c.Close()
+				}
+				if err != nil {
+					fail.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	spin.Store(false)
+	fmt.Printf("churn ok=%d fail=%d\n", ok.Load(), fail.Load())
+	if e := firstErr.Load(); e != nil {
+		return fmt.Errorf("first failure: %s", e)
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package supervise
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/internal/seccompnotif"
+)
+
+// errGone says the caller stopped waiting (it died, or on a kernel without
+// WAIT_KILLABLE_RECV a signal interrupted it) while the supervisor looked.
+var errGone = errors.New("the caller no longer waits")
+
+// request is one trapped call and its caller, which the supervisor opens
+// lazily. Anything opened is checked with SECCOMP_IOCTL_NOTIF_ID_VALID
+// afterwards, so that a thread ID reused in between cannot mislead it.
+type request struct {
+	listener int
+	n        seccompnotif.Notif
+	pidfd    int // -1 until opened
+	answered bool
+}
+
+func newRequest(listener int, n seccompnotif.Notif) *request {
+	return &request{listener: listener, n: n, pidfd: -1}
+}
+
+func (r *request) tid() int         { return int(r.n.Pid) }
+func (r *request) arg(i int) uint64 { return r.n.Data.Args[i] }
+func (r *request) fdArg(i int) int  { return int(int32(r.n.Data.Args[i])) }
+
+// valid reports whether the caller still waits for this answer.
+func (r *request) valid() bool { return seccompnotif.IDValid(r.listener, r.n.ID) }
+
+// open opens a pidfd for the caller: its thread on Linux 6.9 and later,
+// its process before (the threads of a process share their files).
+func (r *request) open() error {
+	if r.pidfd >= 0 {
+		return nil
+	}
+	fd, err := unix.PidfdOpen(r.tid(), unix.PIDFD_THREAD)
+	if err == unix.EINVAL {
+		var tgid int
+		if tgid, err = threadGroup(r.tid()); err == nil {
+			fd, err = unix.PidfdOpen(tgid, 0)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	r.pidfd = fd
+	if !r.valid() {
+		return errGone
+	}
+	return nil
+}
+
+// file duplicates the caller's descriptor fd into the supervisor.
+func (r *request) file(fd int) (int, error) {
+	if fd < 0 {
+		return -1, unix.EBADF
+	}
+	if err := r.open(); err != nil {
+		return -1, err
+	}
+	return unix.PidfdGetfd(r.pidfd, fd, 0)
+}
+
+// read copies len(b) bytes at addr out of the caller's memory.
+func (r *request) read(addr uint64, b []byte) error {
+	if addr == 0 {
+		return unix.EFAULT
+	}
+	local := []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
+	n, err := unix.ProcessVMReadv(r.tid(), local, remote, 0)
+	if err != nil || n != len(b) {
+		return unix.EFAULT
+	}
+	if !r.valid() {
+		return errGone
+	}
+	return nil
+}
+
+// write copies b to addr in the caller's memory, if it still waits.
+func (r *request) write(addr uint64, b []byte) error {
+	if addr == 0 {
+		return unix.EFAULT
+	}
+	if !r.valid() {
+		return errGone
+	}
+	local := []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
+	if n, err := unix.ProcessVMWritev(r.tid(), local, remote, 0); err != nil || n != len(b) {
+		return unix.EFAULT
+	}
+	return nil
+}
+
+// writeSockaddr writes an address as the kernel does for getsockname,
+// getpeername and accept: at most *lenp bytes of it at addr, its full
+// length in *lenp.
+func (r *request) writeSockaddr(addr, lenp uint64, sa []byte) error {
+	var lb [4]byte
+	if err := r.read(lenp, lb[:]); err != nil {
+		return err
+	}
+	room := int(int32(binary.LittleEndian.Uint32(lb[:])))
+	if room < 0 {
+		return unix.EINVAL
+	}
+	if n := min(room, len(sa)); n > 0 {
+		if err := r.write(addr, sa[:n]); err != nil {
+			return err
+		}
+	}
+	binary.LittleEndian.PutUint32(lb[:], uint32(len(sa)))
+	return r.write(lenp, lb[:])
+}
+
+// The answers. Each request is answered once; later answers are ignored.
+
+// proceed lets the kernel run the call as the program made it.
+func (r *request) proceed() {
+	if !r.answered {
+		r.answered = true
+		seccompnotif.Continue(r.listener, r.n.ID)
+	}
+}
+
+// succeed returns val.
+func (r *request) succeed(val int64) {
+	if !r.answered {
+		r.answered = true
+		seccompnotif.Return(r.listener, r.n.ID, val, 0)
+	}
+}
+
+// fail returns -1 with errno.
+func (r *request) fail(errno unix.Errno) {
+	if !r.answered {
+		r.answered = true
+		seccompnotif.Return(r.listener, r.n.ID, 0, errno)
+	}
+}
+
+// install puts a copy of src in the caller: at number at (replacing what
+// is there) or, with at < 0, at the lowest free number, which then is the
+// call's result (the request is answered in the same step).
+func (r *request) install(src, at int, cloexec bool) (int, error) {
+	answer := at < 0
+	fd, err := seccompnotif.AddFD(r.listener, r.n.ID, src, at, cloexec, answer)
+	if err == nil && answer {
+		r.answered = true
+	}
+	if err == unix.ENOENT {
+		err = errGone
+	}
+	return fd, err
+}
+
+func (r *request) close() {
+	if r.pidfd >= 0 {
+		unix.Close(r.pidfd)
+	}
+	// A request nobody answered is left to the kernel, never hung.
+	r.proceed()
+}
+
+// fdFlags reads the caller's close-on-exec flag of fd and the inode of the
+// file there, from /proc/TID/fdinfo/FD.
+func (r *request) fdFlags(fd int) (cloexec bool, ino uint64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/fdinfo/%d", r.tid(), fd))
+	if err != nil {
+		return false, 0, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		key, value, _ := strings.Cut(s.Text(), ":")
+		value = strings.TrimSpace(value)
+		switch key {
+		case "flags":
+			flags, err := strconv.ParseUint(value, 8, 64)
+			if err != nil {
+				return false, 0, err
+			}
+			cloexec = flags&unix.O_CLOEXEC != 0
+		case "ino":
+			ino, _ = strconv.ParseUint(value, 10, 64)
+		}
+	}
+	return cloexec, ino, s.Err()
+}
+
+// threadGroup reads the process ID of thread tid from /proc.
+func threadGroup(tid int) (int, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "Tgid:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("no Tgid in /proc/%d/status", tid)
+}

@@ -1,0 +1,143 @@
+package supervise
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/internal/seccompnotif"
+	"github.com/slimnet/slim/router/protocol"
+	"github.com/slimnet/slim/secure/ioctlguard"
+)
+
+// Supervisor answers the socket calls of the programs under one filter.
+type Supervisor struct {
+	listener int
+	cfg      Config
+	self     protocol.Hello
+	netns    uint64 // cookie of the program's (the container's) network namespace
+	router   *router
+	pool     *pool
+	dir      *directoryTable
+	defaults optionValues // a fresh TCP socket's options
+	epolls   epollIndex
+	mover    *epollMover
+	names    *nameBook
+	servers  *listeners
+	debug    io.Writer
+	logMu    sync.Mutex
+}
+
+// Setup is ioctlguard.SocketSetup for slim's guard: it reads the
+// configuration, asks the router who the program is (HELLO) and returns
+// the supervisor. When it cannot supervise, it says why in one line and
+// the guard lets the kernel run every trapped call (the program uses the
+// overlay).
+func Setup(listener int, config []byte, files []int) (ioctlguard.SocketHandler, string) {
+	cfg, err := DecodeConfig(config)
+	if err != nil {
+		closeAll(files)
+		return nil, err.Error()
+	}
+	s, err := New(listener, cfg, files)
+	if err != nil {
+		return nil, fmt.Sprintf("slim exec: no acceleration: %v; the program uses the overlay", err)
+	}
+	return s, ""
+}
+
+// New makes a supervisor for the filter's listener. files are connections
+// to the router made by the program's slim exec (secure mode).
+func New(listener int, cfg Config, files []int) (*Supervisor, error) {
+	s := &Supervisor{listener: listener, cfg: cfg, router: newRouter(cfg, files)}
+	if cfg.Debug {
+		s.debug = os.Stderr
+	}
+	hello, err := s.router.hello()
+	if err != nil {
+		return nil, fmt.Errorf("the router at %s: %w", cfg.RouterSock, err)
+	}
+	s.self = hello
+	probe, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	s.defaults = readOptions(probe)
+	s.netns, err = unix.GetsockoptUint64(probe, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	unix.Close(probe)
+	if err != nil {
+		return nil, fmt.Errorf("read the network namespace cookie (SO_NETNS_COOKIE, Linux 5.14): %w", err)
+	}
+	if s.mover, err = newEpollMover(); err != nil {
+		return nil, err
+	}
+	s.pool = &pool{router: s.router, log: s.logf}
+	s.dir = newDirectory(cfg.RouterSock, s.router)
+	if s.names, err = newNameBook(); err != nil {
+		return nil, err
+	}
+	if s.servers, err = newListeners(s); err != nil {
+		return nil, err
+	}
+	go s.pool.refill()
+	return s, nil
+}
+
+// Handle answers one trapped call, on a goroutine of its own: some wait
+// (a blocking accept, a LISTEN the router publishes).
+func (s *Supervisor) Handle(n seccompnotif.Notif) {
+	go s.handle(n)
+}
+
+func (s *Supervisor) handle(n seccompnotif.Notif) {
+	s.logf("thread %d: call %d args %x", n.Pid, n.Data.Nr, n.Data.Args)
+	r := newRequest(s.listener, n)
+	defer r.close()
+	defer func() {
+		if p := recover(); p != nil {
+			s.logf("panic on %+v: %v\n%s", n.Data, p, debug.Stack())
+		}
+	}()
+	switch lookup(n.Data.Arch, n.Data.Nr) {
+	case callConnect:
+		s.connect(r)
+	case callListen:
+		s.listen(r)
+	case callAccept:
+		s.accept(r, 0)
+	case callAccept4:
+		s.accept(r, int(int32(r.arg(3))))
+	case callGetsockname:
+		s.name(r, false)
+	case callGetpeername:
+		s.name(r, true)
+	case callEpollCreate:
+		s.epolls.forgetAll()
+		r.proceed()
+	default:
+		r.proceed()
+	}
+}
+
+// Close ends the supervision: no process is left under the filter.
+func (s *Supervisor) Close() {
+	s.servers.closeAll()
+	s.pool.close()
+}
+
+// ownAddress reports whether a is the container's overlay address.
+func (s *Supervisor) ownAddress(a netip.Addr) bool { return a == s.self.Addr }
+
+func (s *Supervisor) logf(format string, args ...any) {
+	if s.debug == nil {
+		return
+	}
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	fmt.Fprintf(s.debug, "slim supervisor: "+format+"\n", args...)
+}
