@@ -80,8 +80,7 @@ func (s *Supervisor) acceptMerged(r *request, m *merged, app, flags int) {
 			return
 		}
 		peer, _ := fromSockaddr(sa)
-		if m.answerBell(conn, peer) {
-			s.servers.rearm(m)
+		if s.servers.answerBell(conn, peer) {
 			continue
 		}
 		s.deliver(r, m, pending{fd: conn, peer: peer}, flags)

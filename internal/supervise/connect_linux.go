@@ -25,9 +25,10 @@ func (s *Supervisor) connect(r *request) {
 	}
 	defer unix.Close(app)
 	info, err := inspect(app)
-	if err != nil || !info.tcp4 || info.netns != s.netns || info.state != tcpClose {
-		// Not a fresh TCP socket of the container: another family, a
-		// host socket already (a second connect), connected, listening.
+	if err != nil || !s.candidate(info) || s.shared.has(info.cookie) {
+		// Not a fresh TCP socket of the container (another family, a
+		// host socket already: a second connect, connected,
+		// listening), or one with other numbers the swap would miss.
 		r.proceed()
 		return
 	}

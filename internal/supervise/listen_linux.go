@@ -48,6 +48,9 @@ type listeners struct {
 	s        *Supervisor
 	mu       sync.Mutex
 	byCookie map[uint64]*merged
+	// bells are the doorbells waiting, by their address: with
+	// SO_REUSEPORT, one may land on another listener of the same port.
+	bells map[netip.AddrPort]*merged
 	watch    int // epoll: host listeners, EPOLLIN|EPOLLONESHOT, data: id
 	witness  int // epoll: the program's listeners, without a reference, data: id
 }
@@ -62,7 +65,7 @@ func newListeners(s *Supervisor) (*listeners, error) {
 		unix.Close(watch)
 		return nil, err
 	}
-	l := &listeners{s: s, byCookie: map[uint64]*merged{}, watch: watch, witness: witness}
+	l := &listeners{s: s, byCookie: map[uint64]*merged{}, bells: map[netip.AddrPort]*merged{}, watch: watch, witness: witness}
 	go l.watchHosts()
 	go func() {
 		for range time.Tick(listenerSweep) {
@@ -106,7 +109,7 @@ func (l *listeners) watchHosts() {
 		}
 		for _, ev := range events[:n] {
 			if m := l.get(epollData(ev)); m != nil {
-				m.ring(l.s)
+				l.ring(m)
 			}
 		}
 	}
@@ -146,6 +149,7 @@ func (l *listeners) withdraw(m *merged) {
 	if m.bell >= 0 {
 		closeReset(m.bell)
 		m.bell = -1
+		l.forgetBell(m.bellAddr)
 	}
 	for _, p := range m.stash {
 		unix.Close(p.fd)
@@ -173,47 +177,88 @@ func (l *listeners) closeAll() {
 
 // ring connects a doorbell to the program's listener, unless one waits
 // there already.
-func (m *merged) ring(s *Supervisor) {
+func (l *listeners) ring(m *merged) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed || m.bell >= 0 {
 		return
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, local, err := bellSocket(m.target)
 	if err != nil {
-		s.logf("doorbell for %v: %v", m.overlay, err)
+		l.s.logf("doorbell for %v: %v", m.overlay, err)
 		return
 	}
+	// Known before it can be accepted: an accept on another thread
+	// must tell it from a client.
+	m.bell, m.bellAddr = fd, local
+	l.mu.Lock()
+	l.bells[local] = m
+	l.mu.Unlock()
 	err = unix.Connect(fd, toSockaddr(m.target))
 	if err == nil || err == unix.EINPROGRESS {
 		err = waitConnected(fd, bellTimeout)
 	}
-	var local netip.AddrPort
-	if err == nil {
-		local, err = localAddr(fd)
-	}
 	if err != nil {
-		s.logf("doorbell for %v: %v", m.overlay, err)
+		l.s.logf("doorbell for %v: %v", m.overlay, err)
 		closeReset(fd)
+		m.bell = -1
+		// Known a while longer: a connection from it may still be
+		// queued.
+		time.AfterFunc(time.Second, func() { l.forgetBell(local) })
 		return
 	}
 	// One byte, for a listener with TCP_DEFER_ACCEPT.
 	unix.SendmsgN(fd, []byte{0}, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
-	m.bell, m.bellAddr = fd, local
 }
 
-// answerBell drops the doorbell the supervisor accepted (conn) if peer is
-// the doorbell's address; false if it is not.
-func (m *merged) answerBell(conn int, peer netip.AddrPort) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.bell < 0 || peer != m.bellAddr {
+// bellSocket makes a doorbell's socket, bound to a port of its own on the
+// target's address (loopback for a listener on all addresses).
+func bellSocket(target netip.AddrPort) (int, netip.AddrPort, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, netip.AddrPort{}, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: target.Addr().As4()}); err != nil {
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, err
+	}
+	local, err := localAddr(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, err
+	}
+	return fd, local, nil
+}
+
+// answerBell drops conn, a connection the supervisor accepted from a
+// program's listener, if it is a doorbell (peer is a doorbell's address),
+// and watches the host listener it rang for again; false if it is not one.
+func (l *listeners) answerBell(conn int, peer netip.AddrPort) bool {
+	l.mu.Lock()
+	m, ok := l.bells[peer]
+	delete(l.bells, peer)
+	l.mu.Unlock()
+	if !ok {
 		return false
 	}
 	closeReset(conn)
-	closeReset(m.bell)
-	m.bell = -1
+	m.mu.Lock()
+	if m.bell >= 0 && m.bellAddr == peer {
+		closeReset(m.bell)
+		m.bell = -1
+	}
+	closed := m.closed
+	m.mu.Unlock()
+	if !closed {
+		l.rearm(m)
+	}
 	return true
+}
+
+func (l *listeners) forgetBell(addr netip.AddrPort) {
+	l.mu.Lock()
+	delete(l.bells, addr)
+	l.mu.Unlock()
 }
 
 func (m *merged) takeStash() (pending, bool) {

@@ -29,6 +29,7 @@ type Supervisor struct {
 	mover    *epollMover
 	names    *nameBook
 	servers  *listeners
+	shared   sharedSockets
 	debug    io.Writer
 	logMu    sync.Mutex
 }
@@ -116,6 +117,8 @@ func (s *Supervisor) handle(n seccompnotif.Notif) {
 		s.name(r, false)
 	case callGetpeername:
 		s.name(r, true)
+	case callDup:
+		s.dup(r)
 	case callEpollCreate:
 		s.epolls.forgetAll()
 		r.proceed()

@@ -17,6 +17,17 @@ const (
 	callGetsockname
 	callGetpeername
 	callEpollCreate
+	callDup // dup, dup2, dup3, fcntl F_DUPFD(_CLOEXEC)
+)
+
+// fcntl commands that duplicate a descriptor.
+var dupCommands = []uint32{unix.F_DUPFD, unix.F_DUPFD_CLOEXEC}
+
+// Where the filter looks at an argument: connect's address length, fcntl's
+// command.
+const (
+	connectLenArg = 3
+	fcntlCmdArg   = 2
 )
 
 // sockaddrInSize is sizeof(struct sockaddr_in): the filter traps connect
@@ -42,6 +53,10 @@ var entries = []entry{
 	{unix.AUDIT_ARCH_X86_64, 52, callGetpeername},
 	{unix.AUDIT_ARCH_X86_64, 213, callEpollCreate},
 	{unix.AUDIT_ARCH_X86_64, 291, callEpollCreate},
+	{unix.AUDIT_ARCH_X86_64, 32, callDup},
+	{unix.AUDIT_ARCH_X86_64, 33, callDup},
+	{unix.AUDIT_ARCH_X86_64, 292, callDup},
+	{unix.AUDIT_ARCH_X86_64, 72, callDup},
 	{unix.AUDIT_ARCH_AARCH64, 203, callConnect},
 	{unix.AUDIT_ARCH_AARCH64, 201, callListen},
 	{unix.AUDIT_ARCH_AARCH64, 202, callAccept},
@@ -49,6 +64,9 @@ var entries = []entry{
 	{unix.AUDIT_ARCH_AARCH64, 204, callGetsockname},
 	{unix.AUDIT_ARCH_AARCH64, 205, callGetpeername},
 	{unix.AUDIT_ARCH_AARCH64, 20, callEpollCreate},
+	{unix.AUDIT_ARCH_AARCH64, 23, callDup},
+	{unix.AUDIT_ARCH_AARCH64, 24, callDup},
+	{unix.AUDIT_ARCH_AARCH64, 25, callDup},
 }
 
 // Traps are the system calls slim exec's filter sends to the supervisor.
@@ -61,8 +79,11 @@ func Traps(secure bool) []ioctlguard.Trap {
 			continue
 		}
 		t := ioctlguard.Trap{Arch: e.arch, Nr: e.nr}
-		if e.call == callConnect {
-			t.Arg, t.Value = 3, sockaddrInSize // connect(fd, addr, addrlen)
+		switch {
+		case e.call == callConnect:
+			t.Arg, t.Values = connectLenArg, []uint32{sockaddrInSize}
+		case e.call == callDup && isFcntl(e):
+			t.Arg, t.Values = fcntlCmdArg, dupCommands
 		}
 		traps = append(traps, t)
 	}
@@ -77,4 +98,8 @@ func lookup(arch uint32, nr int32) call {
 		}
 	}
 	return 0
+}
+
+func isFcntl(e entry) bool {
+	return (e.arch == unix.AUDIT_ARCH_X86_64 && e.nr == 72) || (e.arch == unix.AUDIT_ARCH_AARCH64 && e.nr == 25)
 }

@@ -74,9 +74,10 @@ type Trap struct {
 	Arch uint32 // AUDIT_ARCH_*
 	Nr   uint32
 	// Arg > 0 traps the call only when the low 32 bits of argument
-	// Arg-1 equal Value (connect's address length, say); 0: always.
-	Arg   int
-	Value uint32
+	// Arg-1 equal one of Values (connect's address length, say); 0:
+	// always.
+	Arg    int
+	Values []uint32
 }
 
 // rules are what a filter traps: the socket ioctls when ioctls is set,
@@ -123,7 +124,9 @@ func filter(r rules) []unix.SockFilter {
 		a.label(trapLabel(i))
 		if t.Arg > 0 {
 			a.load(offArg(t.Arg - 1))
-			a.jumpIfEqual(t.Value, "notify")
+			for _, v := range t.Values {
+				a.jumpIfEqual(v, "notify")
+			}
 			a.ret(unix.SECCOMP_RET_ALLOW)
 		} else {
 			a.ret(unix.SECCOMP_RET_USER_NOTIF)

@@ -136,7 +136,8 @@ func TestLookupCall(t *testing.T) {
 func TestFilterTraps(t *testing.T) {
 	const x86, arm64 = unix.AUDIT_ARCH_X86_64, unix.AUDIT_ARCH_AARCH64
 	traps := []Trap{
-		{Arch: x86, Nr: 42, Arg: 3, Value: 16}, // connect, IPv4 only
+		{Arch: x86, Nr: 42, Arg: 3, Values: []uint32{16}}, // connect, IPv4 only
+		{Arch: x86, Nr: 72, Arg: 2, Values: []uint32{0, 1030}}, // fcntl F_DUPFD, F_DUPFD_CLOEXEC
 		{Arch: x86, Nr: 50},                    // listen
 		{Arch: arm64, Nr: 201},                 // listen
 	}
@@ -155,6 +156,9 @@ func TestFilterTraps(t *testing.T) {
 			{"connect IPv4", seccompData{Nr: 42, Arch: x86, Args: [6]uint64{3, 0x1000, 16}}, notify},
 			{"connect IPv6", seccompData{Nr: 42, Arch: x86, Args: [6]uint64{3, 0x1000, 28}}, allow},
 			{"connect high bits", seccompData{Nr: 42, Arch: x86, Args: [6]uint64{3, 0x1000, 1<<32 | 16}}, notify},
+			{"F_DUPFD", seccompData{Nr: 72, Arch: x86, Args: [6]uint64{3, 0, 10}}, notify},
+			{"F_DUPFD_CLOEXEC", seccompData{Nr: 72, Arch: x86, Args: [6]uint64{3, 1030, 10}}, notify},
+			{"F_GETFL", seccompData{Nr: 72, Arch: x86, Args: [6]uint64{3, 3}}, allow},
 			{"listen", seccompData{Nr: 50, Arch: x86, Args: [6]uint64{3, 5}}, notify},
 			{"listen arm64", seccompData{Nr: 201, Arch: arm64}, notify},
 			{"getppid", seccompData{Nr: 110, Arch: x86}, allow},
