@@ -85,7 +85,11 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 	if s.servers, err = newListeners(s); err != nil {
 		return nil, err
 	}
-	go s.pool.refill()
+	if !cfg.Secure {
+		// In secure mode the program is not enrolled yet: the first
+		// connect fills the pool.
+		go s.pool.refill()
+	}
 	return s, nil
 }
 
