@@ -1,10 +1,14 @@
 // goapp is a Go program for the supervised path's tests (built by the
 // test with CGO_ENABLED=0, or with cgo). Commands:
 //
-//	goapp serve ADDR            net/http server: GET / answers "peer=IP:PORT local=IP:PORT"
-//	goapp get URL N             N requests (new connection each), prints each answer, then "done N"
+//	goapp serve ADDR            net/http server: GET / answers "peer=IP:PORT local=IP:PORT",
+//	                            GET /big 1 MiB
+//	goapp get URL N             N requests (new connection each), prints each answer (or its
+//	                            size), then "done N"
 //	goapp echo ADDR             TCP echo server; first line it writes: "HELLO peer=... local=..."
-//	goapp hold ADDR N ROUNDS    N connections to an echo server at once, ROUNDS pings on each, "held N"
+//	goapp hold ADDR N ROUNDS [SECONDS]
+//	                            N connections to an echo server at once, ROUNDS pings on each,
+//	                            "held N", then keeps them SECONDS before closing
 //	goapp churn ADDR SECONDS    connect, ping, close in a loop from 8 goroutines while the
 //	                            process spins (preemption signals); "churn ok=K fail=F"
 package main
@@ -36,7 +40,11 @@ func main() {
 	case "echo":
 		err = echo(os.Args[2])
 	case "hold":
-		err = hold(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]))
+		linger := 0
+		if len(os.Args) > 5 {
+			linger = atoi(os.Args[5])
+		}
+		err = hold(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]), linger)
 	case "churn":
 		err = churn(os.Args[2], atoi(os.Args[3]))
 	default:
@@ -63,7 +71,12 @@ func serve(addr string) error {
 		return err
 	}
 	fmt.Println("listening on", l.Addr())
+	big := make([]byte, 1<<20)
 	return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(big)
+			return
+		}
 		local := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 		fmt.Fprintf(w, "peer=%s local=%s", r.RemoteAddr, local)
 	}))
@@ -81,7 +94,11 @@ func get(url string, n int) error {
 		if err != nil {
 			return fmt.Errorf("request %d: %w", i, err)
 		}
-		fmt.Printf("answer %s\n", body)
+		if len(body) > 200 {
+			fmt.Printf("answer %d bytes\n", len(body))
+		} else {
+			fmt.Printf("answer %s\n", body)
+		}
 	}
 	fmt.Println("done", n)
 	return nil
@@ -136,7 +153,7 @@ func ping(c net.Conn, r *bufio.Reader, msg string) error {
 	return nil
 }
 
-func hold(addr string, n, rounds int) error {
+func hold(addr string, n, rounds, linger int) error {
 	type conn struct {
 		c net.Conn
 		r *bufio.Reader
@@ -172,6 +189,7 @@ func hold(addr string, n, rounds int) error {
 		}
 	}
 	fmt.Println("held", n)
+	time.Sleep(time.Duration(linger) * time.Second)
 	for _, cn := range conns {
 		cn.c.Close()
 	}

@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slimnet/slim/internal/testenv"
+)
+
+// The supervised path (issue 13): programs the shim cannot be preloaded
+// into (static, musl, Go) accelerated by slim exec's seccomp supervisor.
+
+// supervisedBuilds are the programs built for these tests.
+type supervisedBuilds struct {
+	glibcStatic, musl string // directories of the C semantics programs
+	goStatic, goCgo   string // e2e/testdata/goapp
+}
+
+var (
+	supOnce  sync.Once
+	supBuild supervisedBuilds
+	supErr   error
+)
+
+// buildSupervised builds the C semantics programs static with glibc and
+// with musl (musl-gcc: dynamic, with musl's loader), and goapp without and
+// with cgo, once.
+func buildSupervised(t *testing.T) supervisedBuilds {
+	t.Helper()
+	testenv.Tools(t, "gcc", "musl-gcc", "go")
+	build(t)
+	supOnce.Do(func() {
+		dir := filepath.Join(buildDir, "supervised") // removed with it by TestMain
+		supBuild = supervisedBuilds{
+			glibcStatic: filepath.Join(dir, "glibc-static"), musl: filepath.Join(dir, "musl"),
+			goStatic: filepath.Join(dir, "goapp-static"), goCgo: filepath.Join(dir, "goapp-cgo"),
+		}
+		supErr = buildSupervisedIn(supBuild)
+	})
+	if supErr != nil {
+		t.Fatal(supErr)
+	}
+	return supBuild
+}
+
+func buildSupervisedIn(b supervisedBuilds) error {
+	flags := []string{"-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread"}
+	src := filepath.Join(repoRoot, "testdata", "c")
+	var steps [][]string
+	for _, dir := range []string{b.glibcStatic, b.musl} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, prog := range semanticPrograms {
+		in := filepath.Join(src, prog+".c")
+		steps = append(steps,
+			append(append([]string{"gcc", "-static"}, flags...), "-o", filepath.Join(b.glibcStatic, prog), in),
+			append(append([]string{"musl-gcc"}, flags...), "-o", filepath.Join(b.musl, prog), in))
+	}
+	for _, argv := range steps {
+		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+		}
+	}
+	for out, cgo := range map[string]string{b.goStatic: "0", b.goCgo: "1"} {
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/goapp")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build goapp (CGO_ENABLED=%s): %v\n%s", cgo, err, msg)
+		}
+	}
+	return nil
+}
+
+// supervisedPairings: who runs what, for the semantics programs. "sup" is
+// the build under test under slim exec (the supervisor), "shim" the
+// glibc build under slim exec (preloaded), "plain" the glibc build alone.
+var supervisedPairings = []struct {
+	name           string
+	client, server string // nodes
+	clientKind     string
+	serverKind     string
+	all            bool // every program (else the basic ones)
+}{
+	{"cross-host", "h2-c1", "h1-c1", "sup", "sup", true},
+	{"same-host", "h1-c2", "h1-c1", "sup", "sup", false},
+	{"preloaded-client", "h2-c1", "h1-c1", "shim", "sup", false},
+	{"preloaded-server", "h2-c1", "h1-c1", "sup", "shim", false},
+	{"plain-client", "h2-c1", "h1-c1", "plain", "sup", false},
+}
+
+// basicPrograms are the semantics programs every pairing runs.
+var basicPrograms = map[string]bool{"connect_block": true, "connect_nonblock": true, "epoll": true, "accept": true, "names": true}
+
+// TestIntegrationSupervisedSemantics runs the C semantics suite built
+// static with glibc and with musl under the supervisor, across hosts
+// (accelerated: VXLAN counters stay flat), on one host, and with
+// preloaded and plain peers.
+func TestIntegrationSupervisedSemantics(t *testing.T) {
+	l := newLab(t, "sups")
+	b := buildSupervised(t)
+	port := 5000
+	for _, build := range []struct{ name, dir string }{{"glibc-static", b.glibcStatic}, {"musl", b.musl}} {
+		for _, prog := range semanticPrograms {
+			for _, pair := range supervisedPairings {
+				if !pair.all && !basicPrograms[prog] {
+					continue
+				}
+				port += 10
+				t.Run(build.name+"/"+prog+"/"+pair.name, func(t *testing.T) {
+					l.t = t
+					bin := func(kind string) string {
+						if kind == "sup" {
+							return filepath.Join(build.dir, prog)
+						}
+						return binPath(prog)
+					}
+					runPairOf(t, l, bin(pair.clientKind), bin(pair.serverKind), pair.client, pair.server,
+						pair.clientKind != "plain", pair.serverKind != "plain", port)
+				})
+			}
+		}
+	}
+}
+
+// noticeLine is what slim exec prints when it cannot accelerate.
+var noticeLine = regexp.MustCompile(`(?m)^slim exec: .*$`)
+
+// checkSupervised fails t if slim exec said it could not accelerate the
+// program, or if a host address reached it.
+func checkSupervised(t *testing.T, p *program) {
+	t.Helper()
+	out := p.output()
+	if n := noticeLine.FindString(out); n != "" {
+		t.Errorf("%s: %s", p.name, n)
+	}
+	if strings.Contains(out, "198.18.") {
+		t.Errorf("%s: a host address reached the program:\n%s", p.name, out)
+	}
+}
+
+// TestIntegrationSupervisedGoHTTP: a static Go net/http server and client
+// across hosts, a cgo client, and clients not under Slim.
+func TestIntegrationSupervisedGoHTTP(t *testing.T) {
+	l := newLab(t, "suph")
+	b := buildSupervised(t)
+	addr := l.containerAddr("h1-c1") + ":8080"
+	server := l.start("h1-c1", true, b.goStatic, "serve", addr)
+	server.waitFor("listening on", 10*time.Second)
+	l.waitForDirectory("h2", l.containerAddr("h1-c1"), 8080, 5*time.Second)
+
+	for _, client := range []struct{ name, bin string }{{"static", b.goStatic}, {"cgo", b.goCgo}} {
+		t.Run(client.name, func(t *testing.T) {
+			l.t = t
+			before := l.vxlanBytes("h1")
+			p := l.start("h2-c1", true, client.bin, "get", "http://"+addr+"/big", "20")
+			if err := p.wait(60 * time.Second); err != nil || !strings.Contains(p.output(), "done 20") {
+				t.Fatalf("client: %v\n%s", err, p.output())
+			}
+			crossed := l.vxlanBytes("h1") - before
+			t.Logf("%d bytes over VXLAN for 20 MiB", crossed)
+			if crossed > maxStrayOverlayBytes {
+				t.Errorf("%d bytes crossed the VXLAN device for 20 MiB between two supervised programs", crossed)
+			}
+			checkSupervised(t, p)
+			names := l.start("h2-c1", true, client.bin, "get", "http://"+addr+"/", "1")
+			names.wait(30 * time.Second)
+			want := fmt.Sprintf("answer peer=%s:", l.containerAddr("h2-c1"))
+			if out := names.output(); !strings.Contains(out, want) || !strings.Contains(out, "local="+addr) {
+				t.Errorf("the server saw other addresses than the overlay's (want %q and local=%s):\n%s", want, addr, out)
+			}
+		})
+	}
+	t.Run("plain clients", func(t *testing.T) {
+		l.t = t
+		for _, node := range []string{"h2-c1", "h1-c2", "h1-c1"} {
+			p := l.start(node, false, b.goStatic, "get", "http://"+addr+"/", "3")
+			if err := p.wait(30 * time.Second); err != nil || !strings.Contains(p.output(), "done 3") {
+				t.Errorf("a client not under Slim in %s: %v\n%s", node, err, p.output())
+			}
+			if want := "answer peer=" + l.containerAddr(node) + ":"; !strings.Contains(p.output(), want) {
+				t.Errorf("client in %s: want %q:\n%s", node, want, p.output())
+			}
+		}
+	})
+	checkSupervised(t, server)
+}
+
+// heldLine is goapp hold's line once every connection is up.
+var heldLine = regexp.MustCompile(`(?m)^held (\d+)$`)
+
+// TestIntegrationSupervisedGoThousand holds 1000 connections in one Go
+// process under its netpoller, to a Go echo server, both supervised: each
+// is a host connection (the host namespace shows them) and nothing crosses
+// the VXLAN device.
+func TestIntegrationSupervisedGoThousand(t *testing.T) {
+	l := newLab(t, "supk")
+	b := buildSupervised(t)
+	const n = 1000
+	addr := l.containerAddr("h1-c1") + ":7100"
+	server := l.start("h1-c1", true, b.goStatic, "echo", addr)
+	server.waitFor("listening on", 10*time.Second)
+	l.waitForDirectory("h2", l.containerAddr("h1-c1"), 7100, 5*time.Second)
+	before := l.vxlanBytes("h1")
+	hostBefore := len(l.hostConnections("h1"))
+	client := l.start("h2-c1", true, b.goStatic, "hold", addr, strconv.Itoa(n), "3", "30")
+	client.waitFor("held", 120*time.Second)
+	if m := heldLine.FindStringSubmatch(client.output()); m == nil || m[1] != strconv.Itoa(n) {
+		t.Fatalf("client: %s", client.output())
+	}
+	got := len(l.hostConnections("h1")) - hostBefore
+	crossed := l.vxlanBytes("h1") - before
+	t.Logf("%d host connections in h1, %d bytes over VXLAN", got, crossed)
+	if got < n {
+		t.Errorf("the host namespace of h1 shows %d more host connections, want at least %d", got, n)
+	}
+	if crossed > maxStrayOverlayBytes {
+		t.Errorf("%d bytes crossed the VXLAN device for %d supervised connections", crossed, n)
+	}
+	if !strings.Contains(client.output(), "first HELLO peer="+l.containerAddr("h2-c1")+":") {
+		t.Errorf("the server saw another address than the client's overlay address:\n%s", client.output())
+	}
+	client.stop()
+	checkSupervised(t, client)
+	checkSupervised(t, server)
+}
