@@ -100,20 +100,22 @@ func IDValid(listener int, id uint64) bool {
 	return ioctlPtr(listener, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) == nil
 }
 
-// AddFD installs a copy of src in the caller of notification id. With
-// at >= 0 it goes at that number, replacing whatever is there at once
-// (SECCOMP_ADDFD_FLAG_SETFD, as dup3 does); else at the lowest free
-// number. With answer, the call returns that number to the caller in the
-// same step (SECCOMP_ADDFD_FLAG_SEND), which answers the notification.
-// It returns the number in the caller.
-func AddFD(listener int, id uint64, src, at int, cloexec, answer bool) (int, error) {
+// AddFD installs a copy of src in the caller of notification id: at
+// number at, replacing whatever is there at once (SECCOMP_ADDFD_FLAG_SETFD,
+// as dup3 does), or with at < 0 at the lowest free number. It returns the
+// number in the caller. The notification is not answered: SEND does that.
+//
+// SECCOMP_ADDFD_FLAG_SEND (add and answer in one step) is not offered: the
+// kernel marks the call answered when the request is queued, and if a
+// signal interrupts the ADDFD before the caller took the file (a Go
+// supervisor gets preemption signals), the caller returns with an answer
+// nobody gave (seen: accept returning EPERM) and the retried ADDFD fails
+// with EINPROGRESS.
+func AddFD(listener int, id uint64, src, at int, cloexec bool) (int, error) {
 	a := addfd{ID: id, Srcfd: uint32(src)}
 	if at >= 0 {
 		a.Flags |= unix.SECCOMP_ADDFD_FLAG_SETFD
 		a.Newfd = uint32(at)
-	}
-	if answer {
-		a.Flags |= unix.SECCOMP_ADDFD_FLAG_SEND
 	}
 	if cloexec {
 		a.NewfdFlags = unix.O_CLOEXEC

@@ -105,7 +105,6 @@ func (s *Supervisor) connectHost(r *request, fd, app int, dst, host netip.AddrPo
 	local := netip.AddrPortFrom(s.self.Addr, lport)
 	s.names.add(ps, local, dst)
 	unix.Close(ps)
-	s.logf("fd %d: %v via host %v (local %v)", fd, dst, host, local)
 	switch {
 	case sw.blocking:
 		// The kernel's own connect on the host socket waits for the

@@ -155,17 +155,24 @@ func (r *request) fail(errno unix.Errno) {
 
 // install puts a copy of src in the caller: at number at (replacing what
 // is there) or, with at < 0, at the lowest free number, which then is the
-// call's result (the request is answered in the same step).
+// call's result (the request is answered). The answer is a SEND of its
+// own, never SECCOMP_ADDFD_FLAG_SEND: an ADDFD with that flag marks the
+// call answered before the caller took the file, and a signal to the
+// supervisor's thread in between (Go's preemption) left the caller with
+// a made-up answer (accept returned EPERM) and the retried ADDFD with
+// EINPROGRESS.
 func (r *request) install(src, at int, cloexec bool) (int, error) {
-	answer := at < 0
-	fd, err := seccompnotif.AddFD(r.listener, r.n.ID, src, at, cloexec, answer)
-	if err == nil && answer {
-		r.answered = true
-	}
+	fd, err := seccompnotif.AddFD(r.listener, r.n.ID, src, at, cloexec)
 	if err == unix.ENOENT {
-		err = errGone
+		return -1, errGone
 	}
-	return fd, err
+	if err != nil {
+		return -1, err
+	}
+	if at < 0 {
+		r.succeed(int64(fd))
+	}
+	return fd, nil
 }
 
 func (r *request) close() {

@@ -100,7 +100,6 @@ func (s *Supervisor) Handle(n seccompnotif.Notif) {
 }
 
 func (s *Supervisor) handle(n seccompnotif.Notif) {
-	s.logf("thread %d: call %d args %x", n.Pid, n.Data.Nr, n.Data.Args)
 	r := newRequest(s.listener, n)
 	defer r.close()
 	defer func() {

@@ -5,7 +5,8 @@
 //	                            GET /big 1 MiB
 //	goapp get URL N             N requests (new connection each), prints each answer (or its
 //	                            size), then "done N"
-//	goapp echo ADDR             TCP echo server; first line it writes: "HELLO peer=... local=..."
+//	goapp echo ADDR [storm]     TCP echo server; first line it writes: "HELLO peer=... local=...";
+//	                            with storm, the process sends itself a signal every 100 µs
 //	goapp hold ADDR N ROUNDS [SECONDS]
 //	                            N connections to an echo server at once, ROUNDS pings on each,
 //	                            "held N", then keeps them SECONDS before closing
@@ -23,6 +24,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -38,6 +40,9 @@ func main() {
 	case "get":
 		err = get(os.Args[2], atoi(os.Args[3]))
 	case "echo":
+		if len(os.Args) > 3 && os.Args[3] == "storm" {
+			go storm()
+		}
 		err = echo(os.Args[2])
 	case "hold":
 		linger := 0
@@ -123,13 +128,16 @@ func echo(addr string) error {
 	}
 }
 
+// dialDeadline bounds each connection's exchanges.
+var dialDeadline = 60 * time.Second
+
 // dialEcho connects to an echo server and reads its HELLO line.
 func dialEcho(addr string) (net.Conn, *bufio.Reader, string, error) {
 	c, err := net.DialTimeout("tcp4", addr, 10*time.Second)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	c.SetDeadline(time.Now().Add(60 * time.Second))
+	c.SetDeadline(time.Now().Add(dialDeadline))
 	r := bufio.NewReader(c)
 	hello, err := r.ReadString('\n')
 	if err != nil {
@@ -197,6 +205,7 @@ func hold(addr string, n, rounds, linger int) error {
 }
 
 func churn(addr string, seconds int) error {
+	dialDeadline = 5 * time.Second
 	var ok, fail atomic.Int64
 	var firstErr atomic.Value
 	stop := time.Now().Add(time.Duration(seconds) * time.Second)
@@ -238,4 +247,14 @@ func churn(addr string, seconds int) error {
 		return fmt.Errorf("first failure: %s", e)
 	}
 	return nil
+}
+
+// storm sends this process SIGURG (which the Go runtime takes for its own
+// preemption signal and ignores otherwise) every 100 µs: the kernel hands
+// each to one of its threads, often one blocked in a system call.
+func storm() {
+	for {
+		syscall.Kill(os.Getpid(), syscall.SIGURG)
+		time.Sleep(100 * time.Microsecond)
+	}
 }
