@@ -50,9 +50,9 @@ type listeners struct {
 	byCookie map[uint64]*merged
 	// bells are the doorbells waiting, by their address: with
 	// SO_REUSEPORT, one may land on another listener of the same port.
-	bells map[netip.AddrPort]*merged
-	watch    int // epoll: host listeners, EPOLLIN|EPOLLONESHOT, data: id
-	witness  int // epoll: the program's listeners, without a reference, data: id
+	bells   map[netip.AddrPort]*merged
+	watch   int // epoll: host listeners, EPOLLIN|EPOLLONESHOT, data: id
+	witness int // epoll: the program's listeners, without a reference, data: id
 }
 
 func newListeners(s *Supervisor) (*listeners, error) {

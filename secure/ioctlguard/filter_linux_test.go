@@ -136,10 +136,10 @@ func TestLookupCall(t *testing.T) {
 func TestFilterTraps(t *testing.T) {
 	const x86, arm64 = unix.AUDIT_ARCH_X86_64, unix.AUDIT_ARCH_AARCH64
 	traps := []Trap{
-		{Arch: x86, Nr: 42, Arg: 3, Values: []uint32{16}}, // connect, IPv4 only
+		{Arch: x86, Nr: 42, Arg: 3, Values: []uint32{16}},      // connect, IPv4 only
 		{Arch: x86, Nr: 72, Arg: 2, Values: []uint32{0, 1030}}, // fcntl F_DUPFD, F_DUPFD_CLOEXEC
-		{Arch: x86, Nr: 50},                    // listen
-		{Arch: arm64, Nr: 201},                 // listen
+		{Arch: x86, Nr: 50},    // listen
+		{Arch: arm64, Nr: 201}, // listen
 	}
 	allow, notify := uint32(unix.SECCOMP_RET_ALLOW), uint32(unix.SECCOMP_RET_USER_NOTIF)
 	for _, ioctls := range []bool{false, true} {
