@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 // supervisedBuilds are the programs built for these tests.
 type supervisedBuilds struct {
 	glibcStatic, musl string // directories of the C semantics programs
+	hostile           string // testdata/c/hostile.c, static
 	goStatic, goCgo   string // e2e/testdata/goapp
 }
 
@@ -42,6 +44,7 @@ func buildSupervised(t *testing.T) supervisedBuilds {
 		supBuild = supervisedBuilds{
 			glibcStatic: filepath.Join(dir, "glibc-static"), musl: filepath.Join(dir, "musl"),
 			goStatic: filepath.Join(dir, "goapp-static"), goCgo: filepath.Join(dir, "goapp-cgo"),
+			hostile: filepath.Join(dir, "glibc-static", "hostile"),
 		}
 		supErr = buildSupervisedIn(supBuild)
 	})
@@ -66,6 +69,7 @@ func buildSupervisedIn(b supervisedBuilds) error {
 			append(append([]string{"gcc", "-static"}, flags...), "-o", filepath.Join(b.glibcStatic, prog), in),
 			append(append([]string{"musl-gcc"}, flags...), "-o", filepath.Join(b.musl, prog), in))
 	}
+	steps = append(steps, append(append([]string{"gcc", "-static"}, flags...), "-o", b.hostile, filepath.Join(src, "hostile.c")))
 	for _, argv := range steps {
 		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, out)
@@ -295,4 +299,38 @@ func TestIntegrationSecureSupervisedGo(t *testing.T) {
 	client.stop()
 	checkSupervised(t, client)
 	checkSupervised(t, server)
+}
+
+// TestIntegrationSecureHostileSupervisedClient: testdata/c/hostile built
+// static (the supervisor accelerates it; no shim) attacks its accelerated
+// connection with raw system calls in secure mode: ioctls on the host
+// socket (the guard, which is the supervisor), re-targeting options and
+// re-connects (the router's cgroup programs), names. Every attack is
+// refused as for the preloaded client, and the server sees overlay
+// addresses only.
+func TestIntegrationSecureHostileSupervisedClient(t *testing.T) {
+	l := newSecureLab(t, "shs")
+	b := buildSupervised(t)
+	const port = 7310
+	enableConntrack(t, l, "h1") // so that SO_ORIGINAL_DST has an answer
+	server := startHostileServer(l, "h2-c1", "h1", port)
+	target := net.JoinHostPort(l.containerAddr("h2-c1"), fmt.Sprint(port))
+	out, conns, err := runHostileClientOf(l, b.hostile, "h1-c1", "h1", target)
+	if err != nil {
+		t.Errorf("hostile client: %v", err)
+	}
+	if !strings.Contains(out, "DATA ok") || !strings.Contains(out, "ACCEL yes") || len(conns) == 0 {
+		t.Errorf("not accelerated (want DATA ok, ACCEL yes and a host connection in h1, have %d):\n%s", len(conns), out)
+	}
+	checkAllRefused(t, out)
+	attacks := parseAttacks(out)
+	if a := attacks["getpeername"]; a.detail != target {
+		t.Errorf("raw getpeername: %q, want the overlay address %s", a.detail, target)
+	}
+	client := l.containerAddr("h1-c1")
+	if a := attacks["getsockname"]; !strings.HasPrefix(a.detail, client+":") {
+		t.Errorf("raw getsockname: %q, want the client's overlay address %s", a.detail, client)
+	}
+	checkServerSaw(t, server.output(), client)
+	t.Logf("client:\n%s\nserver:\n%s", out, server.output())
 }
