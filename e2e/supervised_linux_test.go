@@ -334,3 +334,31 @@ func TestIntegrationSecureHostileSupervisedClient(t *testing.T) {
 	checkServerSaw(t, server.output(), client)
 	t.Logf("client:\n%s\nserver:\n%s", out, server.output())
 }
+
+// TestIntegrationSupervisedNoPrivilegedPort: the supervisor binds a host
+// socket to the port the program's socket holds, with its own privileges,
+// which may exceed the program's (a program that dropped root, a container
+// with its own user namespace). A program that bound port 80 in its
+// container and connects gets no host socket on the host's port 80: the
+// guard runs without CAP_NET_BIND_SERVICE (nor CAP_NET_ADMIN, CAP_NET_RAW),
+// so the connection uses the overlay. Before, h2's namespace showed
+// 198.18.0.2:80 connected to h1's host listener.
+func TestIntegrationSupervisedNoPrivilegedPort(t *testing.T) {
+	l := newLab(t, "supv")
+	b := buildSupervised(t)
+	addr := l.containerAddr("h1-c1") + ":7400"
+	server := l.start("h1-c1", true, b.goStatic, "echo", addr)
+	server.waitFor("listening on", 10*time.Second)
+	l.waitForDirectory("h2", l.containerAddr("h1-c1"), 7400, 5*time.Second)
+	client := l.start("h2-c1", true, b.goStatic, "dialfrom", "80", addr)
+	client.waitFor("from HELLO", 30*time.Second)
+	for _, c := range l.hostConnections("h2") {
+		if strings.HasPrefix(c, "198.18.0.2:80-") {
+			t.Errorf("a host socket of h2 holds port 80 for the program: %s", c)
+		}
+	}
+	if want := "from HELLO peer=" + l.containerAddr("h2-c1") + ":80 "; !strings.Contains(client.output(), want) {
+		t.Errorf("want %q:\n%s", want, client.output())
+	}
+	client.wait(30 * time.Second)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +46,8 @@ func Main(guard Command, stage string, sockets SocketSetup) error {
 // process exits, the guard is nobody's child but the init's (or a
 // subreaper's) of its PID namespace.
 func detach(guard Command) error {
+	runtime.LockOSThread() // the guard is started from this thread, with its bounding set
+	dropNetworkCapabilities()
 	cmd := guard.command(stageServe, os.NewFile(guardFd, "ioctl guard socket"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -53,6 +56,21 @@ func detach(guard Command) error {
 		return err
 	}
 	return nil
+}
+
+// networkCapabilities are what the guard never needs: it performs socket
+// calls for the program (binds, options on host sockets), and must not be
+// able to do there what the program itself could not (a program that
+// dropped root, a container with a user namespace of its own).
+var networkCapabilities = []uintptr{unix.CAP_NET_ADMIN, unix.CAP_NET_BIND_SERVICE, unix.CAP_NET_RAW}
+
+// dropNetworkCapabilities takes networkCapabilities out of this thread's
+// bounding set, so that the guard started from it never has them. Without
+// CAP_SETPCAP (not root) there is nothing to drop.
+func dropNetworkCapabilities() {
+	for _, c := range networkCapabilities {
+		unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0)
+	}
 }
 
 // serveStage receives the listener, checks that it can do its work, says

@@ -10,6 +10,8 @@
 //	goapp hold ADDR N ROUNDS [SECONDS]
 //	                            N connections to an echo server at once, ROUNDS pings on each,
 //	                            "held N", then keeps them SECONDS before closing
+//	goapp dialfrom PORT ADDR    connects to an echo server from local port PORT (bound first),
+//	                            prints its HELLO line, keeps the connection 2 s
 //	goapp churn ADDR SECONDS    connect, ping, close in a loop from 8 goroutines while the
 //	                            process spins (preemption signals); "churn ok=K fail=F"
 package main
@@ -50,6 +52,8 @@ func main() {
 			linger = atoi(os.Args[5])
 		}
 		err = hold(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]), linger)
+	case "dialfrom":
+		err = dialFrom(atoi(os.Args[2]), os.Args[3])
 	case "churn":
 		err = churn(os.Args[2], atoi(os.Args[3]))
 	default:
@@ -257,4 +261,21 @@ func storm() {
 		syscall.Kill(os.Getpid(), syscall.SIGURG)
 		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+func dialFrom(port int, addr string) error {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{Port: port}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	hello, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read HELLO: %w", err)
+	}
+	fmt.Print("from ", hello)
+	time.Sleep(2 * time.Second)
+	return nil
 }
