@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/slimnet/slim/internal/testenv"
 )
 
@@ -361,4 +363,84 @@ func TestIntegrationSupervisedNoPrivilegedPort(t *testing.T) {
 		t.Errorf("want %q:\n%s", want, client.output())
 	}
 	client.wait(30 * time.Second)
+}
+
+// supervisorOf finds the pid of the guard serving in node (its network
+// namespace): the supervisor of the programs started there.
+func supervisorOf(t *testing.T, l *testLab, node string) int {
+	t.Helper()
+	n, err := l.Node(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var netns string
+	n.Do(func() error {
+		netns, err = os.Readlink("/proc/thread-self/ns/net")
+		return err
+	})
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if strings.HasSuffix(string(cmdline), "__ioctl-guard\x00serve\x00") && ns == netns {
+			return pid
+		}
+	}
+	t.Fatalf("no supervisor in %s", node)
+	return 0
+}
+
+// TestIntegrationSupervisorDies kills a supervisor (SIGKILL) under a
+// program that uses it. The guard's backstop, which holds the filter's
+// listener too, takes over: the calls the supervisor had not answered and
+// every later socket call proceed in the kernel, so the program goes on
+// over the overlay, never hung and never failing (without the backstop the
+// listener closed with the supervisor and every trapped call failed with
+// ENOSYS).
+func TestIntegrationSupervisorDies(t *testing.T) {
+	l := newLab(t, "supd")
+	b := buildSupervised(t)
+	t.Run("client", func(t *testing.T) {
+		l.t = t
+		addr := l.containerAddr("h1-c1") + ":7500"
+		server := l.start("h1-c1", true, b.goStatic, "echo", addr)
+		server.waitFor("listening on", 10*time.Second)
+		l.waitForDirectory("h2", l.containerAddr("h1-c1"), 7500, 5*time.Second)
+		client := l.start("h2-c1", true, b.goStatic, "churn", addr, "8")
+		time.Sleep(2 * time.Second) // let it connect through the supervisor a while
+		before := l.vxlanBytes("h1")
+		if err := unix.Kill(supervisorOf(t, l, "h2-c1"), unix.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		err := client.wait(60 * time.Second)
+		m := churnLine.FindStringSubmatch(client.output())
+		if err != nil || m == nil || m[2] != "0" {
+			t.Fatalf("churn with its supervisor killed: %v\n%s", err, client.output())
+		}
+		if l.vxlanBytes("h1") == before {
+			t.Errorf("no traffic over VXLAN after the supervisor died: the later connects should use the overlay")
+		}
+		server.stop()
+	})
+	t.Run("server in a blocking accept", func(t *testing.T) {
+		l.t = t
+		port := 7510
+		server := l.start("h1-c1", true, filepath.Join(b.glibcStatic, "connect_block"), "server", l.containerAddr("h1-c1"), strconv.Itoa(port))
+		server.waitFor("listening on", 10*time.Second)
+		time.Sleep(200 * time.Millisecond) // into its accept
+		if err := unix.Kill(supervisorOf(t, l, "h1-c1"), unix.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		// Until the router finds the host listener gone (its sweep), a
+		// client that is sent there is refused: a plain client uses the
+		// overlay.
+		client := l.start("h2-c1", false, binPath("connect_block"), "client", l.containerAddr("h1-c1"), strconv.Itoa(port))
+		if err := client.wait(60 * time.Second); err != nil || strings.Contains(client.output(), "FAIL") {
+			t.Errorf("client of a server whose supervisor died: %v\n%s\nserver:\n%s", err, client.output(), server.output())
+		}
+	})
 }

@@ -95,12 +95,13 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 
 // Handle answers one trapped call, on a goroutine of its own: some wait
 // (a blocking accept, a LISTEN the router publishes).
-func (s *Supervisor) Handle(n seccompnotif.Notif) {
-	go s.handle(n)
+func (s *Supervisor) Handle(n seccompnotif.Notif, answered func()) {
+	go s.handle(n, answered)
 }
 
-func (s *Supervisor) handle(n seccompnotif.Notif) {
+func (s *Supervisor) handle(n seccompnotif.Notif, answered func()) {
 	r := newRequest(s.listener, n)
+	defer answered()
 	defer r.close()
 	defer func() {
 		if p := recover(); p != nil {

@@ -15,10 +15,10 @@ import (
 
 // SocketHandler answers the notifications of the trapped system calls
 // other than ioctls (Options.Traps). Handle must answer n, at once or
-// later from any goroutine. Close is called once no process is left under
-// the filter.
+// later from any goroutine, and call answered then. Close is called once
+// no process is left under the filter.
 type SocketHandler interface {
-	Handle(n seccompnotif.Notif)
+	Handle(n seccompnotif.Notif, answered func())
 	Close()
 }
 
@@ -37,7 +37,9 @@ func Main(guard Command, stage string, sockets SocketSetup) error {
 	case stageDetach:
 		return detach(guard)
 	case stageServe:
-		return serveStage(sockets)
+		return serveStage(guard, sockets)
+	case stageBackstop:
+		return backstopStage()
 	}
 	return fmt.Errorf("unknown ioctl guard stage %q", stage)
 }
@@ -58,6 +60,20 @@ func detach(guard Command) error {
 	return nil
 }
 
+// startBackstop starts the process that takes over should this guard die
+// (a program whose trapped calls failed would be broken, not just slower).
+func (g *guard) startBackstop(guardCmd Command) error {
+	table, err := newInflight()
+	if err != nil {
+		return err
+	}
+	if err := startBackstop(guardCmd, g.listener, table); err != nil {
+		return err
+	}
+	g.inflight = table
+	return nil
+}
+
 // networkCapabilities are what the guard never needs: it performs socket
 // calls for the program (binds, options on host sockets), and must not be
 // able to do there what the program itself could not (a program that
@@ -75,7 +91,7 @@ func dropNetworkCapabilities() {
 
 // serveStage receives the listener, checks that it can do its work, says
 // so ("ok" or why not) and serves.
-func serveStage(sockets SocketSetup) error {
+func serveStage(guardCmd Command, sockets SocketSetup) error {
 	h, err := receive(guardFd)
 	if err != nil {
 		return err
@@ -84,6 +100,7 @@ func serveStage(sockets SocketSetup) error {
 	warning := ""
 	if err == nil && h.traps > 0 && sockets != nil {
 		g.sockets, warning = sockets(h.listener, h.config, h.files)
+		err = g.startBackstop(guardCmd)
 	} else {
 		closeAll(h.files)
 	}
