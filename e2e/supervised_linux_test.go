@@ -71,7 +71,10 @@ func buildSupervisedIn(b supervisedBuilds) error {
 			append(append([]string{"gcc", "-static"}, flags...), "-o", filepath.Join(b.glibcStatic, prog), in),
 			append(append([]string{"musl-gcc"}, flags...), "-o", filepath.Join(b.musl, prog), in))
 	}
-	steps = append(steps, append(append([]string{"gcc", "-static"}, flags...), "-o", b.hostile, filepath.Join(src, "hostile.c")))
+	for _, prog := range []string{"hostile", "relisten"} {
+		out := filepath.Join(b.glibcStatic, prog)
+		steps = append(steps, append(append([]string{"gcc", "-static"}, flags...), "-o", out, filepath.Join(src, prog+".c")))
+	}
 	for _, argv := range steps {
 		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, out)
@@ -443,4 +446,15 @@ func TestIntegrationSupervisorDies(t *testing.T) {
 			t.Errorf("client of a server whose supervisor died: %v\n%s\nserver:\n%s", err, client.output(), server.output())
 		}
 	})
+}
+
+// TestIntegrationSupervisedRelisten: relisten built static, under the
+// supervisor, closes its listener and listens again at once on the same
+// port, 20 times: every bind succeeds (the supervisor holds no copy of the
+// program's listener) and every cycle's client is accelerated (the
+// withdrawn listener's entry gives way to the new one).
+func TestIntegrationSupervisedRelisten(t *testing.T) {
+	l := newLab(t, "supr")
+	b := buildSupervised(t)
+	runRelistenOf(t, l, filepath.Join(b.glibcStatic, "relisten"), 7600, true, false)
 }

@@ -33,7 +33,6 @@ func (s *Supervisor) accept(r *request, flags int) {
 		r.proceed()
 		return
 	}
-	defer unix.Close(app)
 	m := s.servers.get(socketCookie(app))
 	if m == nil {
 		r.proceed()
@@ -225,12 +224,16 @@ func (s *Supervisor) deliver(r *request, m *merged, p pending, flags int) {
 	if p.names != nil {
 		s.names.add(p.fd, p.names.local, p.names.peer)
 	}
-	if _, err := r.install(p.fd, -1, flags&unix.SOCK_CLOEXEC != 0); err != nil {
+	fd, err := r.install(p.fd, -1, flags&unix.SOCK_CLOEXEC != 0)
+	if err != nil {
 		m.putStash(p)
 		if err != errGone {
 			r.fail(errnoOf(err))
 		}
 		return
 	}
+	// The program's copy is the only one when accept returns: its close
+	// ends the connection.
 	unix.Close(p.fd)
+	r.succeed(int64(fd))
 }

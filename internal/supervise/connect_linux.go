@@ -23,7 +23,6 @@ func (s *Supervisor) connect(r *request) {
 		r.proceed() // the kernel says what is wrong with fd (EBADF …)
 		return
 	}
-	defer unix.Close(app)
 	info, err := inspect(app)
 	if err != nil || !s.candidate(info) || s.shared.has(info.cookie) {
 		// Not a fresh TCP socket of the container (another family, a
@@ -230,8 +229,7 @@ func (s *Supervisor) moveRegistrations(r *request, sw swap, old, new int) {
 	if len(sw.regs) == 0 {
 		return
 	}
-	var epolls []int
-	defer func() { closeAll(epolls) }()
+	var epolls []int // the request closes them
 	for _, reg := range sw.regs {
 		ep, err := r.file(reg.epfd)
 		if err != nil {

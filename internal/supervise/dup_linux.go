@@ -2,8 +2,6 @@ package supervise
 
 import (
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // maxShared bounds the sockets remembered as duplicated.
@@ -41,7 +39,6 @@ func (s *Supervisor) dup(r *request) {
 	if err != nil {
 		return
 	}
-	defer unix.Close(sock)
 	if info, err := inspect(sock); err == nil && s.candidate(info) {
 		s.shared.add(info.cookie)
 	}

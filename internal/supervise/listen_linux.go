@@ -296,7 +296,6 @@ func (s *Supervisor) listen(r *request) {
 		r.proceed()
 		return
 	}
-	defer unix.Close(app)
 	info, err := inspect(app)
 	if err != nil || !info.tcp4 || info.netns != s.netns {
 		s.logf("listen on fd %d left to the kernel: %+v %v (netns %d)", r.fdArg(0), info, err, s.netns)

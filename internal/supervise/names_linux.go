@@ -106,7 +106,6 @@ func (s *Supervisor) name(r *request, peer bool) {
 		r.proceed()
 		return
 	}
-	defer unix.Close(sock)
 	names, ok := s.names.lookup(socketCookie(sock))
 	if !ok {
 		r.proceed()

@@ -24,7 +24,8 @@ var errGone = errors.New("the caller no longer waits")
 type request struct {
 	listener int
 	n        seccompnotif.Notif
-	pidfd    int // -1 until opened
+	pidfd    int   // -1 until opened
+	files    []int // copies of the caller's files, closed before it is answered
 	answered bool
 }
 
@@ -62,7 +63,10 @@ func (r *request) open() error {
 	return nil
 }
 
-// file duplicates the caller's descriptor fd into the supervisor.
+// file duplicates the caller's descriptor fd into the supervisor. The
+// copy is closed before the caller gets its answer: a program that closes
+// the file once the call returned finds it released, as without Slim (a
+// listener's port free to bind again).
 func (r *request) file(fd int) (int, error) {
 	if fd < 0 {
 		return -1, unix.EBADF
@@ -70,7 +74,17 @@ func (r *request) file(fd int) (int, error) {
 	if err := r.open(); err != nil {
 		return -1, err
 	}
-	return unix.PidfdGetfd(r.pidfd, fd, 0)
+	copy, err := unix.PidfdGetfd(r.pidfd, fd, 0) // close-on-exec, always
+	if err == nil {
+		r.files = append(r.files, copy)
+	}
+	return copy, err
+}
+
+// release closes the copies of the caller's files.
+func (r *request) release() {
+	closeAll(r.files)
+	r.files = nil
 }
 
 // read copies len(b) bytes at addr out of the caller's memory.
@@ -131,6 +145,7 @@ func (r *request) writeSockaddr(addr, lenp uint64, sa []byte) error {
 
 // proceed lets the kernel run the call as the program made it.
 func (r *request) proceed() {
+	r.release()
 	if !r.answered {
 		r.answered = true
 		seccompnotif.Continue(r.listener, r.n.ID)
@@ -139,6 +154,7 @@ func (r *request) proceed() {
 
 // succeed returns val.
 func (r *request) succeed(val int64) {
+	r.release()
 	if !r.answered {
 		r.answered = true
 		seccompnotif.Return(r.listener, r.n.ID, val, 0)
@@ -147,6 +163,7 @@ func (r *request) succeed(val int64) {
 
 // fail returns -1 with errno.
 func (r *request) fail(errno unix.Errno) {
+	r.release()
 	if !r.answered {
 		r.answered = true
 		seccompnotif.Return(r.listener, r.n.ID, 0, errno)
@@ -154,25 +171,15 @@ func (r *request) fail(errno unix.Errno) {
 }
 
 // install puts a copy of src in the caller: at number at (replacing what
-// is there) or, with at < 0, at the lowest free number, which then is the
-// call's result (the request is answered). The answer is a SEND of its
-// own, never SECCOMP_ADDFD_FLAG_SEND: an ADDFD with that flag marks the
-// call answered before the caller took the file, and a signal to the
-// supervisor's thread in between (Go's preemption) left the caller with
-// a made-up answer (accept returned EPERM) and the retried ADDFD with
-// EINPROGRESS.
+// is there at once) or, with at < 0, at the lowest free number. It does
+// not answer: a SEND of its own does, never SECCOMP_ADDFD_FLAG_SEND (see
+// seccompnotif.AddFD).
 func (r *request) install(src, at int, cloexec bool) (int, error) {
 	fd, err := seccompnotif.AddFD(r.listener, r.n.ID, src, at, cloexec)
 	if err == unix.ENOENT {
 		return -1, errGone
 	}
-	if err != nil {
-		return -1, err
-	}
-	if at < 0 {
-		r.succeed(int64(fd))
-	}
-	return fd, nil
+	return fd, err
 }
 
 func (r *request) close() {
