@@ -100,7 +100,7 @@ func (s *Supervisor) acceptHost(m *merged) (pending, bool) {
 			return pending{}, false
 		}
 		pre, err := readPreamble(conn)
-		if err == nil && s.self.Secure {
+		if self, _ := s.who(); err == nil && self.Secure {
 			err = peerMatches(conn, pre.Client)
 		}
 		if err != nil {

@@ -37,7 +37,8 @@ func (s *Supervisor) connect(r *request) {
 		return
 	}
 	dst, ok := parseSockaddrIn(raw)
-	if !ok || !s.accelerable(dst) {
+	self, known := s.who()
+	if !ok || !known || !accelerable(self, dst) {
 		r.proceed()
 		return
 	}
@@ -46,13 +47,13 @@ func (s *Supervisor) connect(r *request) {
 		r.proceed() // no accelerated listener there: the overlay
 		return
 	}
-	s.connectHost(r, fd, app, dst, host)
+	s.connectHost(r, self, fd, app, dst, host)
 }
 
 // accelerable says whether dst is an overlay listener a host socket may
 // reach.
-func (s *Supervisor) accelerable(dst netip.AddrPort) bool {
-	return dst.Port() != 0 && s.self.Overlay.Contains(dst.Addr()) && !dst.Addr().IsUnspecified()
+func accelerable(self protocol.Hello, dst netip.AddrPort) bool {
+	return dst.Port() != 0 && self.Overlay.Contains(dst.Addr()) && !dst.Addr().IsUnspecified()
 }
 
 // swap is what the supervisor prepared to put under the program's fd.
@@ -66,8 +67,8 @@ type swap struct {
 
 // connectHost connects a host socket to host for the program's socket app
 // (its fd) and swaps it in.
-func (s *Supervisor) connectHost(r *request, fd, app int, dst, host netip.AddrPort) {
-	sw, err := s.prepare(r, fd, app)
+func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, dst, host netip.AddrPort) {
+	sw, err := s.prepare(r, self, fd, app)
 	if err != nil {
 		s.logf("fd %d to %v: stays on the overlay: %v", fd, dst, err)
 		r.proceed()
@@ -78,7 +79,7 @@ func (s *Supervisor) connectHost(r *request, fd, app int, dst, host netip.AddrPo
 		r.proceed()
 		return
 	}
-	lport, sent, err := s.dial(ps, app, sw, dst, host)
+	lport, sent, err := s.dial(ps, app, self, sw, dst, host)
 	if errors.Is(err, errUnreplayable) || errors.Is(err, errPortTaken) {
 		unix.Close(ps)
 		s.logf("fd %d to %v: stays on the overlay: %v", fd, dst, err)
@@ -87,7 +88,7 @@ func (s *Supervisor) connectHost(r *request, fd, app int, dst, host netip.AddrPo
 	}
 	if err != nil {
 		unix.Close(ps)
-		r.fail(s.connectErrno(err))
+		r.fail(connectErrno(self, err))
 		return
 	}
 	if sw.blocking {
@@ -101,7 +102,7 @@ func (s *Supervisor) connectHost(r *request, fd, app int, dst, host netip.AddrPo
 		return
 	}
 	s.moveRegistrations(r, sw, app, ps)
-	local := netip.AddrPortFrom(s.self.Addr, lport)
+	local := netip.AddrPortFrom(self.Addr, lport)
 	s.names.add(ps, local, dst)
 	unix.Close(ps)
 	switch {
@@ -117,7 +118,7 @@ func (s *Supervisor) connectHost(r *request, fd, app int, dst, host netip.AddrPo
 }
 
 // prepare reads what the host socket must carry over.
-func (s *Supervisor) prepare(r *request, fd, app int) (swap, error) {
+func (s *Supervisor) prepare(r *request, self protocol.Hello, fd, app int) (swap, error) {
 	sw := swap{fd: fd}
 	nb, err := nonblocking(app)
 	if err != nil {
@@ -136,7 +137,7 @@ func (s *Supervisor) prepare(r *request, fd, app int) (swap, error) {
 	if err != nil {
 		return sw, err
 	}
-	if !bound.Addr().IsUnspecified() && !s.ownAddress(bound.Addr()) {
+	if !bound.Addr().IsUnspecified() && bound.Addr() != self.Addr {
 		return sw, errors.New("bound to another address")
 	}
 	sw.bound = bound.Port()
@@ -153,7 +154,7 @@ var errPortTaken = errors.New("the host has the socket's port in use")
 // preamble in its SYN (TCP Fast Open: the router's listeners take data in
 // the SYN without a cookie). It returns the local port and whether the
 // preamble went out; the handshake goes on in the background.
-func (s *Supervisor) dial(ps, app int, sw swap, dst, host netip.AddrPort) (uint16, bool, error) {
+func (s *Supervisor) dial(ps, app int, self protocol.Hello, sw swap, dst, host netip.AddrPort) (uint16, bool, error) {
 	if err := copyOptions(app, ps, s.defaults); err != nil {
 		return 0, false, err
 	}
@@ -174,7 +175,7 @@ func (s *Supervisor) dial(ps, app int, sw swap, dst, host netip.AddrPort) (uint1
 	if err != nil {
 		return 0, false, err
 	}
-	pre := protocol.Preamble{Client: netip.AddrPortFrom(s.self.Addr, local.Port()), Server: dst}.Encode()
+	pre := protocol.Preamble{Client: netip.AddrPortFrom(self.Addr, local.Port()), Server: dst}.Encode()
 	if handshaking {
 		if err := waitConnected(ps, time.Second); err != nil {
 			return 0, false, err
@@ -212,12 +213,12 @@ func waitConnected(fd int, timeout time.Duration) error {
 // connectErrno is what the program sees of a failed accelerated connect:
 // the kernel's errno, but a policy refusal (EPERM from secure mode's
 // programs) as ECONNREFUSED, as a firewall that rejects would.
-func (s *Supervisor) connectErrno(err error) unix.Errno {
+func connectErrno(self protocol.Hello, err error) unix.Errno {
 	var errno unix.Errno
 	if !errors.As(err, &errno) {
 		return unix.EIO
 	}
-	if errno == unix.EPERM && s.self.Secure {
+	if errno == unix.EPERM && self.Secure {
 		return unix.ECONNREFUSED
 	}
 	return errno

@@ -320,12 +320,14 @@ func (s *Supervisor) accelerate(app int, id uint64, backlog int) {
 	if err != nil {
 		return
 	}
+	self, known := s.who()
 	target := bound
 	switch {
+	case !known:
+		return // the router does not answer: the overlay
 	case bound.Addr().IsUnspecified():
 		target = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), bound.Port())
-	case !s.ownAddress(bound.Addr()):
-		s.logf("listener %v is not on the overlay (%v)", bound, s.self.Addr)
+	case bound.Addr() != self.Addr:
 		return // loopback or another address: not on the overlay
 	}
 	s.servers.sweep() // one the program closed may have had this port

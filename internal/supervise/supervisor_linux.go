@@ -3,10 +3,11 @@ package supervise
 import (
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -19,7 +20,9 @@ import (
 type Supervisor struct {
 	listener int
 	cfg      Config
-	self     protocol.Hello
+	self     atomic.Pointer[protocol.Hello] // nil until the router answered HELLO
+	helloMu  sync.Mutex
+	helloAt  time.Time // when HELLO may be asked again
 	netns    uint64 // cookie of the program's (the container's) network namespace
 	router   *router
 	pool     *pool
@@ -59,11 +62,10 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 	if cfg.Debug {
 		s.debug = os.Stderr
 	}
-	hello, err := s.router.hello()
-	if err != nil {
-		return nil, fmt.Errorf("the router at %s: %w", cfg.RouterSock, err)
+	if _, err := s.askHello(); err != nil {
+		// The program runs, over the overlay until the router answers.
+		s.logf("the router at %s: %v", cfg.RouterSock, err)
 	}
-	s.self = hello
 	probe, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -137,8 +139,38 @@ func (s *Supervisor) Close() {
 	s.pool.close()
 }
 
-// ownAddress reports whether a is the container's overlay address.
-func (s *Supervisor) ownAddress(a netip.Addr) bool { return a == s.self.Addr }
+// helloPause is how long the supervisor leaves a router that did not
+// answer HELLO alone.
+const helloPause = time.Second
+
+// who is what the router said of the program's container (HELLO), asking
+// again at most once per helloPause while it has not answered; false: not
+// known (the call proceeds over the overlay).
+func (s *Supervisor) who() (protocol.Hello, bool) {
+	if h := s.self.Load(); h != nil {
+		return *h, true
+	}
+	s.helloMu.Lock()
+	defer s.helloMu.Unlock()
+	if h := s.self.Load(); h != nil {
+		return *h, true
+	}
+	if time.Now().Before(s.helloAt) {
+		return protocol.Hello{}, false
+	}
+	h, err := s.askHello()
+	return h, err == nil
+}
+
+func (s *Supervisor) askHello() (protocol.Hello, error) {
+	h, err := s.router.hello()
+	if err != nil {
+		s.helloAt = time.Now().Add(helloPause)
+		return protocol.Hello{}, err
+	}
+	s.self.Store(&h)
+	return h, nil
+}
 
 func (s *Supervisor) logf(format string, args ...any) {
 	if s.debug == nil {
