@@ -6,6 +6,7 @@ package seccompnotif
 
 import (
 	"errors"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -105,12 +106,7 @@ func IDValid(listener int, id uint64) bool {
 // as dup3 does), or with at < 0 at the lowest free number. It returns the
 // number in the caller. The notification is not answered: SEND does that.
 //
-// SECCOMP_ADDFD_FLAG_SEND (add and answer in one step) is not offered: the
-// kernel marks the call answered when the request is queued, and if a
-// signal interrupts the ADDFD before the caller took the file (a Go
-// supervisor gets preemption signals), the caller returns with an answer
-// nobody gave (seen: accept returning EPERM) and the retried ADDFD fails
-// with EINPROGRESS.
+// The answer is a SEND of its own; AddFDAnswer does both in one step.
 func AddFD(listener int, id uint64, src, at int, cloexec bool) (int, error) {
 	a := addfd{ID: id, Srcfd: uint32(src)}
 	if at >= 0 {
@@ -130,6 +126,38 @@ func AddFD(listener int, id uint64, src, at int, cloexec bool) (int, error) {
 		}
 		return int(r), nil
 	}
+}
+
+// AddFDAnswer installs a copy of src in the caller of notification id at
+// the lowest free number and answers the call with that number, in one
+// step (SECCOMP_ADDFD_FLAG_SEND): the caller wakes once, not twice.
+//
+// The kernel marks the call answered when it queues the request; a signal
+// that interrupted the ioctl before the caller took the file would leave
+// the caller with an answer nobody gave (seen: accept returning EPERM,
+// the retried ADDFD failing with EINPROGRESS). A Go program gets
+// preemption signals on any thread, so the ioctl runs on a thread that
+// blocks every signal meanwhile (SIGKILL aside, which ends it all anyway).
+func AddFDAnswer(listener int, id uint64, src int, cloexec bool) (int, error) {
+	a := addfd{ID: id, Srcfd: uint32(src), Flags: unix.SECCOMP_ADDFD_FLAG_SEND}
+	if cloexec {
+		a.NewfdFlags = unix.O_CLOEXEC
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
+		return -1, err
+	}
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_ADDFD, uintptr(unsafe.Pointer(&a)))
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
 }
 
 func ioctlPtr(fd int, req uint, p unsafe.Pointer) error {

@@ -224,16 +224,14 @@ func (s *Supervisor) deliver(r *request, m *merged, p pending, flags int) {
 	if p.names != nil {
 		s.names.add(p.fd, p.names.local, p.names.peer)
 	}
-	fd, err := r.install(p.fd, -1, flags&unix.SOCK_CLOEXEC != 0)
-	if err != nil {
+	if err := r.installAnswer(p.fd, flags&unix.SOCK_CLOEXEC != 0); err != nil {
 		m.putStash(p)
 		if err != errGone {
 			r.fail(errnoOf(err))
 		}
 		return
 	}
-	// The program's copy is the only one when accept returns: its close
-	// ends the connection.
+	// The supervisor's copy goes at once: the program's close ends the
+	// connection.
 	unix.Close(p.fd)
-	r.succeed(int64(fd))
 }

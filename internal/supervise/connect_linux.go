@@ -94,7 +94,7 @@ func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, d
 	if sw.blocking {
 		setNonblock(ps, false)
 	}
-	if _, err := r.install(ps, fd, sw.cloexec); err != nil {
+	if err := r.install(ps, fd, sw.cloexec); err != nil {
 		unix.Close(ps)
 		if !errors.Is(err, errGone) {
 			r.proceed()

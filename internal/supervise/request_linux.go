@@ -170,16 +170,33 @@ func (r *request) fail(errno unix.Errno) {
 	}
 }
 
-// install puts a copy of src in the caller: at number at (replacing what
-// is there at once) or, with at < 0, at the lowest free number. It does
-// not answer: a SEND of its own does, never SECCOMP_ADDFD_FLAG_SEND (see
-// seccompnotif.AddFD).
-func (r *request) install(src, at int, cloexec bool) (int, error) {
-	fd, err := seccompnotif.AddFD(r.listener, r.n.ID, src, at, cloexec)
+// install puts a copy of src in the caller at number at, replacing what
+// is there at once. It does not answer.
+func (r *request) install(src, at int, cloexec bool) error {
+	_, err := seccompnotif.AddFD(r.listener, r.n.ID, src, at, cloexec)
 	if err == unix.ENOENT {
-		return -1, errGone
+		return errGone
 	}
-	return fd, err
+	return err
+}
+
+// installAnswer puts a copy of src in the caller at the lowest free number
+// and answers the call with it (accept's result), in one step. The
+// caller's copies of its files are closed first, src is not.
+func (r *request) installAnswer(src int, cloexec bool) error {
+	r.release()
+	if r.answered {
+		return errors.New("answered already")
+	}
+	_, err := seccompnotif.AddFDAnswer(r.listener, r.n.ID, src, cloexec)
+	switch err {
+	case nil:
+		r.answered = true
+		return nil
+	case unix.ENOENT:
+		return errGone
+	}
+	return err
 }
 
 func (r *request) close() {
@@ -193,14 +210,13 @@ func (r *request) close() {
 // fdFlags reads the caller's close-on-exec flag of fd and the inode of the
 // file there, from /proc/TID/fdinfo/FD.
 func (r *request) fdFlags(fd int) (cloexec bool, ino uint64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/fdinfo/%d", r.tid(), fd))
+	b, err := readSmall(fmt.Sprintf("/proc/%d/fdinfo/%d", r.tid(), fd))
 	if err != nil {
 		return false, 0, err
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		key, value, _ := strings.Cut(s.Text(), ":")
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		key, value, _ := strings.Cut(line, ":")
 		value = strings.TrimSpace(value)
 		switch key {
 		case "flags":
@@ -209,11 +225,31 @@ func (r *request) fdFlags(fd int) (cloexec bool, ino uint64, err error) {
 				return false, 0, err
 			}
 			cloexec = flags&unix.O_CLOEXEC != 0
+			seen++
 		case "ino":
 			ino, _ = strconv.ParseUint(value, 10, 64)
+			seen++
 		}
 	}
-	return cloexec, ino, s.Err()
+	if seen != 2 {
+		return false, 0, fmt.Errorf("fdinfo of fd %d: no flags or inode", fd)
+	}
+	return cloexec, ino, nil
+}
+
+// readSmall reads a small /proc file in one read.
+func readSmall(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // threadGroup reads the process ID of thread tid from /proc.

@@ -95,10 +95,18 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 	return s, nil
 }
 
-// Handle answers one trapped call, on a goroutine of its own: some wait
-// (a blocking accept, a LISTEN the router publishes).
+// Handle answers one trapped call. Those that may wait (a blocking
+// accept, a LISTEN the router publishes to its peers) get a goroutine of
+// their own; the others are answered at once, on the guard's goroutine,
+// which saves waking another thread (the calls of a program's threads then
+// wait for each other, a few tens of µs each).
 func (s *Supervisor) Handle(n seccompnotif.Notif, answered func()) {
-	go s.handle(n, answered)
+	switch lookup(n.Data.Arch, n.Data.Nr) {
+	case callAccept, callAccept4, callListen:
+		go s.handle(n, answered)
+	default:
+		s.handle(n, answered)
+	}
 }
 
 func (s *Supervisor) handle(n seccompnotif.Notif, answered func()) {
