@@ -46,6 +46,22 @@ func (s *Supervisor) accept(r *request, flags int) {
 }
 
 func (s *Supervisor) acceptMerged(r *request, m *merged, app, flags int) {
+	nb, err := nonblocking(app)
+	if err != nil {
+		r.fail(errnoOf(err))
+		return
+	}
+	if !nb {
+		s.detach(r, func() { s.acceptLoop(r, m, app, flags, false) })
+		return
+	}
+	s.acceptLoop(r, m, app, flags, true)
+}
+
+// acceptLoop takes the next connection for the caller: one the caller
+// could not take before, then the host listener's, then the program's
+// listener's (doorbells dropped); a blocking accept waits for one.
+func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) {
 	for {
 		if p, ok := m.takeStash(); ok {
 			s.deliver(r, m, p, flags)
@@ -53,11 +69,6 @@ func (s *Supervisor) acceptMerged(r *request, m *merged, app, flags int) {
 		}
 		if p, ok := s.acceptHost(m); ok {
 			s.deliver(r, m, p, flags)
-			return
-		}
-		nb, err := nonblocking(app)
-		if err != nil {
-			r.fail(errnoOf(err))
 			return
 		}
 		if !nb {

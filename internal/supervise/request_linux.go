@@ -27,6 +27,8 @@ type request struct {
 	pidfd    int   // -1 until opened
 	files    []int // copies of the caller's files, closed before it is answered
 	answered bool
+	detached bool   // handled on a goroutine of its own from some point on
+	done     func() // tells the guard the call is answered
 }
 
 func newRequest(listener int, n seccompnotif.Notif) *request {
@@ -87,7 +89,10 @@ func (r *request) release() {
 	r.files = nil
 }
 
-// read copies len(b) bytes at addr out of the caller's memory.
+// read copies len(b) bytes at addr out of the caller's memory. A thread
+// ID reused meanwhile would only make the supervisor read a stranger's
+// bytes and act on a call that no longer waits, which the kernel then
+// refuses (ADDFD, SEND: ENOENT); writes are checked (write).
 func (r *request) read(addr uint64, b []byte) error {
 	if addr == 0 {
 		return unix.EFAULT
@@ -98,18 +103,16 @@ func (r *request) read(addr uint64, b []byte) error {
 	if err != nil || n != len(b) {
 		return unix.EFAULT
 	}
-	if !r.valid() {
-		return errGone
-	}
 	return nil
 }
 
-// write copies b to addr in the caller's memory, if it still waits.
-func (r *request) write(addr uint64, b []byte) error {
+// write copies b to addr in the caller's memory, if it still waits
+// (unless checked says the caller was checked a moment ago).
+func (r *request) write(addr uint64, b []byte, checked bool) error {
 	if addr == 0 {
 		return unix.EFAULT
 	}
-	if !r.valid() {
+	if !checked && !r.valid() {
 		return errGone
 	}
 	local := []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}
@@ -133,12 +136,12 @@ func (r *request) writeSockaddr(addr, lenp uint64, sa []byte) error {
 		return unix.EINVAL
 	}
 	if n := min(room, len(sa)); n > 0 {
-		if err := r.write(addr, sa[:n]); err != nil {
+		if err := r.write(addr, sa[:n], false); err != nil {
 			return err
 		}
 	}
 	binary.LittleEndian.PutUint32(lb[:], uint32(len(sa)))
-	return r.write(lenp, lb[:])
+	return r.write(lenp, lb[:], true)
 }
 
 // The answers. Each request is answered once; later answers are ignored.

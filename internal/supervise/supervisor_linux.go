@@ -23,7 +23,7 @@ type Supervisor struct {
 	self     atomic.Pointer[protocol.Hello] // nil until the router answered HELLO
 	helloMu  sync.Mutex
 	helloAt  time.Time // when HELLO may be asked again
-	netns    uint64 // cookie of the program's (the container's) network namespace
+	netns    uint64    // cookie of the program's (the container's) network namespace
 	router   *router
 	pool     *pool
 	dir      *directoryTable
@@ -95,34 +95,57 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 	return s, nil
 }
 
-// Handle answers one trapped call. Those that may wait (a blocking
-// accept, a LISTEN the router publishes to its peers) get a goroutine of
-// their own; the others are answered at once, on the guard's goroutine,
-// which saves waking another thread (the calls of a program's threads then
-// wait for each other, a few tens of µs each).
+// Handle answers one trapped call, on the guard's goroutine (which saves
+// waking another thread; the calls of a program's threads then wait for
+// each other, a few tens of µs each). A call that may wait long (a
+// blocking accept; a listen, which the router publishes to its peers
+// before it answers) goes on on a goroutine of its own.
 func (s *Supervisor) Handle(n seccompnotif.Notif, answered func()) {
-	switch lookup(n.Data.Arch, n.Data.Nr) {
-	case callAccept, callAccept4, callListen:
-		go s.handle(n, answered)
-	default:
-		s.handle(n, answered)
+	r := newRequest(s.listener, n)
+	r.done = answered
+	if lookup(n.Data.Arch, n.Data.Nr) == callListen {
+		s.detach(r, func() { s.listen(r) })
+		return
+	}
+	defer s.finish(r)
+	s.dispatch(r)
+}
+
+// detach handles the rest of r on a goroutine of its own.
+func (s *Supervisor) detach(r *request, rest func()) {
+	r.detached = true
+	go func() {
+		defer s.finishDetached(r)
+		rest()
+	}()
+}
+
+// finish ends a request the handler returned from: answered (the kernel
+// runs it if nobody did) and released, unless it went on elsewhere.
+func (s *Supervisor) finish(r *request) {
+	s.recoverFrom(r)
+	if !r.detached {
+		r.close()
+		r.done()
 	}
 }
 
-func (s *Supervisor) handle(n seccompnotif.Notif, answered func()) {
-	r := newRequest(s.listener, n)
-	defer answered()
-	defer r.close()
-	defer func() {
-		if p := recover(); p != nil {
-			s.logf("panic on %+v: %v\n%s", n.Data, p, debug.Stack())
-		}
-	}()
-	switch lookup(n.Data.Arch, n.Data.Nr) {
+func (s *Supervisor) finishDetached(r *request) {
+	s.recoverFrom(r)
+	r.close()
+	r.done()
+}
+
+func (s *Supervisor) recoverFrom(r *request) {
+	if p := recover(); p != nil {
+		s.logf("panic on %+v: %v\n%s", r.n.Data, p, debug.Stack())
+	}
+}
+
+func (s *Supervisor) dispatch(r *request) {
+	switch lookup(r.n.Data.Arch, r.n.Data.Nr) {
 	case callConnect:
 		s.connect(r)
-	case callListen:
-		s.listen(r)
 	case callAccept:
 		s.accept(r, 0)
 	case callAccept4:

@@ -12,6 +12,10 @@
 //	                            "held N", then keeps them SECONDS before closing
 //	goapp dialfrom PORT ADDR    connects to an echo server from local port PORT (bound first),
 //	                            prints its HELLO line, keeps the connection 2 s
+//	goapp crr ADDR N            N connections one after the other to an echo server, each
+//	                            closed once its HELLO came: "crr N us PER_CONNECTION"
+//	goapp rr ADDR N             N one-line round trips on one connection: "rr N us PER_TRIP"
+//	goapp stream ADDR MIB       MIB MiB through an echo server and back: "stream MIB MBps RATE"
 //	goapp churn ADDR SECONDS    connect, ping, close in a loop from 8 goroutines while the
 //	                            process spins (preemption signals); "churn ok=K fail=F"
 package main
@@ -52,6 +56,12 @@ func main() {
 			linger = atoi(os.Args[5])
 		}
 		err = hold(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]), linger)
+	case "crr":
+		err = crr(os.Args[2], atoi(os.Args[3]))
+	case "rr":
+		err = rr(os.Args[2], atoi(os.Args[3]))
+	case "stream":
+		err = stream(os.Args[2], atoi(os.Args[3]))
 	case "dialfrom":
 		err = dialFrom(atoi(os.Args[2]), os.Args[3])
 	case "churn":
@@ -277,5 +287,76 @@ func dialFrom(port int, addr string) error {
 	}
 	fmt.Print("from ", hello)
 	time.Sleep(2 * time.Second)
+	return nil
+}
+
+func crr(addr string, n int) error {
+	start := time.Now()
+	var dialing time.Duration
+	for i := range n {
+		t0 := time.Now()
+		c, err := net.DialTimeout("tcp4", addr, 10*time.Second)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		dialing += time.Since(t0)
+		c.SetDeadline(time.Now().Add(dialDeadline))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			return fmt.Errorf("connection %d: read HELLO: %w", i, err)
+		}
+		c.Close()
+	}
+	total := time.Since(start)
+	fmt.Printf("crr %d us %.1f (dial %.1f, then HELLO %.1f)\n", n, us(total, n), us(dialing, n), us(total-dialing, n))
+	return nil
+}
+
+func us(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+
+func rr(addr string, n int) error {
+	c, r, _, err := dialEcho(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	start := time.Now()
+	for range n {
+		if err := ping(c, r, "x"); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("rr %d us %.1f\n", n, float64(time.Since(start).Microseconds())/float64(n))
+	return nil
+}
+
+func stream(addr string, mib int) error {
+	c, r, _, err := dialEcho(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	total := int64(mib) << 20
+	start := time.Now()
+	errs := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 256<<10)
+		var sent int64
+		for sent < total {
+			n, err := c.Write(buf[:min(int64(len(buf)), total-sent)])
+			if err != nil {
+				errs <- err
+				return
+			}
+			sent += int64(n)
+		}
+		errs <- nil
+	}()
+	if _, err := io.CopyN(io.Discard, r, total); err != nil {
+		return err
+	}
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Printf("stream %d MBps %.0f\n", mib, float64(total)/time.Since(start).Seconds()/1e6)
 	return nil
 }
