@@ -458,3 +458,63 @@ func TestIntegrationSupervisedRelisten(t *testing.T) {
 	b := buildSupervised(t)
 	runRelistenOf(t, l, filepath.Join(b.glibcStatic, "relisten"), 7600, true, false)
 }
+
+// TestIntegrationSupervisedEtcd runs a 3-member etcd cluster (Debian's
+// etcd-server, a Go program) under slim exec in three containers on two
+// hosts: members and clients are supervised, the cluster elects a leader
+// and replicates, and the member traffic stays off the VXLAN device.
+func TestIntegrationSupervisedEtcd(t *testing.T) {
+	testenv.Tools(t, "etcd", "etcdctl")
+	l := newLab(t, "supe")
+	members := []string{"h1-c1", "h1-c2", "h2-c1"}
+	var cluster, endpoints []string
+	for i, node := range members {
+		cluster = append(cluster, fmt.Sprintf("m%d=http://%s:2380", i, l.containerAddr(node)))
+		endpoints = append(endpoints, "http://"+l.containerAddr(node)+":2379")
+	}
+	for i, node := range members {
+		addr := l.containerAddr(node)
+		l.start(node, true, "etcd", "--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(t.TempDir(), "data"),
+			"--listen-peer-urls", "http://"+addr+":2380", "--initial-advertise-peer-urls", "http://"+addr+":2380",
+			"--listen-client-urls", "http://"+addr+":2379", "--advertise-client-urls", "http://"+addr+":2379",
+			"--initial-cluster", strings.Join(cluster, ","), "--initial-cluster-state", "new")
+	}
+	etcdctl := func(node string, args ...string) string {
+		p := l.start(node, true, append([]string{"etcdctl", "--endpoints", strings.Join(endpoints, ",")}, args...)...)
+		if err := p.wait(30 * time.Second); err != nil {
+			t.Fatalf("etcdctl %s: %v\n%s", strings.Join(args, " "), err, p.output())
+		}
+		checkSupervised(t, p)
+		return p.output()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p := l.start("h1-c1", true, "etcdctl", "--endpoints", strings.Join(endpoints, ","), "endpoint", "health")
+		err := p.wait(30 * time.Second)
+		if err == nil && strings.Count(p.output(), "is healthy") == len(members) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster is not healthy after 60 s: %v\n%s", err, p.output())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	value := strings.Repeat("slim", 16<<10) // 64 KiB
+	before := l.vxlanBytes("h1")
+	for i := range 20 {
+		etcdctl("h1-c1", "put", fmt.Sprintf("k%d", i), value)
+	}
+	got := etcdctl("h2-c1", "--endpoints", "http://"+l.containerAddr("h2-c1")+":2379", "get", "k19", "--print-value-only")
+	crossed := l.vxlanBytes("h1") - before
+	conns := len(l.hostConnections("h1"))
+	t.Logf("20 puts of 64 KiB: %d bytes over VXLAN, %d host connections in h1", crossed, conns)
+	if strings.TrimSpace(got) != value {
+		t.Errorf("the member on h2 returned %d bytes, want the 64 KiB put through h1-c1", len(got))
+	}
+	if crossed > maxStrayOverlayBytes {
+		t.Errorf("%d bytes crossed the VXLAN device for 1.25 MiB replicated to a member on another host", crossed)
+	}
+	if conns == 0 {
+		t.Errorf("no host connection in h1: the members are not accelerated")
+	}
+}
