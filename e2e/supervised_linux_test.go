@@ -149,11 +149,15 @@ var noticeLine = regexp.MustCompile(`(?m)^slim exec: .*$`)
 func checkSupervised(t *testing.T, p *program) {
 	t.Helper()
 	out := p.output()
+	name := p.name
+	if len(name) > 120 {
+		name = name[:120] + "…"
+	}
 	if n := noticeLine.FindString(out); n != "" {
-		t.Errorf("%s: %s", p.name, n)
+		t.Errorf("%s: %s", name, n)
 	}
 	if strings.Contains(out, "198.18.") {
-		t.Errorf("%s: a host address reached the program:\n%s", p.name, out)
+		t.Errorf("%s: a host address reached the program:\n%s", name, tail(out, 20))
 	}
 }
 
@@ -482,7 +486,7 @@ func TestIntegrationSupervisedEtcd(t *testing.T) {
 	etcdctl := func(node string, args ...string) string {
 		p := l.start(node, true, append([]string{"etcdctl", "--endpoints", strings.Join(endpoints, ",")}, args...)...)
 		if err := p.wait(30 * time.Second); err != nil {
-			t.Fatalf("etcdctl %s: %v\n%s", strings.Join(args, " "), err, p.output())
+			t.Fatalf("etcdctl %s: %v\n%s", args[0], err, tail(p.output(), 20))
 		}
 		checkSupervised(t, p)
 		return p.output()
