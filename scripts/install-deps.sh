@@ -5,8 +5,8 @@
 set -euo pipefail
 
 packages=(
-  # build
-  gcc libc6-dev make clang llvm libbpf-dev
+  # build (musl-tools: the C semantics suite built with musl, supervised path)
+  gcc libc6-dev make clang llvm libbpf-dev musl-tools
   # lab
   iproute2 iputils-ping procps psmisc
   # secure-mode tests: conntrack in a lab host (SO_ORIGINAL_DST)
@@ -18,6 +18,8 @@ packages=(
   openjdk-17-jdk-headless
   # dashboard tests
   tmux
+  # the supervised path's etcd cluster (Go programs)
+  etcd-server etcd-client
 )
 
 nonfree=/etc/apt/sources.list.d/slim-non-free.sources
