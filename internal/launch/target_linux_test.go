@@ -65,3 +65,33 @@ func TestPreloadBlockerScript(t *testing.T) {
 		}
 	}
 }
+
+// TestPreloadBlockerGoProgram: a Go program, even one linked with glibc,
+// makes its socket calls without it: the supervisor takes it.
+func TestPreloadBlockerGoProgram(t *testing.T) {
+	self, err := os.Executable() // this test binary is a Go program
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason, err := preloadBlocker(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (blocker{reason: reasonGo, supervisable: true}); reason != want {
+		t.Errorf("Go program: %+v, want %+v", reason, want)
+	}
+	p, err := newPlan(Options{ShimDir: t.TempDir(), RouterSock: "/tmp/r.sock"}, []string{self}, []string{"LD_PRELOAD=/run/slim/shim/libslim-0011223344556677.so"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.supervise || p.notice != "" || getenv(p.env, "LD_PRELOAD") != "" {
+		t.Errorf("plan for a Go program: supervise %v, notice %q, LD_PRELOAD %q; want supervised, no notice, no shim", p.supervise, p.notice, getenv(p.env, "LD_PRELOAD"))
+	}
+	nested, err := newPlan(Options{ShimDir: t.TempDir(), RouterSock: "/tmp/r.sock"}, []string{"/bin/true"}, []string{socketsSupervisedEnv + "=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nested.supervise || getenv(nested.env, "LD_PRELOAD") != "" {
+		t.Errorf("under an outer supervisor: supervise %v, LD_PRELOAD %q; want neither (the outer one covers it)", nested.supervise, getenv(nested.env, "LD_PRELOAD"))
+	}
+}
