@@ -33,10 +33,14 @@ altered. LD_PRELOAD gets the shim prepended; SLIM_ROUTER_SOCK tells it
 where the router listens (--router, else --router-dir/router.sock, else an
 inherited SLIM_ROUTER_SOCK, else /run/slim/router.sock).
 
-Static binaries, setuid/setgid binaries, binaries with file capabilities,
-and binaries for another loader than glibc's cannot be preloaded: slim
-says so in one line on stderr and runs them unaccelerated over the overlay.
-Scripts are fine: their interpreter gets the shim.
+Static binaries, binaries for another loader than glibc's (musl) and Go
+programs of any linking (they make system calls without libc) cannot be
+preloaded: slim puts them under a seccomp filter instead, whose supervisor
+accelerates their sockets the way the shim would (docs/datapath.md, "The
+supervised path"). Setuid/setgid binaries and binaries with file
+capabilities cannot be either: slim says so in one line on stderr and runs
+them unaccelerated over the overlay, as it does when the kernel lacks what
+the supervisor needs. Scripts are fine: their interpreter gets the shim.
 
 SLIM_SHIM_DIR sets the shim directory when --shim-dir is not given.
 SLIM_DEBUG=1 makes the shim say on stderr when it is loaded.`

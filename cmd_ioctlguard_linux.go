@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/slimnet/slim/internal/launch"
+	"github.com/slimnet/slim/internal/supervise"
 	"github.com/slimnet/slim/secure/ioctlguard"
 )
 
@@ -31,7 +32,7 @@ func init() {
 		stage = os.Args[2]
 	}
 	// The guard's stderr is /dev/null unless SLIM_DEBUG is set.
-	if err := ioctlguard.Main(ioctlGuardProgram, stage); err != nil {
+	if err := ioctlguard.Main(ioctlGuardProgram, stage, supervise.Setup); err != nil {
 		fmt.Fprintf(os.Stderr, "slim %s: %v\n", ioctlGuardCommand, err)
 		os.Exit(1)
 	}

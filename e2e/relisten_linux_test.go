@@ -56,9 +56,14 @@ func TestIntegrationRelisten(t *testing.T) {
 // both under slim exec or neither. With restart, h1's router is killed and
 // restarted while the first listener listens.
 func runRelisten(t *testing.T, l *testLab, port int, slim, restart bool) {
+	runRelistenOf(t, l, binPath("relisten"), port, slim, restart)
+}
+
+// runRelistenOf is runRelisten with relisten's binary named.
+func runRelistenOf(t *testing.T, l *testLab, bin string, port int, slim, restart bool) {
 	addr := l.containerAddr("h1-c1")
 	cycles := fmt.Sprint(relistenCycles)
-	argv := []string{binPath("relisten"), "server", addr, fmt.Sprint(port), cycles}
+	argv := []string{bin, "server", addr, fmt.Sprint(port), cycles}
 	pause := filepath.Join(t.TempDir(), "pause")
 	if restart {
 		touch(t, pause)
@@ -70,7 +75,7 @@ func runRelisten(t *testing.T, l *testLab, port int, slim, restart bool) {
 		l.waitForDirectory("h2", addr, port+1, 10*time.Second)
 	}
 	before := l.vxlanBytes("h1")
-	client := l.start("h2-c1", slim, binPath("relisten"), "client", addr, fmt.Sprint(port), cycles)
+	client := l.start("h2-c1", slim, bin, "client", addr, fmt.Sprint(port), cycles)
 	if restart {
 		server.waitFor("# paused", 10*time.Second)
 		l.restartRouter("h1", l.killRouter("h1"))

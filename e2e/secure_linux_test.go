@@ -65,9 +65,16 @@ func startHostileServer(l *testLab, node, clientHost string, port int) *program 
 // seen in host while it ran, and its exit error.
 func runHostileClient(l *testLab, node, host, target string) (string, []string, error) {
 	l.t.Helper()
+	return runHostileClientOf(l, binPath("hostile"), node, host, target)
+}
+
+// runHostileClientOf is runHostileClient with the hostile program's
+// binary named (built in another way).
+func runHostileClientOf(l *testLab, bin, node, host, target string) (string, []string, error) {
+	l.t.Helper()
 	other := fmt.Sprintf("198.18.0.2:%d", router.DefaultPeerPort)
 	l.t.Setenv("HOSTILE_HOLD_MS", "1000") // the client's own run takes milliseconds
-	client := l.start(node, true, binPath("hostile"), "client", target, other, target, "198.18.0.1")
+	client := l.start(node, true, bin, "client", target, other, target, "198.18.0.1")
 	var conns []string
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && len(conns) == 0; {
 		conns = l.hostConnections(host)

@@ -49,8 +49,14 @@ func TestIntegrationSemantics(t *testing.T) {
 }
 
 func runPair(t *testing.T, l *testLab, prog, clientNode, serverNode string, slimClient, slimServer bool, port int) {
+	runPairOf(t, l, binPath(prog), binPath(prog), clientNode, serverNode, slimClient, slimServer, port)
+}
+
+// runPairOf is runPair with the client's and the server's binaries named
+// (the same program, built in different ways).
+func runPairOf(t *testing.T, l *testLab, clientBin, serverBin, clientNode, serverNode string, slimClient, slimServer bool, port int) {
 	serverAddr := l.containerAddr(serverNode)
-	server := l.start(serverNode, slimServer, binPath(prog), "server", serverAddr, fmt.Sprint(port))
+	server := l.start(serverNode, slimServer, serverBin, "server", serverAddr, fmt.Sprint(port))
 	server.waitFor("listening on", 10*time.Second)
 	clientHost, _ := l.HostOf(clientNode)
 	serverHost, _ := l.HostOf(serverNode)
@@ -59,7 +65,7 @@ func runPair(t *testing.T, l *testLab, prog, clientNode, serverNode string, slim
 		l.waitForDirectory(clientHost.Name, serverAddr, port, 5*time.Second)
 	}
 	before := l.vxlanBytes("h1")
-	client := l.start(clientNode, slimClient, binPath(prog), "client", serverAddr, fmt.Sprint(port))
+	client := l.start(clientNode, slimClient, clientBin, "client", serverAddr, fmt.Sprint(port))
 	err := client.wait(60 * time.Second)
 	out := client.output()
 	// A few checks go over the overlay on purpose (refused ports, sockets

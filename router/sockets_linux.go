@@ -142,7 +142,9 @@ func socketNetns(fd int) (uint64, error) {
 	return st.Ino, nil
 }
 
-// checkTCPListener verifies that fd is a listening IPv4 TCP socket.
+// checkTCPListener verifies that fd is a listening IPv4 TCP socket (or
+// Multipath TCP, which Go programs listen with by default: it accepts
+// plain TCP connections).
 func checkTCPListener(fd int) error {
 	checks := []struct {
 		name, want int
@@ -158,7 +160,7 @@ func checkTCPListener(fd int) error {
 		if err != nil {
 			return fmt.Errorf("not a socket: %w", err)
 		}
-		if v != c.want {
+		if v != c.want && !(c.name == unix.SO_PROTOCOL && v == unix.IPPROTO_MPTCP) {
 			return fmt.Errorf("the socket is not %s", c.what)
 		}
 	}

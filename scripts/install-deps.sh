@@ -5,8 +5,8 @@
 set -euo pipefail
 
 packages=(
-  # build
-  gcc libc6-dev make clang llvm libbpf-dev
+  # build (musl-tools: the C semantics suite built with musl, supervised path)
+  gcc libc6-dev make clang llvm libbpf-dev musl-tools
   # io_uring test programs (testdata/c)
   liburing-dev
   # lab

@@ -22,15 +22,15 @@ func Run(opts Options, args []string) error {
 	if err != nil {
 		return err
 	}
-	if p.notice != "" {
-		fmt.Fprintln(os.Stderr, p.notice)
-	}
 	// One HELLO decides both: a secure router wants the program guarded,
 	// then enrolls it (after checking the guard); any other needs neither.
 	secureRouter := routerSecure(opts.RouterSock)
-	protection, err := guardIoctls(secureRouter, &p, opts.Guard)
+	protection, err := protect(secureRouter, &p, opts)
 	if err != nil {
 		return err
+	}
+	if p.notice != "" {
+		fmt.Fprintln(os.Stderr, p.notice)
 	}
 	if secureRouter {
 		enroll(opts.RouterSock, protection)

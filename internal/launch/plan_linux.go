@@ -16,10 +16,20 @@ type plan struct {
 	argv   []string // argv, starting with CMD as given
 	env    []string
 	notice string // one line for stderr when the shim cannot apply
+	// supervise says the supervisor is to accelerate the program in the
+	// shim's place (package supervise); blocked says why the shim cannot.
+	supervise bool
+	blocked   string
 }
 
+// socketsSupervisedEnv marks a program whose socket calls a supervisor
+// handles: a nested slim exec preloads no shim under it (the supervisor
+// covers what it runs, and would see the shim's calls too).
+const socketsSupervisedEnv = "SLIM_SOCKETS_SUPERVISED"
+
 // newPlan resolves CMD, decides whether the shim can be preloaded into it
-// (installing the shim file if so) and builds its environment.
+// (installing the shim file if so) or the supervisor is to take it, and
+// builds its environment.
 func newPlan(opts Options, args, environ []string) (plan, error) {
 	name := args[0]
 	path, err := exec.LookPath(name)
@@ -33,14 +43,20 @@ func newPlan(opts Options, args, environ []string) (plan, error) {
 		return plan{}, err
 	}
 	preload := withoutShims(getenv(environ, "LD_PRELOAD"))
-	if blocker == "" {
+	outerSupervisor := getenv(environ, socketsSupervisedEnv) == "1"
+	switch {
+	case outerSupervisor:
+		// An outer slim exec's supervisor covers the program.
+	case blocker.supervisable:
+		p.supervise, p.blocked = true, name+" "+blocker.reason
+	case blocker.reason == "":
 		shim, err := shimfile.Install(opts.ShimDir, prebuilt.Shim())
 		if err != nil {
 			return plan{}, fmt.Errorf("install the shim (set --shim-dir or SLIM_SHIM_DIR to use another directory): %w", err)
 		}
 		preload = strings.TrimSpace(shim + " " + preload)
-	} else {
-		p.notice = fmt.Sprintf("slim exec: %s %s; acceleration cannot apply, running it unaccelerated over the overlay", name, blocker)
+	default:
+		p.notice = fmt.Sprintf("slim exec: %s %s; acceleration cannot apply, running it unaccelerated over the overlay", name, blocker.reason)
 	}
 
 	env := setenv(environ, "SLIM_ROUTER_SOCK", opts.RouterSock)

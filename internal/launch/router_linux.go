@@ -87,3 +87,27 @@ func enroll(routerSock string, guard *ioctlguard.Protection) {
 		fmt.Fprintf(os.Stderr, "slim exec: the router did not put this program under secure mode's policy: %s\n", text)
 	}
 }
+
+// dialRouter makes up to n connections to the router (close-on-exec), for
+// the supervisor to ask on in this process's name.
+func dialRouter(routerSock string, n int) []int {
+	var fds []int
+	for range n {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		if err := unix.Connect(fd, &unix.SockaddrUnix{Name: routerSock}); err != nil {
+			unix.Close(fd)
+			break
+		}
+		fds = append(fds, fd)
+	}
+	return fds
+}
+
+func closeFiles(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -15,13 +16,74 @@ import (
 	prebuilt "github.com/slimnet/slim/embed"
 )
 
-const reasonSetID = "is setuid/setgid (the loader ignores LD_PRELOAD for it)"
+const (
+	reasonSetID    = "is setuid/setgid (the loader ignores LD_PRELOAD for it)"
+	reasonFileCaps = "has file capabilities (the loader ignores LD_PRELOAD for it)"
+)
+
+// blocker says why the shim cannot be preloaded into a program, as the
+// end of a sentence starting with the program's name ("is a static
+// binary"); supervisable says whether the supervisor can accelerate it
+// instead (package supervise).
+type blocker struct {
+	reason       string
+	supervisable bool
+}
+
+// Reasons the supervisor takes over from the shim.
+const (
+	reasonStatic = "is a static binary"
+	reasonGo     = "is a Go program (it makes system calls without libc)"
+)
 
 // preloadBlocker says why the shim cannot be preloaded into the program at
-// path, as the end of a sentence starting with the program's name ("is a
-// static binary"), or returns "" when it can. Non-ELF files (scripts) are
-// preloadable: their interpreter gets the shim.
-func preloadBlocker(path string) (string, error) {
+// path, or returns a zero blocker when it can. Non-ELF files (scripts) are
+// preloadable: their interpreter gets the shim. A Go program, even one
+// linked with glibc, makes its socket calls without it: the shim would see
+// none of them.
+func preloadBlocker(path string) (blocker, error) {
+	reason, err := loaderBlocker(path)
+	if err != nil {
+		return blocker{}, err
+	}
+	if why := privileged(path); why != "" {
+		// The filter wants no_new_privs, which would take its
+		// privileges away: left alone.
+		return blocker{reason: why}, nil
+	}
+	switch {
+	case strings.HasPrefix(reason, "is built for"):
+		return blocker{reason: reason}, nil
+	case isGoProgram(path):
+		return blocker{reason: reasonGo, supervisable: true}, nil
+	}
+	return blocker{reason: reason, supervisable: reason != ""}, nil
+}
+
+// privileged says why path gains privileges when executed (setuid,
+// setgid, file capabilities), or "".
+func privileged(path string) string {
+	info, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return ""
+	case info.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0:
+		return reasonSetID
+	case hasFileCapabilities(path):
+		return reasonFileCaps
+	}
+	return ""
+}
+
+// isGoProgram reports whether path carries Go build information.
+func isGoProgram(path string) bool {
+	_, err := buildinfo.ReadFile(path)
+	return err == nil
+}
+
+// loaderBlocker says why the dynamic loader would not preload the shim
+// into the program at path, or "" when it would.
+func loaderBlocker(path string) (string, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("inspect %s: %w", path, err)
@@ -56,11 +118,11 @@ func preloadBlocker(path string) (string, error) {
 	}
 	switch {
 	case !hasInterp:
-		return "is a static binary", nil
+		return reasonStatic, nil
 	case setID:
 		return reasonSetID, nil
 	case hasFileCapabilities(path):
-		return "has file capabilities (the loader ignores LD_PRELOAD for it)", nil
+		return reasonFileCaps, nil
 	}
 	if shim := shimELFHeader(); shim != nil && (bin.Class != shim.Class || bin.Machine != shim.Machine) {
 		return fmt.Sprintf("is built for %v/%v, the shim for %v/%v", bin.Machine, bin.Class, shim.Machine, shim.Class), nil

@@ -16,8 +16,8 @@ func TestPreloadBlockerDynamicGlibcBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reason != "" {
-		t.Errorf("/bin/true: %q, want it preloadable", reason)
+	if reason != (blocker{}) {
+		t.Errorf("/bin/true: %+v, want it preloadable", reason)
 	}
 }
 
@@ -33,8 +33,8 @@ func TestPreloadBlockerStaticBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reason != "is a static binary" {
-		t.Errorf("static binary: %q, want %q", reason, "is a static binary")
+	if want := (blocker{reason: reasonStatic, supervisable: true}); reason != want {
+		t.Errorf("static binary: %+v, want %+v", reason, want)
 	}
 }
 
@@ -44,8 +44,8 @@ func TestPreloadBlockerSetuidBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(reason, "setuid") {
-		t.Errorf("setuid binary: %q, want a setuid reason", reason)
+	if !strings.Contains(reason.reason, "setuid") || reason.supervisable {
+		t.Errorf("setuid binary: %+v, want a setuid reason, not supervisable", reason)
 	}
 }
 
@@ -60,8 +60,38 @@ func TestPreloadBlockerScript(t *testing.T) {
 	}
 	for _, path := range []string{script, tiny} {
 		reason, err := preloadBlocker(path)
-		if err != nil || reason != "" {
-			t.Errorf("%s: %q, %v; want preloadable", path, reason, err)
+		if err != nil || reason != (blocker{}) {
+			t.Errorf("%s: %+v, %v; want preloadable", path, reason, err)
 		}
+	}
+}
+
+// TestPreloadBlockerGoProgram: a Go program, even one linked with glibc,
+// makes its socket calls without it: the supervisor takes it.
+func TestPreloadBlockerGoProgram(t *testing.T) {
+	self, err := os.Executable() // this test binary is a Go program
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason, err := preloadBlocker(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (blocker{reason: reasonGo, supervisable: true}); reason != want {
+		t.Errorf("Go program: %+v, want %+v", reason, want)
+	}
+	p, err := newPlan(Options{ShimDir: t.TempDir(), RouterSock: "/tmp/r.sock"}, []string{self}, []string{"LD_PRELOAD=/run/slim/shim/libslim-0011223344556677.so"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.supervise || p.notice != "" || getenv(p.env, "LD_PRELOAD") != "" {
+		t.Errorf("plan for a Go program: supervise %v, notice %q, LD_PRELOAD %q; want supervised, no notice, no shim", p.supervise, p.notice, getenv(p.env, "LD_PRELOAD"))
+	}
+	nested, err := newPlan(Options{ShimDir: t.TempDir(), RouterSock: "/tmp/r.sock"}, []string{"/bin/true"}, []string{socketsSupervisedEnv + "=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nested.supervise || getenv(nested.env, "LD_PRELOAD") != "" {
+		t.Errorf("under an outer supervisor: supervise %v, LD_PRELOAD %q; want neither (the outer one covers it)", nested.supervise, getenv(nested.env, "LD_PRELOAD"))
 	}
 }

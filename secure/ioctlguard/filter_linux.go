@@ -68,37 +68,80 @@ func guarded(cmd uint32) bool {
 	return cmd&^0xff == 0x8900 || cmd&^0xff == 0x8b00
 }
 
+// Trap is a system call, other than the socket ioctls, that the filter
+// sends to the guard's socket handler.
+type Trap struct {
+	Arch uint32 // AUDIT_ARCH_*
+	Nr   uint32
+	// Arg > 0 traps the call only when the low 32 bits of argument
+	// Arg-1 equal one of Values (connect's address length, say); 0:
+	// always.
+	Arg    int
+	Values []uint32
+}
+
+// rules are what a filter traps: the socket ioctls when ioctls is set,
+// and traps.
+type rules struct {
+	ioctls bool
+	traps  []Trap
+}
+
+// offArg is the offset of the low 32 bits of argument i in struct
+// seccomp_data (little-endian).
+func offArg(i int) uint32 { return 16 + 8*uint32(i) }
+
 // filter returns the classic BPF program: USER_NOTIF for a guarded ioctl
-// request through any ioctl entry above, ALLOW for everything else
-// (system calls of an architecture the filter does not know included: a
-// 64-bit x86 or Arm kernel reports none). Apart from ioctl, every result
-// depends on the system call number only, so the kernel's seccomp action
-// cache answers without running the program.
-func filter() []unix.SockFilter {
+// request through any ioctl entry above (when r.ioctls) and for each trap,
+// ALLOW for everything else (system calls of an architecture the filter
+// does not know included: a 64-bit x86 or Arm kernel reports none). Apart
+// from ioctl and conditional traps, every result depends on the system
+// call number only, so the kernel's seccomp action cache answers without
+// running the program.
+func filter(r rules) []unix.SockFilter {
 	var a assembler
 	a.load(offArch)
-	for _, arch := range archs() {
+	for _, arch := range r.archs() {
 		a.jumpIfEqual(arch, archLabel(arch))
 	}
 	a.ret(unix.SECCOMP_RET_ALLOW)
-	for _, arch := range archs() {
+	for _, arch := range r.archs() {
 		a.label(archLabel(arch))
 		a.load(offNr)
 		for _, c := range ioctlCalls {
-			if c.arch == arch {
+			if r.ioctls && c.arch == arch {
 				a.jumpIfEqual(c.nr, "ioctl")
+			}
+		}
+		for i, t := range r.traps {
+			if t.Arch == arch {
+				a.jumpIfEqual(t.Nr, trapLabel(i))
 			}
 		}
 		a.ret(unix.SECCOMP_RET_ALLOW)
 	}
-	a.label("ioctl")
-	a.load(offCmd)
-	for _, p := range passed {
-		a.jumpIfEqual(p, "allow")
+	for i, t := range r.traps {
+		a.label(trapLabel(i))
+		if t.Arg > 0 {
+			a.load(offArg(t.Arg - 1))
+			for _, v := range t.Values {
+				a.jumpIfEqual(v, "notify")
+			}
+			a.ret(unix.SECCOMP_RET_ALLOW)
+		} else {
+			a.ret(unix.SECCOMP_RET_USER_NOTIF)
+		}
 	}
-	a.and(^uint32(0xff))
-	a.jumpIfEqual(0x8900, "notify")
-	a.jumpIfEqual(0x8b00, "notify")
+	a.label("ioctl")
+	if r.ioctls {
+		a.load(offCmd)
+		for _, p := range passed {
+			a.jumpIfEqual(p, "allow")
+		}
+		a.and(^uint32(0xff))
+		a.jumpIfEqual(0x8900, "notify")
+		a.jumpIfEqual(0x8b00, "notify")
+	}
 	a.label("allow")
 	a.ret(unix.SECCOMP_RET_ALLOW)
 	a.label("notify")
@@ -106,15 +149,26 @@ func filter() []unix.SockFilter {
 	return a.assemble()
 }
 
-// archs lists the architectures of ioctlCalls once each, in order.
-func archs() []uint32 {
+// archs lists the architectures the filter looks at, once each, in order:
+// those of the ioctl entries when ioctls are guarded, then the traps'.
+func (r rules) archs() []uint32 {
 	var out []uint32
-	for _, c := range ioctlCalls {
-		if !slices.Contains(out, c.arch) {
-			out = append(out, c.arch)
+	add := func(arch uint32) {
+		if !slices.Contains(out, arch) {
+			out = append(out, arch)
 		}
+	}
+	if r.ioctls {
+		for _, c := range ioctlCalls {
+			add(c.arch)
+		}
+	}
+	for _, t := range r.traps {
+		add(t.Arch)
 	}
 	return out
 }
 
 func archLabel(arch uint32) string { return fmt.Sprintf("arch %#x", arch) }
+
+func trapLabel(i int) string { return fmt.Sprintf("trap %d", i) }

@@ -95,7 +95,7 @@ func TestFilterDecisions(t *testing.T) {
 		{arm, 54, unix.SIOCGIFCONF, notify},
 		{unix.AUDIT_ARCH_RISCV64, 29, unix.SIOCGIFCONF, allow},
 	}
-	prog := filter()
+	prog := filter(rules{ioctls: true})
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%#x/%#x/%#x", tt.arch, tt.nr, tt.cmd), func(t *testing.T) {
 			d := seccompData{Nr: tt.nr, Arch: tt.arch, Args: [6]uint64{3, tt.cmd, 0xdead}}
@@ -109,7 +109,7 @@ func TestFilterDecisions(t *testing.T) {
 // TestGuardedMatchesFilter checks guarded, the filter's rule in Go, against
 // the program over the whole 16-bit request space.
 func TestGuardedMatchesFilter(t *testing.T) {
-	prog := filter()
+	prog := filter(rules{ioctls: true})
 	for cmd := range uint32(1 << 16) {
 		d := seccompData{Nr: 16, Arch: unix.AUDIT_ARCH_X86_64, Args: [6]uint64{0, uint64(cmd)}}
 		notified := run(t, prog, d) == unix.SECCOMP_RET_USER_NOTIF
@@ -128,5 +128,48 @@ func TestLookupCall(t *testing.T) {
 	}
 	if _, ok := lookupCall(unix.AUDIT_ARCH_X86_64, 54); ok {
 		t.Errorf("setsockopt taken for an ioctl")
+	}
+}
+
+// TestFilterTraps checks the socket supervisor's traps, alone and with
+// the ioctls: a conditional trap notifies only for its argument's value.
+func TestFilterTraps(t *testing.T) {
+	const x86, arm64 = unix.AUDIT_ARCH_X86_64, unix.AUDIT_ARCH_AARCH64
+	traps := []Trap{
+		{Arch: x86, Nr: 42, Arg: 3, Values: []uint32{16}},      // connect, IPv4 only
+		{Arch: x86, Nr: 72, Arg: 2, Values: []uint32{0, 1030}}, // fcntl F_DUPFD, F_DUPFD_CLOEXEC
+		{Arch: x86, Nr: 50},    // listen
+		{Arch: arm64, Nr: 201}, // listen
+	}
+	allow, notify := uint32(unix.SECCOMP_RET_ALLOW), uint32(unix.SECCOMP_RET_USER_NOTIF)
+	for _, ioctls := range []bool{false, true} {
+		prog := filter(rules{ioctls: ioctls, traps: traps})
+		ioctlWant := allow
+		if ioctls {
+			ioctlWant = notify
+		}
+		tests := []struct {
+			name string
+			d    seccompData
+			want uint32
+		}{
+			{"connect IPv4", seccompData{Nr: 42, Arch: x86, Args: [6]uint64{3, 0x1000, 16}}, notify},
+			{"connect IPv6", seccompData{Nr: 42, Arch: x86, Args: [6]uint64{3, 0x1000, 28}}, allow},
+			{"connect high bits", seccompData{Nr: 42, Arch: x86, Args: [6]uint64{3, 0x1000, 1<<32 | 16}}, notify},
+			{"F_DUPFD", seccompData{Nr: 72, Arch: x86, Args: [6]uint64{3, 0, 10}}, notify},
+			{"F_DUPFD_CLOEXEC", seccompData{Nr: 72, Arch: x86, Args: [6]uint64{3, 1030, 10}}, notify},
+			{"F_GETFL", seccompData{Nr: 72, Arch: x86, Args: [6]uint64{3, 3}}, allow},
+			{"listen", seccompData{Nr: 50, Arch: x86, Args: [6]uint64{3, 5}}, notify},
+			{"listen arm64", seccompData{Nr: 201, Arch: arm64}, notify},
+			{"getppid", seccompData{Nr: 110, Arch: x86}, allow},
+			{"i386 listen number", seccompData{Nr: 50, Arch: unix.AUDIT_ARCH_I386}, allow},
+			{"ioctl", seccompData{Nr: 16, Arch: x86, Args: [6]uint64{3, unix.SIOCGIFCONF}}, ioctlWant},
+			{"FIONREAD", seccompData{Nr: 16, Arch: x86, Args: [6]uint64{3, 0x541b}}, allow},
+		}
+		for _, tt := range tests {
+			if got := run(t, prog, tt.d); got != tt.want {
+				t.Errorf("ioctls %v, %s: filter = %#x, want %#x", ioctls, tt.name, got, tt.want)
+			}
+		}
 	}
 }

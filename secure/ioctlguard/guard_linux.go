@@ -11,8 +11,10 @@ import (
 // guard answers the notifications of one filter.
 type guard struct {
 	listener int
-	netns    uint64    // cookie of the guard's (the container's) network namespace
-	debug    io.Writer // nil: silent
+	netns    uint64        // cookie of the guard's (the container's) network namespace
+	debug    io.Writer     // nil: silent
+	sockets  SocketHandler // the trapped calls other than ioctls; nil: the kernel runs them
+	inflight *inflight     // what the backstop lets proceed should the guard die; nil: no backstop
 }
 
 // reply is the guard's answer to one ioctl.
@@ -33,6 +35,9 @@ func (r reply) resp(id uint64) notifResp {
 // serve answers notifications until no process is left under the filter
 // (the listener reports POLLHUP) or the listener fails.
 func (g *guard) serve() error {
+	if g.sockets != nil {
+		defer g.sockets.Close()
+	}
 	for {
 		ready, err := g.wait()
 		if err != nil || !ready {
@@ -75,6 +80,16 @@ func (g *guard) serveOne() error {
 	if err != nil {
 		return fmt.Errorf("receive a seccomp notification: %w", err)
 	}
+	slot := g.inflight.track(n.ID)
+	if _, ioctl := lookupCall(n.Data.Arch, n.Data.Nr); !ioctl {
+		if g.sockets != nil {
+			g.sockets.Handle(n, func() { g.inflight.untrack(slot, n.ID) })
+			return nil
+		}
+		defer g.inflight.untrack(slot, n.ID)
+		return send(g.listener, reply{cont: true}.resp(n.ID))
+	}
+	defer g.inflight.untrack(slot, n.ID)
 	r := g.answer(n)
 	if g.debug != nil {
 		fmt.Fprintf(g.debug, "slim ioctl guard: thread %d fd %d request %#x: %s\n",

@@ -34,7 +34,7 @@ func startFiltered(tb testing.TB) *filtered {
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		var err error
-		listener, err = install(false)
+		listener, err = install(false, rules{ioctls: true}, false)
 		installed <- err
 		if err != nil {
 			return

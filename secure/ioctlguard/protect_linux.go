@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,27 @@ const handOverTimeout = 5 * time.Second
 // errGuardExited says the guard went away before it took the listener.
 var errGuardExited = errors.New("the ioctl guard exited before it was ready")
 
+// Options say what the filter traps and what the guard gets.
+type Options struct {
+	// Ioctls guards the socket ioctls (secure mode).
+	Ioctls bool
+	// Traps are more system calls, answered by the guard's socket
+	// handler (Main's SocketSetup), which gets Config and Files.
+	Traps []Trap
+	// Config is handed to the socket handler as is.
+	Config []byte
+	// Files are descriptors handed to the guard for the socket handler
+	// (connections to the router made by this process); at most
+	// MaxFiles. Protect does not close them.
+	Files []int
+}
+
+// MaxFiles bounds Options.Files.
+const MaxFiles = 8
+
+// maxConfig bounds Options.Config.
+const maxConfig = 16 << 10
+
 // Protection is what Protect leaves the caller: the filter's listener
 // and a pidfd of the guard that holds it too, which a secure router checks
 // before it enrolls the program (docs/secure.md, "Enrolment"). Both are
@@ -43,6 +65,8 @@ var errGuardExited = errors.New("the ioctl guard exited before it was ready")
 type Protection struct {
 	Listener int // the seccomp listener, as installed here
 	Guard    int // pidfd of the guard process
+	// Warning is what the socket handler could not do (one line), or "".
+	Warning string
 }
 
 // Close closes both descriptors.
@@ -60,9 +84,16 @@ func (p *Protection) Close() {
 // it is no child of this process either (a short-lived intermediate starts
 // it in a session of its own), so a program that waits for all its
 // children does not see it.
-func Protect(guard Command) (*Protection, error) {
+//
+// With traps, the filter wants SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV:
+// ErrNoWaitKillable says the kernel lacks it, and then nothing is
+// installed.
+func Protect(guard Command, opts Options) (*Protection, error) {
 	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
 		return nil, fmt.Errorf("not available on %s (the filter knows x86 and Arm system calls only)", runtime.GOARCH)
+	}
+	if len(opts.Files) > MaxFiles || len(opts.Config) > maxConfig {
+		return nil, fmt.Errorf("too much for the guard: %d files (at most %d), %d bytes of configuration (at most %d)", len(opts.Files), MaxFiles, len(opts.Config), maxConfig)
 	}
 	runtime.LockOSThread()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -74,16 +105,16 @@ func Protect(guard Command) (*Protection, error) {
 	if err := launch(guard, conn, fds[1]); err != nil {
 		return nil, err
 	}
-	listener, err := install(true)
+	listener, err := install(true, rules{ioctls: opts.Ioctls, traps: opts.Traps}, len(opts.Traps) > 0)
 	if err != nil {
 		return nil, err
 	}
-	pidfd, err := handOver(conn, listener)
+	pidfd, warning, err := handOver(conn, listener, opts)
 	if err != nil {
 		unix.Close(listener)
 		return nil, err
 	}
-	return &Protection{Listener: listener, Guard: pidfd}, nil
+	return &Protection{Listener: listener, Guard: pidfd, Warning: warning}, nil
 }
 
 // launch runs the detach stage, giving it theirs, which it closes here.
@@ -116,32 +147,36 @@ func (c Command) command(stage string, sock *os.File) *exec.Cmd {
 }
 
 // handOver sends the listener (and its number here, for the guard's
-// access check) and waits for the guard to say it is ready, with a pidfd
-// of itself, which it returns.
-func handOver(conn, listener int) (int, error) {
+// access check), the socket handler's configuration and files, and waits
+// for the guard to say it is ready, with a pidfd of itself, which it
+// returns with the socket handler's warning, if any.
+func handOver(conn, listener int, opts Options) (int, string, error) {
 	msg := binary.LittleEndian.AppendUint32(nil, uint32(listener))
-	err := unix.Sendmsg(conn, msg, unix.UnixRights(listener), nil, unix.MSG_NOSIGNAL)
+	msg = binary.LittleEndian.AppendUint32(msg, uint32(len(opts.Traps)))
+	msg = append(msg, opts.Config...)
+	err := unix.Sendmsg(conn, msg, unix.UnixRights(append([]int{listener}, opts.Files...)...), nil, unix.MSG_NOSIGNAL)
 	if err == unix.EPIPE || err == unix.ECONNRESET {
-		return -1, errGuardExited
+		return -1, "", errGuardExited
 	}
 	if err != nil {
-		return -1, fmt.Errorf("hand the seccomp listener to the ioctl guard: %w", err)
+		return -1, "", fmt.Errorf("hand the seccomp listener to the ioctl guard: %w", err)
 	}
 	if err := waitReadable(conn, handOverTimeout); err != nil {
-		return -1, err
+		return -1, "", err
 	}
 	verdict, pidfd := pending(conn)
+	ready, warning, _ := strings.Cut(verdict, "\n")
 	switch {
-	case verdict == "ok" && pidfd >= 0:
-		return pidfd, nil
-	case verdict == "ok":
-		return -1, errors.New("the ioctl guard said it was ready but sent no pidfd of itself")
+	case ready == "ok" && pidfd >= 0:
+		return pidfd, warning, nil
+	case ready == "ok":
+		return -1, "", errors.New("the ioctl guard said it was ready but sent no pidfd of itself")
 	case verdict == "":
 		closeIfOpen(pidfd)
-		return -1, errGuardExited
+		return -1, "", errGuardExited
 	}
 	closeIfOpen(pidfd)
-	return -1, errors.New(verdict)
+	return -1, "", errors.New(verdict)
 }
 
 // waitReadable waits until conn has a message, or timeout.

@@ -13,7 +13,7 @@ import (
 func protectOnThread(guard Command) error {
 	done := make(chan error)
 	go func() {
-		p, err := Protect(guard)
+		p, err := Protect(guard, Options{Ioctls: true})
 		if p != nil {
 			p.Close()
 		}
@@ -57,7 +57,7 @@ func TestProtectReportsGuardFailures(t *testing.T) {
 }
 
 func TestMainRefusesUnknownStage(t *testing.T) {
-	if err := Main(Command{}, "bogus"); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
+	if err := Main(Command{}, "bogus", nil); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
 		t.Errorf("Main with stage bogus = %v", err)
 	}
 }

@@ -1,0 +1,362 @@
+// goapp is a Go program for the supervised path's tests (built by the
+// test with CGO_ENABLED=0, or with cgo). Commands:
+//
+//	goapp serve ADDR            net/http server: GET / answers "peer=IP:PORT local=IP:PORT",
+//	                            GET /big 1 MiB
+//	goapp get URL N             N requests (new connection each), prints each answer (or its
+//	                            size), then "done N"
+//	goapp echo ADDR [storm]     TCP echo server; first line it writes: "HELLO peer=... local=...";
+//	                            with storm, the process sends itself a signal every 100 µs
+//	goapp hold ADDR N ROUNDS [SECONDS]
+//	                            N connections to an echo server at once, ROUNDS pings on each,
+//	                            "held N", then keeps them SECONDS before closing
+//	goapp dialfrom PORT ADDR    connects to an echo server from local port PORT (bound first),
+//	                            prints its HELLO line, keeps the connection 2 s
+//	goapp crr ADDR N            N connections one after the other to an echo server, each
+//	                            closed once its HELLO came: "crr N us PER_CONNECTION"
+//	goapp rr ADDR N             N one-line round trips on one connection: "rr N us PER_TRIP"
+//	goapp stream ADDR MIB       MIB MiB through an echo server and back: "stream MIB MBps RATE"
+//	goapp churn ADDR SECONDS    connect, ping, close in a loop from 8 goroutines while the
+//	                            process spins (preemption signals); "churn ok=K fail=F"
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: goapp serve|get|echo|hold|churn ...")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2])
+	case "get":
+		err = get(os.Args[2], atoi(os.Args[3]))
+	case "echo":
+		if len(os.Args) > 3 && os.Args[3] == "storm" {
+			go storm()
+		}
+		err = echo(os.Args[2])
+	case "hold":
+		linger := 0
+		if len(os.Args) > 5 {
+			linger = atoi(os.Args[5])
+		}
+		err = hold(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]), linger)
+	case "crr":
+		err = crr(os.Args[2], atoi(os.Args[3]))
+	case "rr":
+		err = rr(os.Args[2], atoi(os.Args[3]))
+	case "stream":
+		err = stream(os.Args[2], atoi(os.Args[3]))
+	case "dialfrom":
+		err = dialFrom(atoi(os.Args[2]), os.Args[3])
+	case "churn":
+		err = churn(os.Args[2], atoi(os.Args[3]))
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Println("FAIL", err)
+		os.Exit(1)
+	}
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		fmt.Println("FAIL bad number", s)
+		os.Exit(2)
+	}
+	return n
+}
+
+func serve(addr string) error {
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("listening on", l.Addr())
+	big := make([]byte, 1<<20)
+	return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(big)
+			return
+		}
+		local := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		fmt.Fprintf(w, "peer=%s local=%s", r.RemoteAddr, local)
+	}))
+}
+
+func get(url string, n int) error {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range n {
+		resp, err := client.Get(url)
+		if err != nil {
+			return fmt.Errorf("request %d: %w", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("request %d: %w", i, err)
+		}
+		if len(body) > 200 {
+			fmt.Printf("answer %d bytes\n", len(body))
+		} else {
+			fmt.Printf("answer %s\n", body)
+		}
+	}
+	fmt.Println("done", n)
+	return nil
+}
+
+func echo(addr string) error {
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("listening on", l.Addr())
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			fmt.Fprintf(c, "HELLO peer=%s local=%s\n", c.RemoteAddr(), c.LocalAddr())
+			io.Copy(c, c)
+		}()
+	}
+}
+
+// dialDeadline bounds each connection's exchanges.
+var dialDeadline = 60 * time.Second
+
+// dialEcho connects to an echo server and reads its HELLO line.
+func dialEcho(addr string) (net.Conn, *bufio.Reader, string, error) {
+	c, err := net.DialTimeout("tcp4", addr, 10*time.Second)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	c.SetDeadline(time.Now().Add(dialDeadline))
+	r := bufio.NewReader(c)
+	hello, err := r.ReadString('\n')
+	if err != nil {
+		c.Close()
+		return nil, nil, "", fmt.Errorf("read HELLO: %w", err)
+	}
+	return c, r, hello, nil
+}
+
+func ping(c net.Conn, r *bufio.Reader, msg string) error {
+	if _, err := fmt.Fprintln(c, msg); err != nil {
+		return err
+	}
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != msg+"\n" {
+		return fmt.Errorf("echo %q, want %q", line, msg)
+	}
+	return nil
+}
+
+func hold(addr string, n, rounds, linger int) error {
+	type conn struct {
+		c net.Conn
+		r *bufio.Reader
+	}
+	conns := make([]conn, n)
+	for i := range conns {
+		c, r, hello, err := dialEcho(addr)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		if i == 0 {
+			fmt.Printf("first %s", hello)
+			fmt.Printf("addr local=%s peer=%s\n", c.LocalAddr(), c.RemoteAddr())
+		}
+		conns[i] = conn{c, r}
+	}
+	for round := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i, cn := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := ping(cn.c, cn.r, fmt.Sprintf("ping %d %d", round, i)); err != nil {
+					errs <- fmt.Errorf("connection %d round %d: %w", i, round, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	fmt.Println("held", n)
+	time.Sleep(time.Duration(linger) * time.Second)
+	for _, cn := range conns {
+		cn.c.Close()
+	}
+	return nil
+}
+
+func churn(addr string, seconds int) error {
+	dialDeadline = 5 * time.Second
+	var ok, fail atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(time.Duration(seconds) * time.Second)
+	var wg sync.WaitGroup
+	// Spinning goroutines keep the scheduler preempting (SIGURG).
+	var spin atomic.Bool
+	spin.Store(true)
+	for range 2 {
+		go func() {
+			x := 0
+			for spin.Load() {
+				x++
+			}
+		}()
+	}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				c, r, _, err := dialEcho(addr)
+				if err == nil {
+					err = ping(c, r, "churn")
+					c.Close()
+				}
+				if err != nil {
+					fail.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	spin.Store(false)
+	fmt.Printf("churn ok=%d fail=%d\n", ok.Load(), fail.Load())
+	if e := firstErr.Load(); e != nil {
+		return fmt.Errorf("first failure: %s", e)
+	}
+	return nil
+}
+
+// storm sends this process SIGURG (which the Go runtime takes for its own
+// preemption signal and ignores otherwise) every 100 µs: the kernel hands
+// each to one of its threads, often one blocked in a system call.
+func storm() {
+	for {
+		syscall.Kill(os.Getpid(), syscall.SIGURG)
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+func dialFrom(port int, addr string) error {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{Port: port}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	hello, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read HELLO: %w", err)
+	}
+	fmt.Print("from ", hello)
+	time.Sleep(2 * time.Second)
+	return nil
+}
+
+func crr(addr string, n int) error {
+	start := time.Now()
+	var dialing time.Duration
+	for i := range n {
+		t0 := time.Now()
+		c, err := net.DialTimeout("tcp4", addr, 10*time.Second)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		dialing += time.Since(t0)
+		c.SetDeadline(time.Now().Add(dialDeadline))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			return fmt.Errorf("connection %d: read HELLO: %w", i, err)
+		}
+		c.Close()
+	}
+	total := time.Since(start)
+	fmt.Printf("crr %d us %.1f (dial %.1f, then HELLO %.1f)\n", n, us(total, n), us(dialing, n), us(total-dialing, n))
+	return nil
+}
+
+func us(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+
+func rr(addr string, n int) error {
+	c, r, _, err := dialEcho(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	start := time.Now()
+	for range n {
+		if err := ping(c, r, "x"); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("rr %d us %.1f\n", n, float64(time.Since(start).Microseconds())/float64(n))
+	return nil
+}
+
+func stream(addr string, mib int) error {
+	c, r, _, err := dialEcho(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	total := int64(mib) << 20
+	start := time.Now()
+	errs := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 256<<10)
+		var sent int64
+		for sent < total {
+			n, err := c.Write(buf[:min(int64(len(buf)), total-sent)])
+			if err != nil {
+				errs <- err
+				return
+			}
+			sent += int64(n)
+		}
+		errs <- nil
+	}()
+	if _, err := io.CopyN(io.Discard, r, total); err != nil {
+		return err
+	}
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Printf("stream %d MBps %.0f\n", mib, float64(total)/time.Since(start).Seconds()/1e6)
+	return nil
+}

@@ -1,0 +1,245 @@
+package supervise
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/router/protocol"
+)
+
+// connect handles connect(fd, addr, 16). A connect the supervisor leaves
+// alone proceeds in the kernel: the decision read the address, but a
+// program that changes it in between only gets the connection it could
+// have asked for. One it accelerates is performed here, on the host
+// socket, which then replaces the program's (docs/datapath.md, "The
+// supervised path").
+func (s *Supervisor) connect(r *request) {
+	fd := r.fdArg(0)
+	app, err := r.file(fd)
+	if err != nil {
+		r.proceed() // the kernel says what is wrong with fd (EBADF …)
+		return
+	}
+	info, err := inspect(app)
+	if err != nil || !s.candidate(info) || s.shared.has(info.cookie) {
+		// Not a fresh TCP socket of the container (another family, a
+		// host socket already: a second connect, connected,
+		// listening), or one with other numbers the swap would miss.
+		r.proceed()
+		return
+	}
+	raw := make([]byte, sockaddrInSize)
+	if err := r.read(r.arg(1), raw); err != nil {
+		r.proceed()
+		return
+	}
+	dst, ok := parseSockaddrIn(raw)
+	self, known := s.who()
+	if !ok || !known || !accelerable(self, dst) {
+		r.proceed()
+		return
+	}
+	host, ok := s.dir.lookup(dst)
+	if !ok {
+		r.proceed() // no accelerated listener there: the overlay
+		return
+	}
+	s.connectHost(r, self, fd, app, dst, host)
+}
+
+// accelerable says whether dst is an overlay listener a host socket may
+// reach.
+func accelerable(self protocol.Hello, dst netip.AddrPort) bool {
+	return dst.Port() != 0 && self.Overlay.Contains(dst.Addr()) && !dst.Addr().IsUnspecified()
+}
+
+// swap is what the supervisor prepared to put under the program's fd.
+type swap struct {
+	fd       int // the program's number
+	blocking bool
+	cloexec  bool
+	regs     []registration
+	bound    uint16 // the port the program's socket holds, 0: none
+}
+
+// connectHost connects a host socket to host for the program's socket app
+// (its fd) and swaps it in.
+func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, dst, host netip.AddrPort) {
+	sw, err := s.prepare(r, self, fd, app)
+	if err != nil {
+		s.logf("fd %d to %v: stays on the overlay: %v", fd, dst, err)
+		r.proceed()
+		return
+	}
+	ps := s.pool.get()
+	if ps < 0 {
+		r.proceed()
+		return
+	}
+	lport, sent, err := s.dial(ps, app, self, sw, dst, host)
+	if errors.Is(err, errUnreplayable) || errors.Is(err, errPortTaken) {
+		unix.Close(ps)
+		s.logf("fd %d to %v: stays on the overlay: %v", fd, dst, err)
+		r.proceed()
+		return
+	}
+	if err != nil {
+		unix.Close(ps)
+		r.fail(connectErrno(self, err))
+		return
+	}
+	if sw.blocking {
+		setNonblock(ps, false)
+	}
+	if err := r.install(ps, fd, sw.cloexec); err != nil {
+		unix.Close(ps)
+		if !errors.Is(err, errGone) {
+			r.proceed()
+		}
+		return
+	}
+	s.moveRegistrations(r, sw, app, ps)
+	local := netip.AddrPortFrom(self.Addr, lport)
+	s.names.add(ps, local, dst)
+	unix.Close(ps)
+	switch {
+	case sw.blocking:
+		// The kernel's own connect on the host socket waits for the
+		// handshake, with the program's timeouts and signals.
+		r.proceed()
+	case sent:
+		r.fail(unix.EINPROGRESS)
+	default:
+		r.succeed(0)
+	}
+}
+
+// prepare reads what the host socket must carry over.
+func (s *Supervisor) prepare(r *request, self protocol.Hello, fd, app int) (swap, error) {
+	sw := swap{fd: fd}
+	nb, err := nonblocking(app)
+	if err != nil {
+		return sw, err
+	}
+	sw.blocking = !nb
+	var ino uint64
+	if sw.cloexec, ino, err = r.fdFlags(fd); err != nil {
+		return sw, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(app, &st); err != nil || st.Ino != ino {
+		return sw, errors.New("the fd changed meanwhile")
+	}
+	bound, err := localAddr(app)
+	if err != nil {
+		return sw, err
+	}
+	if !bound.Addr().IsUnspecified() && bound.Addr() != self.Addr {
+		return sw, errors.New("bound to another address")
+	}
+	sw.bound = bound.Port()
+	if sw.regs, err = s.epolls.registrations(r.tid(), fd, ino); err != nil {
+		return sw, err
+	}
+	return sw, nil
+}
+
+// errPortTaken says the host has the port the program's socket holds.
+var errPortTaken = errors.New("the host has the socket's port in use")
+
+// dial dresses the pool socket ps like app and connects it to host with the
+// preamble in its SYN (TCP Fast Open: the router's listeners take data in
+// the SYN without a cookie). It returns the local port and whether the
+// preamble went out; the handshake goes on in the background.
+func (s *Supervisor) dial(ps, app int, self protocol.Hello, sw swap, dst, host netip.AddrPort) (uint16, bool, error) {
+	if err := copyOptions(app, ps, s.defaults); err != nil {
+		return 0, false, err
+	}
+	if err := setNonblock(ps, true); err != nil {
+		return 0, false, err
+	}
+	if sw.bound != 0 {
+		if err := unix.Bind(ps, &unix.SockaddrInet4{Port: int(sw.bound)}); err != nil {
+			return 0, false, errPortTaken
+		}
+	}
+	err := unix.Connect(ps, toSockaddr(host))
+	handshaking := err == unix.EINPROGRESS // TFO off for the route: a plain handshake
+	if err != nil && !handshaking {
+		return 0, false, err
+	}
+	local, err := localAddr(ps)
+	if err != nil {
+		return 0, false, err
+	}
+	pre := protocol.Preamble{Client: netip.AddrPortFrom(self.Addr, local.Port()), Server: dst}.Encode()
+	if handshaking {
+		if err := waitConnected(ps, time.Second); err != nil {
+			return 0, false, err
+		}
+	}
+	n, err := unix.SendmsgN(ps, pre, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+	switch {
+	case err != nil && err != unix.EINPROGRESS:
+		return 0, false, err
+	case err == nil && n != len(pre):
+		return 0, false, unix.EIO
+	}
+	return local.Port(), !handshaking, nil
+}
+
+// waitConnected waits for a connecting socket's handshake.
+func waitConnected(fd int, timeout time.Duration) error {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(fds, int(timeout.Milliseconds()))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return unix.ETIMEDOUT
+	}
+	if soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || soErr != 0 {
+		if err == nil {
+			err = unix.Errno(soErr)
+		}
+		return err
+	}
+	return nil
+}
+
+// connectErrno is what the program sees of a failed accelerated connect:
+// the kernel's errno, but a policy refusal (EPERM from secure mode's
+// programs) as ECONNREFUSED, as a firewall that rejects would.
+func connectErrno(self protocol.Hello, err error) unix.Errno {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return unix.EIO
+	}
+	if errno == unix.EPERM && self.Secure {
+		return unix.ECONNREFUSED
+	}
+	return errno
+}
+
+// moveRegistrations moves the old socket's epoll registrations to the new
+// one, now at the program's number.
+func (s *Supervisor) moveRegistrations(r *request, sw swap, old, new int) {
+	if len(sw.regs) == 0 {
+		return
+	}
+	var epolls []int // the request closes them
+	for _, reg := range sw.regs {
+		ep, err := r.file(reg.epfd)
+		if err != nil {
+			s.logf("fd %d: epoll %d is gone: %v", sw.fd, reg.epfd, err)
+			return
+		}
+		epolls = append(epolls, ep)
+	}
+	if err := s.mover.move(sw.fd, sw.regs, epolls, old, new); err != nil {
+		s.logf("fd %d: %v", sw.fd, err)
+	}
+}

@@ -1,0 +1,28 @@
+// Package supervise accelerates the programs the shim cannot be preloaded
+// into: static binaries, programs of another libc (musl), and Go programs
+// of any linking (they make system calls without libc). `slim exec` puts
+// such a program under a seccomp filter whose listener the guard process
+// holds (package ioctlguard); the guard hands the socket calls it traps to
+// a Supervisor, which gives the program what the shim gives a preloaded
+// one (docs/datapath.md, "The supervised path"):
+//
+//   - connect to an accelerated overlay destination: a host socket from
+//     the router's pool, dressed like the program's socket (options, file
+//     status flags, close-on-exec), connected by the supervisor with the
+//     preamble in its SYN, and installed at the program's fd number in one
+//     step (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD); epoll registrations of
+//     the old socket move to the new one;
+//   - listen: a host listener from the router (LISTEN), kept by the
+//     supervisor; when it has a connection, a "doorbell" connection to
+//     the program's own listener makes that listener readable, so that
+//     epoll, poll, select and blocking accepts all wake; accept and
+//     accept4 on such a listener are performed by the supervisor, which
+//     strips the preamble and installs the connection
+//     (SECCOMP_ADDFD_FLAG_SEND);
+//   - getsockname and getpeername of host sockets answer overlay
+//     addresses (plain mode; secure mode's cgroup programs do it there).
+//
+// Every other call is left to the kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+// only after a decision to leave it alone: what the kernel then reads is
+// what the program could have passed in the first place.
+package supervise

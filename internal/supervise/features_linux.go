@@ -1,0 +1,42 @@
+package supervise
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// MissingFeature names what this kernel lacks for the supervisor, or
+// returns "". SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19, which
+// brings everything else: pidfd_getfd, ADDFD with SETFD and SEND) is
+// checked when the filter is installed; this checks what a kernel of any
+// version may be built without.
+func MissingFeature() string {
+	if !kcmpEpoll() {
+		return "kcmp(KCMP_EPOLL_TFD) (CONFIG_KCMP / CONFIG_CHECKPOINT_RESTORE)"
+	}
+	return ""
+}
+
+// kcmpEpoll checks that kcmp finds a registration in an epoll instance.
+func kcmpEpoll() bool {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(ep)
+	fds := make([]int, 2)
+	if err := unix.Pipe2(fds, unix.O_CLOEXEC); err != nil {
+		return false
+	}
+	defer closeAll(fds)
+	ev := epollEvent(unix.EPOLLIN, 1)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fds[0], &ev); err != nil {
+		return false
+	}
+	pid := unix.Getpid()
+	slot := struct{ efd, tfd, toff uint32 }{uint32(ep), uint32(fds[0]), 0}
+	r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(pid), kcmpEpollTFD,
+		uintptr(fds[0]), uintptr(unsafe.Pointer(&slot)), 0)
+	return errno == 0 && r == 0
+}

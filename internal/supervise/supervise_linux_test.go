@@ -1,0 +1,343 @@
+package supervise
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/internal/seccompnotif"
+	"github.com/slimnet/slim/router/directory"
+	"github.com/slimnet/slim/router/protocol"
+)
+
+func TestConfigRoundTrip(t *testing.T) {
+	c := Config{RouterSock: "/run/slim/router.sock", Secure: true, TimeoutMS: 250}
+	got, err := DecodeConfig(c.Encode())
+	if err != nil || got != c {
+		t.Fatalf("DecodeConfig(Encode(%+v)) = %+v, %v", c, got, err)
+	}
+	if got.timeout() != 250*time.Millisecond || (Config{}).timeout() != 500*time.Millisecond {
+		t.Errorf("timeouts %v, %v", got.timeout(), Config{}.timeout())
+	}
+	for _, bad := range []string{"", "{", `{"secure":true}`, `[1]`} {
+		if _, err := DecodeConfig([]byte(bad)); err == nil {
+			t.Errorf("DecodeConfig(%q) accepted", bad)
+		}
+	}
+}
+
+func TestTraps(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		names := 0
+		for _, tr := range Traps(secure) {
+			c := lookup(tr.Arch, int32(tr.Nr))
+			switch c {
+			case callGetsockname, callGetpeername:
+				names++
+			case callConnect:
+				if tr.Arg != connectLenArg || len(tr.Values) != 1 || tr.Values[0] != sockaddrInSize {
+					t.Errorf("connect trap %+v: want IPv4 addresses only", tr)
+				}
+			case callDup:
+				if isFcntl(entry{tr.Arch, tr.Nr, c}) != (tr.Arg == fcntlCmdArg) {
+					t.Errorf("dup trap %+v: only fcntl looks at its command", tr)
+				}
+			case 0:
+				t.Errorf("trap %+v is no call of the supervisor's", tr)
+			}
+		}
+		if secure != (names == 0) {
+			t.Errorf("secure %v: %d name traps (secure mode's programs answer them)", secure, names)
+		}
+	}
+	if lookup(unix.AUDIT_ARCH_X86_64, 0) != 0 {
+		t.Errorf("read taken for a socket call")
+	}
+}
+
+func TestSockaddrRoundTrip(t *testing.T) {
+	a := netip.MustParseAddrPort("198.19.1.2:8080")
+	got, ok := parseSockaddrIn(sockaddrIn(a))
+	if !ok || got != a {
+		t.Errorf("parseSockaddrIn(sockaddrIn(%v)) = %v, %v", a, got, ok)
+	}
+	six := make([]byte, 28)
+	six[0] = unix.AF_INET6
+	if _, ok := parseSockaddrIn(six); ok {
+		t.Errorf("an IPv6 address taken for IPv4")
+	}
+}
+
+func TestEpollEventData(t *testing.T) {
+	ev := epollEvent(unix.EPOLLIN|unix.EPOLLET, 0x1122334455667788)
+	if ev.Events != unix.EPOLLIN|unix.EPOLLET || epollData(ev) != 0x1122334455667788 {
+		t.Errorf("epoll event %+v: data %#x", ev, epollData(ev))
+	}
+}
+
+func pipe(t *testing.T) [2]int {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	return p
+}
+
+func epollInstance(t *testing.T) int {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(ep) })
+	return ep
+}
+
+// TestWitness: the witness forgets a file once its last descriptor is
+// closed, and only then.
+func TestWitness(t *testing.T) {
+	ep := epollInstance(t)
+	p := pipe(t)
+	other, err := unix.Dup(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := epollEvent(0, 42)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, other, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if live, err := witnessed(ep); err != nil || !live[42] {
+		t.Fatalf("witnessed = %v, %v; want 42", live, err)
+	}
+	unix.Close(other) // p[0] still holds the file
+	if live, _ := witnessed(ep); !live[42] {
+		t.Errorf("forgotten while another descriptor holds the file")
+	}
+	unix.Close(p[0])
+	if live, _ := witnessed(ep); live[42] {
+		t.Errorf("still listed after the last descriptor closed")
+	}
+}
+
+// TestRegistrations finds an epoll registration with kcmp and reads it
+// from fdinfo, in this process.
+func TestRegistrations(t *testing.T) {
+	if !kcmpEpoll() {
+		t.Skip("no kcmp(KCMP_EPOLL_TFD)")
+	}
+	ep := epollInstance(t)
+	p := pipe(t)
+	ev := epollEvent(unix.EPOLLIN|unix.EPOLLET, 0xfeedface)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, p[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	unix.Fstat(p[0], &st)
+	var x epollIndex
+	regs, err := x.registrations(unix.Gettid(), p[0], st.Ino)
+	// The kernel adds EPOLLERR and EPOLLHUP to every registration.
+	want := registration{epfd: ep, events: ev.Events | unix.EPOLLERR | unix.EPOLLHUP, data: 0xfeedface}
+	if err != nil || len(regs) != 1 || regs[0] != want {
+		t.Fatalf("registrations = %+v, %v", regs, err)
+	}
+	if regs, err := x.registrations(unix.Gettid(), p[1], st.Ino); err != nil || len(regs) != 0 {
+		t.Errorf("the pipe's other end: %+v, %v; want none", regs, err)
+	}
+}
+
+// TestEpollMover swaps a file under a registered number, as ADDFD with
+// SETFD does in a program, and moves the registration: the new file's
+// events come with the old registration's data, under the same number.
+func TestEpollMover(t *testing.T) {
+	if !kcmpEpoll() {
+		t.Skip("no kcmp(KCMP_EPOLL_TFD)")
+	}
+	mover, err := newEpollMover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := epollInstance(t)
+	old, new := pipe(t), pipe(t)
+	n, err := unix.Dup(old[0]) // the program's number
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(n)
+	ev := epollEvent(unix.EPOLLIN, 7)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, n, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Dup3(new[0], n, unix.O_CLOEXEC); err != nil { // the swap
+		t.Fatal(err)
+	}
+	epCopy, _ := unix.Dup(ep)
+	defer unix.Close(epCopy)
+	regs := []registration{{epfd: ep, events: unix.EPOLLIN, data: 7}}
+	if err := mover.move(n, regs, []int{epCopy}, old[0], new[0]); err != nil {
+		t.Fatal(err)
+	}
+	if found, err := registered(unix.Gettid(), ep, n); err != nil || !found {
+		t.Fatalf("the new file is not registered under %d: %v, %v", n, found, err)
+	}
+	unix.Write(old[1], []byte("x"))
+	unix.Write(new[1], []byte("y"))
+	events := make([]unix.EpollEvent, 4)
+	got, err := unix.EpollWait(ep, events, 1000)
+	if err != nil || got != 1 || epollData(events[0]) != 7 {
+		t.Fatalf("epoll_wait = %d, %v, %+v; want one event with data 7 (the old file's registration gone)", got, err, events[:max(got, 0)])
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, n, nil); err != nil {
+		t.Errorf("the program's DEL under its number: %v", err)
+	}
+}
+
+func TestFdFlags(t *testing.T) {
+	p := pipe(t)
+	plain, _ := unix.Dup(p[0])
+	defer unix.Close(plain)
+	r := &request{n: seccompnotif.Notif{Pid: uint32(unix.Gettid())}, pidfd: -1}
+	var st unix.Stat_t
+	unix.Fstat(p[0], &st)
+	for fd, want := range map[int]bool{p[0]: true, plain: false} {
+		cloexec, ino, err := r.fdFlags(fd)
+		if err != nil || cloexec != want || ino != st.Ino {
+			t.Errorf("fd %d: close-on-exec %v, inode %d, %v; want %v, %d", fd, cloexec, ino, err, want, st.Ino)
+		}
+	}
+}
+
+func TestSignalPending(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if signalPending(unix.Gettid()) {
+		t.Errorf("a signal pending for this thread")
+	}
+}
+
+// tcpPair is a connected pair of loopback TCP sockets.
+func tcpPair(t *testing.T) (int, int) {
+	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(l)
+	if err := unix.Bind(l, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Listen(l, 1)
+	sa, _ := unix.Getsockname(l)
+	c, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err := unix.Connect(c, sa); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(a); unix.Close(c) })
+	return a, c
+}
+
+func TestReadPreamble(t *testing.T) {
+	pre := protocol.Preamble{Client: netip.MustParseAddrPort("198.19.2.2:4000"), Server: netip.MustParseAddrPort("198.19.1.2:80")}
+	server, client := tcpPair(t)
+	b := pre.Encode()
+	unix.Write(client, b[:7])
+	go func(client int) { time.Sleep(20 * time.Millisecond); unix.Write(client, b[7:]) }(client)
+	got, err := readPreamble(server)
+	if err != nil || got != pre {
+		t.Errorf("readPreamble = %+v, %v; want %+v", got, err, pre)
+	}
+	server, client = tcpPair(t)
+	unix.Write(client, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if _, err := readPreamble(server); err == nil {
+		t.Errorf("an HTTP request taken for a preamble")
+	}
+	server, client = tcpPair(t)
+	unix.Write(client, b[:5])
+	unix.Shutdown(client, unix.SHUT_WR)
+	if _, err := readPreamble(server); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("a short preamble: %v", err)
+	}
+}
+
+func TestCopyOptions(t *testing.T) {
+	socket := func() int {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		return fd
+	}
+	defaults := readOptions(socket())
+	app, host := socket(), socket()
+	unix.SetsockoptInt(app, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	unix.SetsockoptInt(app, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	unix.SetsockoptInt(app, unix.SOL_SOCKET, unix.SO_SNDBUF, 65536)
+	if err := copyOptions(app, host, defaults); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []struct{ level, name int }{
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY}, {unix.SOL_SOCKET, unix.SO_KEEPALIVE}, {unix.SOL_SOCKET, unix.SO_SNDBUF},
+	} {
+		a, _ := unix.GetsockoptInt(app, o.level, o.name)
+		h, _ := unix.GetsockoptInt(host, o.level, o.name)
+		if a != h {
+			t.Errorf("option %d/%d: app %d, host %d", o.level, o.name, a, h)
+		}
+	}
+	if os.Geteuid() == 0 {
+		bound := socket()
+		if err := unix.SetsockoptString(bound, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "lo"); err != nil {
+			t.Fatal(err)
+		}
+		if err := copyOptions(bound, socket(), defaults); err != errUnreplayable {
+			t.Errorf("a socket bound to a device: %v, want errUnreplayable", err)
+		}
+	}
+}
+
+func TestDirectoryLookup(t *testing.T) {
+	dir := t.TempDir()
+	table, err := directory.Open(filepath.Join(dir, "directory"), 64, netip.MustParsePrefix("198.19.0.0/16"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer table.Close()
+	overlay, host := netip.MustParseAddrPort("198.19.1.2:80"), netip.MustParseAddrPort("198.18.0.1:31000")
+	if err := table.Publish([]directory.Entry{{Overlay: overlay, Host: host}}); err != nil {
+		t.Fatal(err)
+	}
+	d := newDirectory(filepath.Join(dir, "router.sock"), nil)
+	if got, ok := d.lookup(overlay); !ok || got != host {
+		t.Errorf("lookup(%v) = %v, %v; want %v", overlay, got, ok, host)
+	}
+	if _, ok := d.lookup(netip.MustParseAddrPort("198.19.1.2:81")); ok {
+		t.Errorf("a port without a listener found")
+	}
+	table.Publish(nil)
+	if _, ok := d.lookup(overlay); ok {
+		t.Errorf("a withdrawn listener found")
+	}
+}
+
+func TestSharedSockets(t *testing.T) {
+	var s sharedSockets
+	s.add(1)
+	if !s.has(1) || s.has(2) {
+		t.Errorf("shared sockets: 1 %v, 2 %v", s.has(1), s.has(2))
+	}
+	for i := range uint64(maxShared) {
+		s.add(i + 10)
+	}
+	if len(s.cookies) > maxShared {
+		t.Errorf("%d remembered, at most %d", len(s.cookies), maxShared)
+	}
+}
