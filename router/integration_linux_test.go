@@ -99,12 +99,20 @@ func helper(t *testing.T, l *lab.Lab, node string, steps ...string) []stepResult
 // results.
 func startHelper(t *testing.T, l *lab.Lab, node string, steps ...string) func() []stepResult {
 	t.Helper()
+	return startHelperUnder(t, l, node, nil, steps...)
+}
+
+// startHelperUnder is startHelper with the helper started by the command
+// wrap (nil: directly), which ends by exec'ing its last argument.
+func startHelperUnder(t *testing.T, l *lab.Lab, node string, wrap []string, steps ...string) func() []stepResult {
+	t.Helper()
 	n, err := l.Node(node)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sock, _ := l.RouterSocket(node)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	argv := append(append([]string{}, wrap...), os.Args[0], "-test.run=^$")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join(steps, ";"), "SLIM_ROUTER_SOCK="+sock)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
