@@ -199,6 +199,13 @@ func (r *router) listen(app, backlog int) (int, protocol.Listener, error) {
 		closeAll(fds)
 		return -1, protocol.Listener{}, fmt.Errorf("LISTEN_OK with %d descriptors: %v", len(fds), err)
 	}
+	// The router lists a new host listener as pending until someone is
+	// seen accepting from it (docs/datapath.md); the supervisor does the
+	// program's accepts on it itself, so it arms it at once.
+	if _, _, err := r.control.ask(protocol.TypePublish, protocol.TypeOK, protocol.Publish{Overlay: l.Overlay}.Encode(), fds[0]); err != nil {
+		unix.Close(fds[0])
+		return -1, protocol.Listener{}, fmt.Errorf("PUBLISH: %w", err)
+	}
 	return fds[0], l, nil
 }
 
