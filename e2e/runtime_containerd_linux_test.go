@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -92,6 +94,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		}
 		stopDaemon(daemon, done)
 		unmountUnder(dir)
+		removeCgroupTree(containerdNamespace) // runc's cgroups of the namespace
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if _, err := c.ctr("version"); err == nil {
@@ -138,3 +141,57 @@ func (c *containerd) exec(t *testing.T, name string, argv ...string) (string, er
 }
 
 func (c *containerd) id(t *testing.T, name string) string { return name }
+
+// removeCgroupTree kills what still runs in the cgroup name (a container
+// whose task containerd did not stop: runc's processes outlive the daemon)
+// and removes it, children first, at the root of every cgroup hierarchy in
+// /proc/mounts (v1 and v2).
+func removeCgroupTree(name string) {
+	mounts, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return
+	}
+	var roots []string
+	for _, line := range strings.Split(string(mounts), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 2 && (fields[2] == "cgroup" || fields[2] == "cgroup2") {
+			roots = append(roots, filepath.Join(fields[1], name))
+		}
+	}
+	for _, root := range roots {
+		killCgroupTree(root)
+	}
+	time.Sleep(200 * time.Millisecond) // the killed processes leave their cgroups
+	for _, root := range roots {
+		removeDirTree(root)
+	}
+}
+
+// killCgroupTree sends SIGKILL to every process in a cgroup and below.
+func killCgroupTree(dir string) {
+	if procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
+		for _, f := range strings.Fields(string(procs)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			killCgroupTree(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// removeDirTree removes a cgroup directory after its subdirectories (the
+// kernel's files in them go with each directory).
+func removeDirTree(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			removeDirTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	os.Remove(dir)
+}
