@@ -103,12 +103,8 @@ func runContainerList(args []string) error {
 	fs := newFlagSet("container list", policyTargetSynopsis+" [--json]", "Lists the containers the router serves.")
 	target := controlFlags(fs)
 	asJSON := fs.Bool("json", false, "print the containers as the control API's JSON")
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
+	if err := parseNoArguments(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
 	}
 	return withPolicyClient(fs, target, func(ctx context.Context, c *control.Client) error {
 		snap, err := c.Snapshot(ctx)

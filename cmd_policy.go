@@ -79,12 +79,8 @@ func runPolicyList(args []string) error {
 	fs := newFlagSet("policy list", policyTargetSynopsis+" [--json]", "Lists the policy rules in order with their hits (connections matched).")
 	target := controlFlags(fs)
 	asJSON := fs.Bool("json", false, "print the rules as the control API's JSON")
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
+	if err := parseNoArguments(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
 	}
 	return withPolicyClient(fs, target, func(ctx context.Context, c *control.Client) error {
 		rules, err := c.PolicyList(ctx)
@@ -170,6 +166,18 @@ func runPolicyDel(args []string) error {
 // arguments and returns the others. A word such as "-1" is an argument
 // (so that "port -1" is told what a port is), unless it is a flag's value
 // ("--at -1").
+// parseNoArguments parses the flags of a command that takes no argument.
+func parseNoArguments(fs *flag.FlagSet, args []string) error {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, rest[0])
+	}
+	return nil
+}
+
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var rest []string
 	for len(args) > 0 {
