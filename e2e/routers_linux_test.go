@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router/directory"
 )
 
@@ -116,6 +118,18 @@ func (l *testLab) restartRouter(host string, r routerProc) {
 	sock, _ := l.RouterSocket(host)
 	l.waitServing(host, "unixpacket", sock)
 	l.waitServing(host, "unix", filepath.Join(l.RouterDir(host), "control.sock"))
+	// A connection is not yet an answer: wait for one snapshot too.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := control.Fetch(ctx, filepath.Join(l.RouterDir(host), control.SocketName))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("restarted router of %s does not answer on its control socket: %v", host, err)
+		}
+	}
 }
 
 // waitServing waits until a unix socket of host's router accepts.
