@@ -102,7 +102,7 @@ func runRelistenOf(t *testing.T, l *testLab, bin string, port int, slim, restart
 	}
 	switch {
 	case slim && crossed > maxStrayOverlayBytes:
-		t.Errorf("%d bytes crossed the VXLAN device: some cycles' clients were not accelerated", crossed)
+		t.Errorf("%d bytes crossed the VXLAN device: some cycles' clients were not accelerated; client:\n%s", crossed, client.output())
 	case !slim && crossed < relistenCycles*relistenEchoBytes:
 		t.Errorf("only %d bytes crossed the VXLAN device without Slim (%d cycles of %d bytes)", crossed, relistenCycles, relistenEchoBytes)
 	}

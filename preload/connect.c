@@ -726,11 +726,15 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	a.xr = a.c.has_ext ? &a.c.x : NULL;
 	uint32_t dip = dst->sin_addr.s_addr;
 	uint16_t dport = dst->sin_port;
-	if (!lookup_waiting(fd, dip, dport, a.self.ip, &a.hip, &a.hport))
+	if (!lookup_waiting(fd, dip, dport, a.self.ip, &a.hip, &a.hport)) {
+		slim_debug("slim: fd %d: %A:%P has no accelerated listener; over the overlay", fd, dip, dport);
 		return fall_back(SLIM_FB_NODIR);
+	}
 	uint64_t key = dest_key(dip, dport, a.hip, a.hport);
-	if (is_skipped(key))
+	if (is_skipped(key)) {
+		slim_debug("slim: fd %d: %A:%P refused lately; over the overlay", fd, dip, dport);
 		return fall_back(SLIM_FB_NODIR);
+	}
 	int r = attempt_host(fd, &a);
 	if (r != REFUSED)
 		return r;

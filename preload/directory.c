@@ -123,6 +123,63 @@ static inline uint16_t ld16(const uint8_t *p)
 	return __atomic_load_n((const uint16_t *)p, __ATOMIC_RELAXED);
 }
 
+/*
+ * A writer that holds the sequence odd is rewriting the table: a few
+ * microseconds, unless the router's thread was preempted mid-copy (a busy
+ * host: milliseconds). A reader spins a little, then yields the CPU until
+ * the writer is done or WRITER_WAIT_MS passed: a reader that gave up at
+ * once missed a listener the table has, and its connection went over the
+ * overlay. A writer that died mid-update (its odd sequence seen stuck) is
+ * not waited for again; the restarted router rewrites the table.
+ */
+#define WRITER_SPINS 1000
+#define WRITER_WAIT_MS 100
+
+static _Atomic uint32_t stuck_seq; /* an odd sequence that outlived WRITER_WAIT_MS */
+
+/* Waits while the writer holds odd sequence s; false if it is stuck. */
+static bool wait_for_writer(uint32_t s, int *spins, int64_t *deadline)
+{
+	if (s == atomic_load_explicit(&stuck_seq, memory_order_relaxed))
+		return false;
+	if (++*spins < WRITER_SPINS) {
+		__builtin_ia32_pause();
+		return true;
+	}
+	int64_t now = slim_now_ms();
+	if (*deadline == 0)
+		*deadline = now + WRITER_WAIT_MS;
+	if (now >= *deadline) {
+		atomic_store_explicit(&stuck_seq, s, memory_order_relaxed);
+		slim_debug("slim: the directory's writer is stuck mid-update; treating it as empty");
+		return false;
+	}
+	sched_yield();
+	return true;
+}
+
+/* Reads dst's slot; 1 (found), 0 or SLIM_DIR_PENDING, as slim_dir_lookup. */
+static int probe(const uint8_t *base, uint32_t cap, uint32_t ip, uint16_t port, uint32_t *hip,
+		 uint16_t *hport)
+{
+	uint32_t mask = cap - 1;
+	uint32_t slot = (uint32_t)(ip * 2654435761u + (uint32_t)port * 40503u) & mask;
+	*hip = 0;
+	*hport = 0;
+	for (uint32_t n = 0; n < cap; n++, slot = (slot + 1) & mask) {
+		const uint8_t *e = base + SLIM_DIR_HDR + (size_t)slot * SLIM_DIR_SLOT;
+		uint32_t eip = ld32(e);
+		if (eip == 0)
+			return 0;
+		if (eip == ip && ld16(e + 4) == port) {
+			*hip = ld32(e + 8);
+			*hport = ld16(e + 12);
+			return *hip == 0 ? 0 : *hport == 0 ? SLIM_DIR_PENDING : 1;
+		}
+	}
+	return 0;
+}
+
 int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)
 {
 	refresh();
@@ -130,42 +187,26 @@ int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)
 	if (c < 0)
 		return -1;
 	const uint8_t *base = maps[c].base;
-	uint32_t cap = maps[c].cap, mask = cap - 1;
 	const uint32_t *seqp = (const uint32_t *)(base + 8);
-	uint32_t h = (uint32_t)(ip * 2654435761u + (uint32_t)port * 40503u);
-
-	for (int tries = 0; tries < 10000; tries++) {
+	int spins = 0;
+	int64_t deadline = 0;
+	for (;;) {
 		uint32_t s1 = __atomic_load_n(seqp, __ATOMIC_ACQUIRE);
 		if (s1 & 1) {
-			__builtin_ia32_pause();
-			continue;
+			if (wait_for_writer(s1, &spins, &deadline))
+				continue;
+			*hip = 0;
+			*hport = 0;
+			return 0;
 		}
-		int found = 0;
-		uint32_t fip = 0;
-		uint16_t fport = 0;
-		uint32_t slot = h & mask;
-		for (uint32_t n = 0; n < cap; n++, slot = (slot + 1) & mask) {
-			const uint8_t *e = base + SLIM_DIR_HDR + (size_t)slot * SLIM_DIR_SLOT;
-			uint32_t eip = ld32(e);
-			if (eip == 0)
-				break;
-			if (eip == ip && ld16(e + 4) == port) {
-				fip = ld32(e + 8);
-				fport = ld16(e + 12);
-				found = 1;
-				break;
-			}
-		}
+		uint32_t fip;
+		uint16_t fport;
+		int found = probe(base, maps[c].cap, ip, port, &fip, &fport);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(seqp, __ATOMIC_RELAXED) != s1)
 			continue;
-		if (found && fip == 0)
-			found = 0;
-		else if (found && fport == 0)
-			found = SLIM_DIR_PENDING;
 		*hip = fip;
 		*hport = fport;
 		return found;
 	}
-	return 0; /* the writer is stuck: treat as a miss */
 }

@@ -725,6 +725,7 @@ int slim_pool_get(void)
 			atomic_store_explicit(&pool_off_until, slim_now_ms() + 60000,
 					      memory_order_relaxed);
 		}
+		slim_debug("slim: no host sockets from the router (errno %d); using the overlay", err);
 		return -1;
 	}
 	int mine = -1;
