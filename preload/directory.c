@@ -96,11 +96,19 @@ static void wait_for_mapping(void)
 		sched_yield();
 }
 
+/* The router moved to a new, larger file: map it at this lookup. */
+static bool replaced(void)
+{
+	int c = atomic_load_explicit(&cur, memory_order_acquire);
+	return c >= 0 && __atomic_load_n((const uint32_t *)(maps[c].base + SLIM_DIR_REPLACED),
+					 __ATOMIC_ACQUIRE) != 0;
+}
+
 static void refresh(void)
 {
 	int64_t now = slim_now_ms();
 	uint32_t expect = 0;
-	if (now >= atomic_load_explicit(&next_check, memory_order_relaxed) &&
+	if ((now >= atomic_load_explicit(&next_check, memory_order_relaxed) || unlikely(replaced())) &&
 	    atomic_compare_exchange_strong(&remap_lock, &expect, 1)) {
 		atomic_store_explicit(&next_check, now + 1000, memory_order_relaxed);
 		int saved = errno;
@@ -158,12 +166,28 @@ static bool wait_for_writer(uint32_t s, int *spins, int64_t *deadline)
 	return true;
 }
 
+/*
+ * The table's hash (docs/protocol.md §2): every bit of the result depends
+ * on every bit of the address, so a host's containers, whose addresses
+ * differ only in their last bytes, spread over the whole table.
+ */
+static inline uint32_t dir_hash(uint32_t ip, uint16_t port)
+{
+	uint32_t h = ip ^ (uint32_t)port * 0x9e3779b9u;
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	return h;
+}
+
 /* Reads dst's slot; 1 (found), 0 or SLIM_DIR_PENDING, as slim_dir_lookup. */
 static int probe(const uint8_t *base, uint32_t cap, uint32_t ip, uint16_t port, uint32_t *hip,
 		 uint16_t *hport)
 {
 	uint32_t mask = cap - 1;
-	uint32_t slot = (uint32_t)(ip * 2654435761u + (uint32_t)port * 40503u) & mask;
+	uint32_t slot = dir_hash(ip, port) & mask;
 	*hip = 0;
 	*hport = 0;
 	for (uint32_t n = 0; n < cap; n++, slot = (slot + 1) & mask) {

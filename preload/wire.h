@@ -52,8 +52,9 @@ enum {
 
 /* Directory table (docs/protocol.md §2): header, then slots */
 #define SLIM_DIR_MAGIC 0x444d4c53u
-#define SLIM_DIR_VERSION 1
+#define SLIM_DIR_VERSION 2
 #define SLIM_DIR_HDR 64
 #define SLIM_DIR_SLOT 16
+#define SLIM_DIR_REPLACED 28
 
 #endif

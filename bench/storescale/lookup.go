@@ -21,8 +21,8 @@ type LookupRow struct {
 	Publish  time.Duration `json:"publish"`   // rewriting the table (a router does on every change)
 	Hit      time.Duration `json:"hit"`       // mean lookup of a listed listener
 	Miss     time.Duration `json:"miss"`      // mean lookup of an unlisted port
-	Probes   float64       `json:"probes"`    // mean slots read per hit, the table's hash
-	MixProbe float64       `json:"mix_probe"` // the same with a hash that mixes every bit
+	Probes   float64       `json:"probes"`    // mean slots read per hit
+	V1Probes float64       `json:"v1_probes"` // the same with version 1's hash
 }
 
 // lookupTable times directory.Lookup, which reads a table the way the
@@ -44,7 +44,7 @@ func lookupTable(entries []directory.Entry, dir string, overlay netip.Prefix) ([
 }
 
 func lookupAt(entries []directory.Entry, path string, overlay netip.Prefix) (LookupRow, error) {
-	row := LookupRow{Entries: len(entries), Slots: capacityFor(len(entries))}
+	row := LookupRow{Entries: len(entries), Slots: directory.CapacityFor(len(entries))}
 	os.Remove(path)
 	table, err := directory.Open(path, row.Slots, overlay)
 	if err != nil {
@@ -71,29 +71,24 @@ func lookupAt(entries []directory.Entry, path string, overlay netip.Prefix) (Loo
 	}
 	row.Miss = time.Since(start) / lookupsPerSize
 	row.Probes = meanProbes(entries, row.Slots, tableSlot)
-	row.MixProbe = meanProbes(entries, row.Slots, mixedSlot)
+	row.V1Probes = meanProbes(entries, row.Slots, versionOneSlot)
 	return row, nil
 }
 
-// tableSlot is the first slot the table (and the shim) probe for a key:
-// the raw network-order bytes read as little-endian integers, multiplied,
-// masked to the low bits (router/directory/layout.go, preload/directory.c).
+// tableSlot is the first slot the table (and the shim) probe for a key
+// (router/directory/layout.go, preload/directory.c).
 func tableSlot(ip [4]byte, port uint16, slots int) int {
 	var p [2]byte
 	binary.BigEndian.PutUint16(p[:], port)
-	h := binary.LittleEndian.Uint32(ip[:])*2654435761 + uint32(binary.LittleEndian.Uint16(p[:]))*40503
-	return int(h & uint32(slots-1))
+	return int(directory.Hash(binary.LittleEndian.Uint32(ip[:]), uint32(binary.LittleEndian.Uint16(p[:]))) & uint32(slots-1))
 }
 
-// mixedSlot is a slot from a hash whose every output bit depends on
-// every input bit (a 32-bit finalizer), for comparison.
-func mixedSlot(ip [4]byte, port uint16, slots int) int {
-	h := binary.BigEndian.Uint32(ip[:]) ^ uint32(port)*0x9e3779b9
-	h ^= h >> 16
-	h *= 0x7feb352d
-	h ^= h >> 15
-	h *= 0x846ca68b
-	h ^= h >> 16
+// versionOneSlot is the slot version 1 of the table started at: a product
+// whose low bits leave out the last bytes of the address, for comparison.
+func versionOneSlot(ip [4]byte, port uint16, slots int) int {
+	var p [2]byte
+	binary.BigEndian.PutUint16(p[:], port)
+	h := binary.LittleEndian.Uint32(ip[:])*2654435761 + uint32(binary.LittleEndian.Uint16(p[:]))*40503
 	return int(h & uint32(slots-1))
 }
 

@@ -110,10 +110,10 @@ func waitForListeners(ctx context.Context, store *etcd.Store, expect int) (*clus
 }
 
 // publishTable writes entries into a directory table with room for them
-// (the shim's layout; a router today opens one of DefaultCapacity slots).
+// (the shim's layout; a router's table grows to that size as it fills).
 func publishTable(path string, overlay netip.Prefix, ls []cluster.Listener, r *ProbeResult) (*directory.Table, error) {
 	entries := toEntries(ls)
-	r.TableSlots = capacityFor(len(entries))
+	r.TableSlots = directory.CapacityFor(len(entries))
 	r.TableBytes = directory.Size(r.TableSlots)
 	table, err := directory.Open(path, r.TableSlots, overlay)
 	if err != nil {
@@ -134,16 +134,6 @@ func toEntries(ls []cluster.Listener) []directory.Entry {
 		es[i] = directory.Entry{Overlay: l.Overlay, Host: l.Host}
 	}
 	return es
-}
-
-// capacityFor is the smallest table (a power of two) that holds n
-// entries: a table holds half as many entries as it has slots.
-func capacityFor(n int) int {
-	c := directory.DefaultCapacity
-	for c/2 < n {
-		c *= 2
-	}
-	return c
 }
 
 // rss is this process's resident memory (VmRSS).

@@ -70,10 +70,10 @@ func (r *Report) writeMemory(w io.Writer) {
 
 func (r *Report) writeLookups(w io.Writer) {
 	fmt.Fprintf(w, "\ndirectory table (router/directory; the shim reads it the same way)\n")
-	fmt.Fprintf(w, "  %-9s %-8s %-12s %-10s %-10s %-14s %s\n", "entries", "slots", "rewrite", "hit", "miss", "slots/lookup", "with a mixing hash")
+	fmt.Fprintf(w, "  %-9s %-8s %-12s %-10s %-10s %-14s %s\n", "entries", "slots", "rewrite", "hit", "miss", "slots/lookup", "with version 1's hash")
 	for _, l := range r.Lookups {
 		fmt.Fprintf(w, "  %-9d %-8d %-12s %-10s %-10s %-14.1f %.2f\n", l.Entries, l.Slots, ms(l.Publish),
-			l.Hit.Round(10*time.Nanosecond), l.Miss.Round(10*time.Nanosecond), l.Probes, l.MixProbe)
+			l.Hit.Round(10*time.Nanosecond), l.Miss.Round(10*time.Nanosecond), l.Probes, l.V1Probes)
 	}
 }
 

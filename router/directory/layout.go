@@ -10,9 +10,9 @@ import (
 // Layout constants (docs/protocol.md §2).
 const (
 	Magic      = 0x444d4c53 // the bytes "SLMD"
-	Version    = 1
-	HeaderSize = 64 // bytes before the first slot
-	SlotSize   = 16 // bytes of one slot
+	Version    = 2          // 2: a hash that mixes every bit, and the replaced word
+	HeaderSize = 64         // bytes before the first slot
+	SlotSize   = 16         // bytes of one slot
 
 	offMagic    = 0
 	offVersion  = 4
@@ -21,11 +21,18 @@ const (
 	offNetwork  = 16
 	offBits     = 20
 	offCount    = 24
+	offReplaced = 28 // nonzero: the router moved to a new, larger file
 )
 
+// ReplacedOffset is the header word a router sets in the file it stopped
+// writing to (a new, larger file took its place): a shim that reads it
+// nonzero maps the path again at once.
+const ReplacedOffset = offReplaced
+
 // DefaultCapacity is the number of slots of a new table: room for half as
-// many listeners.
-const DefaultCapacity = 8192
+// many listeners (a 16 KiB file, cheap to rewrite on every change); the
+// table doubles as the directory grows past that.
+const DefaultCapacity = 1024
 
 // Entry maps an overlay listener to the host listener standing for it.
 type Entry struct {
@@ -36,14 +43,39 @@ type Entry struct {
 // Size is the file size of a table with the given capacity.
 func Size(capacity int) int { return HeaderSize + capacity*SlotSize }
 
-// slotOf is the first slot probed for a key: the hash of the raw network
-// byte order values read as little-endian integers.
+// slotOf is the first slot probed for a key: a 32-bit finalizer (every
+// output bit depends on every input bit) of the raw network byte order
+// values read as little-endian integers, masked to the capacity. The
+// addresses of one host's subnet differ only in their last bytes, which
+// a plain multiplication leaves out of the low bits: they all started at
+// the same few slots (version 1's hash).
 func slotOf(ip [4]byte, port uint16, capacity int) int {
-	ipRaw := binary.LittleEndian.Uint32(ip[:])
 	var p [2]byte
 	binary.BigEndian.PutUint16(p[:], port)
-	portRaw := uint32(binary.LittleEndian.Uint16(p[:]))
-	return int((ipRaw*2654435761 + portRaw*40503) % uint32(capacity))
+	return int(Hash(binary.LittleEndian.Uint32(ip[:]), uint32(binary.LittleEndian.Uint16(p[:]))) & uint32(capacity-1))
+}
+
+// Hash is the table's hash of an overlay address: ipRaw and portRaw are
+// the network byte order values read as little-endian integers (what a
+// shim has in sin_addr and sin_port on x86 and arm64).
+func Hash(ipRaw, portRaw uint32) uint32 {
+	h := ipRaw ^ portRaw*0x9e3779b9
+	h ^= h >> 16
+	h *= 0x7feb352d
+	h ^= h >> 15
+	h *= 0x846ca68b
+	h ^= h >> 16
+	return h
+}
+
+// CapacityFor is the smallest table (a power of two, at least
+// DefaultCapacity) that holds n entries: half as many as it has slots.
+func CapacityFor(n int) int {
+	c := DefaultCapacity
+	for c/2 < n {
+		c *= 2
+	}
+	return c
 }
 
 // encodeSlots lays entries out in open-addressed slots.
@@ -56,7 +88,7 @@ func encodeSlots(entries []Entry, capacity int) ([]byte, error) {
 		ip := e.Overlay.Addr().As4()
 		i := slotOf(ip, e.Overlay.Port(), capacity)
 		for binary.LittleEndian.Uint32(slots[i*SlotSize:]) != 0 {
-			i = (i + 1) % capacity
+			i = (i + 1) & (capacity - 1)
 		}
 		s := slots[i*SlotSize : (i+1)*SlotSize]
 		copy(s[0:4], ip[:])
@@ -72,16 +104,13 @@ func encodeSlots(entries []Entry, capacity int) ([]byte, error) {
 // as a shim does. It is used by tests and tools; it takes no lock, so the
 // caller must hold the bytes still.
 func Lookup(table []byte, overlay netip.AddrPort) (netip.AddrPort, bool, error) {
-	if len(table) < HeaderSize || binary.LittleEndian.Uint32(table[offMagic:]) != Magic {
-		return netip.AddrPort{}, false, errors.New("not a directory table")
-	}
-	capacity := int(binary.LittleEndian.Uint32(table[offCapacity:]))
-	if capacity == 0 || len(table) < Size(capacity) {
-		return netip.AddrPort{}, false, errors.New("directory table truncated")
+	capacity, err := checkHeader(table)
+	if err != nil {
+		return netip.AddrPort{}, false, err
 	}
 	ip := overlay.Addr().As4()
 	slots := table[HeaderSize:]
-	for i, n := slotOf(ip, overlay.Port(), capacity), 0; n < capacity; i, n = (i+1)%capacity, n+1 {
+	for i, n := slotOf(ip, overlay.Port(), capacity), 0; n < capacity; i, n = (i+1)&(capacity-1), n+1 {
 		s := slots[i*SlotSize : (i+1)*SlotSize]
 		if binary.LittleEndian.Uint32(s) == 0 {
 			return netip.AddrPort{}, false, nil
@@ -96,12 +125,9 @@ func Lookup(table []byte, overlay netip.AddrPort) (netip.AddrPort, bool, error) 
 
 // Entries lists every mapping in a table's bytes, for tools and tests.
 func Entries(table []byte) ([]Entry, error) {
-	if len(table) < HeaderSize || binary.LittleEndian.Uint32(table[offMagic:]) != Magic {
-		return nil, errors.New("not a directory table")
-	}
-	capacity := int(binary.LittleEndian.Uint32(table[offCapacity:]))
-	if capacity == 0 || len(table) < Size(capacity) {
-		return nil, errors.New("directory table truncated")
+	capacity, err := checkHeader(table)
+	if err != nil {
+		return nil, err
 	}
 	var es []Entry
 	for i := range capacity {
@@ -115,4 +141,20 @@ func Entries(table []byte) ([]Entry, error) {
 		})
 	}
 	return es, nil
+}
+
+// checkHeader checks a table's header and returns its capacity.
+func checkHeader(table []byte) (int, error) {
+	le := binary.LittleEndian
+	if len(table) < HeaderSize || le.Uint32(table[offMagic:]) != Magic {
+		return 0, errors.New("not a directory table")
+	}
+	if v := le.Uint32(table[offVersion:]); v != Version {
+		return 0, fmt.Errorf("directory table version %d, want %d", v, Version)
+	}
+	capacity := int(le.Uint32(table[offCapacity:]))
+	if capacity == 0 || capacity&(capacity-1) != 0 || len(table) < Size(capacity) {
+		return 0, errors.New("directory table truncated or of a bad capacity")
+	}
+	return capacity, nil
 }

@@ -70,6 +70,7 @@ func sections() []section {
 			{"SLIM_DIR_VERSION", dec(directory.Version)},
 			{"SLIM_DIR_HDR", dec(directory.HeaderSize)},
 			{"SLIM_DIR_SLOT", dec(directory.SlotSize)},
+			{"SLIM_DIR_REPLACED", dec(directory.ReplacedOffset)},
 		}},
 	}
 }
