@@ -130,7 +130,7 @@ func runRouter(args []string) error {
 	}
 	if *secureMode {
 		config.Secure = true
-		if _, err := config.Plan(); err != nil {
+		if err := config.Check(); err != nil {
 			return err
 		}
 	}

@@ -80,6 +80,9 @@ func parseConf(stdin []byte) (*network, error) {
 // loadRouter reads the router's configuration the plugin's names.
 func (n *network) loadRouter() error {
 	rc, err := router.LoadConfig(n.conf.RouterConfig)
+	if err == nil {
+		rc, err = rc.WithStoreSubnet() // a subnet the cluster store gave the host
+	}
 	if err != nil {
 		return configError("network %s: %v", n.conf.Name, err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/slimnet/slim/internal/testenv"
 	"github.com/slimnet/slim/lab"
+	"github.com/slimnet/slim/router"
 )
 
 // Bounds of the cluster-store tests: the member lease is the lab's 10 s.
@@ -217,6 +218,11 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	l.waitForDirectory("h1", h3, 8001, storeWait)
 	l.exchange("h4-c1", h3, 8003)
 
+	t.Log("h2's router, its config naming no subnet, gets its own back from the store and records it for slim overlay up")
+	l.restartWithSubnetFromStore("h2")
+	l.exchange("h2-c1", h1, 8000)
+	l.exchange("h4-c1", h2, 8002)
+
 	t.Log("h4 leaves: the others stop routing to its subnet")
 	subnet := l.Hosts[3].Subnet
 	if !l.routesTo("h1", subnet) {
@@ -232,5 +238,43 @@ func TestIntegrationEtcdLab(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("h1 still routes to %s after h4 left", subnet)
 		}
+	}
+}
+
+// restartWithSubnetFromStore restarts host's router with its config's
+// subnet removed (the store is to give it) and checks that it got its
+// subnet back, recorded it, and that slim overlay up reads it there.
+func (l *testLab) restartWithSubnetFromStore(host string) {
+	l.t.Helper()
+	var subnet netip.Prefix
+	for _, h := range l.Hosts {
+		if h.Name == host {
+			subnet = h.Subnet
+		}
+	}
+	proc := l.killRouter(host)
+	path := l.routerConfigPath(host)
+	config, err := router.LoadConfig(path)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	config.Hosts[0].Subnet = ""
+	if err := config.Save(path); err != nil {
+		l.t.Fatal(err)
+	}
+	l.restartRouter(host, proc)
+	joined, err := config.WithStoreSubnet()
+	if err != nil {
+		l.t.Fatalf("after the restart: %v", err)
+	}
+	if got := joined.Hosts[0].Subnet; got != subnet.String() {
+		l.t.Fatalf("the store gave %s's router %s, not its subnet %s back", host, got, subnet)
+	}
+	n, _ := l.Node(host)
+	var out strings.Builder
+	up := exec.Command(slimPath, "overlay", "up", "--config", path)
+	up.Stdout, up.Stderr = &out, &out
+	if err := n.Run(up); err != nil {
+		l.t.Fatalf("slim overlay up with the subnet from the store: %v\n%s", err, out.String())
 	}
 }

@@ -2,9 +2,11 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -30,6 +32,8 @@ type ClusterLink struct {
 	Store  cluster.Store
 	Member cluster.Member
 
+	memberPath string // MemberFile, removed when the host leaves
+
 	peers   *overlay.Host                  // programs VXLAN peers; nil if it cannot
 	mu      sync.Mutex                     // guards routed (the overlay repair reads it)
 	routed  map[netip.Prefix]cluster.Claim // peers programmed
@@ -47,11 +51,11 @@ func JoinCluster(config *Config, logger *slog.Logger) (*ClusterLink, error) {
 	if err := config.Cluster.Check(len(config.Hosts)); err != nil {
 		return nil, err
 	}
-	plan, err := config.Plan()
+	plan, err := config.plan(config.SubnetFromStore())
 	if err != nil {
 		return nil, err
 	}
-	host := plan.Hosts[config.Self]
+	host := plan.Hosts[config.Self] // no subnet if the store is to pick one
 	settings := config.Cluster.Etcd
 	settings.Logger = logger.With("store", "etcd")
 	store, err := etcd.New(settings)
@@ -75,9 +79,13 @@ func JoinCluster(config *Config, logger *slog.Logger) (*ClusterLink, error) {
 		store.Close()
 		return nil, err
 	}
+	if err := recordMember(*config, member); err != nil {
+		store.Close()
+		return nil, err
+	}
 	config.Hosts = []HostConfig{{Underlay: member.Underlay.String(), Subnet: member.Subnet.String()}}
 	config.Self = 0
-	link := &ClusterLink{Store: store, Member: member, routed: map[netip.Prefix]cluster.Claim{}, remote: map[netip.Addr][]protocol.Mapping{}}
+	link := &ClusterLink{Store: store, Member: member, memberPath: config.MemberPath(), routed: map[netip.Prefix]cluster.Claim{}, remote: map[netip.Addr][]protocol.Mapping{}}
 	link.peers = peerHost(plan.Config, member, logger)
 	return link, nil
 }
@@ -264,6 +272,9 @@ func (link *ClusterLink) Leave() error {
 	defer cancel()
 	if err := link.Store.Leave(ctx); err != nil {
 		return fmt.Errorf("leaving the cluster: %w", err)
+	}
+	if err := os.Remove(link.memberPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("left the cluster, but its subnet stays recorded: %w", err)
 	}
 	return nil
 }

@@ -86,10 +86,17 @@ func LoadConfig(path string) (Config, error) {
 	if c.PeerPort == 0 {
 		c.PeerPort = DefaultPeerPort
 	}
-	if _, err := c.Plan(); err != nil {
+	if err := c.Check(); err != nil {
 		return Config{}, fmt.Errorf("router config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// Check is Plan's checks, without this host's subnet when the cluster
+// store is to give it.
+func (c Config) Check() error {
+	_, err := c.plan(c.SubnetFromStore())
+	return err
 }
 
 // Save writes the configuration atomically, readable by root only: it
@@ -130,6 +137,16 @@ func (c Config) UnauthenticatedPeers() bool {
 // Plan checks the configuration and returns the overlay plan it describes.
 // Each error names the field at fault and what is expected.
 func (c Config) Plan() (overlay.Plan, error) {
+	if c.SubnetFromStore() {
+		return overlay.Plan{}, fmt.Errorf("hosts: this host's subnet comes from the cluster store, and its router has not "+
+			"recorded one in %s yet: start slim router (it writes the file when it joins), or name the subnet in hosts", c.MemberPath())
+	}
+	return c.plan(false)
+}
+
+// plan is Plan; with pendingSubnet, this host's subnet is not known yet
+// (the cluster store gives it at the join) and the plan has none.
+func (c Config) plan(pendingSubnet bool) (overlay.Plan, error) {
 	if c.Dir == "" || !filepath.IsAbs(c.Dir) {
 		return overlay.Plan{}, fmt.Errorf("dir %q must be an absolute path", c.Dir)
 	}
@@ -146,14 +163,21 @@ func (c Config) Plan() (overlay.Plan, error) {
 		if err != nil {
 			return overlay.Plan{}, fmt.Errorf("host %d: underlay %q is not an IP address", i+1, h.Underlay)
 		}
-		subnet, err := overlay.ParsePrefix(fmt.Sprintf("host %d subnet", i+1), h.Subnet)
-		if err != nil {
-			return overlay.Plan{}, err
+		var subnet netip.Prefix
+		if !pendingSubnet {
+			if subnet, err = overlay.ParsePrefix(fmt.Sprintf("host %d subnet", i+1), h.Subnet); err != nil {
+				return overlay.Plan{}, err
+			}
 		}
 		plan.Hosts = append(plan.Hosts, overlay.HostPlan{Underlay: underlay, Subnet: subnet})
 	}
 	if c.Self < 0 || c.Self >= len(plan.Hosts) {
 		return overlay.Plan{}, fmt.Errorf("self %d does not name one of the %d hosts (0 is the first)", c.Self, len(plan.Hosts))
+	}
+	if pendingSubnet {
+		// The subnet, and the containers' addresses in it, are checked
+		// once the store gave it (Plan, when the router starts).
+		return plan, c.Limits.check()
 	}
 	if err := plan.Validate(); err != nil {
 		return overlay.Plan{}, err

@@ -26,11 +26,16 @@ const forwardingSysctl = "/proc/sys/net/ipv4/ip_forward"
 // namespace of the calling process, from the router's configuration: the
 // bridge (the gateway of the host's subnet), the VXLAN device, each peer's
 // route with static neighbour and FDB entries (those of hosts no longer
-// configured are removed), and IPv4 forwarding. It is idempotent and
+// configured are removed), and IPv4 forwarding (this host's subnet from
+// the router's MemberFile if the cluster store gives it). It is idempotent and
 // returns what it changed. `slim router` runs it at start and every
 // overlayInterval, `slim overlay up` once; the lab builds its hosts with
 // the same overlay.Ensure.
 func EnsureOverlay(config Config) ([]string, error) {
+	config, err := config.WithStoreSubnet()
+	if err != nil {
+		return nil, err
+	}
 	plan, err := config.Plan()
 	if err != nil {
 		return nil, err
