@@ -165,10 +165,14 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	l.waitForDirectoryAll(h1, 8000)
 	l.exchange("h4-c1", h1, 8000)
 
-	t.Log("a restarted router has the whole directory as soon as it serves")
+	t.Log("a restarted router has the whole directory as soon as it serves, and keeps its peers' routes")
+	logged := l.routerLogSize("h2")
 	l.restartRouter("h2", l.killRouter("h2"))
 	if !l.directoryLists("h2", h1, 8000) {
 		t.Fatal("the restarted router of h2 serves without h1's listener in its directory")
+	}
+	if removed := l.routerLogSince("h2", logged, "removed the route"); removed != "" {
+		t.Errorf("the restarted router of h2 removed its peers' routes at start:\n%s", removed)
 	}
 	l.exchange("h2-c1", h1, 8000)
 
@@ -277,4 +281,31 @@ func (l *testLab) restartWithSubnetFromStore(host string) {
 	if err := n.Run(up); err != nil {
 		l.t.Fatalf("slim overlay up with the subnet from the store: %v\n%s", err, out.String())
 	}
+}
+
+// routerLogSize is the size of host's router log now.
+func (l *testLab) routerLogSize(host string) int64 {
+	l.t.Helper()
+	st, err := os.Stat(filepath.Join(l.RouterDir(host), "router.log"))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// routerLogSince returns the lines of host's router log past offset that
+// contain text.
+func (l *testLab) routerLogSince(host string, offset int64, text string) string {
+	l.t.Helper()
+	data, err := os.ReadFile(filepath.Join(l.RouterDir(host), "router.log"))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var lines []string
+	for _, line := range strings.Split(string(data[min(offset, int64(len(data))):]), "\n") {
+		if strings.Contains(line, text) {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
