@@ -34,6 +34,11 @@ type Datapath struct {
 	// Replaced names the pinned maps Load replaced because their layout
 	// changed (another slim version): the sockets' state in them is lost.
 	Replaced []string
+
+	// routes is what slim_routes holds, as SetRoutes last left it (nil
+	// until it read the map once: an adopted map holds an earlier
+	// router's routes).
+	routes map[prebuilt.SecureSlimAddr]prebuilt.SecureSlimAddr
 }
 
 // routerProgram is a program attached to the router's cgroup.
@@ -71,6 +76,7 @@ func Load(pinDir string) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secure mode: %w", err)
 	}
+	sizeRoutes(spec.Maps["slim_routes"])
 	d := &Datapath{pinDir: pinDir, Adopted: hasPins(pinDir), ruleListSpec: spec.Maps["slim_policy"].InnerMap.Copy()}
 	liveKept := pinnedMapFits(spec.Maps["slim_live"], filepath.Join(pinDir, "slim_live"))
 	d.Replaced = removeIncompatiblePins(spec, pinDir)

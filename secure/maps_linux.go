@@ -2,10 +2,12 @@ package secure
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	prebuilt "github.com/slimnet/slim/embed"
 )
@@ -115,34 +117,73 @@ func (d *Datapath) ListenerOf(fd int) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(addrOf(v.SelfIp), be16(v.SelfPort)), true
 }
 
-// SetRoutes makes the accelerated listeners (overlay -> host address)
-// exactly those given.
+// SetRoutes makes slim_routes hold routes (overlay listener → host
+// listener), changing only what differs from what it holds: a router
+// calls it on every directory change, and a cluster's directory may hold
+// a hundred thousand listeners.
 func (d *Datapath) SetRoutes(routes map[netip.AddrPort]netip.AddrPort) error {
+	if d.routes == nil {
+		held, err := d.readRoutes()
+		if err != nil {
+			return err
+		}
+		d.routes = held
+	}
 	m := d.objs.SlimRoutes
-	want := map[prebuilt.SecureSlimAddr]prebuilt.SecureSlimAddr{}
+	want := make(map[prebuilt.SecureSlimAddr]prebuilt.SecureSlimAddr, len(routes))
 	for o, h := range routes {
 		want[slimAddr(o)] = slimAddr(h)
 	}
-	var (
-		key   prebuilt.SecureSlimAddr
-		value prebuilt.SecureSlimAddr
-		stale []prebuilt.SecureSlimAddr
-	)
-	it := m.Iterate()
-	for it.Next(&key, &value) {
-		if w, ok := want[key]; !ok || w != value {
-			stale = append(stale, key)
+	for k := range d.routes {
+		if _, ok := want[k]; !ok {
+			if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("secure mode: removing the route of %v: %w", addrPortOf(k), err)
+			}
+			delete(d.routes, k)
 		}
-	}
-	for _, k := range stale {
-		m.Delete(k)
 	}
 	for k, v := range want {
-		if err := m.Update(k, v, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("secure mode: route %v: %w", k, err)
+		if have, ok := d.routes[k]; ok && have == v {
+			continue
 		}
+		if err := m.Update(k, v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("secure mode: route of %v (%d routes, room for %d): %w", addrPortOf(k), len(want), m.MaxEntries(), err)
+		}
+		d.routes[k] = v
 	}
-	return it.Err()
+	return nil
+}
+
+// readRoutes reads what slim_routes holds.
+func (d *Datapath) readRoutes() (map[prebuilt.SecureSlimAddr]prebuilt.SecureSlimAddr, error) {
+	held := map[prebuilt.SecureSlimAddr]prebuilt.SecureSlimAddr{}
+	var key, value prebuilt.SecureSlimAddr
+	it := d.objs.SlimRoutes.Iterate()
+	for it.Next(&key, &value) {
+		held[key] = value
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("secure mode: reading routes: %w", err)
+	}
+	return held, nil
+}
+
+// routesCapacity is how many listeners slim_routes has room for: a
+// cluster's whole directory (1000 hosts of 100 listeners fit ten times).
+// Its entries are allocated as they are added (BPF_F_NO_PREALLOC), so
+// room costs no memory.
+const routesCapacity = 1 << 20
+
+// sizeRoutes gives slim_routes its room; the object file's size (65536,
+// preallocated) is what an older router pinned, which Load then replaces.
+func sizeRoutes(spec *ebpf.MapSpec) {
+	spec.MaxEntries = routesCapacity
+	spec.Flags |= unix.BPF_F_NO_PREALLOC
+}
+
+// addrPortOf is slimAddr's inverse, for messages.
+func addrPortOf(a prebuilt.SecureSlimAddr) netip.AddrPort {
+	return netip.AddrPortFrom(addrOf(a.Ip), be16(a.Port))
 }
 
 func slimAddr(a netip.AddrPort) prebuilt.SecureSlimAddr {
