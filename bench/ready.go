@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/slimnet/slim/router/directory"
 )
 
 // readiness waits until a server that was just started is ready for its
@@ -17,17 +19,32 @@ type readiness func(ctx context.Context, s *sample, srv *server) error
 // the scenario's server address. It probes from the client's namespace,
 // the way the client will connect, so it suits servers that shrug off a
 // connection that closes at once.
+//
+// In an accelerated column it is ready once the client's router also
+// lists the listener as accepted from: a client that comes while the
+// listener's entry is on its way takes the overlay (as it may for a
+// user), and the sample would measure that instead of the host path.
 func acceptsOn(port int) readiness {
 	return func(ctx context.Context, s *sample, srv *server) error {
-		target := netip.AddrPortFrom(s.ServerAddr, uint16(port)).String()
-		return poll(ctx, srv, "accept connections on "+target, func() error {
+		target := netip.AddrPortFrom(s.ServerAddr, uint16(port))
+		err := poll(ctx, srv, "accept connections on "+target.String(), func() error {
 			return s.Client.Do(func() error {
-				conn, err := net.DialTimeout("tcp", target, 250*time.Millisecond)
+				conn, err := net.DialTimeout("tcp", target.String(), 250*time.Millisecond)
 				if err != nil {
 					return err
 				}
 				return conn.Close()
 			})
+		})
+		if err != nil || s.ClientDirectory == "" {
+			return err
+		}
+		table := directory.NewReader(s.ClientDirectory, nil)
+		return poll(ctx, srv, "be listed in "+s.ClientDirectory+" as accepted from", func() error {
+			if host, found := table.Lookup(target); !found || host.Port() == 0 {
+				return fmt.Errorf("%v is not listed with a host listener", target)
+			}
+			return nil
 		})
 	}
 }

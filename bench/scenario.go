@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 
 	"github.com/slimnet/slim/lab"
 )
@@ -27,6 +28,10 @@ type Scenario struct {
 	// VXLAN device of ServerHost is watched during each sample.
 	Accelerated bool
 	ServerHost  lab.Node
+	// ClientDirectory is the directory table of the client's router
+	// (accelerated columns): a sample starts its client once the table
+	// lists the server's listener as accepted from.
+	ClientDirectory string
 }
 
 // unwrapped starts a tool as it is.
@@ -109,13 +114,14 @@ func slimScenario(l *lab.Lab, slim string, nodes map[string]lab.Node) (Scenario,
 		return append([]string{slim, "exec", "--router", sockets[node.Name], "--"}, argv...)
 	}
 	return Scenario{
-		Name:        "slim",
-		Server:      nodes[serverContainer],
-		Client:      nodes[clientContainer],
-		ServerAddr:  nodes[serverContainer].Addr,
-		Wrap:        wrap,
-		Accelerated: true,
-		ServerHost:  serverHostNode,
+		Name:            "slim",
+		Server:          nodes[serverContainer],
+		Client:          nodes[clientContainer],
+		ServerAddr:      nodes[serverContainer].Addr,
+		Wrap:            wrap,
+		Accelerated:     true,
+		ServerHost:      serverHostNode,
+		ClientDirectory: filepath.Join(filepath.Dir(sockets[clientContainer]), "directory"),
 	}, nil
 }
 

@@ -56,5 +56,6 @@ func secureScenario(l *lab.Lab, slim string) (Scenario, error) {
 	return Scenario{
 		Name: "secure", Server: server, Client: client, ServerAddr: server.Addr,
 		Wrap: wrap, Accelerated: true, ServerHost: host,
+		ClientDirectory: filepath.Join(filepath.Dir(sockets[secureClient]), "directory"),
 	}, nil
 }
