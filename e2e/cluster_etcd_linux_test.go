@@ -30,11 +30,19 @@ const (
 // take the cluster from the lab's 3-member etcd.
 func newEtcdLab(t *testing.T, prefix string, hosts int) *testLab {
 	t.Helper()
+	return newEtcdLabWith(t, prefix, lab.Spec{Hosts: hosts, Containers: 1}, (*lab.Lab).StartRouters)
+}
+
+// newEtcdLabWith is a lab of spec on the lab's etcd whose routers start
+// (each host's container(s) with it).
+func newEtcdLabWith(t *testing.T, prefix string, spec lab.Spec, start func(*lab.Lab, string, ...string) error) *testLab {
+	t.Helper()
 	testenv.Integration(t)
 	testenv.Tools(t, "etcd", "python3")
 	build(t)
 	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
-	l, err := lab.Up(lab.Spec{Name: name, Hosts: hosts, Containers: 1, Store: lab.StoreEtcd})
+	spec.Name, spec.Store = name, lab.StoreEtcd
+	l, err := lab.Up(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +58,7 @@ func newEtcdLab(t *testing.T, prefix string, hosts int) *testLab {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	if err := l.StartRouters(slimPath, "--verbose"); err != nil {
+	if err := start(l, slimPath, "--verbose"); err != nil {
 		t.Fatal(err)
 	}
 	return &testLab{t: t, Lab: l}

@@ -106,6 +106,7 @@ func (r *Router) RunWithCluster(ctx context.Context, link *ClusterLink) error {
 	r.clusterLink = link // before Run: the overlay repair keeps the peers it routes
 	state, _ := link.Store.State()
 	r.applyCluster(link, state)
+	r.followClusterPolicy(state)
 	r.cluster = &storeCluster{router: r, link: link, exchange: r.cluster}
 	return r.Run(ctx)
 }
@@ -143,6 +144,7 @@ func (r *Router) followCluster(ctx context.Context, link *ClusterLink) {
 		if r.applyCluster(link, state) {
 			r.publish()
 		}
+		r.followClusterPolicy(state)
 		select {
 		case <-ctx.Done():
 			return

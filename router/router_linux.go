@@ -51,6 +51,10 @@ type Router struct {
 	// Secure mode's policy (policy_control_linux.go): nil unless secure.
 	policyMu sync.Mutex
 	policy   *policy.Set
+	// On a cluster store (cluster_policy_linux.go): the revision of the
+	// cluster's policy document r.policy came from (-1: from the file
+	// only), and the store revision at which it was known.
+	policyRevision, policySeen int64
 
 	// The parts, which Run runs (run_linux.go). The shim server
 	// (shims_linux.go) asks callers who connects, and the kernel through
@@ -145,7 +149,8 @@ func newRouter(config Config, plan overlay.Plan, clusterKey *secure.ClusterKey, 
 		clusterKey: clusterKey,
 		mode:       plainMode{},
 
-		netnsOfSocket: socketNetns,
+		policyRevision: -1,
+		netnsOfSocket:  socketNetns,
 	}
 	r.sweeper = census.NewSweeper(r.census, sweepHost{r}, logger)
 	r.cluster = r.newCluster() // no peer socket yet: New makes it again
