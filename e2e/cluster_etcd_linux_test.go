@@ -142,6 +142,25 @@ func (l *testLab) partitionFromEtcd(host string) (heal func()) {
 	return heal
 }
 
+// waitForStatus waits until slim status of host's router says every one
+// of wants.
+func (l *testLab) waitForStatus(host string, wants ...string) {
+	l.t.Helper()
+	var out []byte
+	for deadline := time.Now().Add(storeWait); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var err error
+		out, err = exec.Command(slimPath, "status", "--lab", l.Name, "--host", host).CombinedOutput()
+		missing := err != nil
+		for _, want := range wants {
+			missing = missing || !strings.Contains(string(out), want)
+		}
+		if !missing {
+			return
+		}
+	}
+	l.t.Fatalf("slim status of %s does not say %q after %v:\n%s", host, wants, storeWait, out)
+}
+
 // routesTo says whether host routes the overlay to subnet.
 func (l *testLab) routesTo(host string, subnet netip.Prefix) bool {
 	l.t.Helper()
@@ -202,6 +221,7 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	if strings.Contains(held.output(), "CLOSED") {
 		t.Fatalf("a connection broke while etcd was down:\n%s", held.output())
 	}
+	l.waitForStatus("h2", "store    etcd DISCONNECTED", "this host's listeners are not published yet")
 
 	t.Log("etcd back: what could not be published lands")
 	for i := range l.Etcd {
@@ -211,6 +231,7 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	}
 	l.waitForDirectoryAll(h2, 8002)
 	l.exchange("h3-c1", h2, 8002)
+	l.waitForStatus("h2", "store    etcd connected", "4 members")
 
 	t.Log("h3 partitioned from etcd: the others drop its listeners, it keeps its state; healed, all comes back")
 	heal := l.partitionFromEtcd("h3")
