@@ -152,7 +152,12 @@ func runRouter(args []string) error {
 	} else if *leave {
 		return fmt.Errorf("%w: --leave needs a cluster store (the config's \"cluster\" section)", errUsage)
 	}
-	r, err := router.New(config, logger)
+	var r *router.Router
+	if link != nil {
+		r, err = router.NewOnCluster(config, link, logger)
+	} else {
+		r, err = router.New(config, logger)
+	}
 	if err != nil {
 		return err
 	}

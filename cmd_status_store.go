@@ -21,6 +21,9 @@ func writeStoreHealth(w io.Writer, now time.Time, h control.StoreHealth) {
 		fmt.Fprintf(w, ", %d resyncs", h.Resyncs)
 	}
 	fmt.Fprintln(w)
+	if !h.Joined {
+		fmt.Fprintf(w, "         NOT JOINED: serving the cluster state saved at the last run, joining in the background\n")
+	}
 	if h.Unpublished {
 		fmt.Fprintf(w, "         this host's listeners are not published yet: %d lists waiting since %s (retrying)\n", h.Pending, agoText(now, h.PendingSince))
 	}

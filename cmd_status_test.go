@@ -32,7 +32,7 @@ func TestStatusShowsStoreHealth(t *testing.T) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	ago := func(s int) time.Time { return now.Add(-time.Duration(s) * time.Second) }
 	store := &control.StoreHealth{
-		Backend: "etcd", Connected: false, Since: ago(40), LastError: "context deadline exceeded", ErrorAt: ago(2),
+		Backend: "etcd", Joined: false, Connected: false, Since: ago(40), LastError: "context deadline exceeded", ErrorAt: ago(2),
 		Revision: 42, LastWrite: ago(45), LastWatch: ago(41), LastRenewal: ago(43),
 		Unpublished: true, Pending: 3, PendingSince: ago(30), Members: 4, Listeners: 7,
 	}
@@ -44,6 +44,7 @@ func TestStatusShowsStoreHealth(t *testing.T) {
 		"store    etcd DISCONNECTED since 40s ago, revision 42, 4 members, 7 listeners; last write 45s ago, watch 41s ago, lease renewal 43s ago\n",
 		"this host's listeners are not published yet: 3 lists waiting since 30s ago (retrying)\n",
 		"last error 2s ago: context deadline exceeded\n",
+		"NOT JOINED: serving the cluster state saved at the last run",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, out.String())

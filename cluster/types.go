@@ -68,6 +68,9 @@ type Health struct {
 	Backend   string   `json:"backend"` // "static", "etcd"
 	Endpoints []string `json:"endpoints,omitempty"`
 	// Connected: the backend answered within the last lease period.
+	// Joined: this host is a member (a router that started while the
+	// store did not answer serves from its saved state until it joins).
+	Joined    bool      `json:"joined"`
 	Connected bool      `json:"connected"`
 	Since     time.Time `json:"since"` // of the current Connected value
 	LastError string    `json:"last_error,omitempty"`

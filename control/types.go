@@ -136,6 +136,9 @@ type StoreHealth struct {
 	Backend   string   `json:"backend"` // "etcd"
 	Endpoints []string `json:"endpoints,omitempty"`
 	// Connected: the store answered the last call; Since: of that value.
+	// Joined: this host is a member (a router that started while the
+	// store did not answer serves from its saved state until it joins).
+	Joined    bool      `json:"joined"`
 	Connected bool      `json:"connected"`
 	Since     time.Time `json:"since"`
 	LastError string    `json:"last_error,omitempty"`

@@ -223,6 +223,20 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	}
 	l.waitForStatus("h2", "store    etcd DISCONNECTED", "this host's listeners are not published yet")
 
+	t.Log("h2's router restarted while etcd is down: it serves its known destinations from its saved state")
+	restarted := time.Now()
+	l.restartRouter("h2", l.killRouter("h2"))
+	t.Logf("a router restarted with etcd down served after %v", time.Since(restarted).Round(time.Millisecond))
+	if !l.directoryLists("h2", h1, 8000) || !l.directoryLists("h2", h3, 8001) {
+		t.Fatal("the router restarted with etcd down serves without the listeners it knew")
+	}
+	if !l.routesTo("h2", l.Hosts[0].Subnet) {
+		t.Fatalf("the router restarted with etcd down does not route to h1's subnet %s", l.Hosts[0].Subnet)
+	}
+	l.exchange("h2-c1", h1, 8000)
+	l.exchange("h2-c1", h3, 8001)
+	l.waitForStatus("h2", "store    etcd DISCONNECTED", "NOT JOINED")
+
 	t.Log("etcd back: what could not be published lands")
 	for i := range l.Etcd {
 		if err := l.StartEtcd(i); err != nil {
@@ -232,6 +246,9 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	l.waitForDirectoryAll(h2, 8002)
 	l.exchange("h3-c1", h2, 8002)
 	l.waitForStatus("h2", "store    etcd connected", "4 members")
+	if out, _ := exec.Command(slimPath, "status", "--lab", l.Name, "--host", "h2").CombinedOutput(); strings.Contains(string(out), "NOT JOINED") {
+		t.Fatalf("h2's router has not joined since etcd came back:\n%s", out)
+	}
 
 	t.Log("h3 partitioned from etcd: the others drop its listeners, it keeps its state; healed, all comes back")
 	heal := l.partitionFromEtcd("h3")

@@ -2,11 +2,14 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -19,27 +22,55 @@ import (
 	"github.com/slimnet/slim/router/protocol"
 )
 
-// joinTimeout bounds a router's join at start: it needs its subnet
-// before it serves.
-const joinTimeout = 30 * time.Second
+// joinTimeout bounds one attempt to join the cluster; joinWait is how
+// long a router waits for its join at start before it serves from its
+// saved state and joins in the background (etcd unreachable).
+const (
+	joinTimeout = 30 * time.Second
+	joinWait    = 2 * time.Second
+)
+
+// The background join: each attempt is bounded by rejoinTimeout, and
+// attempts are rejoinMin to rejoinMax apart.
+const (
+	rejoinTimeout = 10 * time.Second
+	rejoinMin     = time.Second
+	rejoinMax     = 10 * time.Second
+)
 
 // ClusterLink is a router's membership of a cluster store: the store,
 // this host's member record, and what the router made of the store's
 // state so far.
 type ClusterLink struct {
 	Store  cluster.Store
-	Member cluster.Member
+	Member cluster.Member // from the configuration until joined
+
+	self      cluster.Self
+	joined    atomic.Bool
+	cache     *clusterCache // the saved state, until the store's replaces it
+	cachePath string
 
 	peers   *overlay.Host                  // programs VXLAN peers; nil if it cannot
 	mu      sync.Mutex                     // guards routed (the overlay repair reads it)
 	routed  map[netip.Prefix]cluster.Claim // peers programmed
 	remote  map[netip.Addr][]protocol.Mapping
 	applied *cluster.State
+
+	saveMu   sync.Mutex
+	unsaved  *clusterCache // the latest state applied, not yet saved
+	saveWake chan struct{}
 }
 
 // JoinCluster opens the store config.Cluster names and joins it; config's
-// host list becomes this host alone, with the subnet the store gave it.
-// Nothing is done without a cluster section (a static cluster).
+// host list becomes this host alone. Nothing is done without a cluster
+// section (a static cluster).
+//
+// A store that does not answer within joinWait does not stop the router:
+// JoinCluster returns a link that has not joined, with the state the
+// router saved last (DIR/cluster.json), and the router joins in the
+// background (storeCluster.Run). A store that answers with a refusal (the
+// subnet is another host's, another overlay layout, permission denied)
+// is an error, as before.
 func JoinCluster(config *Config, logger *slog.Logger) (*ClusterLink, error) {
 	if config.Cluster == nil {
 		return nil, nil
@@ -68,19 +99,49 @@ func JoinCluster(config *Config, logger *slog.Logger) (*ClusterLink, error) {
 	if self.ID == "" {
 		self.ID = host.Underlay.String()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	link := &ClusterLink{
+		Store: store, self: self, cachePath: config.ClusterCachePath(),
+		Member: cluster.Member{ID: self.ID, Underlay: self.Underlay, Subnet: self.Subnet, PeerPort: self.PeerPort},
+		routed: map[netip.Prefix]cluster.Claim{}, remote: map[netip.Addr][]protocol.Mapping{}, saveWake: make(chan struct{}, 1),
+	}
+	if link.cache, err = loadClusterCache(link.cachePath, link.Member); err != nil {
+		logger.Warn("ignoring the saved cluster state", "err", err)
+	}
+	if link.cache != nil {
+		for _, c := range link.cache.Claims {
+			link.routed[c.Subnet] = c // setUpOverlay keeps them (overlayConfig)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), joinWait)
 	defer cancel()
 	member, err := store.Join(ctx, self)
-	if err != nil {
+	switch {
+	case err == nil:
+		link.setJoined(member)
+	case etcd.IsUnreachable(err):
+		saved := "none"
+		if link.cache != nil {
+			saved = fmt.Sprintf("revision %d, %d hosts", link.cache.Revision, len(link.cache.Claims))
+		}
+		logger.Warn("the cluster store does not answer: serving from the saved cluster state, joining in the background",
+			"saved", saved, "err", err)
+	default:
 		store.Close()
 		return nil, err
 	}
-	config.Hosts = []HostConfig{{Underlay: member.Underlay.String(), Subnet: member.Subnet.String()}}
+	config.Hosts = []HostConfig{{Underlay: link.Member.Underlay.String(), Subnet: link.Member.Subnet.String()}}
 	config.Self = 0
-	link := &ClusterLink{Store: store, Member: member, routed: map[netip.Prefix]cluster.Claim{}, remote: map[netip.Addr][]protocol.Mapping{}}
-	link.peers = peerHost(plan.Config, member, logger)
 	return link, nil
 }
+
+func (link *ClusterLink) setJoined(member cluster.Member) {
+	link.Member = member
+	link.joined.Store(true)
+}
+
+// Joined says whether the link has joined the store (else the router
+// serves from its saved state).
+func (link *ClusterLink) Joined() bool { return link.joined.Load() }
 
 // peerHost is what programs the VXLAN peers in the router's namespace,
 // or nil if the host has no overlay device (then only the directory
@@ -97,18 +158,44 @@ func peerHost(config overlay.Config, member cluster.Member, logger *slog.Logger)
 	return overlay.NewPeerHost(handle, config, overlay.HostPlan{Underlay: member.Underlay, Subnet: member.Subnet})
 }
 
+// NewOnCluster is New for a router on a cluster store: the overlay it
+// sets up at start keeps the peers of its saved state (a restart does
+// not take their routes down, even for a moment).
+func NewOnCluster(config Config, link *ClusterLink, logger *slog.Logger) (*Router, error) {
+	return newWithLink(config, link, logger)
+}
+
 // RunWithCluster is Run for a router whose cluster state comes from a
-// store: the directory starts complete (the store's first read), peers'
-// listeners and VXLAN peers follow the store, and this host's listeners
-// are published to it. The store is the router's Cluster (storeCluster),
+// store: the directory starts complete (the store's first read, or the
+// saved state when the store did not answer at start), peers' listeners
+// and VXLAN peers follow the store, and this host's listeners are
+// published to it. The store is the router's Cluster (storeCluster),
 // which Run runs in its exchange stage.
 func (r *Router) RunWithCluster(ctx context.Context, link *ClusterLink) error {
 	r.clusterLink = link // before Run: the overlay repair keeps the peers it routes
-	state, _ := link.Store.State()
-	r.applyCluster(link, state)
-	r.followClusterPolicy(state)
+	if link.peers == nil {
+		link.peers = peerHost(r.plan.Config, link.Member, r.log)
+	}
+	if link.Joined() {
+		state, _ := link.Store.State()
+		r.applyCluster(link, state)
+		r.followClusterPolicy(state)
+	} else {
+		r.applyCache(link)
+	}
 	r.cluster = &storeCluster{router: r, link: link, exchange: r.cluster}
 	return r.Run(ctx)
+}
+
+// applyCache puts the saved state's listeners in the directory.
+func (r *Router) applyCache(link *ClusterLink) {
+	if link.cache == nil {
+		return
+	}
+	for host, mappings := range link.cache.remote() {
+		link.remote[host] = mappings
+		r.listeners.setRemote(host, mappings)
+	}
 }
 
 // storeCluster is the Cluster of a router on a cluster store: it follows
@@ -127,14 +214,51 @@ func (c *storeCluster) Peers() []control.Peer { return c.exchange.Peers() }
 
 func (c *storeCluster) WaitPublished(version uint64) { c.exchange.WaitPublished(version) }
 
-// Run follows the store and publishes to it until ctx is done, and
-// returns once its goroutines are done.
+// Run joins the store if the router started without it, then follows it
+// and publishes to it until ctx is done, and returns once its goroutines
+// are done.
 func (c *storeCluster) Run(ctx context.Context) error {
 	group, ctx := errgroup.WithContext(ctx)
 	group.Go(func() error { return c.exchange.Run(ctx) })
-	group.Go(func() error { c.router.followCluster(ctx, c.link); return nil })
-	group.Go(func() error { c.router.publishToCluster(ctx, c.link); return nil })
+	group.Go(func() error { c.link.keepSaved(ctx, c.router.log); return nil })
+	group.Go(func() error {
+		if !c.router.joinInBackground(ctx, c.link) {
+			return nil
+		}
+		follow := make(chan struct{})
+		go func() { defer close(follow); c.router.followCluster(ctx, c.link) }()
+		c.router.publishToCluster(ctx, c.link)
+		<-follow
+		return nil
+	})
 	return group.Wait()
+}
+
+// joinInBackground joins the store, retrying with a backoff, unless the
+// link joined at start; false if ctx ended first.
+func (r *Router) joinInBackground(ctx context.Context, link *ClusterLink) bool {
+	wait := rejoinMin
+	for attempt := 1; !link.Joined(); attempt++ {
+		attemptCtx, cancel := context.WithTimeout(ctx, rejoinTimeout)
+		member, err := link.Store.Join(attemptCtx, link.self)
+		cancel()
+		if err == nil {
+			link.setJoined(member)
+			r.log.Info("joined the cluster store", "attempts", attempt, "subnet", member.Subnet)
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.log.Warn("joining the cluster store failed; serving from the saved state, retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, rejoinMax)
+	}
+	return true
 }
 
 // followCluster applies every new state of the store.
@@ -155,13 +279,13 @@ func (r *Router) followCluster(ctx context.Context, link *ClusterLink) {
 
 // applyCluster makes the peers' listeners those of state and programs
 // the overlay towards every held subnet; it says whether the directory
-// changed.
+// changed. What it applied is saved (keepSaved).
 func (r *Router) applyCluster(link *ClusterLink, state *cluster.State) bool {
 	if state == link.applied {
 		return false
 	}
 	link.applied = state
-	r.routePeers(link, state)
+	routesChanged := r.routePeers(link, state)
 	changed := false
 	seen := map[netip.Addr]bool{}
 	for _, m := range state.Members() {
@@ -183,15 +307,19 @@ func (r *Router) applyCluster(link *ClusterLink, state *cluster.State) bool {
 			changed = true
 		}
 	}
+	if changed || routesChanged || link.cache != nil {
+		link.cache = nil // the store's state replaces the saved one
+		link.toSave(newClusterCache(state.Revision(), link.routedClaims(), link.remote))
+	}
 	return changed
 }
 
 // routePeers adds VXLAN peers for subnets newly held and removes those
 // of subnets no longer held (a host that left, or whose grace period
-// ended).
-func (r *Router) routePeers(link *ClusterLink, state *cluster.State) {
+// ended); it says whether it changed any.
+func (r *Router) routePeers(link *ClusterLink, state *cluster.State) (changed bool) {
 	if link.peers == nil {
-		return
+		return false
 	}
 	link.mu.Lock()
 	defer link.mu.Unlock()
@@ -207,6 +335,7 @@ func (r *Router) routePeers(link *ClusterLink, state *cluster.State) {
 		if old, ok := link.routed[c.Subnet]; ok {
 			link.peers.RemovePeer(overlay.HostPlan{Underlay: old.Underlay, Subnet: old.Subnet})
 		}
+		changed = true
 		if err := link.peers.AddPeer(overlay.HostPlan{Underlay: c.Underlay, Subnet: c.Subnet}); err != nil {
 			r.log.Warn("cannot route to a peer host", "host", c.ID, "subnet", c.Subnet, "err", err)
 			continue
@@ -219,8 +348,10 @@ func (r *Router) routePeers(link *ClusterLink, state *cluster.State) {
 				r.log.Warn("removing a peer host's route", "host", c.ID, "err", err)
 			}
 			delete(link.routed, subnet)
+			changed = true
 		}
 	}
+	return changed
 }
 
 // publishToCluster publishes this host's listeners whenever they change.
@@ -262,12 +393,24 @@ func toListeners(ms []protocol.Mapping) []cluster.Listener {
 
 // Leave gives the host's place in the cluster up (slim router --leave).
 func (link *ClusterLink) Leave() error {
+	if !link.Joined() {
+		return errors.New("leaving the cluster: the cluster store does not answer (see the warning above); nothing was given up")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
 	if err := link.Store.Leave(ctx); err != nil {
 		return fmt.Errorf("leaving the cluster: %w", err)
 	}
 	return nil
+}
+
+// routedClaims are the claims of the peer hosts this router routes.
+func (link *ClusterLink) routedClaims() []cluster.Claim {
+	link.mu.Lock()
+	defer link.mu.Unlock()
+	claims := slices.Collect(maps.Values(link.routed))
+	slices.SortFunc(claims, func(a, b cluster.Claim) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
+	return claims
 }
 
 // routedHosts are the peer hosts whose subnets this router routes, as
@@ -281,4 +424,50 @@ func (link *ClusterLink) routedHosts() []HostConfig {
 		hosts = append(hosts, HostConfig{Underlay: c.Underlay.String(), Subnet: c.Subnet.String()})
 	}
 	return hosts
+}
+
+// toSave hands the latest state applied to keepSaved.
+func (link *ClusterLink) toSave(c *clusterCache) {
+	link.saveMu.Lock()
+	link.unsaved = c
+	link.saveMu.Unlock()
+	select {
+	case link.saveWake <- struct{}{}:
+	default:
+	}
+}
+
+// saveInterval is the least time between two saves of the cluster state
+// (a change of 100k listeners is a few MB to write).
+const saveInterval = time.Second
+
+// keepSaved writes the latest state applied to DIR/cluster.json, at most
+// once per saveInterval, and once more when ctx ends.
+func (link *ClusterLink) keepSaved(ctx context.Context, log *slog.Logger) {
+	save := func() {
+		link.saveMu.Lock()
+		c := link.unsaved
+		link.unsaved = nil
+		link.saveMu.Unlock()
+		if c != nil {
+			if err := c.save(link.cachePath); err != nil {
+				log.Warn("saving the cluster state", "err", err)
+			}
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			save()
+			return
+		case <-link.saveWake:
+		}
+		save()
+		select {
+		case <-ctx.Done():
+			save()
+			return
+		case <-time.After(saveInterval):
+		}
+	}
 }

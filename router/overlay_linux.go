@@ -100,7 +100,7 @@ func RemoveOverlay(config Config, force bool) ([]string, error) {
 // made in memory only (tests) keeps no overlay.
 func (r *Router) setUpOverlay() error {
 	r.keepsOverlay = true
-	changes, err := EnsureOverlay(r.config)
+	changes, err := EnsureOverlay(r.overlayConfig())
 	for _, c := range changes {
 		r.log.Info("overlay: " + c)
 	}

@@ -122,7 +122,7 @@ func keys(s ...string) []tea.Msg {
 // withStore makes s a router's on etcd, connected or cut off for 40 s
 // with two lists of listeners waiting.
 func withStore(s control.Snapshot, connected bool) control.Snapshot {
-	h := control.StoreHealth{Backend: "etcd", Connected: true, Since: snapTime.Add(-time.Hour), Revision: 42, Members: 4, Listeners: 7}
+	h := control.StoreHealth{Backend: "etcd", Joined: true, Connected: true, Since: snapTime.Add(-time.Hour), Revision: 42, Members: 4, Listeners: 7}
 	if !connected {
 		h.Connected, h.Since, h.LastError = false, snapTime.Add(-40*time.Second), "context deadline exceeded"
 		h.Unpublished, h.Pending, h.PendingSince = true, 2, snapTime.Add(-30*time.Second)

@@ -142,6 +142,9 @@ func (m Model) storeProblem() string {
 		return ""
 	case !s.Connected:
 		text := fmt.Sprintf("%s unreachable for %s, serving its state of revision %d", s.Backend, durationText(m.snap.Time.Sub(s.Since)), s.Revision)
+		if !s.Joined {
+			text = fmt.Sprintf("%s unreachable for %s, not joined: serving the saved state", s.Backend, durationText(m.snap.Time.Sub(s.Since)))
+		}
 		if s.Unpublished {
 			text += fmt.Sprintf("; %d listener lists unpublished", s.Pending)
 		}

@@ -108,7 +108,7 @@ func (s *Store) State() (*cluster.State, <-chan struct{}) { return s.view.Curren
 func (s *Store) Health() cluster.Health {
 	state, _ := s.view.Current()
 	s.mu.Lock()
-	pending, since := s.generation-s.published, s.pendingSince
+	pending, since, joined := s.generation-s.published, s.pendingSince, s.joined
 	s.mu.Unlock()
 	if pending == 0 {
 		since = time.Time{}
@@ -118,6 +118,7 @@ func (s *Store) Health() cluster.Health {
 	return cluster.Health{
 		Backend:      "etcd",
 		Endpoints:    s.config.Endpoints,
+		Joined:       joined,
 		Connected:    s.health.connected,
 		Since:        s.health.since,
 		LastError:    s.health.lastError,
