@@ -1,21 +1,26 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	named "github.com/slimnet/slim/internal/netns"
 	"github.com/slimnet/slim/internal/testenv"
 	"github.com/slimnet/slim/lab"
 )
@@ -161,6 +166,62 @@ func (l *testLab) waitForStatus(host string, wants ...string) {
 	l.t.Fatalf("slim status of %s does not say %q after %v:\n%s", host, wants, storeWait, out)
 }
 
+// waitForSavedPeers waits until the cluster state host's router saved
+// lists n peer hosts.
+func (l *testLab) waitForSavedPeers(host string, n int) {
+	l.t.Helper()
+	var saved struct{ Claims []json.RawMessage }
+	for deadline := time.Now().Add(storeWait); len(saved.Claims) != n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("the router of %s saved %d peers, not %d, after %v", host, len(saved.Claims), n, storeWait)
+		}
+		if data, err := os.ReadFile(filepath.Join(l.RouterDir(host), "cluster.json")); err == nil {
+			json.Unmarshal(data, &saved)
+		}
+	}
+}
+
+// watchRouteRemovals follows host's routing table; the returned function
+// stops and lists the overlay routes removed meanwhile.
+func (l *testLab) watchRouteRemovals(host string) func() []string {
+	l.t.Helper()
+	n, _ := l.Node(host)
+	ns, err := netns.GetFromPath(named.Path(n.Netns))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer ns.Close()
+	updates, done := make(chan netlink.RouteUpdate, 64), make(chan struct{})
+	if err := netlink.RouteSubscribeWithOptions(updates, done, netlink.RouteSubscribeOptions{Namespace: &ns}); err != nil {
+		l.t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		removed []string
+	)
+	go func() {
+		for u := range updates {
+			if u.Type == unix.RTM_DELROUTE && u.Dst != nil && lab.OverlayCIDR.Contains(netip.MustParseAddr(u.Dst.IP.String())) {
+				mu.Lock()
+				removed = append(removed, u.Dst.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	stopped := false
+	stop := func() []string {
+		if !stopped {
+			stopped = true
+			close(done)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(removed)
+	}
+	l.t.Cleanup(func() { stop() })
+	return stop
+}
+
 // routesTo says whether host routes the overlay to subnet.
 func (l *testLab) routesTo(host string, subnet netip.Prefix) bool {
 	l.t.Helper()
@@ -191,10 +252,16 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	l.waitForDirectoryAll(h1, 8000)
 	l.exchange("h4-c1", h1, 8000)
 
-	t.Log("a restarted router has the whole directory as soon as it serves")
+	t.Log("a restarted router has the whole directory as soon as it serves, and keeps its peers' routes throughout")
+	l.waitForSavedPeers("h2", 3) // saved at most once a second: a router killed sooner restarts from the state before
+	removals := l.watchRouteRemovals("h2")
 	l.restartRouter("h2", l.killRouter("h2"))
 	if !l.directoryLists("h2", h1, 8000) {
 		t.Fatal("the restarted router of h2 serves without h1's listener in its directory")
+	}
+	time.Sleep(time.Second) // a route removed late, in the first repair, counts too
+	if gone := removals(); len(gone) > 0 {
+		t.Fatalf("the restarted router of h2 removed peers' routes: %v", gone)
 	}
 	l.exchange("h2-c1", h1, 8000)
 
