@@ -166,6 +166,20 @@ func (l *testLab) waitForStatus(host string, wants ...string) {
 	l.t.Fatalf("slim status of %s does not say %q after %v:\n%s", host, wants, storeWait, out)
 }
 
+// routerConfigs reads every host's router configuration, by host.
+func (l *testLab) routerConfigs() map[string]string {
+	l.t.Helper()
+	configs := map[string]string{}
+	for _, h := range l.Hosts {
+		data, err := os.ReadFile(l.routerConfigPath(h.Name))
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		configs[h.Name] = string(data)
+	}
+	return configs
+}
+
 // waitForSavedPeers waits until the cluster state host's router saved
 // lists n peer hosts.
 func (l *testLab) waitForSavedPeers(host string, n int) {
@@ -329,6 +343,32 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	l.waitForDirectoryAll(h3, 8003)
 	l.waitForDirectory("h1", h3, 8001, storeWait)
 	l.exchange("h4-c1", h3, 8003)
+
+	t.Log("h5 added while traffic runs: no other host's configuration changes, it reaches and is reached accelerated")
+	traffic := l.start("h1-c1", true, "python3", clusterScript(), "hold", h3, "8003", "15")
+	traffic.waitFor("CONNECTED", 10*time.Second)
+	configs := l.routerConfigs()
+	if _, err := l.AddHost(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StartHostRouter("h5", slimPath, "--verbose"); err != nil {
+		t.Fatal(err)
+	}
+	h5 := l.containerAddr("h5-c1")
+	l.serve("h5-c1", 8005)
+	l.waitForDirectoryAll(h5, 8005)
+	l.exchange("h1-c1", h5, 8005)
+	l.exchange("h5-c1", h1, 8000)
+	l.exchange("h5-c1", h3, 8003)
+	traffic.waitFor("HELD 5", 15*time.Second)
+	if strings.Contains(traffic.output(), "CLOSED") {
+		t.Fatalf("a connection broke while h5 was added:\n%s", traffic.output())
+	}
+	for host, config := range configs {
+		if now, err := os.ReadFile(l.routerConfigPath(host)); err != nil || string(now) != config {
+			t.Errorf("adding h5 changed the router configuration of %s (%v)", host, err)
+		}
+	}
 
 	t.Log("h4 leaves: the others stop routing to its subnet")
 	subnet := l.Hosts[3].Subnet
