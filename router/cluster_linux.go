@@ -2,40 +2,20 @@ package router
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slimnet/slim/cluster"
-	"github.com/slimnet/slim/cluster/etcd"
 	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/protocol"
-)
-
-// joinTimeout bounds one attempt to join the cluster; joinWait is how
-// long a router waits for its join at start before it serves from its
-// saved state and joins in the background (etcd unreachable).
-const (
-	joinTimeout = 30 * time.Second
-	joinWait    = 2 * time.Second
-)
-
-// The background join: each attempt is bounded by rejoinTimeout, and
-// attempts are rejoinMin to rejoinMax apart.
-const (
-	rejoinTimeout = 10 * time.Second
-	rejoinMin     = time.Second
-	rejoinMax     = 10 * time.Second
 )
 
 // ClusterLink is a router's membership of a cluster store: the store,
@@ -59,84 +39,6 @@ type ClusterLink struct {
 	saveMu   sync.Mutex
 	unsaved  *clusterCache // the latest state applied, not yet saved
 	saveWake chan struct{}
-}
-
-// JoinCluster opens the store config.Cluster names and joins it; config's
-// host list becomes this host alone. Nothing is done without a cluster
-// section (a static cluster).
-//
-// A store that does not answer within joinWait does not stop the router:
-// JoinCluster returns a link that has not joined, with the state the
-// router saved last (DIR/cluster.json), and the router joins in the
-// background (storeCluster.Run). A store that answers with a refusal (the
-// subnet is another host's, another overlay layout, permission denied)
-// is an error, as before.
-func JoinCluster(config *Config, logger *slog.Logger) (*ClusterLink, error) {
-	if config.Cluster == nil {
-		return nil, nil
-	}
-	if err := config.Cluster.Check(len(config.Hosts)); err != nil {
-		return nil, err
-	}
-	plan, err := config.Plan()
-	if err != nil {
-		return nil, err
-	}
-	host := plan.Hosts[config.Self]
-	settings := config.Cluster.Etcd
-	settings.Logger = logger.With("store", "etcd")
-	store, err := etcd.New(settings)
-	if err != nil {
-		return nil, err
-	}
-	self := cluster.Self{
-		ID:       config.Cluster.HostID,
-		Underlay: host.Underlay,
-		Subnet:   host.Subnet,
-		PeerPort: config.PeerPort,
-		Network:  cluster.Network{Overlay: plan.Config.CIDR, HostBits: plan.Config.HostBits},
-	}
-	if self.ID == "" {
-		self.ID = host.Underlay.String()
-	}
-	link := &ClusterLink{
-		Store: store, self: self, cachePath: config.ClusterCachePath(),
-		Member: cluster.Member{ID: self.ID, Underlay: self.Underlay, Subnet: self.Subnet, PeerPort: self.PeerPort},
-		routed: map[netip.Prefix]cluster.Claim{}, remote: map[netip.Addr][]protocol.Mapping{}, saveWake: make(chan struct{}, 1),
-	}
-	if link.cache, err = loadClusterCache(link.cachePath, link.Member); err != nil {
-		logger.Warn("ignoring the saved cluster state", "err", err)
-	}
-	if link.cache != nil {
-		for _, c := range link.cache.Claims {
-			link.routed[c.Subnet] = c // setUpOverlay keeps them (overlayConfig)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), joinWait)
-	defer cancel()
-	member, err := store.Join(ctx, self)
-	switch {
-	case err == nil:
-		link.setJoined(member)
-	case etcd.IsUnreachable(err):
-		saved := "none"
-		if link.cache != nil {
-			saved = fmt.Sprintf("revision %d, %d hosts", link.cache.Revision, len(link.cache.Claims))
-		}
-		logger.Warn("the cluster store does not answer: serving from the saved cluster state, joining in the background",
-			"saved", saved, "err", err)
-	default:
-		store.Close()
-		return nil, err
-	}
-	config.Hosts = []HostConfig{{Underlay: link.Member.Underlay.String(), Subnet: link.Member.Subnet.String()}}
-	config.Self = 0
-	return link, nil
-}
-
-func (link *ClusterLink) setJoined(member cluster.Member) {
-	link.Member = member
-	link.joined.Store(true)
 }
 
 // Joined says whether the link has joined the store (else the router
@@ -232,33 +134,6 @@ func (c *storeCluster) Run(ctx context.Context) error {
 		return nil
 	})
 	return group.Wait()
-}
-
-// joinInBackground joins the store, retrying with a backoff, unless the
-// link joined at start; false if ctx ended first.
-func (r *Router) joinInBackground(ctx context.Context, link *ClusterLink) bool {
-	wait := rejoinMin
-	for attempt := 1; !link.Joined(); attempt++ {
-		attemptCtx, cancel := context.WithTimeout(ctx, rejoinTimeout)
-		member, err := link.Store.Join(attemptCtx, link.self)
-		cancel()
-		if err == nil {
-			link.setJoined(member)
-			r.log.Info("joined the cluster store", "attempts", attempt, "subnet", member.Subnet)
-			break
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		r.log.Warn("joining the cluster store failed; serving from the saved state, retrying", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, rejoinMax)
-	}
-	return true
 }
 
 // followCluster applies every new state of the store.
@@ -391,19 +266,6 @@ func toListeners(ms []protocol.Mapping) []cluster.Listener {
 	return ls
 }
 
-// Leave gives the host's place in the cluster up (slim router --leave).
-func (link *ClusterLink) Leave() error {
-	if !link.Joined() {
-		return errors.New("leaving the cluster: the cluster store does not answer (see the warning above); nothing was given up")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
-	defer cancel()
-	if err := link.Store.Leave(ctx); err != nil {
-		return fmt.Errorf("leaving the cluster: %w", err)
-	}
-	return nil
-}
-
 // routedClaims are the claims of the peer hosts this router routes.
 func (link *ClusterLink) routedClaims() []cluster.Claim {
 	link.mu.Lock()
@@ -424,50 +286,4 @@ func (link *ClusterLink) routedHosts() []HostConfig {
 		hosts = append(hosts, HostConfig{Underlay: c.Underlay.String(), Subnet: c.Subnet.String()})
 	}
 	return hosts
-}
-
-// toSave hands the latest state applied to keepSaved.
-func (link *ClusterLink) toSave(c *clusterCache) {
-	link.saveMu.Lock()
-	link.unsaved = c
-	link.saveMu.Unlock()
-	select {
-	case link.saveWake <- struct{}{}:
-	default:
-	}
-}
-
-// saveInterval is the least time between two saves of the cluster state
-// (a change of 100k listeners is a few MB to write).
-const saveInterval = time.Second
-
-// keepSaved writes the latest state applied to DIR/cluster.json, at most
-// once per saveInterval, and once more when ctx ends.
-func (link *ClusterLink) keepSaved(ctx context.Context, log *slog.Logger) {
-	save := func() {
-		link.saveMu.Lock()
-		c := link.unsaved
-		link.unsaved = nil
-		link.saveMu.Unlock()
-		if c != nil {
-			if err := c.save(link.cachePath); err != nil {
-				log.Warn("saving the cluster state", "err", err)
-			}
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			save()
-			return
-		case <-link.saveWake:
-		}
-		save()
-		select {
-		case <-ctx.Done():
-			save()
-			return
-		case <-time.After(saveInterval):
-		}
-	}
 }
