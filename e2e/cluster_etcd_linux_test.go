@@ -112,24 +112,31 @@ func (l *testLab) waitForNoDirectory(host, addr string, port int) {
 	}
 }
 
-// partitionFromEtcd blackholes host's routes to the etcd members; the
+// partitionFromEtcd cuts host off from the etcd members both ways
+// (blackhole routes in host's namespace to the members, and in theirs to
+// host: a one-way cut would still let etcd's watch events in); the
 // returned function heals it.
 func (l *testLab) partitionFromEtcd(host string) (heal func()) {
 	l.t.Helper()
 	n, _ := l.Node(host)
-	var routes []*netlink.Route
+	blackhole := func(a netip.Addr) *netlink.Route {
+		return &netlink.Route{Dst: &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(32, 32)}, Type: unix.RTN_BLACKHOLE}
+	}
+	type cut struct {
+		node  lab.Node
+		route *netlink.Route
+	}
+	var cuts []cut
 	for _, m := range l.Etcd {
-		routes = append(routes, &netlink.Route{Dst: &net.IPNet{IP: net.IP(m.Addr.AsSlice()), Mask: net.CIDRMask(32, 32)}, Type: unix.RTN_BLACKHOLE})
+		cuts = append(cuts, cut{n, blackhole(m.Addr)}, cut{lab.Node{Name: m.Name, Netns: m.Netns}, blackhole(n.Addr)})
 	}
 	change := func(op func(*netlink.Route) error) error {
-		return n.Do(func() error {
-			for _, r := range routes {
-				if err := op(r); err != nil {
-					return err
-				}
+		for _, c := range cuts {
+			if err := c.node.Do(func() error { return op(c.route) }); err != nil {
+				return fmt.Errorf("%s: %w", c.node.Name, err)
 			}
-			return nil
-		})
+		}
+		return nil
 	}
 	if err := change(netlink.RouteAdd); err != nil {
 		l.t.Fatalf("partitioning %s from etcd: %v", host, err)

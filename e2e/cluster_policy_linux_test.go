@@ -68,5 +68,21 @@ func TestIntegrationEtcdPolicy(t *testing.T) {
 			t.Fatalf("h2's router still lists %v (%v) after the rule was deleted through h1", rules, err)
 		}
 	}
-	startHoldClient(l, "h1-c1", "h2-c1", port).waitFor("CONNECTED", 10*time.Second)
+	live := startHoldClient(l, "h1-c1", "h2-c1", port)
+	live.waitFor("CONNECTED", 10*time.Second)
+
+	t.Log("h1 cut off from etcd: a rule added meanwhile reaches it, and revokes, when it is back")
+	heal := l.partitionFromEtcd("h1")
+	if _, _, err := h2.PolicyAdd(context.Background(), rule, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if rules, err := h1.PolicyList(context.Background()); err != nil || len(rules) != 0 {
+		t.Fatalf("h1's router, cut off from etcd, lists %v (%v)", rules, err)
+	}
+	healed := monotonicNow(t)
+	heal()
+	live.waitFor("CLIENT CLOSED", storeWait)
+	_, at = closedAt(t, live)
+	t.Logf("cluster policy: h1's client was revoked %v after h1's partition from etcd healed", time.Duration(at-healed))
 }
