@@ -27,6 +27,7 @@ Subcommands:
   down     remove the lab, its processes and any leftovers of a crashed up
   status   show hosts, containers and addresses
   exec     run a command in a host or container: slim lab exec h1-c1 -- ping 198.19.2.2
+  add-host add a host (and its containers and router) to a lab on etcd that is up
 
 Every host runs a slim router (unless --routers=false), with the lab's
 cluster key (/run/slim/lab/NAME/cluster.key, made at the first start, root
@@ -40,7 +41,7 @@ points SLIM_ROUTER_SOCK at the node's router, so in a container
 
 func runLab(args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fs := newFlagSet("lab", "up|down|status|exec [flags]", labDescription)
+		fs := newFlagSet("lab", "up|down|status|exec|add-host [flags]", labDescription)
 		return parseFlags(fs, []string{"--help"})
 	}
 	switch args[0] {
@@ -52,8 +53,10 @@ func runLab(args []string) error {
 		return runLabStatus(args[1:])
 	case "exec":
 		return runLabExec(args[1:])
+	case "add-host":
+		return runLabAddHost(args[1:])
 	default:
-		return fmt.Errorf("%w: unknown lab subcommand %q (want up, down, status or exec)", errUsage, args[0])
+		return fmt.Errorf("%w: unknown lab subcommand %q (want up, down, status, exec or add-host)", errUsage, args[0])
 	}
 }
 
@@ -109,6 +112,44 @@ func startLabRouters(l *lab.Lab, secureMode bool) error {
 		return errors.Join(err, lab.Down(l.Name))
 	}
 	return nil
+}
+
+func runLabAddHost(args []string) error {
+	fs := newFlagSet("lab add-host", "[flags]", "Adds a host to a lab on etcd (slim lab up --store etcd) that is up, starts its router\n"+
+		"and prints the lab's status. No other host's configuration changes: the other routers\n"+
+		"learn of the new host from etcd.")
+	name := labNameFlag(fs)
+	containers := fs.Int("containers", 1, fmt.Sprintf("containers of the new host (0-%d)", lab.MaxContainers))
+	routers := fs.Bool("routers", true, "start a slim router in the new host")
+	secureMode := fs.Bool("secure", false, "start its router in secure mode (as the lab's others: docs/secure.md)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	l, err := lab.Load(*name)
+	if err != nil {
+		return err
+	}
+	host, err := l.AddHost(*containers)
+	if err != nil {
+		return err
+	}
+	if *routers {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		var args []string
+		if *secureMode {
+			args = append(args, "--secure")
+		}
+		if err := l.StartHostRouter(host.Name, self, args...); err != nil {
+			return err
+		}
+	}
+	return l.PrintStatus(os.Stdout)
 }
 
 func runLabDown(args []string) error {

@@ -45,7 +45,9 @@ such as 'deny from 198.19.2.0/24 to 198.19.1.0/24 port 5432'. A missing
 connection decides; a connection no rule matches is allowed. Positions
 start at 1. A policy holds at most 4096 rules; a change is made whole or
 not at all. The router saves the rules in DIR/policy.json before it
-answers, and keeps them across restarts.
+answers, and keeps them across restarts. A router on etcd (a "cluster"
+section in its config) changes the cluster's policy, stored once in etcd,
+which every secure router of the cluster enforces (docs/cluster.md).
 
 Each subcommand takes --control PATH, --router-dir DIR or --lab NAME
 [--host H] to select the router, as slim status does.`

@@ -76,7 +76,10 @@ list, which then names this host alone (docs/cluster.md):
 
 The router claims its subnet there, publishes its listeners, follows the
 other hosts' and routes the overlay to them. Stopping it keeps its place
-(a restart gets the same subnet); --leave gives the place up.
+(a restart gets the same subnet); --leave gives the place up. If etcd does
+not answer within 2 s at start, the router serves from the cluster state it
+saved at its last run (DIR/cluster.json) and joins in the background. In
+secure mode the policy is the cluster's, kept in etcd.
 
 With --secure (docs/secure.md) the router moves into its own cgroup v2,
 loads eBPF programs that guard every host socket it hands out (no host
@@ -152,7 +155,12 @@ func runRouter(args []string) error {
 	} else if *leave {
 		return fmt.Errorf("%w: --leave needs a cluster store (the config's \"cluster\" section)", errUsage)
 	}
-	r, err := router.New(config, logger)
+	var r *router.Router
+	if link != nil {
+		r, err = router.NewOnCluster(config, link, logger)
+	} else {
+		r, err = router.New(config, logger)
+	}
 	if err != nil {
 		return err
 	}

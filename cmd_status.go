@@ -19,7 +19,9 @@ func init() {
 }
 
 const statusDescription = `
-Prints a short summary of a router from its control API: health, peers,
+Prints a short summary of a router from its control API: health, cluster
+store (on etcd: connected or not, last write, watch and lease renewal,
+listeners waiting to be published), peers,
 containers with their accelerated sockets, listeners, connection totals
 and what shims reported. 'slim top' shows the same live.`
 
@@ -56,6 +58,9 @@ func writeStatus(w io.Writer, s control.Snapshot) error {
 	}
 	if r.InsecurePeers {
 		fmt.Fprintf(w, "INSECURE the directory exchange with peer routers is not authenticated (insecure_peers, no cluster key): any user on a peer host can redirect connections\n")
+	}
+	if r.Store != nil {
+		writeStoreHealth(w, s.Time, *r.Store)
 	}
 	if r.SweepErr != "" {
 		fmt.Fprintf(w, "         cannot list host sockets: %s\n", r.SweepErr)

@@ -154,6 +154,7 @@ func (s *Static) Health() Health {
 	state, _ := s.view.Current()
 	return Health{
 		Backend:   "static",
+		Joined:    true,
 		Connected: true,
 		Since:     s.started,
 		Revision:  int64(s.generationNow()),

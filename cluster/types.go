@@ -68,17 +68,31 @@ type Health struct {
 	Backend   string   `json:"backend"` // "static", "etcd"
 	Endpoints []string `json:"endpoints,omitempty"`
 	// Connected: the backend answered within the last lease period.
+	// Joined: this host is a member (a router that started while the
+	// store did not answer serves from its saved state until it joins).
+	Joined    bool      `json:"joined"`
 	Connected bool      `json:"connected"`
 	Since     time.Time `json:"since"` // of the current Connected value
 	LastError string    `json:"last_error,omitempty"`
 	ErrorAt   time.Time `json:"error_at,omitzero"`
 	// Revision is the backend's revision of the state served.
 	Revision int64 `json:"revision"`
+	// LastWrite is when the store last took a write of this host (its
+	// join, its listeners, a policy change); LastWatch when it last sent
+	// the state (a watch event or progress notification, or a full read);
+	// LastRenewal when it last renewed this host's leases. Zero: never.
+	LastWrite   time.Time `json:"last_write,omitzero"`
+	LastWatch   time.Time `json:"last_watch,omitzero"`
+	LastRenewal time.Time `json:"last_renewal,omitzero"`
 	// Unpublished: this host's latest listeners are not in the store
-	// yet (they are being retried).
-	Unpublished bool `json:"unpublished"`
-	Members     int  `json:"members"`
-	Listeners   int  `json:"listeners"`
+	// yet (they are being retried). Pending is how many lists were
+	// published since the last one the store took (the store writes only
+	// the latest), and PendingSince since when they wait.
+	Unpublished  bool      `json:"unpublished"`
+	Pending      uint64    `json:"pending,omitempty"`
+	PendingSince time.Time `json:"pending_since,omitzero"`
+	Members      int       `json:"members"`
+	Listeners    int       `json:"listeners"`
 	// Resyncs counts full re-reads (after a compaction or a lost lease).
 	Resyncs int `json:"resyncs"`
 }

@@ -123,6 +123,41 @@ type RouterHealth struct {
 	// peers unauthenticated (insecure_peers, no cluster key): any user on
 	// a peer host can then redirect its containers' connections.
 	InsecurePeers bool `json:"insecure_peers,omitempty"`
+	// Store is set when the router takes the cluster from a store (etcd:
+	// docs/cluster.md): how the store is doing.
+	Store *StoreHealth `json:"store,omitempty"`
+}
+
+// StoreHealth is how a router's cluster store is doing: whether it
+// answers, when it last took a write, sent the state and renewed the
+// host's leases, and whether this host's listeners wait to be published.
+// It has the fields of cluster.Health.
+type StoreHealth struct {
+	Backend   string   `json:"backend"` // "etcd"
+	Endpoints []string `json:"endpoints,omitempty"`
+	// Connected: the store answered the last call; Since: of that value.
+	// Joined: this host is a member (a router that started while the
+	// store did not answer serves from its saved state until it joins).
+	Joined    bool      `json:"joined"`
+	Connected bool      `json:"connected"`
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error,omitempty"`
+	ErrorAt   time.Time `json:"error_at,omitzero"`
+	// Revision is the store's revision of the state the router serves.
+	Revision    int64     `json:"revision"`
+	LastWrite   time.Time `json:"last_write,omitzero"`
+	LastWatch   time.Time `json:"last_watch,omitzero"`
+	LastRenewal time.Time `json:"last_renewal,omitzero"`
+	// Unpublished: this host's latest listeners are not in the store
+	// yet; Pending lists wait (only the latest is written), since
+	// PendingSince.
+	Unpublished  bool      `json:"unpublished"`
+	Pending      uint64    `json:"pending,omitempty"`
+	PendingSince time.Time `json:"pending_since,omitzero"`
+	Members      int       `json:"members"`
+	Listeners    int       `json:"listeners"`
+	// Resyncs counts full re-reads (after a compaction or a lost lease).
+	Resyncs int `json:"resyncs"`
 }
 
 // SecureEvents counts secure mode's decisions in the kernel: connects the

@@ -1,21 +1,26 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	named "github.com/slimnet/slim/internal/netns"
 	"github.com/slimnet/slim/internal/testenv"
 	"github.com/slimnet/slim/lab"
 	"github.com/slimnet/slim/router"
@@ -31,11 +36,19 @@ const (
 // take the cluster from the lab's 3-member etcd.
 func newEtcdLab(t *testing.T, prefix string, hosts int) *testLab {
 	t.Helper()
+	return newEtcdLabWith(t, prefix, lab.Spec{Hosts: hosts, Containers: 1}, (*lab.Lab).StartRouters)
+}
+
+// newEtcdLabWith is a lab of spec on the lab's etcd whose routers start
+// (each host's container(s) with it).
+func newEtcdLabWith(t *testing.T, prefix string, spec lab.Spec, start func(*lab.Lab, string, ...string) error) *testLab {
+	t.Helper()
 	testenv.Integration(t)
 	testenv.Tools(t, "etcd", "python3")
 	build(t)
 	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
-	l, err := lab.Up(lab.Spec{Name: name, Hosts: hosts, Containers: 1, Store: lab.StoreEtcd})
+	spec.Name, spec.Store = name, lab.StoreEtcd
+	l, err := lab.Up(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +64,7 @@ func newEtcdLab(t *testing.T, prefix string, hosts int) *testLab {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	if err := l.StartRouters(slimPath, "--verbose"); err != nil {
+	if err := start(l, slimPath, "--verbose"); err != nil {
 		t.Fatal(err)
 	}
 	return &testLab{t: t, Lab: l}
@@ -100,24 +113,31 @@ func (l *testLab) waitForNoDirectory(host, addr string, port int) {
 	}
 }
 
-// partitionFromEtcd blackholes host's routes to the etcd members; the
+// partitionFromEtcd cuts host off from the etcd members both ways
+// (blackhole routes in host's namespace to the members, and in theirs to
+// host: a one-way cut would still let etcd's watch events in); the
 // returned function heals it.
 func (l *testLab) partitionFromEtcd(host string) (heal func()) {
 	l.t.Helper()
 	n, _ := l.Node(host)
-	var routes []*netlink.Route
+	blackhole := func(a netip.Addr) *netlink.Route {
+		return &netlink.Route{Dst: &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(32, 32)}, Type: unix.RTN_BLACKHOLE}
+	}
+	type cut struct {
+		node  lab.Node
+		route *netlink.Route
+	}
+	var cuts []cut
 	for _, m := range l.Etcd {
-		routes = append(routes, &netlink.Route{Dst: &net.IPNet{IP: net.IP(m.Addr.AsSlice()), Mask: net.CIDRMask(32, 32)}, Type: unix.RTN_BLACKHOLE})
+		cuts = append(cuts, cut{n, blackhole(m.Addr)}, cut{lab.Node{Name: m.Name, Netns: m.Netns}, blackhole(n.Addr)})
 	}
 	change := func(op func(*netlink.Route) error) error {
-		return n.Do(func() error {
-			for _, r := range routes {
-				if err := op(r); err != nil {
-					return err
-				}
+		for _, c := range cuts {
+			if err := c.node.Do(func() error { return op(c.route) }); err != nil {
+				return fmt.Errorf("%s: %w", c.node.Name, err)
 			}
-			return nil
-		})
+		}
+		return nil
 	}
 	if err := change(netlink.RouteAdd); err != nil {
 		l.t.Fatalf("partitioning %s from etcd: %v", host, err)
@@ -133,6 +153,95 @@ func (l *testLab) partitionFromEtcd(host string) (heal func()) {
 	}
 	l.t.Cleanup(heal)
 	return heal
+}
+
+// waitForStatus waits until slim status of host's router says every one
+// of wants.
+func (l *testLab) waitForStatus(host string, wants ...string) {
+	l.t.Helper()
+	var out []byte
+	for deadline := time.Now().Add(storeWait); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var err error
+		out, err = exec.Command(slimPath, "status", "--lab", l.Name, "--host", host).CombinedOutput()
+		missing := err != nil
+		for _, want := range wants {
+			missing = missing || !strings.Contains(string(out), want)
+		}
+		if !missing {
+			return
+		}
+	}
+	l.t.Fatalf("slim status of %s does not say %q after %v:\n%s", host, wants, storeWait, out)
+}
+
+// routerConfigs reads every host's router configuration, by host.
+func (l *testLab) routerConfigs() map[string]string {
+	l.t.Helper()
+	configs := map[string]string{}
+	for _, h := range l.Hosts {
+		data, err := os.ReadFile(l.routerConfigPath(h.Name))
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		configs[h.Name] = string(data)
+	}
+	return configs
+}
+
+// waitForSavedPeers waits until the cluster state host's router saved
+// lists n peer hosts.
+func (l *testLab) waitForSavedPeers(host string, n int) {
+	l.t.Helper()
+	var saved struct{ Claims []json.RawMessage }
+	for deadline := time.Now().Add(storeWait); len(saved.Claims) != n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("the router of %s saved %d peers, not %d, after %v", host, len(saved.Claims), n, storeWait)
+		}
+		if data, err := os.ReadFile(filepath.Join(l.RouterDir(host), "cluster.json")); err == nil {
+			json.Unmarshal(data, &saved)
+		}
+	}
+}
+
+// watchRouteRemovals follows host's routing table; the returned function
+// stops and lists the overlay routes removed meanwhile.
+func (l *testLab) watchRouteRemovals(host string) func() []string {
+	l.t.Helper()
+	n, _ := l.Node(host)
+	ns, err := netns.GetFromPath(named.Path(n.Netns))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer ns.Close()
+	updates, done := make(chan netlink.RouteUpdate, 64), make(chan struct{})
+	if err := netlink.RouteSubscribeWithOptions(updates, done, netlink.RouteSubscribeOptions{Namespace: &ns}); err != nil {
+		l.t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		removed []string
+	)
+	go func() {
+		for u := range updates {
+			if u.Type == unix.RTM_DELROUTE && u.Dst != nil && lab.OverlayCIDR.Contains(netip.MustParseAddr(u.Dst.IP.String())) {
+				mu.Lock()
+				removed = append(removed, u.Dst.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	stopped := false
+	stop := func() []string {
+		if !stopped {
+			stopped = true
+			close(done)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(removed)
+	}
+	l.t.Cleanup(func() { stop() })
+	return stop
 }
 
 // routesTo says whether host routes the overlay to subnet.
@@ -165,14 +274,16 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	l.waitForDirectoryAll(h1, 8000)
 	l.exchange("h4-c1", h1, 8000)
 
-	t.Log("a restarted router has the whole directory as soon as it serves, and keeps its peers' routes")
-	logged := l.routerLogSize("h2")
+	t.Log("a restarted router has the whole directory as soon as it serves, and keeps its peers' routes throughout")
+	l.waitForSavedPeers("h2", 3) // saved at most once a second: a router killed sooner restarts from the state before
+	removals := l.watchRouteRemovals("h2")
 	l.restartRouter("h2", l.killRouter("h2"))
 	if !l.directoryLists("h2", h1, 8000) {
 		t.Fatal("the restarted router of h2 serves without h1's listener in its directory")
 	}
-	if removed := l.routerLogSince("h2", logged, "removed the route"); removed != "" {
-		t.Errorf("the restarted router of h2 removed its peers' routes at start:\n%s", removed)
+	time.Sleep(time.Second) // a route removed late, in the first repair, counts too
+	if gone := removals(); len(gone) > 0 {
+		t.Fatalf("the restarted router of h2 removed peers' routes: %v", gone)
 	}
 	l.exchange("h2-c1", h1, 8000)
 
@@ -199,6 +310,21 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	if strings.Contains(held.output(), "CLOSED") {
 		t.Fatalf("a connection broke while etcd was down:\n%s", held.output())
 	}
+	l.waitForStatus("h2", "store    etcd DISCONNECTED", "this host's listeners are not published yet")
+
+	t.Log("h2's router restarted while etcd is down: it serves its known destinations from its saved state")
+	restarted := time.Now()
+	l.restartRouter("h2", l.killRouter("h2"))
+	t.Logf("a router restarted with etcd down served after %v", time.Since(restarted).Round(time.Millisecond))
+	if !l.directoryLists("h2", h1, 8000) || !l.directoryLists("h2", h3, 8001) {
+		t.Fatal("the router restarted with etcd down serves without the listeners it knew")
+	}
+	if !l.routesTo("h2", l.Hosts[0].Subnet) {
+		t.Fatalf("the router restarted with etcd down does not route to h1's subnet %s", l.Hosts[0].Subnet)
+	}
+	l.exchange("h2-c1", h1, 8000)
+	l.exchange("h2-c1", h3, 8001)
+	l.waitForStatus("h2", "store    etcd DISCONNECTED", "NOT JOINED")
 
 	t.Log("etcd back: what could not be published lands")
 	for i := range l.Etcd {
@@ -208,6 +334,10 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	}
 	l.waitForDirectoryAll(h2, 8002)
 	l.exchange("h3-c1", h2, 8002)
+	l.waitForStatus("h2", "store    etcd connected", "4 members")
+	if out, _ := exec.Command(slimPath, "status", "--lab", l.Name, "--host", "h2").CombinedOutput(); strings.Contains(string(out), "NOT JOINED") {
+		t.Fatalf("h2's router has not joined since etcd came back:\n%s", out)
+	}
 
 	t.Log("h3 partitioned from etcd: the others drop its listeners, it keeps its state; healed, all comes back")
 	heal := l.partitionFromEtcd("h3")
@@ -226,6 +356,32 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	l.restartWithSubnetFromStore("h2")
 	l.exchange("h2-c1", h1, 8000)
 	l.exchange("h4-c1", h2, 8002)
+
+	t.Log("h5 added while traffic runs: no other host's configuration changes, it reaches and is reached accelerated")
+	traffic := l.start("h1-c1", true, "python3", clusterScript(), "hold", h3, "8003", "15")
+	traffic.waitFor("CONNECTED", 10*time.Second)
+	configs := l.routerConfigs()
+	if _, err := l.AddHost(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StartHostRouter("h5", slimPath, "--verbose"); err != nil {
+		t.Fatal(err)
+	}
+	h5 := l.containerAddr("h5-c1")
+	l.serve("h5-c1", 8005)
+	l.waitForDirectoryAll(h5, 8005)
+	l.exchange("h1-c1", h5, 8005)
+	l.exchange("h5-c1", h1, 8000)
+	l.exchange("h5-c1", h3, 8003)
+	traffic.waitFor("HELD 5", 15*time.Second)
+	if strings.Contains(traffic.output(), "CLOSED") {
+		t.Fatalf("a connection broke while h5 was added:\n%s", traffic.output())
+	}
+	for host, config := range configs {
+		if now, err := os.ReadFile(l.routerConfigPath(host)); err != nil || string(now) != config {
+			t.Errorf("adding h5 changed the router configuration of %s (%v)", host, err)
+		}
+	}
 
 	t.Log("h4 leaves: the others stop routing to its subnet")
 	subnet := l.Hosts[3].Subnet
@@ -281,31 +437,4 @@ func (l *testLab) restartWithSubnetFromStore(host string) {
 	if err := n.Run(up); err != nil {
 		l.t.Fatalf("slim overlay up with the subnet from the store: %v\n%s", err, out.String())
 	}
-}
-
-// routerLogSize is the size of host's router log now.
-func (l *testLab) routerLogSize(host string) int64 {
-	l.t.Helper()
-	st, err := os.Stat(filepath.Join(l.RouterDir(host), "router.log"))
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	return st.Size()
-}
-
-// routerLogSince returns the lines of host's router log past offset that
-// contain text.
-func (l *testLab) routerLogSince(host string, offset int64, text string) string {
-	l.t.Helper()
-	data, err := os.ReadFile(filepath.Join(l.RouterDir(host), "router.log"))
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	var lines []string
-	for _, line := range strings.Split(string(data[min(offset, int64(len(data))):]), "\n") {
-		if strings.Contains(line, text) {
-			lines = append(lines, line)
-		}
-	}
-	return strings.Join(lines, "\n")
 }

@@ -80,6 +80,9 @@ func (l *Lab) buildEtcd(wire *netlink.Handle) error {
 	if _, err := ca.WriteCA(dir); err != nil {
 		return err
 	}
+	if _, err := ca.WriteCAKey(dir); err != nil { // AddHost issues more
+		return err
+	}
 	for i := 1; i <= etcdMembers; i++ {
 		if err := l.plugEtcdMember(wire, ca, i); err != nil {
 			return err

@@ -18,28 +18,16 @@ import (
 // missing. It returns the Host (for Attach) and what it changed, one line
 // per change, empty when everything was in place.
 func Ensure(handle *netlink.Handle, plan Plan, self int) (*Host, []string, error) {
-	return ensureHost(handle, plan, self, true)
-}
-
-// EnsureKeepingPeers is Ensure without removing the routes and entries of
-// hosts the plan does not list: a router on a cluster store starts with
-// its own host alone in the plan, and the peers that a previous run routed
-// are still the cluster's until the store says otherwise.
-func EnsureKeepingPeers(handle *netlink.Handle, plan Plan, self int) (*Host, []string, error) {
-	return ensureHost(handle, plan, self, false)
-}
-
-func ensureHost(handle *netlink.Handle, plan Plan, self int, removeStale bool) (*Host, []string, error) {
 	host, err := NewHost(handle, plan, self)
 	if err != nil {
 		return nil, nil, err
 	}
-	changes, err := host.sync(removeStale)
+	changes, err := host.sync()
 	return host, changes, err
 }
 
 // sync is Ensure's work on a Host.
-func (host *Host) sync(removeStale bool) ([]string, error) {
+func (host *Host) sync() ([]string, error) {
 	var changes []string
 	note := func(format string, args ...any) { changes = append(changes, fmt.Sprintf(format, args...)) }
 	if err := host.syncBridge(note); err != nil {
@@ -48,7 +36,7 @@ func (host *Host) sync(removeStale bool) ([]string, error) {
 	if err := host.syncVXLAN(note); err != nil {
 		return changes, err
 	}
-	if err := host.syncPeers(note, removeStale); err != nil {
+	if err := host.syncPeers(note); err != nil {
 		return changes, err
 	}
 	return changes, nil

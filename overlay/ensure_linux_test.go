@@ -150,22 +150,3 @@ func TestIntegrationRemoveOverlay(t *testing.T) {
 		t.Errorf("Attached without a bridge = %v, %v", names, err)
 	}
 }
-
-// TestIntegrationEnsureKeepingPeers: with the host alone in its plan (a
-// router on a cluster store at start), EnsureKeepingPeers leaves the
-// routes and entries of the peers already there; Ensure with the same
-// plan removes them. Once, a restarted router on etcd removed every
-// peer's route at start and put them back from the store a moment later.
-func TestIntegrationEnsureKeepingPeers(t *testing.T) {
-	handle := scratchHandle(t)
-	ensure(t, handle, threeHostPlan(t))
-	alone := testPlan(t)
-	alone.Hosts = alone.Hosts[:1]
-	_, changes, err := EnsureKeepingPeers(handle, alone, 0)
-	if err != nil || len(changes) != 0 {
-		t.Fatalf("EnsureKeepingPeers: changes %q, %v; want none", changes, err)
-	}
-	if changes := ensure(t, handle, alone); !mentions(changes, "removed the route to 198.19.2.0/24") || !mentions(changes, "removed the route to 198.19.3.0/24") {
-		t.Errorf("Ensure of the host alone: changes %q, want both peers removed", changes)
-	}
-}

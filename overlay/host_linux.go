@@ -42,7 +42,7 @@ func NewHost(handle *netlink.Handle, plan Plan, self int) (*Host, error) {
 // a restarted router can call it again. Ensure does the same and reports
 // what it changed.
 func (host *Host) Up() error {
-	_, err := host.sync(true)
+	_, err := host.sync()
 	return err
 }
 

@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncPeers adds the route and entries of every peer that lacks them and,
-// with removeStale, removes those of addresses that are no longer a peer's.
-func (host *Host) syncPeers(note noteFunc, removeStale bool) error {
+// syncPeers adds the route and entries of every peer that lacks them and
+// removes those of addresses that are no longer a peer's.
+func (host *Host) syncPeers(note noteFunc) error {
 	vxlan, err := host.handle.LinkByName(VXLANName)
 	if err != nil {
 		return fmt.Errorf("looking up %s: %w", VXLANName, err)
@@ -30,9 +30,6 @@ func (host *Host) syncPeers(note noteFunc, removeStale bool) error {
 			return fmt.Errorf("peer host %s: %w", peer.Underlay, err)
 		}
 		note("added the route and entries of peer %s (%s)", peer.Underlay, peer.Subnet)
-	}
-	if !removeStale {
-		return nil
 	}
 	return host.removeStale(have, peers, note)
 }

@@ -2,93 +2,50 @@ package router
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slimnet/slim/cluster"
-	"github.com/slimnet/slim/cluster/etcd"
 	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/overlay"
 	"github.com/slimnet/slim/router/protocol"
 )
-
-// joinTimeout bounds a router's join at start: it needs its subnet
-// before it serves.
-const joinTimeout = 30 * time.Second
 
 // ClusterLink is a router's membership of a cluster store: the store,
 // this host's member record, and what the router made of the store's
 // state so far.
 type ClusterLink struct {
 	Store  cluster.Store
-	Member cluster.Member
+	Member cluster.Member // from the configuration until joined
 
-	memberPath string // MemberFile, removed when the host leaves
+	self      cluster.Self
+	joined    atomic.Bool
+	cache     *clusterCache // the saved state, until the store's replaces it
+	cachePath string
+
+	memberPath string // MemberFile: the subnet the store gave, for readers of the config
 
 	peers   *overlay.Host                  // programs VXLAN peers; nil if it cannot
 	mu      sync.Mutex                     // guards routed (the overlay repair reads it)
 	routed  map[netip.Prefix]cluster.Claim // peers programmed
 	remote  map[netip.Addr][]protocol.Mapping
 	applied *cluster.State
+
+	saveMu   sync.Mutex
+	unsaved  *clusterCache // the latest state applied, not yet saved
+	saveWake chan struct{}
 }
 
-// JoinCluster opens the store config.Cluster names and joins it; config's
-// host list becomes this host alone, with the subnet the store gave it.
-// Nothing is done without a cluster section (a static cluster).
-func JoinCluster(config *Config, logger *slog.Logger) (*ClusterLink, error) {
-	if config.Cluster == nil {
-		return nil, nil
-	}
-	if err := config.Cluster.Check(len(config.Hosts)); err != nil {
-		return nil, err
-	}
-	plan, err := config.plan(config.SubnetFromStore())
-	if err != nil {
-		return nil, err
-	}
-	host := plan.Hosts[config.Self] // no subnet if the store is to pick one
-	settings := config.Cluster.Etcd
-	settings.Logger = logger.With("store", "etcd")
-	store, err := etcd.New(settings)
-	if err != nil {
-		return nil, err
-	}
-	self := cluster.Self{
-		ID:       config.Cluster.HostID,
-		Underlay: host.Underlay,
-		Subnet:   host.Subnet,
-		PeerPort: config.PeerPort,
-		Network:  cluster.Network{Overlay: plan.Config.CIDR, HostBits: plan.Config.HostBits},
-	}
-	if self.ID == "" {
-		self.ID = host.Underlay.String()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
-	defer cancel()
-	member, err := store.Join(ctx, self)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	if err := recordMember(*config, member); err != nil {
-		store.Close()
-		return nil, err
-	}
-	config.Hosts = []HostConfig{{Underlay: member.Underlay.String(), Subnet: member.Subnet.String()}}
-	config.Self = 0
-	link := &ClusterLink{Store: store, Member: member, memberPath: config.MemberPath(), routed: map[netip.Prefix]cluster.Claim{}, remote: map[netip.Addr][]protocol.Mapping{}}
-	link.peers = peerHost(plan.Config, member, logger)
-	return link, nil
-}
+// Joined says whether the link has joined the store (else the router
+// serves from its saved state).
+func (link *ClusterLink) Joined() bool { return link.joined.Load() }
 
 // peerHost is what programs the VXLAN peers in the router's namespace,
 // or nil if the host has no overlay device (then only the directory
@@ -105,17 +62,44 @@ func peerHost(config overlay.Config, member cluster.Member, logger *slog.Logger)
 	return overlay.NewPeerHost(handle, config, overlay.HostPlan{Underlay: member.Underlay, Subnet: member.Subnet})
 }
 
+// NewOnCluster is New for a router on a cluster store: the overlay it
+// sets up at start keeps the peers of its saved state (a restart does
+// not take their routes down, even for a moment).
+func NewOnCluster(config Config, link *ClusterLink, logger *slog.Logger) (*Router, error) {
+	return newWithLink(config, link, logger)
+}
+
 // RunWithCluster is Run for a router whose cluster state comes from a
-// store: the directory starts complete (the store's first read), peers'
-// listeners and VXLAN peers follow the store, and this host's listeners
-// are published to it. The store is the router's Cluster (storeCluster),
+// store: the directory starts complete (the store's first read, or the
+// saved state when the store did not answer at start), peers' listeners
+// and VXLAN peers follow the store, and this host's listeners are
+// published to it. The store is the router's Cluster (storeCluster),
 // which Run runs in its exchange stage.
 func (r *Router) RunWithCluster(ctx context.Context, link *ClusterLink) error {
 	r.clusterLink = link // before Run: the overlay repair keeps the peers it routes
-	state, _ := link.Store.State()
-	r.applyCluster(link, state)
+	if link.peers == nil {
+		link.peers = peerHost(r.plan.Config, link.Member, r.log)
+	}
+	if link.Joined() {
+		state, _ := link.Store.State()
+		r.applyCluster(link, state)
+		r.followClusterPolicy(state)
+	} else {
+		r.applyCache(link)
+	}
 	r.cluster = &storeCluster{router: r, link: link, exchange: r.cluster}
 	return r.Run(ctx)
+}
+
+// applyCache puts the saved state's listeners in the directory.
+func (r *Router) applyCache(link *ClusterLink) {
+	if link.cache == nil {
+		return
+	}
+	for host, mappings := range link.cache.remote() {
+		link.remote[host] = mappings
+		r.listeners.setRemote(host, mappings)
+	}
 }
 
 // storeCluster is the Cluster of a router on a cluster store: it follows
@@ -134,13 +118,23 @@ func (c *storeCluster) Peers() []control.Peer { return c.exchange.Peers() }
 
 func (c *storeCluster) WaitPublished(version uint64) { c.exchange.WaitPublished(version) }
 
-// Run follows the store and publishes to it until ctx is done, and
-// returns once its goroutines are done.
+// Run joins the store if the router started without it, then follows it
+// and publishes to it until ctx is done, and returns once its goroutines
+// are done.
 func (c *storeCluster) Run(ctx context.Context) error {
 	group, ctx := errgroup.WithContext(ctx)
 	group.Go(func() error { return c.exchange.Run(ctx) })
-	group.Go(func() error { c.router.followCluster(ctx, c.link); return nil })
-	group.Go(func() error { c.router.publishToCluster(ctx, c.link); return nil })
+	group.Go(func() error { c.link.keepSaved(ctx, c.router.log); return nil })
+	group.Go(func() error {
+		if !c.router.joinInBackground(ctx, c.link) {
+			return nil
+		}
+		follow := make(chan struct{})
+		go func() { defer close(follow); c.router.followCluster(ctx, c.link) }()
+		c.router.publishToCluster(ctx, c.link)
+		<-follow
+		return nil
+	})
 	return group.Wait()
 }
 
@@ -151,6 +145,7 @@ func (r *Router) followCluster(ctx context.Context, link *ClusterLink) {
 		if r.applyCluster(link, state) {
 			r.publish()
 		}
+		r.followClusterPolicy(state)
 		select {
 		case <-ctx.Done():
 			return
@@ -161,13 +156,13 @@ func (r *Router) followCluster(ctx context.Context, link *ClusterLink) {
 
 // applyCluster makes the peers' listeners those of state and programs
 // the overlay towards every held subnet; it says whether the directory
-// changed.
+// changed. What it applied is saved (keepSaved).
 func (r *Router) applyCluster(link *ClusterLink, state *cluster.State) bool {
 	if state == link.applied {
 		return false
 	}
 	link.applied = state
-	r.routePeers(link, state)
+	routesChanged := r.routePeers(link, state)
 	changed := false
 	seen := map[netip.Addr]bool{}
 	for _, m := range state.Members() {
@@ -189,15 +184,19 @@ func (r *Router) applyCluster(link *ClusterLink, state *cluster.State) bool {
 			changed = true
 		}
 	}
+	if changed || routesChanged || link.cache != nil {
+		link.cache = nil // the store's state replaces the saved one
+		link.toSave(newClusterCache(state.Revision(), link.routedClaims(), link.remote))
+	}
 	return changed
 }
 
 // routePeers adds VXLAN peers for subnets newly held and removes those
 // of subnets no longer held (a host that left, or whose grace period
-// ended).
-func (r *Router) routePeers(link *ClusterLink, state *cluster.State) {
+// ended); it says whether it changed any.
+func (r *Router) routePeers(link *ClusterLink, state *cluster.State) (changed bool) {
 	if link.peers == nil {
-		return
+		return false
 	}
 	link.mu.Lock()
 	defer link.mu.Unlock()
@@ -213,6 +212,7 @@ func (r *Router) routePeers(link *ClusterLink, state *cluster.State) {
 		if old, ok := link.routed[c.Subnet]; ok {
 			link.peers.RemovePeer(overlay.HostPlan{Underlay: old.Underlay, Subnet: old.Subnet})
 		}
+		changed = true
 		if err := link.peers.AddPeer(overlay.HostPlan{Underlay: c.Underlay, Subnet: c.Subnet}); err != nil {
 			r.log.Warn("cannot route to a peer host", "host", c.ID, "subnet", c.Subnet, "err", err)
 			continue
@@ -225,8 +225,10 @@ func (r *Router) routePeers(link *ClusterLink, state *cluster.State) {
 				r.log.Warn("removing a peer host's route", "host", c.ID, "err", err)
 			}
 			delete(link.routed, subnet)
+			changed = true
 		}
 	}
+	return changed
 }
 
 // publishToCluster publishes this host's listeners whenever they change.
@@ -266,17 +268,13 @@ func toListeners(ms []protocol.Mapping) []cluster.Listener {
 	return ls
 }
 
-// Leave gives the host's place in the cluster up (slim router --leave).
-func (link *ClusterLink) Leave() error {
-	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
-	defer cancel()
-	if err := link.Store.Leave(ctx); err != nil {
-		return fmt.Errorf("leaving the cluster: %w", err)
-	}
-	if err := os.Remove(link.memberPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("left the cluster, but its subnet stays recorded: %w", err)
-	}
-	return nil
+// routedClaims are the claims of the peer hosts this router routes.
+func (link *ClusterLink) routedClaims() []cluster.Claim {
+	link.mu.Lock()
+	defer link.mu.Unlock()
+	claims := slices.Collect(maps.Values(link.routed))
+	slices.SortFunc(claims, func(a, b cluster.Claim) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
+	return claims
 }
 
 // routedHosts are the peer hosts whose subnets this router routes, as

@@ -30,6 +30,10 @@ func (r *Router) Snapshot() control.Snapshot {
 		health.SweepErr = sweepErr.Error()
 	}
 	health.Secure = r.mode.events()
+	if r.clusterLink != nil {
+		store := control.StoreHealth(r.clusterLink.Store.Health())
+		health.Store = &store
+	}
 	snap := control.Snapshot{
 		Time:        now,
 		Router:      health,

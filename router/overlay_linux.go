@@ -32,11 +32,6 @@ const forwardingSysctl = "/proc/sys/net/ipv4/ip_forward"
 // overlayInterval, `slim overlay up` once; the lab builds its hosts with
 // the same overlay.Ensure.
 func EnsureOverlay(config Config) ([]string, error) {
-	return ensureOverlay(config, overlay.Ensure)
-}
-
-// ensureOverlay is EnsureOverlay with the overlay's ensure function.
-func ensureOverlay(config Config, ensure func(*netlink.Handle, overlay.Plan, int) (*overlay.Host, []string, error)) ([]string, error) {
 	config, err := config.WithStoreSubnet()
 	if err != nil {
 		return nil, err
@@ -50,7 +45,7 @@ func ensureOverlay(config Config, ensure func(*netlink.Handle, overlay.Plan, int
 		return nil, fmt.Errorf("overlay: opening netlink: %w", err)
 	}
 	defer handle.Close()
-	_, changes, err := ensure(handle, plan, config.Self)
+	_, changes, err := overlay.Ensure(handle, plan, config.Self)
 	if err != nil {
 		return changes, fmt.Errorf("overlay: %w", err)
 	}
@@ -110,14 +105,7 @@ func RemoveOverlay(config Config, force bool) ([]string, error) {
 // made in memory only (tests) keeps no overlay.
 func (r *Router) setUpOverlay() error {
 	r.keepsOverlay = true
-	ensure := overlay.Ensure
-	if r.config.Cluster != nil {
-		// Its plan lists this host alone: the peers a previous run routed
-		// stay until the store's state (RunWithCluster) and the repair
-		// say which are gone, so that a restart leaves no gap in routing.
-		ensure = overlay.EnsureKeepingPeers
-	}
-	changes, err := ensureOverlay(r.config, ensure)
+	changes, err := EnsureOverlay(r.overlayConfig())
 	for _, c := range changes {
 		r.log.Info("overlay: " + c)
 	}

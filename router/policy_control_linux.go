@@ -92,6 +92,9 @@ func (p policyAPI) ListPolicy() ([]control.PolicyRule, error) {
 // AddPolicy inserts a rule at a 1-based position, 0 appending it.
 func (p policyAPI) AddPolicy(text string, position int) (int, []control.PolicyRule, error) {
 	r := p.r
+	if r.onClusterStore() {
+		return r.addClusterPolicy(text, position)
+	}
 	r.policyMu.Lock()
 	defer r.policyMu.Unlock()
 	if r.policy == nil {
@@ -117,6 +120,9 @@ func (p policyAPI) AddPolicy(text string, position int) (int, []control.PolicyRu
 // DeletePolicy deletes the rule at a 1-based position.
 func (p policyAPI) DeletePolicy(position int) ([]control.PolicyRule, error) {
 	r := p.r
+	if r.onClusterStore() {
+		return r.deleteClusterPolicy(position)
+	}
 	r.policyMu.Lock()
 	defer r.policyMu.Unlock()
 	if r.policy == nil {

@@ -31,7 +31,8 @@ type Router struct {
 	version string    // what the control API reports
 	started time.Time // when New made it
 	// clusterLink is the router's membership of a cluster store, set by
-	// RunWithCluster (cluster_linux.go); nil for a static cluster.
+	// NewOnCluster or RunWithCluster (cluster_linux.go); nil for a static
+	// cluster.
 	clusterLink *ClusterLink
 	// keepsOverlay: New set the host's overlay up, and Run repairs it
 	// (overlay_linux.go).
@@ -51,6 +52,10 @@ type Router struct {
 	// Secure mode's policy (policy_control_linux.go): nil unless secure.
 	policyMu sync.Mutex
 	policy   *policy.Set
+	// On a cluster store (cluster_policy_linux.go): the revision of the
+	// cluster's policy document r.policy came from (-1: from the file
+	// only), and the store revision at which it was known.
+	policyRevision, policySeen int64
 
 	// The parts, which Run runs (run_linux.go). The shim server
 	// (shims_linux.go) asks callers who connects, and the kernel through
@@ -82,6 +87,12 @@ func (r *Router) limits() Limits { return r.config.Limits.withDefaults() }
 // socket in use, a bad configuration or policy never touches what guards
 // the sockets handed out before. Nothing is served until Run.
 func New(config Config, logger *slog.Logger) (*Router, error) {
+	return newWithLink(config, nil, logger)
+}
+
+// newWithLink is New, for a router on a cluster store if link is not nil
+// (NewOnCluster).
+func newWithLink(config Config, link *ClusterLink, logger *slog.Logger) (*Router, error) {
 	plan, err := config.Plan()
 	if err != nil {
 		return nil, err
@@ -96,6 +107,7 @@ func New(config Config, logger *slog.Logger) (*Router, error) {
 		}
 	}
 	r := newRouter(config, plan, clusterKey, logger)
+	r.clusterLink = link // setUpOverlay keeps the peers it routes
 	if err := r.loadPolicy(); err != nil {
 		return nil, err
 	}
@@ -145,7 +157,8 @@ func newRouter(config Config, plan overlay.Plan, clusterKey *secure.ClusterKey, 
 		clusterKey: clusterKey,
 		mode:       plainMode{},
 
-		netnsOfSocket: socketNetns,
+		policyRevision: -1,
+		netnsOfSocket:  socketNetns,
 	}
 	r.sweeper = census.NewSweeper(r.census, sweepHost{r}, logger)
 	r.cluster = r.newCluster() // no peer socket yet: New makes it again

@@ -119,6 +119,18 @@ func keys(s ...string) []tea.Msg {
 	return msgs
 }
 
+// withStore makes s a router's on etcd, connected or cut off for 40 s
+// with two lists of listeners waiting.
+func withStore(s control.Snapshot, connected bool) control.Snapshot {
+	h := control.StoreHealth{Backend: "etcd", Joined: true, Connected: true, Since: snapTime.Add(-time.Hour), Revision: 42, Members: 4, Listeners: 7}
+	if !connected {
+		h.Connected, h.Since, h.LastError = false, snapTime.Add(-40*time.Second), "context deadline exceeded"
+		h.Unpublished, h.Pending, h.PendingSince = true, 2, snapTime.Add(-30*time.Second)
+	}
+	s.Router.Store = &h
+	return s
+}
+
 func snap(s control.Snapshot) tea.Msg { return SnapshotMsg{Snapshot: s} }
 
 var errRefused = errors.New("dial unix /run/slim/control.sock: connect: connection refused")
@@ -144,6 +156,8 @@ func TestGolden(t *testing.T) {
 		{"wide", 140, 20, []tea.Msg{snap(withShimStats(fixture(5)))}},
 		{"help", 80, 24, append([]tea.Msg{snap(fixture(3))}, keys("?")...)},
 		{"resized", 80, 24, []tea.Msg{snap(fixture(30)), tea.WindowSizeMsg{Width: 100, Height: 16}}},
+		{"store-unreachable", 100, 16, []tea.Msg{snap(withStore(fixture(3), false))}},
+		{"store-connected", 100, 16, []tea.Msg{snap(withStore(fixture(3), true))}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
 
@@ -126,8 +127,35 @@ func (m Model) title() string {
 	if r.InsecurePeers {
 		peers += " UNAUTHENTICATED"
 	}
+	if s := r.Store; s != nil {
+		peers += fmt.Sprintf(" · %s %d members", s.Backend, s.Members)
+	}
 	return fmt.Sprintf("slim top · %s %s · %s · up %s · %s · %s",
 		r.Host, r.Subnet, r.Version, durationText(r.Uptime), peers, m.snap.Time.Format("15:04:05"))
+}
+
+// storeProblem says what is wrong with the router's cluster store, or "".
+func (m Model) storeProblem() string {
+	s := m.snap.Router.Store
+	switch {
+	case s == nil:
+		return ""
+	case !s.Connected:
+		text := fmt.Sprintf("%s unreachable for %s, serving its state of revision %d", s.Backend, durationText(m.snap.Time.Sub(s.Since)), s.Revision)
+		if !s.Joined {
+			text = fmt.Sprintf("%s unreachable for %s, not joined: serving the saved state", s.Backend, durationText(m.snap.Time.Sub(s.Since)))
+		}
+		if s.Unpublished {
+			text += fmt.Sprintf("; %d listener lists unpublished", s.Pending)
+		}
+		if s.LastError != "" {
+			text += ": " + s.LastError
+		}
+		return text
+	case s.Unpublished && m.snap.Time.Sub(s.PendingSince) > time.Second:
+		return fmt.Sprintf("%s: this host's listeners unpublished for %s (retrying)", s.Backend, durationText(m.snap.Time.Sub(s.PendingSince)))
+	}
+	return ""
 }
 
 func (m Model) totals() string {
@@ -184,6 +212,8 @@ func (m Model) status() string {
 		return errorStyle.Render(clip(text, m.width))
 	case m.snap != nil && m.snap.Router.SweepErr != "":
 		return errorStyle.Render(clip("router cannot list host sockets: "+m.snap.Router.SweepErr, m.width))
+	case m.snap != nil && m.storeProblem() != "":
+		return errorStyle.Render(clip(m.storeProblem(), m.width))
 	case m.snap == nil:
 		return dimStyle.Render("connecting to " + m.target + " …")
 	}

@@ -60,6 +60,10 @@ func TestIntegrationEtcdDownAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, h2, "h1's listeners", func(s *cluster.State) bool { return len(s.Listeners("h1")) == 2 })
+	up := h1.Health()
+	if up.LastWrite.IsZero() || up.LastWatch.IsZero() || up.Pending != 0 || !up.PendingSince.IsZero() {
+		t.Fatalf("health after a join and a publication: %+v", up)
+	}
 
 	for i := range e.scratch.Cluster.Members {
 		if err := e.scratch.Process(i).Stop(); err != nil {
@@ -82,6 +86,9 @@ func TestIntegrationEtcdDownAndBack(t *testing.T) {
 		t.Fatal("a policy edit succeeded with etcd down")
 	}
 	waitHealth(t, h1, "disconnected, unpublished", func(h cluster.Health) bool { return !h.Connected && h.Unpublished && h.LastError != "" })
+	if down := h1.Health(); down.Pending != 1 || down.PendingSince.Before(start) || down.LastWrite != up.LastWrite {
+		t.Fatalf("health with etcd down (one list waiting since %v, no write since %v): %+v", start, up.LastWrite, down)
+	}
 	if state, _ := h2.State(); len(state.Listeners("h1")) != 2 {
 		t.Fatalf("with etcd down h2 lost its last state: %v", state.Listeners("h1"))
 	}
@@ -95,7 +102,9 @@ func TestIntegrationEtcdDownAndBack(t *testing.T) {
 		t.Fatalf("after etcd came back: %v", err)
 	}
 	eventually(t, h2, "h1's retried list", func(s *cluster.State) bool { return hasListeners(s, "h1", next) })
-	waitHealth(t, h1, "connected, published", func(h cluster.Health) bool { return h.Connected && !h.Unpublished })
+	waitHealth(t, h1, "connected, published", func(h cluster.Health) bool {
+		return h.Connected && !h.Unpublished && h.Pending == 0 && h.LastWrite.After(up.LastWrite)
+	})
 }
 
 // TestIntegrationPartitionAndHeal: a host cut off from etcd longer than

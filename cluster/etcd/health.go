@@ -15,6 +15,9 @@ type health struct {
 	lastError string
 	errorAt   time.Time
 	resyncs   int
+	// Times of the last write, state sent (watch or read) and lease
+	// renewal that succeeded.
+	lastWrite, lastWatch, lastRenewal time.Time
 }
 
 // ok records an answer from etcd.
@@ -24,6 +27,18 @@ func (h *health) ok() {
 	if !h.connected {
 		h.connected, h.since = true, time.Now()
 	}
+}
+
+// wrote, watched and renewed record an answer from etcd of their kind.
+func (h *health) wrote()   { h.answered(&h.lastWrite) }
+func (h *health) watched() { h.answered(&h.lastWatch) }
+func (h *health) renewed() { h.answered(&h.lastRenewal) }
+
+func (h *health) answered(at *time.Time) {
+	h.ok()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*at = time.Now()
 }
 
 // failed records a call that failed for want of etcd (a timeout, no

@@ -70,7 +70,7 @@ func (s *Store) join(ctx context.Context, self cluster.Self) (cluster.Member, in
 		s.revoke(claim)
 		return cluster.Member{}, 0, err
 	}
-	s.health.ok()
+	s.health.wrote()
 	return member, rev, nil
 }
 

@@ -39,7 +39,7 @@ func (s *Store) keepAlive() {
 			wait = min(backoff(max(wait/2, retryMin)), interval)
 			continue
 		}
-		s.health.ok()
+		s.health.renewed()
 		wait = interval
 	}
 }

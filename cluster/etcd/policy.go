@@ -37,6 +37,7 @@ func (s *Store) EditPolicy(ctx context.Context, edit func([]byte) ([]byte, error
 			return cluster.Policy{}, fmt.Errorf("writing the cluster's policy: %w", err)
 		}
 		if txn.Succeeded {
+			s.health.wrote()
 			return cluster.Policy{Rules: next, Revision: txn.Header.Revision}, nil
 		}
 	}

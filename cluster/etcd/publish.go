@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"slices"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -13,6 +14,9 @@ import (
 // background (see cluster.Store).
 func (s *Store) PublishListeners(listeners []cluster.Listener) uint64 {
 	s.mu.Lock()
+	if s.published == s.generation {
+		s.pendingSince = time.Now()
+	}
 	s.generation++
 	s.desired = slices.Clone(listeners)
 	generation := s.generation
@@ -107,7 +111,7 @@ func (s *Store) publishLatest() error {
 	if _, err := s.client.Put(ctx, s.keys.listeners(id), string(value), clientv3.WithLease(lease)); err != nil {
 		return err
 	}
-	s.health.ok()
+	s.health.wrote()
 	s.markPublished(generation)
 	return nil
 }

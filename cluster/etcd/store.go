@@ -50,6 +50,7 @@ type Store struct {
 	claim                 clientv3.LeaseID // the subnet claim's lease
 	desired               []cluster.Listener
 	generation, published uint64
+	pendingSince          time.Time // when published fell behind generation
 	publishedChanged      chan struct{}
 	wake                  chan struct{} // the publisher has work
 	rejoin                chan struct{} // the member lease is gone
@@ -107,22 +108,31 @@ func (s *Store) State() (*cluster.State, <-chan struct{}) { return s.view.Curren
 func (s *Store) Health() cluster.Health {
 	state, _ := s.view.Current()
 	s.mu.Lock()
-	unpublished := s.published < s.generation
+	pending, since, joined := s.generation-s.published, s.pendingSince, s.joined
 	s.mu.Unlock()
+	if pending == 0 {
+		since = time.Time{}
+	}
 	s.health.mu.Lock()
 	defer s.health.mu.Unlock()
 	return cluster.Health{
-		Backend:     "etcd",
-		Endpoints:   s.config.Endpoints,
-		Connected:   s.health.connected,
-		Since:       s.health.since,
-		LastError:   s.health.lastError,
-		ErrorAt:     s.health.errorAt,
-		Revision:    state.Revision(),
-		Unpublished: unpublished,
-		Members:     len(state.Members()),
-		Listeners:   state.ListenerCount(),
-		Resyncs:     s.health.resyncs,
+		Backend:      "etcd",
+		Endpoints:    s.config.Endpoints,
+		Joined:       joined,
+		Connected:    s.health.connected,
+		Since:        s.health.since,
+		LastError:    s.health.lastError,
+		ErrorAt:      s.health.errorAt,
+		Revision:     state.Revision(),
+		LastWrite:    s.health.lastWrite,
+		LastWatch:    s.health.lastWatch,
+		LastRenewal:  s.health.lastRenewal,
+		Unpublished:  pending > 0,
+		Pending:      pending,
+		PendingSince: since,
+		Members:      len(state.Members()),
+		Listeners:    state.ListenerCount(),
+		Resyncs:      s.health.resyncs,
 	}
 }
 

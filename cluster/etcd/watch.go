@@ -36,7 +36,7 @@ func (s *Store) relist(ctx context.Context) (int64, error) {
 		b.SetRevision(rev)
 	})...)
 	s.report(problems)
-	s.health.ok()
+	s.health.watched()
 	return rev, nil
 }
 
@@ -118,7 +118,7 @@ func (s *Store) watchFrom(rev int64) (int64, error) {
 		if err := resp.Err(); err != nil {
 			return rev, err
 		}
-		s.health.ok()
+		s.health.watched()
 		rev = s.apply(resp, rev)
 	}
 	if err := s.ctx.Err(); err != nil {

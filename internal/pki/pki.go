@@ -132,3 +132,40 @@ func writePrivate(path string, data []byte) error {
 	}
 	return nil
 }
+
+// WriteCAKey writes the CA's private key to dir/ca-key.pem (root only),
+// so that the CA can issue more certificates later (LoadAuthority).
+func (ca *Authority) WriteCAKey(dir string) (string, error) {
+	der, err := x509.MarshalECPrivateKey(ca.key)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "ca-key.pem")
+	return path, writePrivate(path, encode("EC PRIVATE KEY", der))
+}
+
+// LoadAuthority reads a CA written by WriteCA and WriteCAKey in dir.
+func LoadAuthority(dir string) (*Authority, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "ca-key.pem"))
+	if err != nil {
+		return nil, err
+	}
+	certBlock, _ := pem.Decode(certPEM)
+	keyBlock, _ := pem.Decode(keyPEM)
+	if certBlock == nil || keyBlock == nil {
+		return nil, fmt.Errorf("the CA in %s is not PEM", dir)
+	}
+	cert, err := x509.ParseCertificate(certBlock.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the CA certificate in %s: %w", dir, err)
+	}
+	key, err := x509.ParseECPrivateKey(keyBlock.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the CA key in %s: %w", dir, err)
+	}
+	return &Authority{cert: cert, key: key, CertPEM: certPEM}, nil
+}

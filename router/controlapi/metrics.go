@@ -54,6 +54,10 @@ func WriteMetrics(w io.Writer, s control.Snapshot) {
 	metric("slim_router_uptime_seconds", "gauge", "Seconds since the router started.")
 	fmt.Fprintf(w, "slim_router_uptime_seconds %g\n", s.Router.Uptime.Seconds())
 
+	if st := s.Router.Store; st != nil {
+		writeStoreMetrics(w, metric, *st)
+	}
+
 	metric("slim_peer_connected", "gauge", "1 if the directory push connection to the peer router is up.")
 	for _, p := range s.Peers {
 		fmt.Fprintf(w, "slim_peer_connected{peer=%q} %d\n", p.Host.String(), boolInt(p.Connected))

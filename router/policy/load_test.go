@@ -80,3 +80,37 @@ func writePolicy(t *testing.T, text string) string {
 	}
 	return path
 }
+
+// TestEncodeDecode: a cluster store keeps the policy as Encode writes it;
+// Decode reads it back rule for rule, reads nothing as no rules, and
+// refuses what Load refuses, naming the rule.
+func TestEncodeDecode(t *testing.T) {
+	s := &Set{}
+	for _, text := range []string{"deny from container web to 198.19.1.0/24 port 80-90", "allow from 198.19.2.0/24"} {
+		s.Add(mustParse(t, text), -1)
+	}
+	data, err := s.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !decoded.Equal(s) {
+		t.Errorf("decoded %q, encoded %q", texts(decoded), texts(s))
+	}
+	if empty, err := Decode(nil); err != nil || empty.Len() != 0 {
+		t.Errorf("Decode(nil) = %v rules, %v; want an empty policy", empty.Len(), err)
+	}
+	if data, _ := (&Set{}).Encode(); !strings.Contains(string(data), `"rules": []`) {
+		t.Errorf("an empty policy encodes as %s, want an empty list of rules", data)
+	}
+	if decoded.Delete(0); decoded.Equal(s) {
+		t.Error("sets of different rules are Equal")
+	}
+	_, err = Decode([]byte(`{"version": 1, "rules": [{"action": "allow"}, {"action": "deny", "too": "198.19.1.0/24"}]}`))
+	if err == nil || !strings.Contains(err.Error(), `rule 2: unknown field "too"`) {
+		t.Errorf("Decode of a misspelt field: %v", err)
+	}
+}

@@ -91,12 +91,36 @@ type loadedFile struct {
 
 const fileVersion = 1
 
+// Encode is the rules as a document: what Save writes to a file and a
+// cluster store keeps (docs/cluster.md), read back by Decode.
+func (s *Set) Encode() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rules := s.rules
+	if rules == nil {
+		rules = []Rule{}
+	}
+	return json.MarshalIndent(file{Version: fileVersion, Rules: rules}, "", "  ")
+}
+
+// Equal says whether two sets hold the same rules in the same order.
+func (s *Set) Equal(o *Set) bool {
+	a, b := s.List(), o.List()
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Rule != b[i].Rule {
+			return false
+		}
+	}
+	return true
+}
+
 // Save writes the rules to path atomically: a reader, or a router that
 // crashes half way, sees the old file or the new one, never a mix.
 func (s *Set) Save(path string) error {
-	s.mu.Lock()
-	data, err := json.MarshalIndent(file{Version: fileVersion, Rules: s.rules}, "", "  ")
-	s.mu.Unlock()
+	data, err := s.Encode()
 	if err != nil {
 		return err
 	}
@@ -120,7 +144,8 @@ func (s *Set) Save(path string) error {
 
 // Load reads rules saved by Save. A missing file is an empty policy. A
 // field this router does not know, or a rule that is not valid, is an
-// error that names the rule: a rule half understood must not be enforced.
+// error that names the file and the rule: a rule half understood must
+// not be enforced.
 func Load(path string) (*Set, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -129,18 +154,38 @@ func Load(path string) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading policy: %w", err)
 	}
+	s, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("policy file %s%w", path, err)
+	}
+	return s, nil
+}
+
+// DecodeError is a policy document that cannot be enforced; its message
+// starts with what follows the document's name (", rule 2: …", " is
+// corrupt: …").
+type DecodeError struct{ msg string }
+
+func (e *DecodeError) Error() string { return e.msg }
+
+// Decode reads a document made by Encode; empty data is an empty policy.
+// Like Load, it refuses what it does not fully understand.
+func Decode(data []byte) (*Set, error) {
+	if len(data) == 0 {
+		return &Set{}, nil
+	}
 	var f loadedFile
 	if err := strictjson.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("policy file %s is corrupt: %w", path, err)
+		return nil, &DecodeError{" is corrupt: " + err.Error()}
 	}
 	if f.Version != fileVersion {
-		return nil, fmt.Errorf("policy file %s has version %d, this router reads %d", path, f.Version, fileVersion)
+		return nil, &DecodeError{fmt.Sprintf(" has version %d, this router reads %d", f.Version, fileVersion)}
 	}
 	s := &Set{}
 	for i, raw := range f.Rules {
 		r, err := decodeRule(raw)
 		if err != nil {
-			return nil, fmt.Errorf("policy file %s, rule %d: %w", path, i+1, err)
+			return nil, &DecodeError{fmt.Sprintf(", rule %d: %v", i+1, err)}
 		}
 		s.Add(r, -1)
 	}
