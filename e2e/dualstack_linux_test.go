@@ -165,6 +165,38 @@ s.listen(` + fmt.Sprint(port) + `, () => console.log("listening on", s.address()
 	}
 }
 
+// TestIntegrationSecureDualStackLeftAlone: secure mode does not guard
+// AF_INET6 host sockets yet, so a dual-stack server there stays on the
+// overlay (and works), counted as an "ipv6" fallback, and no AF_INET6 host
+// socket is handed out.
+func TestIntegrationSecureDualStackLeftAlone(t *testing.T) {
+	requireTool(t, "iperf3")
+	l := newSecureLab(t, "dsz")
+	addr := l.containerAddr("h1-c1")
+	const port = 6600
+	ctl := filepath.Join(l.RouterDir("h1"), control.SocketName)
+	before := ipv6Fallbacks(t, ctl)
+	server := l.start("h1-c1", true, "iperf3", "--forceflush", "-s", "-1", "-p", fmt.Sprint(port))
+	server.waitFor("Server listening", 10*time.Second)
+	l.requireListeningIPv6("h1-c1", port)
+	client := l.start("h2-c1", true, "iperf3", "-c", "::ffff:"+addr, "-p", fmt.Sprint(port), "-n", "1M")
+	if err := client.wait(60 * time.Second); err != nil {
+		t.Fatalf("iperf3 client over the overlay: %v\n%s\nserver:\n%s", err, client.output(), server.output())
+	}
+	if l.directoryLists("h2", addr, port) {
+		t.Error("secure mode published an AF_INET6 listener")
+	}
+	var got uint64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = ipv6Fallbacks(t, ctl); got > before {
+			break
+		}
+	}
+	if got <= before {
+		t.Errorf("the router of h1 counts no ipv6 fallback for a dual-stack listener in secure mode")
+	}
+}
+
 // requireListeningIPv6 fails unless node has an AF_INET6 TCP socket
 // listening on port (the kernel's tcp6 table): the test exercises
 // dual-stack listeners, not an IPv4 fallback of the program.
