@@ -125,6 +125,52 @@ func TestIntegrationIPv6OnlyListenerLeftAlone(t *testing.T) {
 	}
 }
 
+// leftAloneClient connects an AF_INET6 socket to an IPv6 address (2001:2::1,
+// which nothing routes in the lab) and an IPV6_V6ONLY socket to a
+// v4-mapped overlay address; both fail, as the kernel says.
+const leftAloneClient = `
+import socket, sys
+for name, only, addr in (("ipv6-destination", 0, ("2001:2::1", 9)), ("v6only", 1, ("::ffff:" + sys.argv[1], 9))):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, only)
+    s.settimeout(2)
+    try:
+        s.connect(addr)
+        print(name, "connected", flush=True)
+    except OSError as e:
+        print(name, "failed", e.errno, flush=True)
+`
+
+// TestIntegrationIPv6ClientsLeftAlone: a connect to an IPv6 address and
+// one from an IPV6_V6ONLY socket are left to the kernel, each said once
+// under SLIM_DEBUG and counted as an "ipv6" fallback.
+func TestIntegrationIPv6ClientsLeftAlone(t *testing.T) {
+	requireTool(t, "python3")
+	l := newLab(t, "dsv")
+	ctl := filepath.Join(l.RouterDir("h2"), control.SocketName)
+	before := ipv6Fallbacks(t, ctl)
+	p := l.start("h2-c1", true, "env", "SLIM_DEBUG=1", "python3", "-c", leftAloneClient, l.containerAddr("h1-c1"))
+	if err := p.wait(30 * time.Second); err != nil {
+		t.Fatalf("client: %v\n%s", err, p.output())
+	}
+	out := p.output()
+	for _, want := range []string{"ipv6-destination failed", "v6only failed",
+		"a connect to an IPv6 address is not accelerated", "an IPV6_V6ONLY socket is not accelerated"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in the client's output:\n%s", want, out)
+		}
+	}
+	var got uint64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = ipv6Fallbacks(t, ctl); got >= before+2 {
+			break
+		}
+	}
+	if got != before+2 {
+		t.Errorf("the router of h2 counts %d ipv6 fallbacks, want %d", got, before+2)
+	}
+}
+
 // TestIntegrationDualStackNode: a Node.js HTTP server with
 // server.listen(port), its default (:: dual-stack), under curl and wrk.
 func TestIntegrationDualStackNode(t *testing.T) {
