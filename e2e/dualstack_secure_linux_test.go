@@ -51,3 +51,15 @@ func TestIntegrationSecurePolicyCoversMappedConnects(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationSecureIntruderInet6: a program slim exec started (so
+// enrolled) asks the router itself for AF_INET6 pool sockets and for a
+// host listener for a dual-stack listener: host sockets that secure mode's
+// AF_INET hooks (connect4, bind4, getsockname4 ...) would not guard. Both
+// are refused.
+func TestIntegrationSecureIntruderInet6(t *testing.T) {
+	l := newSecureLab(t, "dsq")
+	attacks, out := runIntruder(t, l, "h1-c1", slimPath, "exec", "--", binPath("intruder"), "inet6")
+	wantRefused(t, "AF_INET6 host sockets in secure mode", attacks, out, "host_sockets_inet6", "listen_inet6")
+	t.Logf("intruder:\n%s", out)
+}
