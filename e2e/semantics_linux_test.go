@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,8 +56,14 @@ func runPair(t *testing.T, l *testLab, prog, clientNode, serverNode string, slim
 // runPairOf is runPair with the client's and the server's binaries named
 // (the same program, built in different ways).
 func runPairOf(t *testing.T, l *testLab, clientBin, serverBin, clientNode, serverNode string, slimClient, slimServer bool, port int) {
+	runPairArgv(t, l, []string{clientBin}, []string{serverBin}, clientNode, serverNode, slimClient, slimServer, port)
+}
+
+// runPairArgv is runPairOf with the command lines that start the client
+// and the server given (a binary, or env VAR=VALUE and a binary).
+func runPairArgv(t *testing.T, l *testLab, clientCmd, serverCmd []string, clientNode, serverNode string, slimClient, slimServer bool, port int) {
 	serverAddr := l.containerAddr(serverNode)
-	server := l.start(serverNode, slimServer, serverBin, "server", serverAddr, fmt.Sprint(port))
+	server := l.start(serverNode, slimServer, append(slices.Clone(serverCmd), "server", serverAddr, fmt.Sprint(port))...)
 	server.waitFor("listening on", 10*time.Second)
 	clientHost, _ := l.HostOf(clientNode)
 	serverHost, _ := l.HostOf(serverNode)
@@ -65,7 +72,7 @@ func runPairOf(t *testing.T, l *testLab, clientBin, serverBin, clientNode, serve
 		l.waitForDirectory(clientHost.Name, serverAddr, port, 5*time.Second)
 	}
 	before := l.vxlanBytes("h1")
-	client := l.start(clientNode, slimClient, clientBin, "client", serverAddr, fmt.Sprint(port))
+	client := l.start(clientNode, slimClient, append(slices.Clone(clientCmd), "client", serverAddr, fmt.Sprint(port))...)
 	err := client.wait(60 * time.Second)
 	out := client.output()
 	// A few checks go over the overlay on purpose (refused ports, sockets

@@ -31,18 +31,34 @@ except OSError as e:
 // TestIntegrationUnregisterResetsConnections: 'slim container del' makes
 // the router reset a container's accelerated listener and the connections
 // it accepted (the client sees a reset at once, not a hang), and withdraw
-// the listener from the peers' directories.
+// the listener from the peers' directories. Also for a server whose
+// sockets are AF_INET6 (SLIMTEST_INET6=1): its host listener and
+// connections are AF_INET6 ones, which the router's sock_diag dumps must
+// find to reset.
 func TestIntegrationUnregisterResetsConnections(t *testing.T) {
 	testenv.Tools(t, "python3")
 	l := newLab(t, "unr")
 	h := newCNIHost(l, "h1")
+	for i, variant := range []struct {
+		name string
+		cmd  []string
+	}{{"inet", nil}, {"inet6", inet6Cmd()}} {
+		t.Run(variant.name, func(t *testing.T) {
+			l.t = t
+			unregisterResets(t, l, h, variant.cmd, 7750+i)
+		})
+	}
+}
+
+func unregisterResets(t *testing.T, l *testLab, h *cniHost, prefix []string, port int) {
 	c := h.newContainer()
 	addr := addrOf(t, h.add(c)).String()
-	server := l.startInNetns(c.netns, "h1", true, binPath("churn"), "server", addr, "7750")
+	p := strconv.Itoa(port)
+	server := l.startInNetns(c.netns, "h1", true, append(prefix, binPath("churn"), "server", addr, p)...)
 	server.waitFor("listening on", 10*time.Second)
-	l.waitForDirectory("h2", addr, 7750, 10*time.Second)
+	l.waitForDirectory("h2", addr, port, 10*time.Second)
 	goAhead := filepath.Join(t.TempDir(), "go")
-	client := l.start("h2-c1", true, "python3", "-c", holdClient, addr, "7750", goAhead)
+	client := l.start("h2-c1", true, "python3", "-c", holdClient, addr, p, goAhead)
 	client.waitFor("first", 10*time.Second)
 	h.waitForConnections(c.id, 1, 5*time.Second)
 
@@ -62,9 +78,9 @@ func TestIntegrationUnregisterResetsConnections(t *testing.T) {
 	if !strings.Contains(client.output(), "then ConnectionResetError") {
 		t.Errorf("the client of the unregistered container's server saw %q, want a reset", client.output())
 	}
-	for deadline := time.Now().Add(10 * time.Second); l.directoryLists("h2", addr, 7750); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); l.directoryLists("h2", addr, port); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("h2's directory still lists %s:7750 after the container was unregistered", addr)
+			t.Fatalf("h2's directory still lists %s:%d after the container was unregistered", addr, port)
 		}
 	}
 	h.del(c, c.path)

@@ -77,6 +77,7 @@ const (
 	SecureProgSlimBind4             = "slim_bind4"
 	SecureProgSlimConnect4          = "slim_connect4"
 	SecureProgSlimContainerConnect4 = "slim_container_connect4"
+	SecureProgSlimContainerConnect6 = "slim_container_connect6"
 	SecureProgSlimGetpeername4      = "slim_getpeername4"
 	SecureProgSlimGetsockname4      = "slim_getsockname4"
 	SecureProgSlimGetsockopt        = "slim_getsockopt"
@@ -131,6 +132,7 @@ type SecureProgramSpecs struct {
 	SlimBind4             *ebpf.ProgramSpec `ebpf:"slim_bind4"`
 	SlimConnect4          *ebpf.ProgramSpec `ebpf:"slim_connect4"`
 	SlimContainerConnect4 *ebpf.ProgramSpec `ebpf:"slim_container_connect4"`
+	SlimContainerConnect6 *ebpf.ProgramSpec `ebpf:"slim_container_connect6"`
 	SlimGetpeername4      *ebpf.ProgramSpec `ebpf:"slim_getpeername4"`
 	SlimGetsockname4      *ebpf.ProgramSpec `ebpf:"slim_getsockname4"`
 	SlimGetsockopt        *ebpf.ProgramSpec `ebpf:"slim_getsockopt"`
@@ -222,6 +224,7 @@ type SecurePrograms struct {
 	SlimBind4             *ebpf.Program `ebpf:"slim_bind4"`
 	SlimConnect4          *ebpf.Program `ebpf:"slim_connect4"`
 	SlimContainerConnect4 *ebpf.Program `ebpf:"slim_container_connect4"`
+	SlimContainerConnect6 *ebpf.Program `ebpf:"slim_container_connect6"`
 	SlimGetpeername4      *ebpf.Program `ebpf:"slim_getpeername4"`
 	SlimGetsockname4      *ebpf.Program `ebpf:"slim_getsockname4"`
 	SlimGetsockopt        *ebpf.Program `ebpf:"slim_getsockopt"`
@@ -236,6 +239,7 @@ func (p *SecurePrograms) Close() error {
 		p.SlimBind4,
 		p.SlimConnect4,
 		p.SlimContainerConnect4,
+		p.SlimContainerConnect6,
 		p.SlimGetpeername4,
 		p.SlimGetsockname4,
 		p.SlimGetsockopt,

@@ -45,7 +45,7 @@ func TestSecureSpecParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"slim_connect4", "slim_bind4", "slim_getsockname4", "slim_getpeername4",
-		"slim_setsockopt", "slim_sockops", "slim_ingress", "slim_container_connect4"} {
+		"slim_setsockopt", "slim_sockops", "slim_ingress", "slim_container_connect4", "slim_container_connect6"} {
 		if _, ok := spec.Programs[name]; !ok {
 			t.Errorf("no program %s in the embedded object", name)
 		}

@@ -261,8 +261,10 @@ static int sockopt_int(int fd, int level, int name)
 }
 
 /*
- * A socket received from another process: if it is a TCP/IPv4 listener,
- * it becomes a merged listener waiting for the app's first accept.
+ * A socket received from another process: if it is a TCP listener that
+ * carries IPv4 (AF_INET, or AF_INET6 on :: without IPV6_V6ONLY or on a
+ * v4-mapped address), it becomes a merged listener waiting for the app's
+ * first accept.
  */
 static void received(int fd)
 {
@@ -270,23 +272,28 @@ static void received(int fd)
 	if (e == NULL)
 		return;
 	slim_set_kind(fd, SLIM_NONE); /* a new number: nothing stale */
-	struct sockaddr_in sin;
-	socklen_t len = sizeof sin;
+	struct slim_inaddr a;
+	uint32_t ip;
+	uint16_t port;
+	a.len = sizeof a.u;
+	int domain = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
 	if (sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) != 1 ||
-	    sockopt_int(fd, SOL_SOCKET, SO_DOMAIN) != AF_INET ||
+	    (domain != AF_INET && domain != AF_INET6) ||
 	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
-	    REAL(getsockname)(fd, (struct sockaddr *)&sin, &len) != 0 || len < sizeof sin ||
-	    (ntohl(sin.sin_addr.s_addr) >> 24) == 127)
+	    REAL(getsockname)(fd, &a.u.sa, &a.len) != 0 ||
+	    !slim_inaddr_v4(&a.u.sa, a.len, &ip, &port) || (ntohl(ip) >> 24) == 127 ||
+	    (domain == AF_INET6 && ip == htonl(INADDR_ANY) && slim_v6only(fd)))
 		return;
 	struct tcp_info ti;
 	socklen_t tlen = sizeof ti;
 	int backlog = 128;
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 && ti.tcpi_sacked > 0)
 		backlog = (int)ti.tcpi_sacked; /* a listener's: its backlog */
-	struct slim_listener *l = slim_listener_new(-1, sin.sin_addr.s_addr, sin.sin_port);
+	struct slim_listener *l = slim_listener_new(-1, ip, port);
 	if (l == NULL)
 		return;
 	l->backlog = backlog;
+	l->v6 = domain == AF_INET6;
 	atomic_store(&l->state, SLIM_L_ADOPT);
 	slim_lock(fd);
 	e->u.l = l;

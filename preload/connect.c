@@ -38,10 +38,16 @@ SLIM_EXPORT int socket(int domain, int type, int protocol)
 	if (fd < 0 || slim_ent(fd) == NULL)
 		return fd;
 	int saved = errno;
-	if (domain == AF_INET && (type & 0xf) == SOCK_STREAM &&
+	if ((domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
 	    (protocol == 0 || protocol == IPPROTO_TCP)) {
 		slim_set_kind(fd, SLIM_CAND);
 		slim_cand_cloexec(fd, (type & SOCK_CLOEXEC) != 0);
+		if (domain == AF_INET6) {
+			struct slim_fd *e = slim_ent(fd);
+			slim_lock(fd);
+			e->flags |= SLIM_F_INET6;
+			slim_unlock(fd);
+		}
 	} else
 		slim_set_kind(fd, SLIM_NONE);
 	errno = saved;
@@ -74,21 +80,24 @@ void slim_cand_cloexec(int fd, int on)
  */
 static void record_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	bool inet = sa != NULL && len >= sizeof *sin && sa->sa_family == AF_INET;
 	struct slim_fd *e = slim_ent(fd);
+	int family = (e->flags & SLIM_F_INET6) ? AF_INET6 : AF_INET;
+	uint32_t ip;
+	uint16_t port;
+	/* An AF_INET6 socket: :: or a v4-mapped address (an IPv6 one: left alone). */
+	bool inet = sa != NULL && sa->sa_family == family && slim_inaddr_v4(sa, len, &ip, &port);
 	slim_lock(fd);
 	if (!inet) {
 		e->flags |= SLIM_F_BOUND;
 	} else {
 		e->flags |= SLIM_F_BOUND0;
-		if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
+		if (ip != htonl(INADDR_ANY)) {
 			e->flags |= SLIM_F_BOUND_IP;
-			e->u.b.ip = sin->sin_addr.s_addr;
+			e->u.b.ip = ip;
 		}
-		if (sin->sin_port != 0) {
+		if (port != 0) {
 			e->flags |= SLIM_F_BOUND_PORT;
-			e->u.b.port = sin->sin_port;
+			e->u.b.port = port;
 		}
 	}
 	slim_unlock(fd);
@@ -185,15 +194,15 @@ bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32_t *cip, uin
 	return *cip != 0 && *cport != 0 && *sip != 0 && *sport != 0;
 }
 
-void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port)
+void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port, bool v6)
 {
 	if (addr == NULL || len == NULL)
 		return;
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = port};
-	sin.sin_addr.s_addr = ip;
-	size_t n = *len < sizeof sin ? *len : sizeof sin;
-	memcpy(addr, &sin, n);
-	*len = sizeof sin;
+	struct slim_inaddr a;
+	slim_inaddr_set(&a, ip, port, v6);
+	size_t n = *len < a.len ? *len : a.len;
+	memcpy(addr, &a.u, n);
+	*len = a.len;
 }
 
 /*
@@ -222,9 +231,9 @@ static int wait_connected(int fd, int timeout_ms)
  * connect() says EISCONN, not 0). 0 or an errno; EINPROGRESS when
  * SO_SNDTIMEO expired (the kernel says EALREADY on this second call).
  */
-static int wait_connected_blocking(int fd, const struct sockaddr_in *host)
+static int wait_connected_blocking(int fd, const struct slim_inaddr *host)
 {
-	if (REAL(connect)(fd, (const struct sockaddr *)host, sizeof *host) == 0)
+	if (REAL(connect)(fd, &host->u.sa, host->len) == 0)
 		return 0;
 	int err = errno;
 	if (err == EALREADY)
@@ -315,6 +324,25 @@ static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
 	return true;
 }
 
+/*
+ * An AF_INET6 socket connecting to a v4-mapped overlay address: not in
+ * secure mode (it does not guard AF_INET6 yet), nor IPV6_V6ONLY (the
+ * kernel refuses the connect: ENETUNREACH). false: left alone (said once,
+ * counted).
+ */
+static bool inet6_accelerable(int fd, const struct slim_self *self)
+{
+	if (self->secure) {
+		slim_v6_left_alone(fd, SLIM_V6_SECURE);
+		return false;
+	}
+	if (slim_v6only(fd)) {
+		slim_v6_left_alone(fd, SLIM_V6_ONLY);
+		return false;
+	}
+	return true;
+}
+
 /* Counts a fallback (if it is one) and tells connect() to use the overlay. */
 static int fall_back(int reason)
 {
@@ -332,7 +360,7 @@ static int host_socket_for(int fd, const struct cand *c, const struct slim_ext *
 			   int *fdfl, int *fallback)
 {
 	*fallback = SLIM_FB_POOL;
-	int ps = slim_pool_get();
+	int ps = slim_pool_get((c->flags & SLIM_F_INET6) != 0);
 	if (ps < 0)
 		return -1;
 	*fallback = SLIM_FB_OPTION;
@@ -365,21 +393,32 @@ static int host_socket_for(int fd, const struct cand *c, const struct slim_ext *
  */
 static bool bind_like_app(int fd, int ps, const struct cand *c, uint16_t *port)
 {
-	struct sockaddr_in app, host = {.sin_family = AF_INET};
+	bool v6 = (c->flags & SLIM_F_INET6) != 0;
+	uint16_t p;
 	if (c->flags & SLIM_F_BOUND_PORT) {
-		app.sin_port = c->bound_port;
+		p = c->bound_port;
 	} else {
-		socklen_t len = sizeof app;
-		if (REAL(getsockname)(fd, (struct sockaddr *)&app, &len) != 0 ||
-		    app.sin_family != AF_INET)
+		struct slim_inaddr app;
+		uint32_t ip;
+		app.len = sizeof app.u;
+		if (REAL(getsockname)(fd, &app.u.sa, &app.len) != 0 ||
+		    !slim_inaddr_v4(&app.u.sa, app.len, &ip, &p))
 			return false;
 	}
-	host.sin_port = app.sin_port;
-	*port = app.sin_port;
-	if (REAL(bind)(ps, (struct sockaddr *)&host, sizeof host) == 0)
+	*port = p;
+	/* An AF_INET6 host socket binds ::, not IPV6_V6ONLY: it carries IPv4. */
+	struct slim_inaddr host;
+	if (v6) {
+		memset(&host, 0, sizeof host);
+		host.u.in6.sin6_family = AF_INET6;
+		host.u.in6.sin6_port = p;
+		host.len = sizeof host.u.in6;
+	} else {
+		slim_inaddr_set(&host, htonl(INADDR_ANY), p, false);
+	}
+	if (REAL(bind)(ps, &host.u.sa, host.len) == 0)
 		return true;
-	slim_debug("slim: fd %d: port %P is taken in the host namespace; using the overlay", fd,
-		   app.sin_port);
+	slim_debug("slim: fd %d: port %P is taken in the host namespace; using the overlay", fd, p);
 	return false;
 }
 
@@ -418,10 +457,10 @@ static int send_preamble(int fd, const uint8_t pre[SLIM_PREAMBLE_LEN])
  * without it (TFO off for the route: complete_handshake sends it), -errno.
  */
 static int send_preamble_to(int fd, const uint8_t pre[SLIM_PREAMBLE_LEN],
-			    const struct sockaddr_in *host)
+			    const struct slim_inaddr *host)
 {
 	ssize_t n = sendto(fd, pre, SLIM_PREAMBLE_LEN, MSG_FASTOPEN | MSG_NOSIGNAL | MSG_DONTWAIT,
-			   (const struct sockaddr *)host, sizeof *host);
+			   &host->u.sa, host->len);
 	if (n == SLIM_PREAMBLE_LEN)
 		return 1;
 	if (n >= 0)
@@ -435,7 +474,7 @@ static int send_preamble_to(int fd, const uint8_t pre[SLIM_PREAMBLE_LEN],
  * the kernel). A non-blocking app waits here only in that case, at most a
  * second. 0, or an errno for the app.
  */
-static int complete_handshake(int fd, const struct sockaddr_in *host, bool blocking, bool sent,
+static int complete_handshake(int fd, const struct slim_inaddr *host, bool blocking, bool sent,
 			      const uint8_t pre[SLIM_PREAMBLE_LEN])
 {
 	int err;
@@ -465,11 +504,13 @@ static int complete_handshake(int fd, const struct sockaddr_in *host, bool block
  * address, epoll sets), and connects over the overlay, where the server
  * may well accept. Returns connect()'s result.
  */
-static int retry_over_overlay(int fd, const struct cand *c, const struct sockaddr_in *dst, int fl,
+static int retry_over_overlay(int fd, const struct cand *c, const struct slim_inaddr *dst, int fl,
 			      int fdfl, uint16_t lport)
 {
 	const struct slim_ext *xr = c->has_ext ? &c->x : NULL;
-	int s = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | ((fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
+	bool v6 = (c->flags & SLIM_F_INET6) != 0;
+	int s = REAL(socket)(v6 ? AF_INET6 : AF_INET,
+			     SOCK_STREAM | SOCK_CLOEXEC | ((fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
 	if (s < 0) {
 		errno = ECONNREFUSED;
 		return -1;
@@ -477,10 +518,19 @@ static int retry_over_overlay(int fd, const struct cand *c, const struct sockadd
 	for (int i = 0; xr != NULL && i < xr->nopts; i++)
 		REAL(setsockopt)(s, xr->opts[i].level, xr->opts[i].name, xr->opts[i].val, xr->opts[i].len);
 	if (c->flags & SLIM_F_BOUND0) {
-		struct sockaddr_in b = {.sin_family = AF_INET};
-		b.sin_port = (c->flags & SLIM_F_BOUND_PORT) ? c->bound_port : lport;
-		b.sin_addr.s_addr = (c->flags & SLIM_F_BOUND_IP) ? c->bound_ip : htonl(INADDR_ANY);
-		REAL(bind)(s, (struct sockaddr *)&b, sizeof b);
+		struct slim_inaddr b;
+		uint16_t port = (c->flags & SLIM_F_BOUND_PORT) ? c->bound_port : lport;
+		if (c->flags & SLIM_F_BOUND_IP) {
+			slim_inaddr_set(&b, c->bound_ip, port, v6);
+		} else if (v6) {
+			memset(&b, 0, sizeof b); /* :: */
+			b.u.in6.sin6_family = AF_INET6;
+			b.u.in6.sin6_port = port;
+			b.len = sizeof b.u.in6;
+		} else {
+			slim_inaddr_set(&b, htonl(INADDR_ANY), port, false);
+		}
+		REAL(bind)(s, &b.u.sa, b.len);
 	}
 	bool deleted[SLIM_MAX_EPREGS] = {0};
 	if (!swap_in(fd, s, fdfl, xr, deleted)) {
@@ -489,11 +539,13 @@ static int retry_over_overlay(int fd, const struct cand *c, const struct sockadd
 	}
 	slim_set_kind(fd, SLIM_NONE); /* a plain overlay socket from now on */
 	slim_stats_fallback(SLIM_FB_NODIR);
-	int r = REAL(connect)(fd, (const struct sockaddr *)dst, sizeof *dst);
+	int r = REAL(connect)(fd, &dst->u.sa, dst->len);
 	int err = errno;
 	epoll_restore(fd, xr, deleted); /* connecting now: no EPOLLHUP */
-	slim_debug("slim: fd %d: %A:%P refused on the host; over the overlay", fd,
-		   dst->sin_addr.s_addr, dst->sin_port);
+	uint32_t dip = 0;
+	uint16_t dport = 0;
+	slim_inaddr_v4(&dst->u.sa, dst->len, &dip, &dport);
+	slim_debug("slim: fd %d: %A:%P refused on the host; over the overlay", fd, dip, dport);
 	errno = r == 0 ? errno : err;
 	return r;
 }
@@ -586,7 +638,8 @@ static int lookup_waiting(int fd, uint32_t dip, uint16_t dport, uint32_t self_ip
 
 /* An accelerated connect: what it needs, and what a retry over the overlay needs. */
 struct attempt {
-	const struct sockaddr_in *dst;
+	const struct sockaddr_in *dst; /* the destination as IPv4 */
+	const struct slim_inaddr *orig; /* as the app gave it (v4-mapped on an AF_INET6 socket) */
 	struct cand c;
 	const struct slim_ext *xr;
 	struct slim_self self;
@@ -621,13 +674,14 @@ static int attempt_host(int fd, struct attempt *a)
 
 	struct slim_fd *e = slim_ent(fd);
 	struct slim_conn conn = {.lip = a->self.ip, .pip = dip, .lport = lport, .pport = dport};
+	conn.v6 = (a->c.flags & SLIM_F_INET6) != 0;
 	slim_lock(fd); /* the recorded state stays until success: a retry needs it */
 	e->u.c = conn;
 	atomic_store_explicit(&e->kind, SLIM_CONN, memory_order_relaxed);
 	slim_unlock(fd);
 
-	struct sockaddr_in host = {.sin_family = AF_INET, .sin_port = a->hport};
-	host.sin_addr.s_addr = a->hip;
+	struct slim_inaddr host;
+	slim_inaddr_set(&host, a->hip, a->hport, conn.v6);
 	bool blocking = !(a->fl & O_NONBLOCK);
 	bool sent = false;
 	int err = 0;
@@ -647,24 +701,26 @@ static int attempt_host(int fd, struct attempt *a)
 		}
 		sent = r == 1;
 	} else {
-		if (REAL(connect)(fd, (struct sockaddr *)&host, sizeof host) != 0) {
+		if (REAL(connect)(fd, &host.u.sa, host.len) != 0) {
 			/* Not deferred (TFO off for this route): a plain handshake. */
 			err = errno;
 			if (err != EINPROGRESS)
 				goto fail;
 		}
-		struct sockaddr_in local;
-		socklen_t llen = sizeof local;
-		if (REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) != 0) {
+		struct slim_inaddr local;
+		local.len = sizeof local.u;
+		if (REAL(getsockname)(fd, &local.u.sa, &local.len) != 0) {
 			err = errno;
 			goto fail;
 		}
+		/* sin_port and sin6_port are at the same place. */
+		uint16_t lp = local.u.in.sin_port;
 		slim_lock(fd);
-		e->u.c.lport = local.sin_port;
+		e->u.c.lport = lp;
 		slim_unlock(fd);
-		a->lport = local.sin_port;
+		a->lport = lp;
 
-		slim_preamble_build(pre, a->self.ip, local.sin_port, dip, dport);
+		slim_preamble_build(pre, a->self.ip, lp, dip, dport);
 		if (err == 0) {
 			int r = send_preamble(fd, pre);
 			if (r < 0) {
@@ -712,10 +768,11 @@ fail:
 	return -1;
 }
 
-static int try_connect(int fd, const struct sockaddr_in *dst)
+static int try_connect(int fd, const struct sockaddr_in *dst, const struct slim_inaddr *orig)
 {
 	struct attempt a; /* not zeroed whole: the recorded state is large */
 	a.dst = dst;
+	a.orig = orig;
 	a.lport = 0;
 	memset(a.deleted, 0, sizeof a.deleted);
 	snapshot_cand(fd, &a.c);
@@ -723,6 +780,8 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	int reason;
 	if (!accelerable(&a.c, dst, &a.self, &reason))
 		return fall_back(reason);
+	if ((a.c.flags & SLIM_F_INET6) && !inet6_accelerable(fd, &a.self))
+		return PASS;
 	a.xr = a.c.has_ext ? &a.c.x : NULL;
 	uint32_t dip = dst->sin_addr.s_addr;
 	uint16_t dport = dst->sin_port;
@@ -739,21 +798,66 @@ static int try_connect(int fd, const struct sockaddr_in *dst)
 	if (r != REFUSED)
 		return r;
 	skip_for_a_while(key);
-	return retry_over_overlay(fd, &a.c, dst, a.fl, a.fdfl, a.lport);
+	return retry_over_overlay(fd, &a.c, orig, a.fl, a.fdfl, a.lport);
+}
+
+/*
+ * The IPv4 destination of a connect on candidate fd, in dst4 (and as the
+ * app gave it in orig): an AF_INET address on an AF_INET socket, a
+ * v4-mapped one on an AF_INET6 socket. false: the kernel's business (a
+ * family mismatch, a short address), or an IPv6 destination (left alone,
+ * said once and counted unless it is loopback or link-local).
+ */
+static bool ipv4_destination(int fd, const struct sockaddr *sa, socklen_t len,
+			     struct sockaddr_in *dst4, struct slim_inaddr *orig)
+{
+	struct slim_fd *e = slim_ent(fd);
+	bool v6 = (e->flags & SLIM_F_INET6) != 0;
+	if (sa == NULL || sa->sa_family != (v6 ? AF_INET6 : AF_INET) ||
+	    len < (v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)))
+		return false;
+	uint32_t ip;
+	uint16_t port;
+	if (!v6) {
+		memcpy(dst4, sa, sizeof *dst4);
+		orig->len = sizeof orig->u.in;
+		memcpy(&orig->u.in, sa, sizeof orig->u.in);
+		return true;
+	}
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+	if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		if (!IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) && !IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) &&
+		    !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+			slim_v6_left_alone(fd, SLIM_V6_DEST);
+		return false;
+	}
+	slim_inaddr_v4(sa, len, &ip, &port);
+	memset(dst4, 0, sizeof *dst4);
+	dst4->sin_family = AF_INET;
+	dst4->sin_addr.s_addr = ip;
+	dst4->sin_port = port;
+	orig->len = sizeof orig->u.in6;
+	memcpy(&orig->u.in6, sa, sizeof orig->u.in6);
+	return true;
 }
 
 SLIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	const struct sockaddr *sa = addr.__sockaddr__;
-	if (likely(slim_kind_of(fd) != SLIM_CAND) || sa == NULL || len < sizeof(struct sockaddr_in) ||
-	    sa->sa_family != AF_INET)
+	if (likely(slim_kind_of(fd) != SLIM_CAND))
 		return REAL(connect)(fd, sa, len);
 	int saved = errno;
-	int r = try_connect(fd, (const struct sockaddr_in *)sa);
-	if (r != PASS)
-		return r;
+	struct sockaddr_in dst4;
+	struct slim_inaddr orig;
+	if (ipv4_destination(fd, sa, len, &dst4, &orig)) {
+		int r = try_connect(fd, &dst4, &orig);
+		if (r != PASS)
+			return r;
+	} else if (sa == NULL || sa->sa_family != AF_INET6) {
+		return REAL(connect)(fd, sa, len); /* AF_UNSPEC and the like: the kernel's */
+	}
 	errno = saved;
-	r = REAL(connect)(fd, sa, len);
+	int r = REAL(connect)(fd, sa, len);
 	if (r != 0 && errno == EPERM)
 		errno = slim_policy_errno(EPERM);
 	/*
@@ -787,7 +891,7 @@ SLIM_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 	struct slim_conn c;
 	if (likely(slim_kind_of(fd) != SLIM_CONN) || sa == NULL || len == NULL || !conn_of(fd, &c))
 		return REAL(getsockname)(fd, sa, len);
-	slim_fill_addr(sa, len, c.lip, c.lport);
+	slim_fill_addr(sa, len, c.lip, c.lport, c.v6);
 	return 0;
 }
 
@@ -804,6 +908,6 @@ SLIM_EXPORT int getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 	struct slim_conn c;
 	if (!conn_of(fd, &c))
 		return REAL(getpeername)(fd, sa, len);
-	slim_fill_addr(sa, len, c.pip, c.pport);
+	slim_fill_addr(sa, len, c.pip, c.pport, c.v6);
 	return 0;
 }

@@ -629,13 +629,21 @@ static int sockopt_int(int fd, int name)
 	return v;
 }
 
-/* fd is the very socket described (same cookie), a TCP/IPv4 one. */
-static bool same_socket(int fd, uint64_t cookie, bool listening)
+/*
+ * fd is the very socket described (same cookie), a TCP one of AF_INET or
+ * AF_INET6 (which *v6 says, if asked).
+ */
+static bool same_socket(int fd, uint64_t cookie, bool listening, bool *v6)
 {
 	uint64_t now;
-	return fd >= 0 && cookie_of(fd, &now) && now == cookie &&
-	       sockopt_int(fd, SO_DOMAIN) == AF_INET && sockopt_int(fd, SO_TYPE) == SOCK_STREAM &&
-	       sockopt_int(fd, SO_ACCEPTCONN) == (listening ? 1 : 0);
+	int domain;
+	bool ok = fd >= 0 && cookie_of(fd, &now) && now == cookie &&
+		  ((domain = sockopt_int(fd, SO_DOMAIN)) == AF_INET || domain == AF_INET6) &&
+		  sockopt_int(fd, SO_TYPE) == SOCK_STREAM &&
+		  sockopt_int(fd, SO_ACCEPTCONN) == (listening ? 1 : 0);
+	if (ok && v6 != NULL)
+		*v6 = domain == AF_INET6;
+	return ok;
 }
 
 /* A listening socket's backlog (tcp_info has it for listeners). */
@@ -650,8 +658,9 @@ static int backlog_of(int fd)
 
 static void restore_listener(const struct entry *en)
 {
-	bool app_ok = same_socket(en->fd, en->cookie, true);
-	bool hidden_ok = same_socket(en->hidden, en->hcookie, true);
+	bool v6 = false;
+	bool app_ok = same_socket(en->fd, en->cookie, true, &v6);
+	bool hidden_ok = same_socket(en->hidden, en->hcookie, true, NULL);
 	if (!hidden_ok)
 		return;
 	if (!app_ok || en->fd == en->hidden || slim_ent(en->fd) == NULL ||
@@ -660,14 +669,18 @@ static void restore_listener(const struct entry *en)
 		REAL(close)(en->hidden);
 		return;
 	}
-	struct sockaddr_in sin = {0};
-	socklen_t len = sizeof sin;
-	REAL(getsockname)(en->fd, (struct sockaddr *)&sin, &len);
-	struct slim_listener *l = slim_listener_new(en->hidden, sin.sin_addr.s_addr, sin.sin_port);
+	struct slim_inaddr a;
+	uint32_t ip = 0;
+	uint16_t port = 0;
+	a.len = sizeof a.u;
+	if (REAL(getsockname)(en->fd, &a.u.sa, &a.len) == 0)
+		slim_inaddr_v4(&a.u.sa, a.len, &ip, &port);
+	struct slim_listener *l = slim_listener_new(en->hidden, ip, port);
 	if (l == NULL) {
 		REAL(close)(en->hidden);
 		return;
 	}
+	l->v6 = v6;
 	/* PENDING: armed (listen, PUBLISH) at this image's first accept. */
 	l->backlog = backlog_of(en->fd);
 	/*
@@ -694,12 +707,13 @@ static void restore_entry(const struct entry *en, bool active)
 	if (en->kind == 'l') {
 		if (active)
 			restore_listener(en);
-		else if (same_socket(en->hidden, en->hcookie, true))
+		else if (same_socket(en->hidden, en->hcookie, true, NULL))
 			REAL(close)(en->hidden); /* inert shim: nobody accepts from it */
 		return;
 	}
-	if (active && slim_ent(en->fd) != NULL && same_socket(en->fd, en->cookie, false)) {
-		slim_set_conn(en->fd, &en->conn);
+	struct slim_conn c = en->conn;
+	if (active && slim_ent(en->fd) != NULL && same_socket(en->fd, en->cookie, false, &c.v6)) {
+		slim_set_conn(en->fd, &c);
 		slim_debug("slim: fd %d: connection %A:%P restored after exec", en->fd,
 			   en->conn.pip, en->conn.pport);
 	}

@@ -339,6 +339,7 @@ struct slim_listener *slim_listener_new(int hidden, uint32_t ip, uint16_t port)
 		atomic_store_explicit(&l->state, SLIM_L_PENDING, memory_order_relaxed);
 		l->ip = ip;
 		l->port = port;
+		l->v6 = false;
 		l->backlog = 0;
 		l->owner = getpid();
 		atomic_store_explicit(&l->waited, 0, memory_order_relaxed);

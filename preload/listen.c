@@ -23,21 +23,49 @@
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * The IPv4 address a listener accepts on (INADDR_ANY: all), or false: an
+ * AF_INET6 listener that carries no IPv4 (IPV6_V6ONLY, or bound to an
+ * IPv6 address) is left alone, said once and counted.
+ */
+static bool listener_v4(int fd, uint32_t *ip, bool *v6)
+{
+	struct slim_inaddr a;
+	uint16_t port;
+	a.len = sizeof a.u;
+	if (REAL(getsockname)(fd, &a.u.sa, &a.len) != 0)
+		return false;
+	*v6 = a.u.sa.sa_family == AF_INET6;
+	if (!slim_inaddr_v4(&a.u.sa, a.len, ip, &port)) {
+		if (*v6 && !IN6_IS_ADDR_LOOPBACK(&a.u.in6.sin6_addr))
+			slim_v6_left_alone(fd, SLIM_V6_BOUND);
+		return false;
+	}
+	if (*v6 && *ip == htonl(INADDR_ANY) && slim_v6only(fd)) {
+		slim_v6_left_alone(fd, SLIM_V6_ONLY);
+		return false;
+	}
+	return true;
+}
+
 static void try_listen(int fd, int backlog)
 {
 	struct slim_fd *e = slim_ent(fd);
-	struct sockaddr_in sin;
-	socklen_t len = sizeof sin;
 	struct slim_self self;
-	if (REAL(getsockname)(fd, (struct sockaddr *)&sin, &len) != 0 || sin.sin_family != AF_INET ||
-	    len < sizeof sin)
+	uint32_t ip;
+	bool v6;
+	if (!listener_v4(fd, &ip, &v6))
 		goto plain;
-	if (sin.sin_addr.s_addr != htonl(INADDR_ANY) && (ntohl(sin.sin_addr.s_addr) >> 24) == 127)
+	if (ip != htonl(INADDR_ANY) && (ntohl(ip) >> 24) == 127)
 		goto plain;
 	if (!slim_hello(&self))
 		goto plain;
-	if (sin.sin_addr.s_addr != htonl(INADDR_ANY) && sin.sin_addr.s_addr != self.ip)
+	if (ip != htonl(INADDR_ANY) && ip != self.ip)
 		goto plain;
+	if (v6 && self.secure) {
+		slim_v6_left_alone(fd, SLIM_V6_SECURE);
+		goto plain;
+	}
 
 	uint32_t oip;
 	uint16_t oport;
@@ -51,6 +79,7 @@ static void try_listen(int fd, int backlog)
 		goto plain;
 	}
 	l->backlog = backlog;
+	l->v6 = v6;
 	slim_hidden_ref(h, l, 0);
 
 	/* Registrations made before listen(): the app waits for it already. */
@@ -137,11 +166,14 @@ static bool peer_matches_kernel(int c, const struct slim_conn *cn)
 	struct slim_self self;
 	if (!slim_hello(&self) || !self.secure)
 		return true;
-	struct sockaddr_in peer;
-	socklen_t plen = sizeof peer;
-	if (REAL(getpeername)(c, (struct sockaddr *)&peer, &plen) != 0 || plen != sizeof peer)
+	struct slim_inaddr peer;
+	uint32_t ip;
+	uint16_t port;
+	peer.len = sizeof peer.u;
+	if (REAL(getpeername)(c, &peer.u.sa, &peer.len) != 0 ||
+	    !slim_inaddr_v4(&peer.u.sa, peer.len, &ip, &port))
 		return false;
-	return peer.sin_addr.s_addr == cn->pip && peer.sin_port == cn->pport;
+	return ip == cn->pip && port == cn->pport;
 }
 
 static bool host_listening(int h)
@@ -201,8 +233,9 @@ static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t
 			REAL(close)(c);
 			continue;
 		}
+		cn.v6 = l->v6;
 		slim_set_conn(c, &cn);
-		slim_fill_addr(addr, len, cn.pip, cn.pport);
+		slim_fill_addr(addr, len, cn.pip, cn.pport, cn.v6);
 		return c;
 	}
 }

@@ -656,76 +656,94 @@ int slim_policy_errno(int err)
 
 /* ---- pool ------------------------------------------------------------------ */
 
-static struct {
+/*
+ * Two pools: AF_INET host sockets, and AF_INET6 ones for the app's
+ * AF_INET6 sockets that connect to v4-mapped addresses (POOL with the
+ * family, docs/protocol.md §1).
+ */
+struct pool {
 	_Atomic uint32_t lock;
 	int n;
 	int fds[SLIM_POOL_CAP];
-} pool;
+	_Atomic unsigned int refills;
+	_Atomic int64_t off_until; /* the router gives none: no requests until then */
+};
+static struct pool pools[2];
 
-static void pool_lock(void)
+static void pool_lock(struct pool *p)
 {
 	uint32_t expect = 0;
-	while (!atomic_compare_exchange_weak_explicit(&pool.lock, &expect, 1, memory_order_acquire,
+	while (!atomic_compare_exchange_weak_explicit(&p->lock, &expect, 1, memory_order_acquire,
 						      memory_order_relaxed)) {
 		expect = 0;
 		__builtin_ia32_pause();
 	}
 }
 
-static void pool_unlock(void)
+static void pool_unlock(struct pool *p)
 {
-	atomic_store_explicit(&pool.lock, 0, memory_order_release);
+	atomic_store_explicit(&p->lock, 0, memory_order_release);
 }
 
 static _Atomic bool perm_warned;
 static _Atomic bool tfo_warned;
-static _Atomic int64_t pool_off_until; /* client TFO is off: no pool */
 
-int slim_pool_get(void)
+/* The POOL request failed with err: say so, and rest if it will fail again. */
+static void pool_refused(struct pool *p, int err, bool v6)
 {
-	int64_t off = atomic_load_explicit(&pool_off_until, memory_order_relaxed);
+	/*
+	 * The router sets TCP_FASTOPEN_CONNECT on pool sockets
+	 * (docs/protocol.md §1): connect() then only picks the port and the
+	 * SYN leaves with the preamble, which names that port. EOPNOTSUPP:
+	 * the host has client TFO off.
+	 */
+	if (err == EOPNOTSUPP) {
+		if (!atomic_exchange(&tfo_warned, true))
+			slim_log("slim: TCP Fast Open is off for clients on this host "
+				 "(net.ipv4.tcp_fastopen); using the overlay");
+		atomic_store_explicit(&p->off_until, slim_now_ms() + 60000, memory_order_relaxed);
+	}
+	if (err == EPERM) {
+		if (!atomic_exchange(&perm_warned, true))
+			slim_log("slim: the router gives this process no host sockets (EPERM: "
+				 "not in a registered container, or, in secure mode, not "
+				 "started with slim exec); using the overlay");
+		atomic_store_explicit(&p->off_until, slim_now_ms() + 60000, memory_order_relaxed);
+	}
+	if (v6 && (err == EAFNOSUPPORT || err == EINVAL)) {
+		/* No AF_INET6 host sockets here (secure mode, an older router). */
+		atomic_store_explicit(&p->off_until, slim_now_ms() + 60000, memory_order_relaxed);
+	}
+	slim_debug("slim: no %s host sockets from the router (errno %d); using the overlay",
+		   v6 ? "AF_INET6" : "AF_INET", err);
+}
+
+int slim_pool_get(bool v6)
+{
+	struct pool *p = &pools[v6 ? 1 : 0];
+	int64_t off = atomic_load_explicit(&p->off_until, memory_order_relaxed);
 	if (unlikely(off != 0) && slim_now_ms() < off)
 		return -1;
-	pool_lock();
-	if (pool.n > 0) {
-		int fd = pool.fds[--pool.n];
-		pool_unlock();
+	pool_lock(p);
+	if (p->n > 0) {
+		int fd = p->fds[--p->n];
+		pool_unlock(p);
 		return fd;
 	}
-	pool_unlock();
+	pool_unlock(p);
 
 	/*
 	 * Batches grow 4, 8, 16, 32: a short-lived process (curl) takes a few
 	 * host sockets, a busy one a round trip per 32 connects.
 	 */
-	static _Atomic unsigned int refills;
-	unsigned int k = atomic_fetch_add_explicit(&refills, 1, memory_order_relaxed);
-	uint32_t count = k >= 3 ? SLIM_POOL_BATCH : SLIM_POOL_BATCH >> (3 - k);
+	unsigned int k = atomic_fetch_add_explicit(&p->refills, 1, memory_order_relaxed);
+	/* u32 count, then u32 family (AF_INET6 only: the 4-byte form is AF_INET). */
+	uint32_t req[2] = {k >= 3 ? SLIM_POOL_BATCH : SLIM_POOL_BATCH >> (3 - k), AF_INET6};
 	struct slim_reply rep;
 	int err;
-	if (slim_router_call(SLIM_T_POOL, &count, sizeof count, -1, SLIM_T_POOL_OK, &rep, &err) != 0) {
-		/*
-		 * The router sets TCP_FASTOPEN_CONNECT on pool sockets
-		 * (docs/protocol.md §1): connect() then only picks the port and
-		 * the SYN leaves with the preamble, which names that port.
-		 * EOPNOTSUPP: the host has client TFO off.
-		 */
-		if (err == EOPNOTSUPP) {
-			if (!atomic_exchange(&tfo_warned, true))
-				slim_log("slim: TCP Fast Open is off for clients on this host "
-					 "(net.ipv4.tcp_fastopen); using the overlay");
-			atomic_store_explicit(&pool_off_until, slim_now_ms() + 60000,
-					      memory_order_relaxed);
-		}
-		if (err == EPERM) {
-			if (!atomic_exchange(&perm_warned, true))
-				slim_log("slim: the router gives this process no host sockets (EPERM: "
-					 "not in a registered container, or, in secure mode, not "
-					 "started with slim exec); using the overlay");
-			atomic_store_explicit(&pool_off_until, slim_now_ms() + 60000,
-					      memory_order_relaxed);
-		}
-		slim_debug("slim: no host sockets from the router (errno %d); using the overlay", err);
+	if (slim_router_call(SLIM_T_POOL, req, v6 ? sizeof req : sizeof req[0], -1, SLIM_T_POOL_OK,
+			     &rep, &err) != 0) {
+		pool_refused(p, err, v6);
 		return -1;
 	}
 	int mine = -1;
@@ -738,11 +756,11 @@ int slim_pool_get(void)
 		else
 			keep[nkeep++] = rep.fds[i];
 	}
-	pool_lock();
+	pool_lock(p);
 	int i = 0;
-	while (i < nkeep && pool.n < SLIM_POOL_CAP)
-		pool.fds[pool.n++] = keep[i++];
-	pool_unlock();
+	while (i < nkeep && p->n < SLIM_POOL_CAP)
+		p->fds[p->n++] = keep[i++];
+	pool_unlock(p);
 	for (; i < nkeep; i++)
 		slim_hidden_close(keep[i]);
 	slim_debug("slim: pool refilled with %d host sockets", rep.nfds);
@@ -751,23 +769,29 @@ int slim_pool_get(void)
 
 void slim_pool_moved(int oldfd, int newfd)
 {
-	pool_lock();
-	for (int i = 0; i < pool.n; i++) {
-		if (pool.fds[i] != oldfd)
-			continue;
-		if (newfd >= 0)
-			pool.fds[i] = newfd;
-		else
-			pool.fds[i] = pool.fds[--pool.n];
-		break;
+	for (int k = 0; k < 2; k++) {
+		struct pool *p = &pools[k];
+		pool_lock(p);
+		for (int i = 0; i < p->n; i++) {
+			if (p->fds[i] != oldfd)
+				continue;
+			if (newfd >= 0)
+				p->fds[i] = newfd;
+			else
+				p->fds[i] = p->fds[--p->n];
+			break;
+		}
+		pool_unlock(p);
 	}
-	pool_unlock();
 }
 
 void slim_pool_atfork_child(void)
 {
-	atomic_store(&pool.lock, 0);
-	for (int i = 0; i < pool.n; i++)
-		slim_hidden_close(pool.fds[i]);
-	pool.n = 0;
+	for (int k = 0; k < 2; k++) {
+		struct pool *p = &pools[k];
+		atomic_store(&p->lock, 0);
+		for (int i = 0; i < p->n; i++)
+			slim_hidden_close(p->fds[i]);
+		p->n = 0;
+	}
 }

@@ -11,6 +11,7 @@
  *                socket pool
  *   directory.c  read-only view of DIR/directory (seqlock reader)
  *   connect.c    socket, bind, setsockopt, connect, getsockname, getpeername
+ *   inet6.c      AF_INET6 sockets that carry IPv4 (v4-mapped addresses)
  *   listen.c     listen, accept, accept4, epoll_ctl
  *   arm.c        clients go to a host listener only once the app is
  *                seen accepting; sendmsg/recvmsg of listeners, shutdown
@@ -42,6 +43,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <netinet/in.h>
 
 #include "compat.h"
 #include "wire.h"
@@ -163,7 +165,7 @@ SLIM_HIDDEN const char *slim_errname(int err);
 
 enum slim_kind {
 	SLIM_NONE = 0,
-	SLIM_CAND,     /* AF_INET stream socket from socket(), not connected */
+	SLIM_CAND,     /* AF_INET or AF_INET6 stream socket from socket(), not connected */
 	SLIM_CONN,     /* accelerated connection: a host socket */
 	SLIM_LISTENER, /* merged listener: app listener + hidden host listener */
 	SLIM_HIDDEN_FD /* a shim-owned fd (pool socket, host listener, router) */
@@ -179,6 +181,7 @@ enum slim_hidden_kind { SLIM_H_POOL = 1, SLIM_H_LISTENER, SLIM_H_ROUTER };
 #define SLIM_F_BOUND_PORT 0x10 /* ... on the port u.b.port (the app named it) */
 #define SLIM_F_FD_KNOWN 0x20 /* CAND: its FD_CLOEXEC is tracked (SLIM_F_CLOEXEC) */
 #define SLIM_F_CLOEXEC 0x40  /* ... and it is set */
+#define SLIM_F_INET6 0x80    /* CAND: an AF_INET6 socket (IPv4 only v4-mapped) */
 
 #define SLIM_MAX_EPREGS 8
 #define SLIM_MAX_OPTS 16
@@ -227,6 +230,7 @@ struct slim_listener {
 	_Atomic uint8_t state; /* enum slim_lstate */
 	uint32_t ip;        /* overlay address it was published under (nbo) */
 	uint16_t port;      /* nbo */
+	bool v6;            /* an AF_INET6 listener: so are the host listener and its connections */
 	int backlog;        /* the app's, for the host listener's listen() */
 	pid_t owner;        /* process that asked for it (sends UNLISTEN) */
 	/*
@@ -250,6 +254,7 @@ struct slim_listener {
 struct slim_conn {
 	uint32_t lip, pip;     /* overlay local and peer IP (nbo) */
 	uint16_t lport, pport; /* nbo */
+	bool v6;               /* an AF_INET6 socket: addresses shown v4-mapped */
 };
 
 struct slim_fd {
@@ -454,8 +459,8 @@ SLIM_HIDDEN int slim_policy_errno(int err);
  * process that may not open DIR/directory by its path; -1 if none. */
 SLIM_HIDDEN int slim_table_fd(void);
 
-/* Pops a host socket from the pool, refilling it; -1 when none. */
-SLIM_HIDDEN int slim_pool_get(void);
+/* Pops a host socket (AF_INET6 if v6) from its pool, refilling it; -1 when none. */
+SLIM_HIDDEN int slim_pool_get(bool v6);
 SLIM_HIDDEN void slim_pool_moved(int oldfd, int newfd);
 SLIM_HIDDEN void slim_pool_atfork_child(void);
 
@@ -477,8 +482,48 @@ SLIM_HIDDEN void slim_preamble_build(uint8_t out[SLIM_PREAMBLE_LEN], uint32_t ci
 SLIM_HIDDEN bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32_t *cip,
 				     uint16_t *cport, uint32_t *sip, uint16_t *sport);
 
-/* Fills a sockaddr_in into (addr, *len) with accept/getsockname truncation. */
-SLIM_HIDDEN void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port);
+/*
+ * Fills a sockaddr_in (v6: a sockaddr_in6 with the v4-mapped address,
+ * flowinfo and scope id 0, as the kernel gives) into (addr, *len) with
+ * accept/getsockname truncation.
+ */
+SLIM_HIDDEN void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port,
+				bool v6);
+
+/* ---- AF_INET6 sockets that carry IPv4 (inet6.c) ----------------------- */
+
+/* An address and port in either family; ip is v4 when the address is IPv4. */
+struct slim_inaddr {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} u;
+	socklen_t len;
+};
+
+/* Fills a with ip:port (nbo), v4-mapped in an AF_INET6 address if v6. */
+SLIM_HIDDEN void slim_inaddr_set(struct slim_inaddr *a, uint32_t ip, uint16_t port, bool v6);
+/*
+ * The IPv4 address and port of sa: an AF_INET address, or an AF_INET6 one
+ * that is v4-mapped (::ffff:a.b.c.d) or :: (then *ip is INADDR_ANY: the
+ * caller checks IPV6_V6ONLY). false: an IPv6 address, or not an address.
+ */
+SLIM_HIDDEN bool slim_inaddr_v4(const struct sockaddr *sa, socklen_t len, uint32_t *ip,
+				uint16_t *port);
+/* Whether an AF_INET6 socket is IPV6_V6ONLY (it carries no IPv4). */
+SLIM_HIDDEN bool slim_v6only(int fd);
+
+/* Why an AF_INET6 socket is left alone (each said once under SLIM_DEBUG). */
+enum slim_v6_case {
+	SLIM_V6_DEST = 0,   /* connect to an IPv6 address */
+	SLIM_V6_ONLY,       /* an IPV6_V6ONLY socket */
+	SLIM_V6_BOUND,      /* a listener bound to an IPv6 address */
+	SLIM_V6_SECURE,     /* secure mode does not guard AF_INET6 yet */
+	SLIM_V6_CASES,
+};
+/* Counts a fallback (SLIM_FB_IPV6) and says why, the first time, for fd. */
+SLIM_HIDDEN void slim_v6_left_alone(int fd, int why);
 
 /* ---- exec (exec.c) ------------------------------------------------------ */
 

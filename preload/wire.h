@@ -39,7 +39,8 @@ enum {
 	SLIM_FB_OPTION = 3,
 	SLIM_FB_POOL = 4,
 	SLIM_FB_OTHER = 5,
-	SLIM_FB_COUNT = 6,
+	SLIM_FB_IPV6 = 6,
+	SLIM_FB_COUNT = 7,
 };
 
 /* STATS setup-time histogram: bucket i counts setups under 2^i us */

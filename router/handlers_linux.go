@@ -92,15 +92,18 @@ func (r *Router) hello(c *container, payload []byte) (protocol.Message, []int, e
 // of host sockets (poolquota_linux.go); past it, the shim gets EDQUOT and
 // uses the overlay.
 func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, error) {
-	n, err := protocol.PoolCount(payload)
+	n, family, err := protocol.PoolRequest(payload)
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
+	}
+	if family == protocol.PoolInet6 && r.mode.isSecure() {
+		return protocol.Message{}, nil, refuse(unix.EAFNOSUPPORT, "POOL: secure mode does not guard AF_INET6 host sockets yet")
 	}
 	granted, held := c.pool.reserve(n, time.Now())
 	if granted == 0 {
 		return protocol.Message{}, nil, refuse(unix.EDQUOT, "container %s holds %d host sockets, its quota (limits.pool_sockets): no more until it closes some", c.Name, held)
 	}
-	fds, cookies, err := r.newPoolSockets(c, granted)
+	fds, cookies, err := r.newPoolSockets(c, granted, int(family))
 	c.pool.settle(granted, len(fds))
 	if err != nil {
 		return protocol.Message{}, nil, err
@@ -110,10 +113,10 @@ func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, er
 	return protocol.Message{Type: protocol.TypePoolOK, Payload: protocol.Uint32Payload(uint32(len(fds)))}, fds, nil
 }
 
-// newPoolSockets makes n pool sockets for c, each witnessed by c's
-// account, and returns them with their cookies; on error it has closed
-// them all.
-func (r *Router) newPoolSockets(c *container, n int) ([]int, []uint64, error) {
+// newPoolSockets makes n pool sockets of family (AF_INET or AF_INET6) for
+// c, each witnessed by c's account, and returns them with their cookies;
+// on error it has closed them all.
+func (r *Router) newPoolSockets(c *container, n, family int) ([]int, []uint64, error) {
 	fds := make([]int, 0, n)
 	cookies := make([]uint64, 0, n)
 	fail := func(err error) ([]int, []uint64, error) {
@@ -121,7 +124,7 @@ func (r *Router) newPoolSockets(c *container, n int) ([]int, []uint64, error) {
 		return nil, nil, err
 	}
 	for range n {
-		fd, err := newPoolSocket()
+		fd, err := newPoolSocket(family)
 		if err != nil {
 			if errors.Is(err, errClientFastOpenOff) {
 				return fail(refuse(unix.EOPNOTSUPP, "%v", err))
@@ -152,15 +155,15 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
 	}
-	overlayAddr, appCookie, err := r.checkAppListener(c, app)
+	overlayAddr, appCookie, family, err := r.checkAppListener(c, app)
 	if err != nil {
 		return protocol.Message{}, nil, err
 	}
-	spec := hostListenerSpec{addr: netip.AddrPortFrom(r.self.Underlay, 0), backlog: backlog, app: app,
+	spec := hostListenerSpec{addr: netip.AddrPortFrom(r.self.Underlay, 0), family: family, backlog: backlog, app: app,
 		mark: func(fd int) error { return r.mode.markListener(fd, overlayAddr) }}
 	if v, err := unix.GetsockoptInt(app, unix.SOL_SOCKET, unix.SO_REUSEPORT); err == nil && v == 1 {
 		spec.reusePort = true
-		if group, ok := r.listeners.reuseGroup(overlayAddr); ok {
+		if group, ok := r.listeners.reuseGroup(overlayAddr, family); ok {
 			spec.addr = group
 		}
 	}
@@ -174,7 +177,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 		return protocol.Message{}, nil, refuse(unix.ENOBUFS, "host listener cookie: %v", err)
 	}
 	// Pending until the shim sees the app accept from it (PUBLISH).
-	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, AppCookie: appCookie, HostCookie: hostCookie, ReusePort: spec.reusePort, Added: time.Now(), Pending: true})
+	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, Family: family, AppCookie: appCookie, HostCookie: hostCookie, ReusePort: spec.reusePort, Added: time.Now(), Pending: true})
 	r.publish()
 	// listen() returns once the peers' shims can find the listener, so a
 	// client told about it at once (netperf's data port) is accelerated.
@@ -184,29 +187,42 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	return protocol.Message{Type: protocol.TypeListenOK, Payload: payloadOut}, []int{fd}, nil
 }
 
-func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64, error) {
-	if err := checkTCPListener(fd); err != nil {
-		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
+// checkAppListener checks with the kernel that fd is a listening TCP
+// socket of c's network namespace bound to c's overlay address (or to all
+// addresses) and returns that address, the socket's cookie and its family.
+// An AF_INET6 socket qualifies when it carries IPv4: bound to :: without
+// IPV6_V6ONLY, or to c's address v4-mapped; its host listener is then an
+// AF_INET6 one too, so accepted connections have the family the app made.
+func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64, int, error) {
+	fail := func(errno unix.Errno, format string, args ...any) (netip.AddrPort, uint64, int, error) {
+		return netip.AddrPort{}, 0, 0, refuse(errno, "LISTEN: "+format, args...)
+	}
+	family, err := checkTCPListener(fd)
+	if err != nil {
+		return fail(unix.EINVAL, "%v", err)
+	}
+	if family == unix.AF_INET6 && r.mode.isSecure() {
+		return fail(unix.EAFNOSUPPORT, "secure mode does not guard AF_INET6 listeners yet")
 	}
 	ns, err := r.netnsOfSocket(fd)
 	if err != nil {
-		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
+		return fail(unix.EINVAL, "%v", err)
 	}
 	if ns != c.Netns {
-		return netip.AddrPort{}, 0, refuse(unix.EPERM, "LISTEN: the socket does not belong to container %s", c.Name)
+		return fail(unix.EPERM, "the socket does not belong to container %s", c.Name)
 	}
-	bound, err := localAddr(fd)
+	bound, err := appListenerAddr(fd)
 	if err != nil {
-		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
+		return fail(unix.EINVAL, "%v", err)
 	}
 	if !bound.Addr().IsUnspecified() && bound.Addr() != c.Addr {
-		return netip.AddrPort{}, 0, refuse(unix.EADDRNOTAVAIL, "LISTEN: bound to %s, not to the container's overlay address %s", bound.Addr(), c.Addr)
+		return fail(unix.EADDRNOTAVAIL, "bound to %s, not to the container's overlay address %s", bound.Addr(), c.Addr)
 	}
 	cookie, err := socketCookie(fd)
 	if err != nil {
-		return netip.AddrPort{}, 0, refuse(unix.EINVAL, "LISTEN: %v", err)
+		return fail(unix.EINVAL, "%v", err)
 	}
-	return netip.AddrPortFrom(c.Addr, bound.Port()), cookie, nil
+	return netip.AddrPortFrom(c.Addr, bound.Port()), cookie, family, nil
 }
 
 // unlisten withdraws a container's listener. The shim sends the host

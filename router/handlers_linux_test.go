@@ -230,6 +230,99 @@ func TestListenRefusals(t *testing.T) {
 	wantError(t, "UNLISTEN of a pipe", callWith(t, shim, protocol.Message{Type: protocol.TypeUnlisten, ID: 10}, pipeWrite), unix.EINVAL, "not a socket")
 }
 
+// appListener6 is an AF_INET6 TCP socket of the test (the application's),
+// with IPV6_V6ONLY as given, bound to addr and listening.
+func appListener6(t *testing.T, addr netip.AddrPort, v6only bool) int {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	only := 0
+	if v6only {
+		only = 1
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, only); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: addr.Addr().As16(), Port: int(addr.Port())}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// TestListenDualStack: an AF_INET6 listener that carries IPv4 (on ::
+// without IPV6_V6ONLY) gets an AF_INET6 host listener on the v4-mapped
+// host address, so its connections have the app's family; one that
+// carries no IPv4 (IPV6_V6ONLY, an IPv6 address) or is bound to another
+// IPv4 address is refused.
+func TestListenDualStack(t *testing.T) {
+	r, c := handlerRouter(t)
+	shim, _ := shimPair(t, r)
+	app := appListener6(t, netip.MustParseAddrPort("[::]:0"), false)
+	port := must(appListenerAddr(app)).Port()
+	reply := callWith(t, shim, listenRequest(1, 8), app)
+	l, err := protocol.DecodeListener(reply.Payload)
+	if reply.Type != protocol.TypeListenOK || err != nil || len(reply.FDs) != 1 {
+		t.Fatalf("LISTEN of a dual-stack listener: %v %v %q", reply.Type, err, reply.Text)
+	}
+	if want := netip.AddrPortFrom(c.Addr, port); l.Overlay != want {
+		t.Errorf("LISTEN_OK: overlay %s, want %s", l.Overlay, want)
+	}
+	host := reply.FDs[0]
+	sa, err := unix.Getsockname(host)
+	in6, ok := sa.(*unix.SockaddrInet6)
+	if err != nil || !ok || netip.AddrFrom16(in6.Addr) != netip.MustParseAddr("::ffff:127.0.0.1") {
+		t.Errorf("host listener bound to %#v (%v); want an AF_INET6 socket on ::ffff:127.0.0.1", sa, err)
+	}
+	if v, err := unix.GetsockoptInt(host, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY); err != nil || v != 0 {
+		t.Errorf("host listener: IPV6_V6ONLY %d, %v; want 0 (it carries IPv4)", v, err)
+	}
+	if ls, _ := r.listeners.snapshot(); len(ls) != 1 || ls[0].family() != unix.AF_INET6 || ls[0].Host != must(localAddr(host)) {
+		t.Errorf("registry: %+v; want one AF_INET6 listener on the host listener's address", ls)
+	}
+
+	tests := []struct {
+		name  string
+		fd    int
+		errno unix.Errno
+		says  string
+	}{
+		{"IPV6_V6ONLY on ::", appListener6(t, netip.MustParseAddrPort("[::]:0"), true), unix.EINVAL, "IPV6_V6ONLY"},
+		{"an IPv6 address", appListener6(t, netip.MustParseAddrPort("[::1]:0"), true), unix.EINVAL, "IPv6 address ::1"},
+		{"another IPv4 address, v4-mapped", appListener6(t, netip.MustParseAddrPort("[::ffff:127.0.0.1]:0"), false), unix.EADDRNOTAVAIL, "not to the container's overlay address"},
+	}
+	for i, tt := range tests {
+		wantError(t, tt.name, callWith(t, shim, listenRequest(uint32(2+i), 8), tt.fd), tt.errno, tt.says)
+	}
+}
+
+// TestPoolFamilies: POOL with family AF_INET6 hands out AF_INET6 sockets
+// that carry IPv4 (IPV6_V6ONLY off) with Fast Open; any other family is
+// refused.
+func TestPoolFamilies(t *testing.T) {
+	r, _ := handlerRouter(t)
+	shim, _ := shimPair(t, r)
+	reply := shim.Call(protocol.Message{Type: protocol.TypePool, ID: 1, Payload: protocol.PoolPayload(2, protocol.PoolInet6)})
+	if reply.Type != protocol.TypePoolOK || len(reply.FDs) != 2 {
+		t.Fatalf("POOL 2 AF_INET6: %v %q, %d fds", reply.Type, reply.Text, len(reply.FDs))
+	}
+	for _, fd := range reply.FDs {
+		domain, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+		v6only, _ := unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+		tfo, _ := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT)
+		if domain != unix.AF_INET6 || v6only != 0 || tfo != 1 {
+			t.Errorf("AF_INET6 pool socket: SO_DOMAIN %d, IPV6_V6ONLY %d, TCP_FASTOPEN_CONNECT %d", domain, v6only, tfo)
+		}
+	}
+	bad := append(protocol.Uint32Payload(2), protocol.Uint32Payload(unix.AF_UNIX)...)
+	wantError(t, "POOL of AF_UNIX sockets", shim.Call(protocol.Message{Type: protocol.TypePool, ID: 2, Payload: bad}), unix.EINVAL, "family")
+}
+
 // TestTable: TABLE hands over a read-only descriptor of the directory
 // table; with a payload, or with the table gone, it is refused.
 func TestTable(t *testing.T) {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,17 +29,27 @@ var inheritedOptions = []inheritedOption{
 	{unix.IPPROTO_IP, unix.IP_TOS, "IP_TOS", false},
 }
 
+// inheritedOptions6 are an AF_INET6 listener's own options, copied to an
+// AF_INET6 host listener.
+var inheritedOptions6 = []inheritedOption{
+	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS, "IPV6_TCLASS", false},
+}
+
 // copyListenerOptions gives the host listener the options the application
 // set on its own listener: those whose value differs from a new socket's.
 // Untouched options stay at their defaults, so buffer autotuning is not
 // turned off by copying a default size.
-func copyListenerOptions(app, host int) error {
-	fresh, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+func copyListenerOptions(app, host, family int) error {
+	fresh, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fresh)
-	for _, o := range inheritedOptions {
+	options := inheritedOptions
+	if family == unix.AF_INET6 {
+		options = append(slices.Clip(options), inheritedOptions6...)
+	}
+	for _, o := range options {
 		v, err := unix.GetsockoptInt(app, o.level, o.name)
 		if err != nil {
 			continue

@@ -24,7 +24,7 @@ func (r *Router) publishListener(c *container, payload []byte, host int) (protoc
 	if p.Overlay.Addr() != c.Addr || p.Overlay.Port() == 0 {
 		return protocol.Message{}, nil, refuse(unix.EPERM, "PUBLISH: %v is not an address of container %s", p.Overlay, c.Name)
 	}
-	bound, cookie, err := r.checkHostListener(host)
+	bound, cookie, family, err := r.checkHostListener(host)
 	if err != nil {
 		return protocol.Message{}, nil, err
 	}
@@ -35,7 +35,7 @@ func (r *Router) publishListener(c *container, payload []byte, host int) (protoc
 	found, published := r.listeners.seen(cookie, now)
 	if !found {
 		reusePort, _ := unix.GetsockoptInt(host, unix.SOL_SOCKET, unix.SO_REUSEPORT)
-		r.listeners.add(listener{Container: c.Name, Overlay: p.Overlay, Host: bound, HostCookie: cookie, ReusePort: reusePort == 1, Added: now, Seen: now})
+		r.listeners.add(listener{Container: c.Name, Overlay: p.Overlay, Host: bound, Family: family, HostCookie: cookie, ReusePort: reusePort == 1, Added: now, Seen: now})
 		published = true
 	}
 	if published {
@@ -47,25 +47,26 @@ func (r *Router) publishListener(c *container, payload []byte, host int) (protoc
 }
 
 // checkHostListener verifies that fd is a listening TCP socket of the
-// router's own network namespace bound to the host address, and returns
-// that address and the socket's cookie.
-func (r *Router) checkHostListener(fd int) (bound netip.AddrPort, cookie uint64, err error) {
-	if err := checkTCPListener(fd); err != nil {
-		return bound, 0, refuse(unix.EINVAL, "PUBLISH: %v", err)
+// router's own network namespace bound to the host address (v4-mapped for
+// an AF_INET6 one), and returns that address, the socket's cookie and its
+// family.
+func (r *Router) checkHostListener(fd int) (bound netip.AddrPort, cookie uint64, family int, err error) {
+	if family, err = checkTCPListener(fd); err != nil {
+		return bound, 0, 0, refuse(unix.EINVAL, "PUBLISH: %v", err)
 	}
 	ns, err := socketNetns(fd)
 	if err != nil {
-		return bound, 0, refuse(unix.EINVAL, "PUBLISH: %v", err)
+		return bound, 0, 0, refuse(unix.EINVAL, "PUBLISH: %v", err)
 	}
 	own, err := namespaceInode("/proc/self/ns/net")
 	if err != nil || ns != own {
-		return bound, 0, refuse(unix.EPERM, "PUBLISH: not a socket of the host's network namespace")
+		return bound, 0, 0, refuse(unix.EPERM, "PUBLISH: not a socket of the host's network namespace")
 	}
 	if bound, err = localAddr(fd); err != nil || bound.Addr() != r.self.Underlay {
-		return bound, 0, refuse(unix.EPERM, "PUBLISH: not a host listener on %s", r.self.Underlay)
+		return bound, 0, 0, refuse(unix.EPERM, "PUBLISH: not a host listener on %s", r.self.Underlay)
 	}
 	if cookie, err = socketCookie(fd); err != nil {
-		return bound, 0, refuse(unix.EINVAL, "PUBLISH: %v", err)
+		return bound, 0, 0, refuse(unix.EINVAL, "PUBLISH: %v", err)
 	}
-	return bound, cookie, nil
+	return bound, cookie, family, nil
 }

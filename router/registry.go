@@ -11,14 +11,21 @@ import (
 	"github.com/slimnet/slim/router/protocol"
 )
 
+// Address families, in Linux's numbering (this file is portable).
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
 // listener is an accelerated listener of a container on this host.
 type listener struct {
 	Container  string         `json:"container"`
 	Overlay    netip.AddrPort `json:"overlay"`
 	Host       netip.AddrPort `json:"host"`
-	AppCookie  uint64         `json:"app_cookie"`  // the app's overlay listening socket
-	HostCookie uint64         `json:"host_cookie"` // the host listener handed to it
-	ReusePort  bool           `json:"reuse_port"`  // part of an SO_REUSEPORT group
+	AppCookie  uint64         `json:"app_cookie"`       // the app's overlay listening socket
+	HostCookie uint64         `json:"host_cookie"`      // the host listener handed to it
+	ReusePort  bool           `json:"reuse_port"`       // part of an SO_REUSEPORT group
+	Family     int            `json:"family,omitempty"` // of the host listener: AF_INET6 for an app's AF_INET6 listener (v4-mapped); 0: AF_INET
 	Added      time.Time      `json:"added"`
 	// Pending: no shim has said yet that the app accepts from it
 	// (PUBLISH). The directory lists it without a host port: clients wait
@@ -110,15 +117,28 @@ func (g *registry) seen(hostCookie uint64, now time.Time) (found, published bool
 }
 
 // reuseGroup returns the host address of an overlay address's SO_REUSEPORT
-// group, if it has one.
-func (g *registry) reuseGroup(overlay netip.AddrPort) (netip.AddrPort, bool) {
+// group of host listeners of family, if it has one (the kernel groups
+// sockets of one family only).
+func (g *registry) reuseGroup(overlay netip.AddrPort, family int) (netip.AddrPort, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	group := g.local[overlay]
-	if len(group) == 0 || !group[0].ReusePort {
-		return netip.AddrPort{}, false
+	for _, l := range g.local[overlay] {
+		if l.ReusePort && l.family() == hostFamily(family) {
+			return l.Host, true
+		}
 	}
-	return group[0].Host, true
+	return netip.AddrPort{}, false
+}
+
+// family is the host listener's address family (AF_INET when unset).
+func (l listener) family() int { return hostFamily(l.Family) }
+
+// hostFamily is family, AF_INET when unset.
+func hostFamily(family int) int {
+	if family == 0 {
+		return afInet
+	}
+	return family
 }
 
 // removeWhere drops the local listeners for which match is true and says

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/cilium/ebpf/link"
-
 	"github.com/slimnet/slim/control"
 	"github.com/slimnet/slim/router/directory"
 	"github.com/slimnet/slim/secure"
@@ -25,8 +23,8 @@ type secureMode struct {
 	ports    portRange      // where a pool socket may be bound
 
 	mu         sync.Mutex
-	containers map[string]link.Link // container name -> its policy check
-	applied    []appliedRule        // the rules in the programs, in order
+	containers map[string]*secure.ContainerGuard // container name -> its policy check
+	applied    []appliedRule                     // the rules in the programs, in order
 
 	// life orders marking sockets (read) against the stop (write): once
 	// stopped, no socket is marked, so the stop's count of open sockets
@@ -91,7 +89,7 @@ func (r *Router) startSecure() error {
 	if err != nil {
 		return err
 	}
-	s := &secureMode{log: r.log, containers: map[string]link.Link{}, pinDir: secure.PinDir(bpffs, r.secureID()), binary: binary, ports: ports}
+	s := &secureMode{log: r.log, containers: map[string]*secure.ContainerGuard{}, pinDir: secure.PinDir(bpffs, r.secureID()), binary: binary, ports: ports}
 	if s.cgroups, err = secure.EnterRouterCgroup(r.secureID()); err != nil {
 		return err
 	}

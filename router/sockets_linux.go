@@ -20,15 +20,25 @@ const (
 // once and uses the overlay.
 var errClientFastOpenOff = errors.New("TCP Fast Open is off for clients on this host (net.ipv4.tcp_fastopen)")
 
-// newPoolSocket creates an unconnected host TCP socket for a client. TCP
+// newPoolSocket creates an unconnected host TCP socket of family (AF_INET,
+// or AF_INET6 for an app's AF_INET6 socket that connects to a v4-mapped
+// address: it connects to the host listener's v4-mapped address) for a
+// client. TCP
 // Fast Open without cookie lets its preamble ride in the SYN;
 // TCP_FASTOPEN_CONNECT makes connect() only pick the local port, so the
 // preamble, which names that port, leaves with the first send. Both are
 // set here, once per socket, off the application's connect path.
-func newPoolSocket() (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+func newPoolSocket(family int) (int, error) {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("creating host socket: %w", err)
+	}
+	if family == unix.AF_INET6 {
+		// Carries IPv4 whatever net.ipv6.bindv6only says.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("clearing IPV6_V6ONLY on host socket: %w", err)
+		}
 	}
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, tcpFastOpenNoCookie, 1); err != nil {
 		unix.Close(fd)
@@ -46,7 +56,11 @@ func newPoolSocket() (int, error) {
 
 // hostListenerSpec says how to make a host listener.
 type hostListenerSpec struct {
-	addr    netip.AddrPort // port 0: the kernel picks one
+	addr netip.AddrPort // port 0: the kernel picks one
+	// family is AF_INET, or AF_INET6 for an app's AF_INET6 listener: bound
+	// to addr v4-mapped, its accepted connections are AF_INET6 sockets as
+	// the app's own would be.
+	family  int
 	backlog int
 	// reusePort joins (or starts) an SO_REUSEPORT group, for applications
 	// that run several listeners on one port.
@@ -61,7 +75,8 @@ type hostListenerSpec struct {
 // Open takes the client's preamble from the SYN; TCP_DEFER_ACCEPT makes sure
 // it is there when accept returns.
 func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	family := hostFamily(spec.family)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, netip.AddrPort{}, fmt.Errorf("creating host listener: %w", err)
 	}
@@ -83,12 +98,18 @@ func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
 		{unix.IPPROTO_TCP, tcpFastOpenNoCookie, 1, "TCP_FASTOPEN_NO_COOKIE"},
 		{unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 1, "TCP_DEFER_ACCEPT"},
 	}
+	if family == unix.AF_INET6 {
+		options = append(options, struct {
+			level, name, value int
+			what               string
+		}{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0, "IPV6_V6ONLY"})
+	}
 	for _, o := range options {
 		if err := unix.SetsockoptInt(fd, o.level, o.name, o.value); err != nil {
 			return fail(o.what, err)
 		}
 	}
-	if err := copyListenerOptions(spec.app, fd); err != nil {
+	if err := copyListenerOptions(spec.app, fd, family); err != nil {
 		return fail("options", err)
 	}
 	if spec.mark != nil {
@@ -96,7 +117,7 @@ func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
 			return fail("secure mode", err)
 		}
 	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: spec.addr.Addr().As4(), Port: int(spec.addr.Port())}); err != nil {
+	if err := unix.Bind(fd, sockaddrOf(spec.addr, family)); err != nil {
 		return fail("bind "+spec.addr.String(), err)
 	}
 	if err := unix.Listen(fd, spec.backlog); err != nil {
@@ -109,17 +130,61 @@ func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
 	return fd, bound, nil
 }
 
-// localAddr is an IPv4 socket's bound address.
+// sockaddrOf is an IPv4 address and port as a socket of family binds it:
+// v4-mapped for AF_INET6.
+func sockaddrOf(a netip.AddrPort, family int) unix.Sockaddr {
+	if family == unix.AF_INET6 {
+		return &unix.SockaddrInet6{Addr: a.Addr().As16(), Port: int(a.Port())}
+	}
+	return &unix.SockaddrInet4{Addr: a.Addr().As4(), Port: int(a.Port())}
+}
+
+// localAddr is a socket's bound IPv4 address: an AF_INET socket's, or an
+// AF_INET6 socket's v4-mapped one.
 func localAddr(fd int) (netip.AddrPort, error) {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	in4, ok := sa.(*unix.SockaddrInet4)
-	if !ok {
-		return netip.AddrPort{}, errors.New("not an IPv4 socket")
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
+	case *unix.SockaddrInet6:
+		if ip := netip.AddrFrom16(a.Addr); ip.Is4In6() {
+			return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)), nil
+		}
 	}
-	return netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), uint16(in4.Port)), nil
+	return netip.AddrPort{}, errors.New("not bound to an IPv4 address")
+}
+
+// appListenerAddr is the IPv4 address an app's listener accepts on
+// (0.0.0.0 for all). An AF_INET6 listener carries IPv4 when it is bound
+// to :: without IPV6_V6ONLY (0.0.0.0) or to a v4-mapped address; any
+// other is an IPv6-only listener.
+func appListenerAddr(fd int) (netip.AddrPort, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	in6, ok := sa.(*unix.SockaddrInet6)
+	if !ok {
+		return localAddr(fd)
+	}
+	ip := netip.AddrFrom16(in6.Addr)
+	switch {
+	case ip.Is4In6():
+		return netip.AddrPortFrom(ip.Unmap(), uint16(in6.Port)), nil
+	case ip.IsUnspecified():
+		v6only, err := unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		if v6only == 0 {
+			return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(in6.Port)), nil
+		}
+		return netip.AddrPort{}, errors.New("an IPV6_V6ONLY listener carries no IPv4")
+	}
+	return netip.AddrPort{}, fmt.Errorf("bound to the IPv6 address %s, which the IPv4 overlay does not carry", ip)
 }
 
 // socketCookie is the kernel's unique, never reused id of a socket.
@@ -142,15 +207,21 @@ func socketNetns(fd int) (uint64, error) {
 	return st.Ino, nil
 }
 
-// checkTCPListener verifies that fd is a listening IPv4 TCP socket (or
-// Multipath TCP, which Go programs listen with by default: it accepts
-// plain TCP connections).
-func checkTCPListener(fd int) error {
+// checkTCPListener verifies that fd is a listening IPv4 or IPv6 TCP socket
+// (or Multipath TCP, which Go programs listen with by default: it accepts
+// plain TCP connections), and returns its family.
+func checkTCPListener(fd int) (int, error) {
+	family, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err != nil {
+		return 0, fmt.Errorf("not a socket: %w", err)
+	}
+	if family != unix.AF_INET && family != unix.AF_INET6 {
+		return 0, errors.New("the socket is not an IPv4 or IPv6 socket")
+	}
 	checks := []struct {
 		name, want int
 		what       string
 	}{
-		{unix.SO_DOMAIN, unix.AF_INET, "an IPv4 socket"},
 		{unix.SO_TYPE, unix.SOCK_STREAM, "a stream socket"},
 		{unix.SO_PROTOCOL, unix.IPPROTO_TCP, "a TCP socket"},
 		{unix.SO_ACCEPTCONN, 1, "listening"},
@@ -158,13 +229,13 @@ func checkTCPListener(fd int) error {
 	for _, c := range checks {
 		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, c.name)
 		if err != nil {
-			return fmt.Errorf("not a socket: %w", err)
+			return 0, fmt.Errorf("not a socket: %w", err)
 		}
 		if v != c.want && !(c.name == unix.SO_PROTOCOL && v == unix.IPPROTO_MPTCP) {
-			return fmt.Errorf("the socket is not %s", c.what)
+			return 0, fmt.Errorf("the socket is not %s", c.what)
 		}
 	}
-	return nil
+	return family, nil
 }
 
 func closeAll(fds []int) {

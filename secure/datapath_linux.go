@@ -188,16 +188,50 @@ func (d *Datapath) AttachRouter(cgroupPath string, cgroupID uint64) error {
 	return nil
 }
 
+// ContainerGuard is the overlay policy check attached to a container's
+// cgroup: the connect4 hook, and the connect6 hook for AF_INET6 sockets
+// that connect to v4-mapped overlay addresses.
+type ContainerGuard struct{ links []link.Link }
+
+// Unpin removes the pins: the check goes once the guard is closed.
+func (g *ContainerGuard) Unpin() {
+	for _, l := range g.links {
+		l.Unpin()
+	}
+}
+
+// Close lets go of the links (pinned ones stay attached).
+func (g *ContainerGuard) Close() {
+	for _, l := range g.links {
+		l.Close()
+	}
+}
+
 // AttachContainer attaches the overlay policy check to a container's
 // cgroup, or switches the check an earlier run attached to this program.
-// The link is pinned like the router's: the check stays while no router
-// runs.
-func (d *Datapath) AttachContainer(name, cgroupPath string, cgroupID uint64) (link.Link, error) {
-	l, err := d.attach("link_container_"+name, cgroupPath, cgroupID, ebpf.AttachCGroupInet4Connect, d.objs.SlimContainerConnect4)
-	if err != nil {
-		return nil, fmt.Errorf("secure mode: attaching the policy check to %s: %w", cgroupPath, err)
+// The links are pinned like the router's (link_container_NAME, and
+// link_container_NAME@connect6: '@' is in no container name): the check
+// stays while no router runs.
+func (d *Datapath) AttachContainer(name, cgroupPath string, cgroupID uint64) (*ContainerGuard, error) {
+	hooks := []struct {
+		pin     string
+		attach  ebpf.AttachType
+		program *ebpf.Program
+	}{
+		{"link_container_" + name, ebpf.AttachCGroupInet4Connect, d.objs.SlimContainerConnect4},
+		{"link_container_" + name + "@connect6", ebpf.AttachCGroupInet6Connect, d.objs.SlimContainerConnect6},
 	}
-	return l, nil
+	g := &ContainerGuard{}
+	for _, h := range hooks {
+		l, err := d.attach(h.pin, cgroupPath, cgroupID, h.attach, h.program)
+		if err != nil {
+			g.Unpin()
+			g.Close()
+			return nil, fmt.Errorf("secure mode: attaching the policy check to %s: %w", cgroupPath, err)
+		}
+		g.links = append(g.links, l)
+	}
+	return g, nil
 }
 
 // attach makes the link pinned as pin run program on the cgroup: the

@@ -99,6 +99,22 @@ func TestPayloads(t *testing.T) {
 	}
 }
 
+func TestPoolRequestFamily(t *testing.T) {
+	for _, f := range []PoolFamily{PoolInet, PoolInet6} {
+		n, got, err := PoolRequest(PoolPayload(7, f))
+		if err != nil || n != 7 || got != f {
+			t.Errorf("PoolRequest(PoolPayload(7, %d)) = %d, %d, %v", f, n, got, err)
+		}
+	}
+	if len(PoolPayload(7, PoolInet)) != 4 {
+		t.Error("an AF_INET POOL request is not the 4-byte form older routers read")
+	}
+	bad := append(Uint32Payload(7), Uint32Payload(1)...)
+	if _, _, err := PoolRequest(bad); err == nil {
+		t.Error("POOL family 1 (AF_UNIX) accepted")
+	}
+}
+
 func TestPreambleLayout(t *testing.T) {
 	p := Preamble{Client: netip.MustParseAddrPort("198.19.2.2:40000"), Server: netip.MustParseAddrPort("198.19.1.2:80")}
 	b := p.Encode()

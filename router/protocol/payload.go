@@ -22,16 +22,50 @@ func putPort(b []byte, p uint16) { binary.BigEndian.PutUint16(b, p) }
 
 func getPort(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 
-// PoolCount decodes a POOL request.
+// PoolFamily is the address family of the host sockets a POOL request asks
+// for: AF_INET ones (the default), or AF_INET6 ones, for the application's
+// AF_INET6 sockets that connect to IPv4 (v4-mapped) addresses.
+type PoolFamily uint32
+
+// Pool families (Linux's AF_INET and AF_INET6).
+const (
+	PoolInet  PoolFamily = 2
+	PoolInet6 PoolFamily = 10
+)
+
+// PoolCount decodes a POOL request's count (see PoolRequest).
 func PoolCount(payload []byte) (int, error) {
-	if len(payload) != 4 {
-		return 0, payloadError(TypePool, len(payload), 4)
+	n, _, err := PoolRequest(payload)
+	return n, err
+}
+
+// PoolRequest decodes a POOL request: u32 count, then an optional u32
+// family (PoolInet when absent).
+func PoolRequest(payload []byte) (int, PoolFamily, error) {
+	if len(payload) != 4 && len(payload) != 8 {
+		return 0, 0, payloadError(TypePool, len(payload), 4)
 	}
 	n := binary.LittleEndian.Uint32(payload)
 	if n < 1 || n > MaxPool {
-		return 0, fmt.Errorf("%w: POOL count %d outside 1..%d", ErrMalformed, n, MaxPool)
+		return 0, 0, fmt.Errorf("%w: POOL count %d outside 1..%d", ErrMalformed, n, MaxPool)
 	}
-	return int(n), nil
+	family := PoolInet
+	if len(payload) == 8 {
+		family = PoolFamily(binary.LittleEndian.Uint32(payload[4:]))
+		if family != PoolInet && family != PoolInet6 {
+			return 0, 0, fmt.Errorf("%w: POOL family %d is neither AF_INET nor AF_INET6", ErrMalformed, family)
+		}
+	}
+	return int(n), family, nil
+}
+
+// PoolPayload encodes a POOL request for n sockets of family.
+func PoolPayload(n uint32, family PoolFamily) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, n)
+	if family == PoolInet {
+		return b
+	}
+	return binary.LittleEndian.AppendUint32(b, uint32(family))
 }
 
 // Uint32Payload encodes a single little-endian u32 (POOL, POOL_OK, LISTEN).

@@ -17,6 +17,7 @@ const (
 	FallbackOptionNotReplayable                       // a socket option that cannot be copied to a host socket
 	FallbackPoolEmpty                                 // no pool socket and the refill failed
 	FallbackOther
+	FallbackIPv6    // an IPv6 destination, or an IPV6_V6ONLY socket: not carried by IPv4 host sockets
 	FallbackReasons // the number of reasons
 )
 
@@ -27,6 +28,7 @@ var fallbackNames = [...]string{
 	FallbackOptionNotReplayable: "option_not_replayable",
 	FallbackPoolEmpty:           "pool_empty",
 	FallbackOther:               "other",
+	FallbackIPv6:                "ipv6",
 }
 
 func (r FallbackReason) String() string {

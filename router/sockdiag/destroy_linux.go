@@ -3,6 +3,7 @@ package sockdiag
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -40,15 +41,29 @@ func Destroy(s Socket) error {
 
 // destroyRequest names one socket exactly: addresses, ports and cookie.
 func destroyRequest(s Socket) []byte {
-	b := diagRequest(sockDestroy, unix.NLM_F_REQUEST|unix.NLM_F_ACK, 0xffffffff) // any state
+	family := s.Family
+	if family == 0 {
+		family = unix.AF_INET
+	}
+	b := diagRequest(sockDestroy, unix.NLM_F_REQUEST|unix.NLM_F_ACK, 0xffffffff, family) // any state
 	le := binary.LittleEndian
 	id := b[unix.NLMSG_HDRLEN+8:]
 	binary.BigEndian.PutUint16(id[0:], s.Local.Port())
 	binary.BigEndian.PutUint16(id[2:], s.Remote.Port())
-	src, dst := s.Local.Addr().As4(), s.Remote.Addr().As4()
-	copy(id[4:], src[:])
-	copy(id[20:], dst[:])
+	copy(id[4:], diagAddr(s.Local.Addr(), family))
+	copy(id[20:], diagAddr(s.Remote.Addr(), family))
 	le.PutUint32(id[40:], uint32(s.Cookie))
 	le.PutUint32(id[44:], uint32(s.Cookie>>32))
 	return b
+}
+
+// diagAddr is an address as struct inet_diag_sockid holds it for a family:
+// 4 bytes for AF_INET, 16 (IPv4 v4-mapped) for AF_INET6.
+func diagAddr(a netip.Addr, family uint8) []byte {
+	if family == unix.AF_INET6 {
+		b := a.As16()
+		return b[:]
+	}
+	b := a.As4()
+	return b[:]
 }

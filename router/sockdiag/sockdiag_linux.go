@@ -32,6 +32,9 @@ const Live = 1<<Established | 1<<SynSent | 1<<SynRecv | 1<<FinWait1 | 1<<FinWait
 
 // Socket is one TCP socket as the kernel reports it.
 type Socket struct {
+	// Family is AF_INET or AF_INET6. An AF_INET6 socket's v4-mapped
+	// addresses (::ffff:a.b.c.d) are given as IPv4 addresses.
+	Family        uint8
 	Cookie        uint64
 	State         uint8
 	Local, Remote netip.AddrPort
@@ -50,14 +53,26 @@ const (
 	msgSize          = 72 // struct inet_diag_msg
 )
 
-// TCP lists the IPv4 TCP sockets whose state is in the states bitmask
-// (1<<state for each state wanted, e.g. Live).
-func TCP(states uint32) ([]Socket, error) { return dump(request(states)) }
+// TCP lists the TCP sockets, IPv4 and IPv6, whose state is in the states
+// bitmask (1<<state for each state wanted, e.g. Live). Host sockets that
+// stand for an application's AF_INET6 socket are AF_INET6 ones on
+// v4-mapped addresses.
+func TCP(states uint32) ([]Socket, error) {
+	v4, err := dump(request(states, unix.AF_INET))
+	if err != nil {
+		return nil, err
+	}
+	v6, err := dump(request(states, unix.AF_INET6))
+	if err != nil {
+		return nil, err
+	}
+	return append(v4, v6...), nil
+}
 
-// TCPWithStorage is TCP with each socket's value in a BPF_MAP_TYPE_SK_STORAGE
-// map (given by fd) in Storage.
+// TCPWithStorage is TCP for IPv4 sockets only, with each socket's value in
+// a BPF_MAP_TYPE_SK_STORAGE map (given by fd) in Storage.
 func TCPWithStorage(states uint32, mapFD int) ([]Socket, error) {
-	return dump(withStorageRequest(request(states), mapFD))
+	return dump(withStorageRequest(request(states, unix.AF_INET), mapFD))
 }
 
 func dump(req []byte) ([]Socket, error) {
@@ -83,23 +98,23 @@ func dump(req []byte) ([]Socket, error) {
 	}
 }
 
-// request builds the netlink dump request for IPv4 TCP with tcp_info.
-func request(states uint32) []byte {
-	b := diagRequest(sockDiagByFamily, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, states)
+// request builds the netlink dump request for TCP of a family with tcp_info.
+func request(states uint32, family uint8) []byte {
+	b := diagRequest(sockDiagByFamily, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, states, family)
 	b[unix.NLMSG_HDRLEN+2] = 1 << (inetDiagInfo - 1) // idiag_ext: ask for INET_DIAG_INFO
 	return b
 }
 
-// diagRequest is a netlink message of the given type holding an IPv4 TCP
-// struct inet_diag_req_v2 for the states given (a bitmask).
-func diagRequest(msgType, flags uint16, states uint32) []byte {
+// diagRequest is a netlink message of the given type holding a TCP
+// struct inet_diag_req_v2 of a family for the states given (a bitmask).
+func diagRequest(msgType, flags uint16, states uint32, family uint8) []byte {
 	b := make([]byte, unix.NLMSG_HDRLEN+reqSize)
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], uint32(len(b)))
 	le.PutUint16(b[4:], msgType)
 	le.PutUint16(b[6:], flags)
 	req := b[unix.NLMSG_HDRLEN:]
-	req[0] = unix.AF_INET
+	req[0] = family
 	req[1] = unix.IPPROTO_TCP
 	le.PutUint32(req[4:], states)
 	return b
@@ -134,14 +149,21 @@ func parseMessages(b []byte, out *[]Socket) (done bool, err error) {
 
 // parseSocket decodes a struct inet_diag_msg and its attributes.
 func parseSocket(b []byte) (Socket, bool) {
-	if len(b) < msgSize || b[0] != unix.AF_INET {
+	if len(b) < msgSize || (b[0] != unix.AF_INET && b[0] != unix.AF_INET6) {
 		return Socket{}, false
 	}
 	be, le := binary.BigEndian, binary.LittleEndian
+	addr := func(raw []byte) netip.Addr {
+		if b[0] == unix.AF_INET {
+			return netip.AddrFrom4([4]byte(raw[:4]))
+		}
+		return netip.AddrFrom16([16]byte(raw[:16])).Unmap()
+	}
 	s := Socket{
+		Family: b[0],
 		State:  b[1],
-		Local:  netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[8:12])), be.Uint16(b[4:])),
-		Remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[24:28])), be.Uint16(b[6:])),
+		Local:  netip.AddrPortFrom(addr(b[8:24]), be.Uint16(b[4:])),
+		Remote: netip.AddrPortFrom(addr(b[24:40]), be.Uint16(b[6:])),
 		Cookie: uint64(le.Uint32(b[44:])) | uint64(le.Uint32(b[48:]))<<32,
 	}
 	for attrs := b[msgSize:]; len(attrs) >= 4; {

@@ -31,7 +31,7 @@ func TestStorageValueFindsTheMapValue(t *testing.T) {
 }
 
 func TestWithStorageRequestNamesTheMap(t *testing.T) {
-	req := withStorageRequest(request(Live), 9)
+	req := withStorageRequest(request(Live, unix.AF_INET), 9)
 	if n := binary.LittleEndian.Uint32(req); int(n) != len(req) {
 		t.Errorf("header length %d, message %d bytes", n, len(req))
 	}

@@ -23,8 +23,11 @@
  *                 dropped; a valid one records who the client is
  *   sock_release  a host socket the router made is gone (slim_live)
  *
- * container_connect4 is attached to the cgroups of containers started by
- * `slim exec` and applies the same policy to connections over the overlay.
+ * container_connect4 and container_connect6 are attached to the cgroups of
+ * containers started by `slim exec` and apply the same policy to
+ * connections over the overlay: connect6 for AF_INET6 sockets that connect
+ * to a v4-mapped overlay address (the kernel runs the connect6 hook only
+ * for them, not connect4).
  */
 #include <linux/bpf.h>
 #include <asm-generic/socket.h>
@@ -731,22 +734,41 @@ int slim_sock_release(struct bpf_sock *sk)
 	return 1;
 }
 
-/* Containers' own sockets: the same policy, for connections over the overlay. */
-SEC("cgroup/connect4")
-int slim_container_connect4(struct bpf_sock_addr *ctx)
+/* A container's connect to an overlay address: 1 allowed, 0 denied. */
+static __always_inline int container_may_connect(__u32 dst, __u16 port_nbo)
 {
 	struct slim_config *cfg = config();
 	if (!cfg)
 		return 1;
 	__u64 cg = bpf_get_current_cgroup_id();
 	__u32 *src = bpf_map_lookup_elem(&slim_containers, &cg);
-	if (!src || (ctx->user_ip4 & cfg->overlay_mask) != cfg->overlay_net)
+	if (!src || (dst & cfg->overlay_mask) != cfg->overlay_net)
 		return 1;
-	if (policy_denies(*src, ctx->user_ip4, (__u16)ctx->user_port)) {
+	if (policy_denies(*src, dst, port_nbo)) {
 		count(SLIM_C_POLICY_DENIED);
 		return 0;
 	}
 	return 1;
+}
+
+/* Containers' own sockets: the same policy, for connections over the overlay. */
+SEC("cgroup/connect4")
+int slim_container_connect4(struct bpf_sock_addr *ctx)
+{
+	return container_may_connect(ctx->user_ip4, (__u16)ctx->user_port);
+}
+
+/*
+ * The same for AF_INET6 sockets: a v4-mapped destination (::ffff:a.b.c.d)
+ * is IPv4 on the wire, over the overlay, and gets the same check. Other
+ * IPv6 destinations are not the overlay's.
+ */
+SEC("cgroup/connect6")
+int slim_container_connect6(struct bpf_sock_addr *ctx)
+{
+	if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
+		return 1;
+	return container_may_connect(ctx->user_ip6[3], (__u16)ctx->user_port);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

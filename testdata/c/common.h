@@ -15,6 +15,7 @@
  *                               run the client checks against that server
  *                               (REFUSED_PORT defaults to PORT+1)
  *   PROG selftest ADDR          both in one process on ephemeral ports
+ * SLIMTEST_INET6=1 makes every TCP socket AF_INET6, carrying IPv4 (below).
  *
  * Wire protocol of the servers: right after accept the server writes
  *   HELLO pid=PID peer=IP:PORT local=IP:PORT fails=N\n
@@ -156,6 +157,151 @@ static inline void sleep_ms(int ms)
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
+
+/* ---- AF_INET6 sockets carrying IPv4 (SLIMTEST_INET6=1) ------------------ */
+
+/*
+ * With SLIMTEST_INET6=1 in the environment every TCP socket the program
+ * makes is an AF_INET6 one that carries IPv4: socket(AF_INET, ...) makes
+ * an AF_INET6 socket, bind and connect take the IPv4 address v4-mapped
+ * (0.0.0.0 becomes ::, dual-stack), and the server's main listener binds
+ * :: instead of ADDR. The programs keep their IPv4 view (sin4): every
+ * address the kernel (or the shim) hands back on an AF_INET6 socket must
+ * be exactly what the kernel gives for IPv4 on one (28 bytes, AF_INET6,
+ * ::ffff:a.b.c.d or ::, flowinfo and scope id 0: check "inet6_name_form"),
+ * and is shown to the program as the AF_INET address it stands for, with
+ * the usual truncation. Without the variable these wrappers change
+ * nothing.
+ */
+static int t6_mode = -1;
+
+static inline int t6_on(void)
+{
+	if (t6_mode < 0) {
+		const char *v = getenv("SLIMTEST_INET6");
+		t6_mode = v != NULL && strcmp(v, "1") == 0;
+	}
+	return t6_mode;
+}
+
+/* The family of the program's TCP sockets. */
+static inline int t6_domain(void) { return t6_on() ? AF_INET6 : AF_INET; }
+
+static inline int t6_is_inet6(int fd)
+{
+	int v = -1;
+	socklen_t l = sizeof v;
+	return t6_on() && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0 && v == AF_INET6;
+}
+
+static inline int t6_socket(int domain, int type, int protocol)
+{
+	if (t6_on() && domain == AF_INET && (type & 0xf) == SOCK_STREAM)
+		domain = AF_INET6;
+	return socket(domain, type, protocol);
+}
+
+/* An AF_INET address as an AF_INET6 socket takes it: v4-mapped, or ::. */
+static inline void t6_map(const struct sockaddr_in *in, struct sockaddr_in6 *in6)
+{
+	memset(in6, 0, sizeof *in6);
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = in->sin_port;
+	if (in->sin_addr.s_addr != htonl(INADDR_ANY)) {
+		in6->sin6_addr.s6_addr[10] = 0xff;
+		in6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&in6->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+	}
+}
+
+static inline int t6_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct sockaddr_in6 in6;
+	if (sa != NULL && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in) && t6_is_inet6(fd)) {
+		t6_map((const struct sockaddr_in *)sa, &in6);
+		return bind(fd, (struct sockaddr *)&in6, sizeof in6);
+	}
+	return bind(fd, sa, len);
+}
+
+static inline int t6_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct sockaddr_in6 in6;
+	if (sa != NULL && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in) && t6_is_inet6(fd)) {
+		t6_map((const struct sockaddr_in *)sa, &in6);
+		return connect(fd, (struct sockaddr *)&in6, sizeof in6);
+	}
+	return connect(fd, sa, len);
+}
+
+/*
+ * Hands an AF_INET6 socket's address (ss, slen from the kernel) back as
+ * the AF_INET one it stands for, into (addr, *len) with truncation, after
+ * checking it has the kernel's form.
+ */
+static inline void t6_unmap(const struct sockaddr_storage *ss, socklen_t slen, struct sockaddr *addr, socklen_t *len)
+{
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+	int mapped = IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr), any = IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+	if (slen != sizeof *in6 || in6->sin6_family != AF_INET6 || !(mapped || any) || in6->sin6_flowinfo != 0 ||
+	    in6->sin6_scope_id != 0) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+		check_fail("inet6_name_form", "len=%u family=%d addr=%s flowinfo=%u scope=%u (want 28, AF_INET6, v4-mapped or ::, 0, 0)",
+			   (unsigned)slen, in6->sin6_family, ip, (unsigned)in6->sin6_flowinfo, (unsigned)in6->sin6_scope_id);
+	}
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = in6->sin6_port};
+	if (mapped)
+		memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	if (addr != NULL && len != NULL) {
+		memcpy(addr, &in, *len < sizeof in ? *len : sizeof in);
+		*len = sizeof in;
+	}
+}
+
+static inline int t6_name(int fd, struct sockaddr *addr, socklen_t *len, int peer)
+{
+	if (addr == NULL || len == NULL || !t6_is_inet6(fd))
+		return peer ? getpeername(fd, addr, len) : getsockname(fd, addr, len);
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof ss;
+	memset(&ss, 0, sizeof ss);
+	int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &slen) : getsockname(fd, (struct sockaddr *)&ss, &slen);
+	if (r == 0)
+		t6_unmap(&ss, slen, addr, len);
+	return r;
+}
+
+static inline int t6_getsockname(int fd, struct sockaddr *addr, socklen_t *len) { return t6_name(fd, addr, len, 0); }
+static inline int t6_getpeername(int fd, struct sockaddr *addr, socklen_t *len) { return t6_name(fd, addr, len, 1); }
+
+static inline int t6_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	if (addr == NULL || len == NULL || !t6_is_inet6(fd))
+		return accept4(fd, addr, len, flags);
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof ss;
+	memset(&ss, 0, sizeof ss);
+	int c = accept4(fd, (struct sockaddr *)&ss, &slen, flags);
+	if (c >= 0)
+		t6_unmap(&ss, slen, addr, len);
+	return c;
+}
+
+static inline int t6_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (addr == NULL || len == NULL || !t6_is_inet6(fd))
+		return accept(fd, addr, len);
+	return t6_accept4(fd, addr, len, 0);
+}
+
+#define socket(d, t, p) t6_socket(d, t, p)
+#define bind(fd, a, l) t6_bind(fd, a, l)
+#define connect(fd, a, l) t6_connect(fd, a, l)
+#define accept(fd, a, l) t6_accept(fd, a, l)
+#define accept4(fd, a, l, f) t6_accept4(fd, a, l, f)
+#define getsockname(fd, a, l) t6_getsockname(fd, a, l)
+#define getpeername(fd, a, l) t6_getpeername(fd, a, l)
 
 /* ---- addresses ------------------------------------------------------- */
 
@@ -750,7 +896,7 @@ static inline int prog_main(int argc, char **argv, const struct prog *p)
 		int port = atoi(argv[3]);
 		long maxconns = argc > 4 ? atol(argv[4]) : 0;
 		sin4 sa;
-		mkaddr(&sa, ip, port);
+		mkaddr(&sa, t6_on() ? "0.0.0.0" : ip, port); /* SLIMTEST_INET6: on :: */
 		int lfd = listen_on(&sa, 128, 0, p->setup_listener);
 		if (lfd < 0) {
 			fprintf(stderr, "%s: listen %s:%d: %s\n", p->name, ip, port, strerror(errno));
@@ -783,7 +929,7 @@ static inline int prog_main(int argc, char **argv, const struct prog *p)
 	if (strcmp(mode, "selftest") == 0) {
 		arm_alarm(p->alarm_s);
 		sin4 sa;
-		mkaddr(&sa, ip, 0);
+		mkaddr(&sa, t6_on() ? "0.0.0.0" : ip, 0); /* SLIMTEST_INET6: on :: */
 		int lfd = listen_on(&sa, 128, SOCK_CLOEXEC, p->setup_listener);
 		int rfd = reserve_port(ip, 0);
 		if (lfd < 0 || rfd < 0) {

@@ -16,6 +16,11 @@
  *   intruder pool
  *       asks for a pool (host_sockets), as a program that slim exec
  *       started without the ioctl guard would.
+ *   intruder inet6
+ *       under slim exec: asks for AF_INET6 pool sockets (host_sockets_inet6:
+ *       POOL with family 10) and for a host listener for a dual-stack
+ *       listener of its own (listen_inet6), host sockets secure mode's
+ *       AF_INET hooks would not guard.
  *   intruder squat PORT...
  *       under slim exec: binds a fresh pool socket to 0.0.0.0:PORT and
  *       listens (bind_PORT), for each PORT; listens on one more pool socket
@@ -35,7 +40,7 @@
 #define SYS_pidfd_open 434
 #endif
 
-enum { T_POOL = 2, T_ENROLL = 9, T_OK = 0x80, T_POOL_OK = 0x82, T_ERROR = 0xff };
+enum { T_POOL = 2, T_LISTEN = 3, T_ENROLL = 9, T_OK = 0x80, T_POOL_OK = 0x82, T_ERROR = 0xff };
 #define MAX_FDS 16
 
 static int g_attacks, g_not_refused;
@@ -246,6 +251,32 @@ static int cmd_pool(void)
 	return 0;
 }
 
+/* AF_INET6 host sockets: a pool, and a host listener for a dual-stack one. */
+static int cmd_inet6(void)
+{
+	int conn = router_connect();
+	struct reply r;
+	unsigned char req[8];
+	put32(req, 4);
+	put32(req + 4, AF_INET6);
+	ask(conn, T_POOL, req, 8, -1, &r);
+	report("host_sockets_inet6", r.type != T_POOL_OK || r.nfds == 0, "POOL of AF_INET6: %s",
+	       r.type == T_POOL_OK ? "granted" : r.text);
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 any = {.sin6_family = AF_INET6};
+	int off = 0;
+	if (fd < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0 ||
+	    syscall(SYS_bind, fd, &any, sizeof any) < 0 || syscall(SYS_listen, fd, 8) < 0) {
+		printf("SETUP listen_inet6: FAIL %s\n", strerror(errno));
+		return 1;
+	}
+	put32(req, 8);
+	ask(conn, T_LISTEN, req, 4, fd, &r);
+	report("listen_inet6", r.type == T_ERROR || r.nfds == 0, "LISTEN of a dual-stack listener: %s",
+	       r.type == T_ERROR ? r.text : "a host listener");
+	return 0;
+}
+
 static long raw_listen(int fd) { return syscall(SYS_listen, fd, 8); }
 
 /* bind 0.0.0.0:port, then listen, on the pool socket fd. */
@@ -305,10 +336,12 @@ int main(int argc, char **argv)
 		rc = cmd_fakeguard();
 	else if (argc == 2 && strcmp(argv[1], "pool") == 0)
 		rc = cmd_pool();
+	else if (argc == 2 && strcmp(argv[1], "inet6") == 0)
+		rc = cmd_inet6();
 	else if (argc >= 3 && strcmp(argv[1], "squat") == 0)
 		rc = cmd_squat(argc - 2, argv + 2);
 	else {
-		fprintf(stderr, "usage: intruder enroll [CGROUP_PROCS] | fakeguard | pool | squat PORT...\n");
+		fprintf(stderr, "usage: intruder enroll [CGROUP_PROCS] | fakeguard | pool | inet6 | squat PORT...\n");
 		return 2;
 	}
 	printf("# %d attacks, %d not refused\n", g_attacks, g_not_refused);

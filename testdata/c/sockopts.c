@@ -59,7 +59,7 @@ static void client(const sin4 *target, const sin4 *refused)
 	v = getint(fd, SOL_SOCKET, SO_TYPE);
 	CHECK("so_type", v == SOCK_STREAM, "SO_TYPE=%d", v);
 	v = getint(fd, SOL_SOCKET, SO_DOMAIN);
-	CHECK("so_domain", v == AF_INET, "SO_DOMAIN=%d", v);
+	CHECK("so_domain", v == t6_domain(), "SO_DOMAIN=%d", v);
 	v = getint(fd, SOL_SOCKET, SO_PROTOCOL);
 	CHECK("so_protocol", v == IPPROTO_TCP, "SO_PROTOCOL=%d", v);
 	v = getint(fd, SOL_SOCKET, SO_ACCEPTCONN);

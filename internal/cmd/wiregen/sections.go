@@ -55,6 +55,7 @@ func sections() []section {
 			{"SLIM_FB_OPTION", dec(int(protocol.FallbackOptionNotReplayable))},
 			{"SLIM_FB_POOL", dec(int(protocol.FallbackPoolEmpty))},
 			{"SLIM_FB_OTHER", dec(int(protocol.FallbackOther))},
+			{"SLIM_FB_IPV6", dec(int(protocol.FallbackIPv6))},
 			{"SLIM_FB_COUNT", dec(int(protocol.FallbackReasons))},
 		}},
 		{title: "STATS setup-time histogram: bucket i counts setups under 2^i us", consts: []constant{
