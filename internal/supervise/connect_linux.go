@@ -92,7 +92,7 @@ func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, d
 		return
 	}
 	if sw.blocking {
-		setNonblock(ps, false)
+		setOwnNonblock(ps, false)
 	}
 	if err := r.install(ps, fd, sw.cloexec); err != nil {
 		unix.Close(ps)
@@ -158,7 +158,7 @@ func (s *Supervisor) dial(ps, app int, self protocol.Hello, sw swap, dst, host n
 	if err := copyOptions(app, ps, s.defaults); err != nil {
 		return 0, false, err
 	}
-	if err := setNonblock(ps, true); err != nil {
+	if err := setOwnNonblock(ps, true); err != nil {
 		return 0, false, err
 	}
 	if sw.bound != 0 {
