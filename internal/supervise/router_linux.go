@@ -49,6 +49,29 @@ func (c *routerConn) ask(t, want protocol.Type, payload []byte, fds ...int) ([]b
 	}
 }
 
+// note sends a one-way message (STATS): nothing comes back. It does not
+// wait for room in the router's queue.
+func (c *routerConn) note(t protocol.Type, payload []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		err := c.connect()
+		if err == nil {
+			c.nextID++
+			msg := protocol.Message{Type: t, ID: c.nextID, Payload: payload}.Encode()
+			if err = unix.Sendmsg(c.fd, msg, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT); err == nil {
+				return nil
+			}
+			if err != unix.EAGAIN {
+				c.drop()
+			}
+		}
+		if err == unix.EAGAIN || attempt > 0 || !c.redial {
+			return err
+		}
+	}
+}
+
 func (c *routerConn) exchange(t, want protocol.Type, payload []byte, fds []int) ([]byte, []int, error) {
 	if err := c.connect(); err != nil {
 		return nil, nil, err
@@ -180,6 +203,11 @@ func (r *router) hello() (protocol.Hello, error) {
 		return protocol.Hello{}, err
 	}
 	return protocol.DecodeHello(payload)
+}
+
+// stats sends a STATS payload, one-way.
+func (r *router) stats(payload []byte) error {
+	return r.control.note(protocol.TypeStats, payload)
 }
 
 // poolSockets asks for n host sockets.
