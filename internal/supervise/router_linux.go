@@ -16,13 +16,14 @@ type routerConn struct {
 	mu      sync.Mutex
 	path    string
 	fd      int  // -1: not connected
-	redial  bool // plain mode: a broken connection is made again
+	redial  bool // a broken connection is made again (with dial)
+	dial    func() (int, error)
 	timeout time.Duration
 	nextID  uint32
 }
 
 // errRouterGone says a connection the supervisor cannot make again (secure
-// mode: slim exec made it) is broken.
+// mode without the program's dialer: slim exec made it) is broken.
 var errRouterGone = errors.New("the router connection slim exec made is closed")
 
 // routerError is an ERROR reply.
@@ -154,16 +155,28 @@ func (c *routerConn) connect() error {
 	if !c.redial {
 		return errRouterGone
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	fd, err := c.dial()
 	if err != nil {
 		return err
 	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: c.path}); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("connect to the router at %s: %w", c.path, err)
-	}
 	c.fd = fd
 	return nil
+}
+
+// dialSocket connects to the router's socket at path: the supervisor's own
+// connection (plain mode).
+func dialSocket(path string) func() (int, error) {
+	return func() (int, error) {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return -1, err
+		}
+		if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("connect to the router at %s: %w", path, err)
+		}
+		return fd, nil
+	}
 }
 
 func (c *routerConn) drop() {
@@ -181,10 +194,19 @@ type router struct {
 }
 
 // newRouter uses the connections slim exec made (secure mode: the router
-// answers only the enrolled program), else dials its own.
+// answers only the enrolled program) and, to make new ones, the program's
+// dialer; else it dials its own.
 func newRouter(cfg Config, files []int) *router {
+	dial := dialSocket(cfg.RouterSock)
+	if cfg.Secure {
+		dial = nil
+		if cfg.Dialer && len(files) > 0 {
+			d := &dialer{link: files[len(files)-1], timeout: cfg.timeout()}
+			files, dial = files[:len(files)-1], d.dial
+		}
+	}
 	conn := func(i int) *routerConn {
-		c := &routerConn{path: cfg.RouterSock, fd: -1, timeout: cfg.timeout(), redial: !cfg.Secure}
+		c := &routerConn{path: cfg.RouterSock, fd: -1, timeout: cfg.timeout(), dial: dial, redial: dial != nil}
 		if i < len(files) {
 			c.fd = files[i]
 		}
