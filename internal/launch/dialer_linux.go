@@ -44,10 +44,11 @@ func newDialerLink() ([2]int, error) {
 }
 
 // startDialer starts the dialer for this process (the program to be) and
-// the router at routerSock, with its end of the link, and waits until it
-// is detached.
+// the router at routerSock, with its end of the link (which it closes),
+// and waits until it is detached.
 func startDialer(link int, routerSock string) error {
 	f := os.NewFile(uintptr(link), "router dialer link")
+	defer f.Close()
 	cmd := exec.Command(dialerProgram, DialerCommand, dialerDetach, routerSock, strconv.Itoa(os.Getpid()))
 	cmd.ExtraFiles = []*os.File{f}
 	out, err := cmd.CombinedOutput()

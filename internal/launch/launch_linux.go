@@ -35,14 +35,14 @@ func Run(opts Options, args []string) error {
 	if secureRouter {
 		enroll(opts.RouterSock, protection)
 	}
-	if p.dialerLink >= 0 {
+	if link := p.dialerLink; link >= 0 {
 		// Enrolled: the dialer starts in the program's cgroup, under its
 		// filter. Without it a router restart leaves the program on the
-		// overlay.
-		if err := startDialer(p.dialerLink, opts.RouterSock); err != nil {
+		// overlay. startDialer closes the link.
+		p.dialerLink = -1
+		if err := startDialer(link, opts.RouterSock); err != nil {
 			fmt.Fprintf(os.Stderr, "slim exec: %v; after a router restart the program uses the overlay\n", err)
 		}
-		p.dropDialerLink()
 	}
 	if protection != nil {
 		protection.Close()
