@@ -50,6 +50,16 @@ in a cgroup v2 of its own), and the machine's softirq and ksoftirqd time per
 operation; then a table of Slim's changes beside the paper's.
 Applications (for --only with --fixed-load): ` + strings.Join(bench.FixedLoadIDs(), ", ") + `.
 
+--supervised measures the path of programs the shim cannot preload: a Go
+client and server (built static by the bench, so Go and a C compiler with
+static glibc are needed) under 'slim exec', which runs them under its seccomp
+supervisor, beside the same Go programs without Slim ("host", "overlay"), a
+C twin of them dynamically linked under 'slim exec' with the shim
+("preloaded"), and that C twin built static under the supervisor
+("supervised-c"): stream throughput, RR and CRR, and the supervised path's
+setup cost over the preloaded one in µs per connection.
+Tests (for --only with --supervised): ` + strings.Join(bench.PeerTestIDs(), ", ") + `.
+
 --store-scale runs the cluster store's scale benchmark instead (simulated
 routers against a real etcd; docs/cluster.md); --store-scale --help lists
 its flags.
@@ -70,6 +80,7 @@ func runBench(args []string) error {
 	noSlim := fs.Bool("no-slim", false, "leave out the slim column")
 	secureColumn := fs.Bool("secure", false, "add a secure column: slim with routers in secure mode (a second set, beside the lab's own)")
 	fixedLoad := fs.Bool("fixed-load", false, "measure latency and CPU per operation at a fixed offered load (see above)")
+	supervised := fs.Bool("supervised", false, "measure the supervised path (static Go and C peers) against the preloaded one (see above)")
 	load := fs.Float64("load", bench.DefaultLoadFraction, "with --fixed-load: the offered load, a fraction of the overlay column's peak")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -78,13 +89,14 @@ func runBench(args []string) error {
 		return err
 	}
 	opts := bench.Options{
-		LabName:  *name,
-		Duration: *duration,
-		Runs:     *runs,
-		Only:     bench.ParseOnly(*only),
-		Keep:     *keep,
-		Secure:   *secureColumn,
-		Progress: os.Stderr,
+		LabName:    *name,
+		Duration:   *duration,
+		Runs:       *runs,
+		Only:       bench.ParseOnly(*only),
+		Keep:       *keep,
+		Secure:     *secureColumn,
+		Supervised: *supervised,
+		Progress:   os.Stderr,
 	}
 	loadSet := false
 	fs.Visit(func(f *flag.Flag) { loadSet = loadSet || f.Name == "load" })

@@ -22,6 +22,14 @@
 // is C (bench/loadgen), embedded in slim; the Kafka stand-in is Java
 // (bench/kafka), compiled when the bench runs.
 //
+// The supervised mode (Options.Supervised, supervised.go) measures the
+// path of programs the shim cannot preload: a Go client and server
+// (bench/peer) and a C twin of them (bench/peerc), built when the bench
+// runs, in columns host, overlay, preloaded (the C twin under the shim),
+// supervised (the Go peer under slim exec's seccomp supervisor) and
+// supervised-c (the C twin built static, supervised), with the setup cost
+// of the supervised path over the preloaded one per connection.
+//
 // Every server is started fresh for each sample, waited for until it
 // accepts connections, and killed and reaped afterwards. Traffic only ever
 // goes to lab addresses, inside lab namespaces.

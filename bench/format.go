@@ -172,6 +172,9 @@ func WriteJSON(w io.Writer, r *Report) error {
 	if r.FixedLoad {
 		doc.Mode, doc.LoadFraction, doc.Notes, doc.Paper = "fixed-load", r.LoadFraction, r.Notes, paperRows(r)
 	}
+	if r.Supervised {
+		doc.Mode, doc.Notes = "supervised", r.Notes
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)

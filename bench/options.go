@@ -45,6 +45,10 @@ type Options struct {
 	// latency percentiles and CPU time per operation.
 	FixedLoad    bool
 	LoadFraction float64
+	// Supervised runs the supervised mode instead (supervised.go): a Go
+	// peer under the seccomp supervisor beside host, overlay and a C twin
+	// under the shim (needs Slim; see PeerTestIDs).
+	Supervised bool
 	// Progress receives a line per sample while the bench runs; nil
 	// discards them.
 	Progress io.Writer
@@ -63,6 +67,9 @@ func (o Options) Validate() error {
 	}
 	if o.Secure && o.Slim == "" {
 		return fmt.Errorf("the secure column needs the slim column")
+	}
+	if o.Supervised {
+		return o.validateSupervised()
 	}
 	if !o.FixedLoad {
 		_, err := selectTests(o.Only)

@@ -22,6 +22,9 @@ type Report struct {
 	FixedLoad    bool
 	LoadFraction float64
 	Notes        []string
+	// Supervised is set for the supervised mode; its Notes say what each
+	// column runs and the supervised path's setup cost.
+	Supervised bool
 }
 
 // MetricResult is one row: a metric's samples in every scenario.

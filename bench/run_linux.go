@@ -57,6 +57,9 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 	if opts.FixedLoad {
 		return report, b.runFixedLoad(ctx)
 	}
+	if opts.Supervised {
+		return report, b.runSupervised(ctx, l)
+	}
 	selected, err := selectTests(opts.Only)
 	if err != nil {
 		return nil, err

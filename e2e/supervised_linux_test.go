@@ -71,7 +71,7 @@ func buildSupervisedIn(b supervisedBuilds) error {
 			append(append([]string{"gcc", "-static"}, flags...), "-o", filepath.Join(b.glibcStatic, prog), in),
 			append(append([]string{"musl-gcc"}, flags...), "-o", filepath.Join(b.musl, prog), in))
 	}
-	for _, prog := range []string{"hostile", "relisten"} {
+	for _, prog := range []string{"hostile", "relisten", "connectmany"} {
 		out := filepath.Join(b.glibcStatic, prog)
 		steps = append(steps, append(append([]string{"gcc", "-static"}, flags...), "-o", out, filepath.Join(src, prog+".c")))
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/slimnet/slim/internal/supervise"
 	"github.com/slimnet/slim/secure/ioctlguard"
 )
@@ -62,14 +64,14 @@ func protect(secureRouter bool, p *plan, opts Options) (*ioctlguard.Protection, 
 	if !ioctls && !sockets {
 		return nil, nil
 	}
-	protection, err := protectWith(opts, secureRouter, ioctls, sockets)
+	protection, err := protectWith(opts, secureRouter, ioctls, sockets, p)
 	if errors.Is(err, ioctlguard.ErrNoWaitKillable) {
 		p.unaccelerated(err.Error())
 		sockets = false
 		if !ioctls {
 			return nil, nil
 		}
-		protection, err = protectWith(opts, secureRouter, ioctls, false)
+		protection, err = protectWith(opts, secureRouter, ioctls, false, p)
 	}
 	switch {
 	case errors.Is(err, ioctlguard.ErrSupervised) && os.Getenv(guardedEnv) == "1":
@@ -95,8 +97,11 @@ func protect(secureRouter bool, p *plan, opts Options) (*ioctlguard.Protection, 
 	return protection, nil
 }
 
-// protectWith installs the filter: ioctls guarded, sockets supervised.
-func protectWith(opts Options, secureRouter, ioctls, sockets bool) (*ioctlguard.Protection, error) {
+// protectWith installs the filter: ioctls guarded, sockets supervised. In
+// secure mode it keeps in p the dialer's end of the link it hands the
+// supervisor (dialer_linux.go).
+func protectWith(opts Options, secureRouter, ioctls, sockets bool, p *plan) (*ioctlguard.Protection, error) {
+	p.dropDialerLink()
 	o := ioctlguard.Options{Ioctls: ioctls}
 	if sockets {
 		cfg := supervise.Config{
@@ -105,16 +110,35 @@ func protectWith(opts Options, secureRouter, ioctls, sockets bool) (*ioctlguard.
 			TimeoutMS:  int(routerTimeout().Milliseconds()),
 			Debug:      os.Getenv("SLIM_DEBUG") != "",
 		}
-		o.Traps, o.Config = supervise.Traps(secureRouter), cfg.Encode()
 		if secureRouter {
 			// The router answers POOL and LISTEN only to the enrolled
 			// program: the supervisor asks on connections this
 			// process (the program to be) makes.
 			o.Files = dialRouter(opts.RouterSock, 2)
 			defer closeFiles(o.Files)
+			// And a link to the dialer, which connects again
+			// should these connections end (a router restart).
+			if link, err := newDialerLink(); err == nil {
+				o.Files = append(o.Files, link[0])
+				p.dialerLink = link[1]
+				cfg.Dialer = true
+			}
 		}
+		o.Traps, o.Config = supervise.Traps(secureRouter), cfg.Encode()
 	}
-	return ioctlguard.Protect(opts.Guard, o)
+	protection, err := ioctlguard.Protect(opts.Guard, o)
+	if err != nil {
+		p.dropDialerLink()
+	}
+	return protection, err
+}
+
+// dropDialerLink closes the dialer's end of a link no dialer is to have.
+func (p *plan) dropDialerLink() {
+	if p.dialerLink >= 0 {
+		unix.Close(p.dialerLink)
+	}
+	p.dialerLink = -1
 }
 
 // unaccelerated notes in p that the supervisor cannot take the program.

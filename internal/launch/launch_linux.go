@@ -35,6 +35,15 @@ func Run(opts Options, args []string) error {
 	if secureRouter {
 		enroll(opts.RouterSock, protection)
 	}
+	if link := p.dialerLink; link >= 0 {
+		// Enrolled: the dialer starts in the program's cgroup, under its
+		// filter. Without it a router restart leaves the program on the
+		// overlay. startDialer closes the link.
+		p.dialerLink = -1
+		if err := startDialer(link, opts.RouterSock); err != nil {
+			fmt.Fprintf(os.Stderr, "slim exec: %v; after a router restart the program uses the overlay\n", err)
+		}
+	}
 	if protection != nil {
 		protection.Close()
 	}

@@ -20,6 +20,9 @@ type plan struct {
 	// shim's place (package supervise); blocked says why the shim cannot.
 	supervise bool
 	blocked   string
+	// dialerLink is the dialer's end of its link to the supervisor (secure
+	// mode), -1 for none.
+	dialerLink int
 }
 
 // socketsSupervisedEnv marks a program whose socket calls a supervisor
@@ -36,7 +39,7 @@ func newPlan(opts Options, args, environ []string) (plan, error) {
 	if err != nil {
 		return plan{}, fmt.Errorf("find %s: %w", name, err)
 	}
-	p := plan{path: path, argv: args}
+	p := plan{path: path, argv: args, dialerLink: -1}
 
 	blocker, err := preloadBlocker(path)
 	if err != nil {

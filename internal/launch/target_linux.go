@@ -116,6 +116,13 @@ func loaderBlocker(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("inspect %s: %w", path, err)
 	}
+	// Another architecture or word size: the shim cannot be loaded into
+	// it, and the supervisor traps the native 64-bit system calls only (a
+	// 32-bit program's go through the compat entry points, unseen). Static
+	// or not, it is neither preloaded nor supervised.
+	if shim := shimELFHeader(); shim != nil && (bin.Class != shim.Class || bin.Machine != shim.Machine) {
+		return fmt.Sprintf("is built for %v/%v, the shim and the supervisor for %v/%v", bin.Machine, bin.Class, shim.Machine, shim.Class), nil
+	}
 	switch {
 	case !hasInterp:
 		return reasonStatic, nil
@@ -123,9 +130,6 @@ func loaderBlocker(path string) (string, error) {
 		return reasonSetID, nil
 	case hasFileCapabilities(path):
 		return reasonFileCaps, nil
-	}
-	if shim := shimELFHeader(); shim != nil && (bin.Class != shim.Class || bin.Machine != shim.Machine) {
-		return fmt.Sprintf("is built for %v/%v, the shim for %v/%v", bin.Machine, bin.Class, shim.Machine, shim.Class), nil
 	}
 	if !strings.Contains(interp, "ld-linux") {
 		return fmt.Sprintf("does not use the glibc loader (its loader is %s)", interp), nil

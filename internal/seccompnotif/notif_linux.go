@@ -171,3 +171,14 @@ func ioctlPtr(fd int, req uint, p unsafe.Pointer) error {
 		}
 	}
 }
+
+// SetSyncWakeUp asks the kernel to wake the caller and the receiver of
+// each notification on the CPU of the one that wakes it
+// (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6): the supervisor answers
+// at once, so the two take turns like the ends of a synchronous call
+// instead of each waking the other across CPUs. Older kernels refuse it
+// (EINVAL); the notifications work the same, only slower.
+func SetSyncWakeUp(listener int) error {
+	flags := uint64(unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+	return ioctlPtr(listener, unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unsafe.Pointer(&flags))
+}

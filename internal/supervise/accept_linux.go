@@ -52,6 +52,13 @@ func (s *Supervisor) acceptMerged(r *request, m *merged, app, flags int) {
 		return
 	}
 	if !nb {
+		// A connection that is there already is delivered on the
+		// guard's goroutine: handing the call to another goroutine
+		// (another thread to wake) is for waiting.
+		if p, ok := s.takeReady(m); ok {
+			s.deliver(r, m, p, flags)
+			return
+		}
 		s.detach(r, func() { s.acceptLoop(r, m, app, flags, false) })
 		return
 	}
@@ -96,6 +103,15 @@ func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) 
 		s.deliver(r, m, pending{fd: conn, peer: peer}, flags)
 		return
 	}
+}
+
+// takeReady takes a connection the caller could not take before or one
+// the host listener has, without waiting.
+func (s *Supervisor) takeReady(m *merged) (pending, bool) {
+	if p, ok := m.takeStash(); ok {
+		return p, true
+	}
+	return s.acceptHost(m)
 }
 
 // acceptHost takes a connection from the host listener, its preamble read
@@ -216,7 +232,7 @@ func signalPending(tid int) bool {
 // result, its address written where the caller asked. A connection the
 // caller can no longer take waits for the next accept.
 func (s *Supervisor) deliver(r *request, m *merged, p pending, flags int) {
-	if err := setNonblock(p.fd, flags&unix.SOCK_NONBLOCK != 0); err != nil {
+	if err := setOwnNonblock(p.fd, flags&unix.SOCK_NONBLOCK != 0); err != nil {
 		unix.Close(p.fd)
 		r.fail(errnoOf(err))
 		return

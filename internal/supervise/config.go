@@ -17,6 +17,10 @@ type Config struct {
 	// slim exec made (the router answers POOL and LISTEN only to the
 	// enrolled program) instead of dialing its own.
 	Secure bool `json:"secure,omitempty"`
+	// Dialer says the last of the files slim exec hands over is a link to
+	// the program's router dialer (secure mode), which makes new router
+	// connections in the program's name (internal/launch/dialer_linux.go).
+	Dialer bool `json:"dialer,omitempty"`
 	// TimeoutMS bounds each router request (SLIM_ROUTER_TIMEOUT_MS).
 	TimeoutMS int `json:"timeout_ms,omitempty"`
 	// Debug makes the supervisor say on stderr what it does.

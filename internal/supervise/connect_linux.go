@@ -24,10 +24,10 @@ func (s *Supervisor) connect(r *request) {
 		return
 	}
 	info, err := inspect(app)
-	if err != nil || !s.candidate(info) || s.shared.has(info.cookie) {
+	if err != nil || !s.candidate(info) {
 		// Not a fresh TCP socket of the container (another family, a
 		// host socket already: a second connect, connected,
-		// listening), or one with other numbers the swap would miss.
+		// listening).
 		r.proceed()
 		return
 	}
@@ -37,13 +37,29 @@ func (s *Supervisor) connect(r *request) {
 		return
 	}
 	dst, ok := parseSockaddrIn(raw)
+	if !ok {
+		r.proceed()
+		return
+	}
 	self, known := s.who()
-	if !ok || !known || !accelerable(self, dst) {
+	if !known {
+		s.stats.fallback(protocol.FallbackRouterUnreachable)
+		r.proceed()
+		return
+	}
+	if !accelerable(self, dst) {
+		r.proceed() // not an overlay destination: not a fallback
+		return
+	}
+	if s.shared.has(info.cookie) {
+		// Other numbers hold the socket, which the swap would miss.
+		s.stats.fallback(protocol.FallbackOther)
 		r.proceed()
 		return
 	}
 	host, ok := s.dir.lookup(dst)
 	if !ok {
+		s.stats.fallback(protocol.FallbackNoDirectoryEntry)
 		r.proceed() // no accelerated listener there: the overlay
 		return
 	}
@@ -71,11 +87,13 @@ func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, d
 	sw, err := s.prepare(r, self, fd, app)
 	if err != nil {
 		s.logf("fd %d to %v: stays on the overlay: %v", fd, dst, err)
+		s.stats.fallback(fallbackReason(err))
 		r.proceed()
 		return
 	}
 	ps := s.pool.get()
 	if ps < 0 {
+		s.stats.fallback(protocol.FallbackPoolEmpty)
 		r.proceed()
 		return
 	}
@@ -83,6 +101,7 @@ func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, d
 	if errors.Is(err, errUnreplayable) || errors.Is(err, errPortTaken) {
 		unix.Close(ps)
 		s.logf("fd %d to %v: stays on the overlay: %v", fd, dst, err)
+		s.stats.fallback(fallbackReason(err))
 		r.proceed()
 		return
 	}
@@ -92,15 +111,17 @@ func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, d
 		return
 	}
 	if sw.blocking {
-		setNonblock(ps, false)
+		setOwnNonblock(ps, false)
 	}
 	if err := r.install(ps, fd, sw.cloexec); err != nil {
 		unix.Close(ps)
 		if !errors.Is(err, errGone) {
+			s.stats.fallback(protocol.FallbackOther)
 			r.proceed()
 		}
 		return
 	}
+	s.stats.setup(time.Since(r.received))
 	s.moveRegistrations(r, sw, app, ps)
 	local := netip.AddrPortFrom(self.Addr, lport)
 	s.names.add(ps, local, dst)
@@ -115,6 +136,21 @@ func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, d
 	default:
 		r.succeed(0)
 	}
+}
+
+// errBoundElsewhere says the program's socket is bound to an address that
+// is not the container's.
+var errBoundElsewhere = errors.New("bound to another address")
+
+// fallbackReason is the STATS reason of a connect left on the overlay.
+func fallbackReason(err error) protocol.FallbackReason {
+	switch {
+	case errors.Is(err, errBoundElsewhere), errors.Is(err, errPortTaken):
+		return protocol.FallbackBoundElsewhere
+	case errors.Is(err, errUnreplayable):
+		return protocol.FallbackOptionNotReplayable
+	}
+	return protocol.FallbackOther
 }
 
 // prepare reads what the host socket must carry over.
@@ -138,7 +174,7 @@ func (s *Supervisor) prepare(r *request, self protocol.Hello, fd, app int) (swap
 		return sw, err
 	}
 	if !bound.Addr().IsUnspecified() && bound.Addr() != self.Addr {
-		return sw, errors.New("bound to another address")
+		return sw, errBoundElsewhere
 	}
 	sw.bound = bound.Port()
 	if sw.regs, err = s.epolls.registrations(r.tid(), fd, ino); err != nil {
@@ -158,7 +194,7 @@ func (s *Supervisor) dial(ps, app int, self protocol.Hello, sw swap, dst, host n
 	if err := copyOptions(app, ps, s.defaults); err != nil {
 		return 0, false, err
 	}
-	if err := setNonblock(ps, true); err != nil {
+	if err := setOwnNonblock(ps, true); err != nil {
 		return 0, false, err
 	}
 	if sw.bound != 0 {

@@ -94,7 +94,8 @@ func copyOptions(app, host int, defaults optionValues) error {
 func getsockopt(fd, level, name, size int) []byte {
 	b := make([]byte, size)
 	n := uint32(size)
-	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name),
+	// Raw: getsockopt does not block, and a connect makes some thirty.
+	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name),
 		uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&n)), 0)
 	if errno != 0 {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -29,10 +30,11 @@ type request struct {
 	answered bool
 	detached bool   // handled on a goroutine of its own from some point on
 	done     func() // tells the guard the call is answered
+	received time.Time
 }
 
 func newRequest(listener int, n seccompnotif.Notif) *request {
-	return &request{listener: listener, n: n, pidfd: -1}
+	return &request{listener: listener, n: n, pidfd: -1, received: time.Now()}
 }
 
 func (r *request) tid() int         { return int(r.n.Pid) }

@@ -16,13 +16,14 @@ type routerConn struct {
 	mu      sync.Mutex
 	path    string
 	fd      int  // -1: not connected
-	redial  bool // plain mode: a broken connection is made again
+	redial  bool // a broken connection is made again (with dial)
+	dial    func() (int, error)
 	timeout time.Duration
 	nextID  uint32
 }
 
 // errRouterGone says a connection the supervisor cannot make again (secure
-// mode: slim exec made it) is broken.
+// mode without the program's dialer: slim exec made it) is broken.
 var errRouterGone = errors.New("the router connection slim exec made is closed")
 
 // routerError is an ERROR reply.
@@ -46,6 +47,29 @@ func (c *routerConn) ask(t, want protocol.Type, payload []byte, fds ...int) ([]b
 		}
 		// A connection the router closed (restart, idle): once more.
 		c.drop()
+	}
+}
+
+// note sends a one-way message (STATS): nothing comes back. It does not
+// wait for room in the router's queue.
+func (c *routerConn) note(t protocol.Type, payload []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		err := c.connect()
+		if err == nil {
+			c.nextID++
+			msg := protocol.Message{Type: t, ID: c.nextID, Payload: payload}.Encode()
+			if err = unix.Sendmsg(c.fd, msg, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT); err == nil {
+				return nil
+			}
+			if err != unix.EAGAIN {
+				c.drop()
+			}
+		}
+		if err == unix.EAGAIN || attempt > 0 || !c.redial {
+			return err
+		}
 	}
 }
 
@@ -131,16 +155,28 @@ func (c *routerConn) connect() error {
 	if !c.redial {
 		return errRouterGone
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	fd, err := c.dial()
 	if err != nil {
 		return err
 	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: c.path}); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("connect to the router at %s: %w", c.path, err)
-	}
 	c.fd = fd
 	return nil
+}
+
+// dialSocket connects to the router's socket at path: the supervisor's own
+// connection (plain mode).
+func dialSocket(path string) func() (int, error) {
+	return func() (int, error) {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return -1, err
+		}
+		if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("connect to the router at %s: %w", path, err)
+		}
+		return fd, nil
+	}
 }
 
 func (c *routerConn) drop() {
@@ -158,10 +194,19 @@ type router struct {
 }
 
 // newRouter uses the connections slim exec made (secure mode: the router
-// answers only the enrolled program), else dials its own.
+// answers only the enrolled program) and, to make new ones, the program's
+// dialer; else it dials its own.
 func newRouter(cfg Config, files []int) *router {
+	dial := dialSocket(cfg.RouterSock)
+	if cfg.Secure {
+		dial = nil
+		if cfg.Dialer && len(files) > 0 {
+			d := &dialer{link: files[len(files)-1], timeout: cfg.timeout()}
+			files, dial = files[:len(files)-1], d.dial
+		}
+	}
 	conn := func(i int) *routerConn {
-		c := &routerConn{path: cfg.RouterSock, fd: -1, timeout: cfg.timeout(), redial: !cfg.Secure}
+		c := &routerConn{path: cfg.RouterSock, fd: -1, timeout: cfg.timeout(), dial: dial, redial: dial != nil}
 		if i < len(files) {
 			c.fd = files[i]
 		}
@@ -180,6 +225,11 @@ func (r *router) hello() (protocol.Hello, error) {
 		return protocol.Hello{}, err
 	}
 	return protocol.DecodeHello(payload)
+}
+
+// stats sends a STATS payload, one-way.
+func (r *router) stats(payload []byte) error {
+	return r.control.note(protocol.TypeStats, payload)
 }
 
 // poolSockets asks for n host sockets.

@@ -3,6 +3,7 @@ package supervise
 import (
 	"encoding/binary"
 	"net/netip"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,17 +60,21 @@ const (
 	tcpListen = 10
 )
 
-// localAddr is an IPv4 socket's bound address.
+// localAddr is an IPv4 socket's bound address. One getsockname, raw:
+// unix.Getsockname also asks an IPv4 socket for its protocol (L2TP), a
+// second system call on every connect.
 func localAddr(fd int) (netip.AddrPort, error) {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return netip.AddrPort{}, err
+	var sa unix.RawSockaddrInet4
+	size := uint32(unsafe.Sizeof(sa))
+	_, _, errno := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&size)))
+	if errno != 0 {
+		return netip.AddrPort{}, errno
 	}
-	in, ok := sa.(*unix.SockaddrInet4)
-	if !ok {
+	if sa.Family != unix.AF_INET || size < uint32(unsafe.Sizeof(sa)) {
 		return netip.AddrPort{}, unix.EAFNOSUPPORT
 	}
-	return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port)), nil
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port), nil
 }
 
 // sockaddrIn is struct sockaddr_in's bytes for an address.
@@ -114,6 +119,18 @@ func setNonblock(fd int, on bool) error {
 		fl &^= unix.O_NONBLOCK
 	}
 	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl)
+	return err
+}
+
+// setOwnNonblock sets the file status flags of a socket the supervisor
+// made or accepted itself (a pool socket, an accepted connection), which
+// has no other status flag: one fcntl instead of setNonblock's two.
+func setOwnNonblock(fd int, on bool) error {
+	fl := 0
+	if on {
+		fl = unix.O_NONBLOCK
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl)
 	return err
 }
 

@@ -33,6 +33,7 @@ type Supervisor struct {
 	names    *nameBook
 	servers  *listeners
 	shared   sharedSockets
+	stats    stats
 	debug    io.Writer
 	logMu    sync.Mutex
 }
@@ -61,6 +62,9 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 	s := &Supervisor{listener: listener, cfg: cfg, router: newRouter(cfg, files)}
 	if cfg.Debug {
 		s.debug = os.Stderr
+	}
+	if err := seccompnotif.SetSyncWakeUp(listener); err != nil {
+		s.logf("synchronous wake-ups (Linux 6.6): %v", err)
 	}
 	if _, err := s.askHello(); err != nil {
 		// The program runs, over the overlay until the router answers.
@@ -92,6 +96,7 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 		// connect fills the pool.
 		go s.pool.refill()
 	}
+	s.stats.run(s.router.stats)
 	return s, nil
 }
 
@@ -168,6 +173,10 @@ func (s *Supervisor) dispatch(r *request) {
 func (s *Supervisor) Close() {
 	s.servers.closeAll()
 	s.pool.close()
+	// The last counts, and a HELLO behind them: the router has read the
+	// STATS when it answers, while the sender still exists.
+	s.stats.close(s.router.stats)
+	s.router.hello()
 }
 
 // helloPause is how long the supervisor leaves a router that did not
