@@ -30,8 +30,9 @@ containers, both tools run under 'slim exec' through the hosts' routers; a
 sample whose traffic crosses the VXLAN device fails rather than report
 overlay figures as Slim's). Each test runs for the
 duration in each scenario, alternating them, as many times as --runs; the
-table shows medians and each scenario's ratio to host. Needs root and the
-tools of make deps.
+table shows medians and each scenario's ratio to host (the ratio of the
+medians, then the lowest and highest of the ratios within each run: a change
+inside that range is noise). Needs root and the tools of make deps.
 
 If the lab is not up, a lab of 2 hosts with 1 container each is brought up
 and taken down at the end (also on error or Ctrl-C), unless --keep. A lab

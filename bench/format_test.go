@@ -45,12 +45,13 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `metric                   host    overlay   overlay/host
-iperf3 throughput Gb/s   27.65   23.78     0.86x
+iperf3 throughput Gb/s   27.65   23.78     0.86x (0.83-0.88)
 CPU s/GB                 0.456   0.593     1.30x
 TCP_RR trans/s           44724   33990     0.76x
 nginx+wrk req/s          -       -         -
 
 median of 3 runs of 5s per scenario, scenarios alternated; lab bench
+ratios: of the medians, then (lowest-highest) of the ratios within each run
   host     client h2 -> server h1 at 198.18.0.1
   overlay  client h2-c1 -> server h1-c1 at 198.19.1.2
 
@@ -93,8 +94,15 @@ func TestWriteJSON(t *testing.T) {
 	if ratio := throughput.Ratio["overlay/host"]; !near(ratio, 23.78/27.65) {
 		t.Errorf("ratio %v, want %v", ratio, 23.78/27.65)
 	}
+	// Per run: 23.78/27.1, 23/27.65, 24/28.
+	if spread := throughput.Spread["overlay/host"]; !near(spread[0], 23/27.65) || !near(spread[1], 23.78/27.1) {
+		t.Errorf("ratio spread %v, want [%v %v]", spread, 23/27.65, 23.78/27.1)
+	}
+	if spread, ok := doc.Metrics[1].Spread["overlay/host"]; !ok || spread[0] != spread[1] {
+		t.Errorf("spread of a metric measured once: %v (%v), want its one ratio twice", spread, ok)
+	}
 	failed := doc.Metrics[3]
-	if len(failed.Median) != 0 || len(failed.Ratio) != 0 || len(failed.Sample) != 0 {
+	if len(failed.Median) != 0 || len(failed.Ratio) != 0 || len(failed.Spread) != 0 || len(failed.Sample) != 0 {
 		t.Errorf("failed metric has values: %+v", failed)
 	}
 	if len(doc.Failures) != 1 || doc.Failures[0] != (jsonFailure{Test: "nginx", Error: "nginx not installed: run make deps"}) {
