@@ -28,7 +28,12 @@ memcaslap, in three scenarios: "host" (host namespace h2 to h1 on the wire),
 "overlay" (container h2-c1 to h1-c1 on the overlay) and "slim" (the same
 containers, both tools run under 'slim exec' through the hosts' routers; a
 sample whose traffic crosses the VXLAN device fails rather than report
-overlay figures as Slim's). Each test runs for the
+overlay figures as Slim's). Two anchor columns show the best a packet-based
+network does without a tunnel: "routed" (containers h2-veth to h1-veth,
+linked to their hosts by veth, their subnets 198.18.(128+I).0/24 routed
+over the wire, as Flannel's host-gw does) and "netkit" (the same over
+netkit devices, where the kernel has them; a note says when it has not);
+a second table compares slim (and secure) with them. Each test runs for the
 duration in each scenario, alternating them, as many times as --runs; the
 table shows medians and each scenario's ratio to host (the ratio of the
 medians, then the lowest and highest of the ratios within each run: a change
@@ -69,6 +74,7 @@ func runBench(args []string) error {
 	only := fs.String("only", "", "comma-separated tests to run (default all)")
 	keep := fs.Bool("keep", false, "leave up a lab that the bench brought up")
 	noSlim := fs.Bool("no-slim", false, "leave out the slim column")
+	noRouted := fs.Bool("no-routed", false, "leave out the routed and netkit columns")
 	secureColumn := fs.Bool("secure", false, "add a secure column: slim with routers in secure mode (a second set, beside the lab's own)")
 	fixedLoad := fs.Bool("fixed-load", false, "measure latency and CPU per operation at a fixed offered load (see above)")
 	load := fs.Float64("load", bench.DefaultLoadFraction, "with --fixed-load: the offered load, a fraction of the overlay column's peak")
@@ -85,6 +91,7 @@ func runBench(args []string) error {
 		Only:     bench.ParseOnly(*only),
 		Keep:     *keep,
 		Secure:   *secureColumn,
+		Routed:   !*noRouted,
 		Progress: os.Stderr,
 	}
 	loadSet := false

@@ -44,6 +44,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := writeComparisons(w, r); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "\n%s\n", r.settings())
 	for _, sc := range r.Scenarios {
 		fmt.Fprintf(w, "  %-8s client %s -> server %s at %s\n", sc.Name, sc.Client.Name, sc.Server.Name, sc.ServerAddr)
@@ -62,6 +65,30 @@ func WriteTable(w io.Writer, r *Report) error {
 		return WritePaperTable(w, r)
 	}
 	return nil
+}
+
+// writeComparisons writes the accelerated columns' ratios to the routed
+// anchors (Report.Comparisons), a second table, if there are any.
+func writeComparisons(w io.Writer, r *Report) error {
+	pairs := r.Comparisons()
+	if len(pairs) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nagainst routed containers (no tunnel):\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	header := []string{"metric"}
+	for _, p := range pairs {
+		header = append(header, ratioColumn(p[0], p[1]))
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, m := range r.Metrics {
+		row := []string{m.Title()}
+		for _, p := range pairs {
+			row = append(row, ratioCell(m, p[0], p[1]))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
 }
 
 func (r *Report) settings() string {
@@ -94,12 +121,17 @@ func formatRatio(ratio float64) string { return strconv.FormatFloat(ratio, 'f', 
 // more, the range of the per-run ratios: "0.87x (0.80-0.95)". A reader can
 // tell a change from this machine's noise by whether it leaves the range.
 func (r *Report) ratioCell(m *MetricResult, scenario string) string {
-	ratio, ok := r.Ratio(m, scenario)
+	return ratioCell(m, scenario, r.Baseline().Name)
+}
+
+// ratioCell shows a scenario's ratio to another column.
+func ratioCell(m *MetricResult, scenario, against string) string {
+	ratio, ok := m.RatioTo(scenario, against)
 	if !ok {
 		return "-"
 	}
 	cell := formatRatio(ratio)
-	if spread, ok := r.RatioSpread(m, scenario); ok && spread.Runs >= 2 {
+	if spread, ok := pairedChange(m, scenario, against); ok && spread.Runs >= 2 {
 		cell += fmt.Sprintf(" (%.2f-%.2f)", spread.Min, spread.Max)
 	}
 	return cell
@@ -147,7 +179,8 @@ type (
 
 // WriteJSON writes the report as an indented JSON document: every metric
 // with its samples and median per scenario and its ratios to the baseline
-// (keyed "scenario/baseline") with the range of the per-run ratios, plus
+// (keyed "scenario/baseline"), and the accelerated columns' to the
+// routed ones (Report.Comparisons), each with the range of the per-run ratios, plus
 // the failures.
 func WriteJSON(w io.Writer, r *Report) error {
 	doc := jsonReport{
@@ -176,12 +209,16 @@ func WriteJSON(w io.Writer, r *Report) error {
 				jm.Sample[sc.Name] = m.Samples[sc.Name]
 			}
 		}
+		pairs := r.Comparisons()
 		for _, sc := range r.Scenarios[1:] {
-			if ratio, ok := r.Ratio(m, sc.Name); ok {
-				jm.Ratio[ratioColumn(sc.Name, doc.Baseline)] = ratio
+			pairs = append(pairs, [2]string{sc.Name, doc.Baseline})
+		}
+		for _, p := range pairs {
+			if ratio, ok := m.RatioTo(p[0], p[1]); ok {
+				jm.Ratio[ratioColumn(p[0], p[1])] = ratio
 			}
-			if spread, ok := r.RatioSpread(m, sc.Name); ok {
-				jm.Spread[ratioColumn(sc.Name, doc.Baseline)] = [2]float64{spread.Min, spread.Max}
+			if spread, ok := pairedChange(m, p[0], p[1]); ok {
+				jm.Spread[ratioColumn(p[0], p[1])] = [2]float64{spread.Min, spread.Max}
 			}
 		}
 		doc.Metrics = append(doc.Metrics, jm)
@@ -189,8 +226,9 @@ func WriteJSON(w io.Writer, r *Report) error {
 	for _, f := range r.Failures {
 		doc.Failures = append(doc.Failures, jsonFailure{Test: f.Test, Error: f.Err.Error()})
 	}
+	doc.Notes = r.Notes
 	if r.FixedLoad {
-		doc.Mode, doc.LoadFraction, doc.Notes, doc.Paper = "fixed-load", r.LoadFraction, r.Notes, paperRows(r)
+		doc.Mode, doc.LoadFraction, doc.Paper = "fixed-load", r.LoadFraction, paperRows(r)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

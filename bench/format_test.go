@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +124,41 @@ func TestFormatValue(t *testing.T) {
 		if got := formatValue(v); got != want {
 			t.Errorf("formatValue(%v) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestWriteTableComparisons checks the second table: each accelerated
+// column against each routed anchor, with the range of the per-run ratios.
+func TestWriteTableComparisons(t *testing.T) {
+	r := sampleReport()
+	r.Metrics, r.Failures = nil, nil
+	node := lab.Node{Name: "n", Addr: netip.MustParseAddr("198.18.129.2")}
+	r.Scenarios = append(r.Scenarios,
+		Scenario{Name: routedColumn, Server: node, Client: node, ServerAddr: node.Addr},
+		Scenario{Name: "slim", Server: node, Client: node, ServerAddr: node.Addr, Accelerated: true})
+	for run, v := range map[string][]float64{"host": {10, 20, 30}, "overlay": {6, 12, 18}, routedColumn: {8, 16, 24}, "slim": {8, 20, 24}} {
+		for _, x := range v {
+			r.record("tcp_crr", metricCRRRate, run, x)
+		}
+	}
+	if got := r.Comparisons(); len(got) != 1 || got[0] != [2]string{"slim", routedColumn} {
+		t.Fatalf("comparisons %v, want slim/routed", got)
+	}
+	var out bytes.Buffer
+	if err := WriteTable(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	want := "against routed containers (no tunnel):\n" +
+		"metric           slim/routed\n" +
+		"TCP_CRR conn/s   1.25x (1.00-1.25)\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("table:\n%s\nwant it to contain:\n%s", out.String(), want)
+	}
+	var doc bytes.Buffer
+	if err := WriteJSON(&doc, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(doc.String(), `"slim/routed": 1.25`) {
+		t.Errorf("JSON has no slim/routed ratio:\n%s", doc.String())
 	}
 }

@@ -48,11 +48,11 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 			return nil, err
 		}
 	}
-	columns, err := scenarios(l, opts.Slim, opts.Secure)
+	columns, notes, err := scenarios(l, opts)
 	if err != nil {
 		return nil, err
 	}
-	report = &Report{Lab: opts.LabName, Duration: opts.Duration, Runs: opts.Runs, Scenarios: columns}
+	report = &Report{Lab: opts.LabName, Duration: opts.Duration, Runs: opts.Runs, Scenarios: columns, Notes: notes}
 	b := &bencher{opts: opts, report: report, progress: progress}
 	if opts.FixedLoad {
 		return report, b.runFixedLoad(ctx)
