@@ -28,10 +28,16 @@ memcaslap, in three scenarios: "host" (host namespace h2 to h1 on the wire),
 "overlay" (container h2-c1 to h1-c1 on the overlay) and "slim" (the same
 containers, both tools run under 'slim exec' through the hosts' routers; a
 sample whose traffic crosses the VXLAN device fails rather than report
-overlay figures as Slim's). Each test runs for the
+overlay figures as Slim's). Two anchor columns show the best a packet-based
+network does without a tunnel: "routed" (containers h2-veth to h1-veth,
+linked to their hosts by veth, their subnets 198.18.(128+I).0/24 routed
+over the wire, as Flannel's host-gw does) and "netkit" (the same over
+netkit devices, where the kernel has them; a note says when it has not);
+a second table compares slim (and secure) with them. Each test runs for the
 duration in each scenario, alternating them, as many times as --runs; the
-table shows medians and each scenario's ratio to host. Needs root and the
-tools of make deps.
+table shows medians and each scenario's ratio to host (the ratio of the
+medians, then the lowest and highest of the ratios within each run: a change
+inside that range is noise). Needs root and the tools of make deps.
 
 If the lab is not up, a lab of 2 hosts with 1 container each is brought up
 and taken down at the end (also on error or Ctrl-C), unless --keep. A lab
@@ -78,6 +84,7 @@ func runBench(args []string) error {
 	only := fs.String("only", "", "comma-separated tests to run (default all)")
 	keep := fs.Bool("keep", false, "leave up a lab that the bench brought up")
 	noSlim := fs.Bool("no-slim", false, "leave out the slim column")
+	noRouted := fs.Bool("no-routed", false, "leave out the routed and netkit columns")
 	secureColumn := fs.Bool("secure", false, "add a secure column: slim with routers in secure mode (a second set, beside the lab's own)")
 	fixedLoad := fs.Bool("fixed-load", false, "measure latency and CPU per operation at a fixed offered load (see above)")
 	supervised := fs.Bool("supervised", false, "measure the supervised path (static Go and C peers) against the preloaded one (see above)")
@@ -95,6 +102,7 @@ func runBench(args []string) error {
 		Only:       bench.ParseOnly(*only),
 		Keep:       *keep,
 		Secure:     *secureColumn,
+		Routed:     !*noRouted,
 		Supervised: *supervised,
 		Progress:   os.Stderr,
 	}

@@ -6,12 +6,17 @@
 // containers h2-c1 and h1-c1 on the overlay; "slim" runs them there under
 // `slim exec` with the lab's routers; with --secure, "secure" runs them in
 // a second container per host (h2-c2, h1-c2) served by routers in secure
-// mode. Each test is one or more rows
-// (iperf3 throughput and CPU cost, netperf TCP_RR and TCP_CRR, nginx under
-// wrk, memcached under memcaslap). A test runs for a fixed duration, with
+// mode. With Options.Routed, the anchor columns "routed" and "netkit" run
+// them in containers whose subnets are routed between the hosts over the
+// wire, without a tunnel (lab.EnsureRouted; netkit only where the kernel
+// has it), and the report compares slim and secure with them too. Each
+// test is one or more rows (iperf3 throughput and CPU cost, netperf TCP_RR
+// and TCP_CRR, nginx under wrk, memcached under memcaslap, and a new
+// connection per request: nginx under wrk with "Connection: close",
+// PostgreSQL under pgbench -C). A test runs for a fixed duration, with
 // the scenarios alternated within each run, and the report keeps every
 // sample and the median of the runs, plus each scenario's ratio to the
-// first one.
+// first one with the range of the per-run ratios.
 //
 // The fixed-load mode (Options.FixedLoad, fixedload.go) runs applications
 // instead (memcached, nginx, redis, PostgreSQL, a Kafka stand-in): each at

@@ -80,8 +80,7 @@ var fixedApps = []fixedApp{
 		Warmup:  time.Second,
 		prepare: preparePostgres,
 		server: func(s *sample) ([]string, readiness, error) {
-			return asPostgres(s.tools[pgTool("postgres")], "-D", s.fixed.pgData, "-h", s.addr(), "-p", strconv.Itoa(postgresPort),
-				"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=50"), printed("database system is ready to accept connections"), nil
+			return postgresServer(s), printed(postgresReady), nil
 		},
 		client: pgbenchArgs,
 		marks: clientMarks{
@@ -142,6 +141,16 @@ func pgbenchArgs(app fixedApp, s *sample, rate float64) []string {
 }
 
 const pgbenchLogPrefix = "pgbench_log"
+
+// postgresServer is PostgreSQL's command line, serving the bench's
+// database (preparePostgres) at the sample's server address only.
+func postgresServer(s *sample) []string {
+	return asPostgres(s.tools[pgTool("postgres")], "-D", s.fixed.pgData, "-h", s.addr(), "-p", strconv.Itoa(postgresPort),
+		"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=50")
+}
+
+// postgresReady is what PostgreSQL prints once it accepts connections.
+const postgresReady = "database system is ready to accept connections"
 
 // pgTool names a PostgreSQL program for lookTool: Debian keeps them in
 // /usr/lib/postgresql/VERSION/bin, with only wrapper scripts on PATH.

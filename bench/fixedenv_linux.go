@@ -36,20 +36,16 @@ type fixedEnv struct {
 }
 
 func newFixedEnv(node lab.Node) (env *fixedEnv, err error) {
-	dir, err := os.MkdirTemp("", "slim-bench-fixed-")
+	env, err = newSharedEnv(node)
 	if err != nil {
-		return nil, fmt.Errorf("creating the fixed-load bench's directory: %w", err)
+		return nil, err
 	}
-	env = &fixedEnv{dir: dir, node: node, prepared: map[string]error{}}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, env.close())
 		}
 	}()
-	// Servers that drop root (PostgreSQL) reach their files through it.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
-	}
+	dir := env.dir
 	env.loadgen = filepath.Join(dir, "slim-loadgen")
 	if err := os.WriteFile(env.loadgen, prebuilt.Loadgen(), 0o755); err != nil {
 		return nil, fmt.Errorf("extracting slim-loadgen: %w", err)
@@ -59,6 +55,21 @@ func newFixedEnv(node lab.Node) (env *fixedEnv, err error) {
 	}
 	if env.cgroups, err = newCgroupTree(); err != nil {
 		return nil, err
+	}
+	return env, nil
+}
+
+// newSharedEnv is a fixedEnv with only its directory, for the usual
+// tests' preparations (a test's prepare): no load generator, no cgroups.
+func newSharedEnv(node lab.Node) (*fixedEnv, error) {
+	dir, err := os.MkdirTemp("", "slim-bench-fixed-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the bench's shared directory: %w", err)
+	}
+	env := &fixedEnv{dir: dir, node: node, prepared: map[string]error{}}
+	// Servers that drop root (PostgreSQL) reach their files through it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, errors.Join(err, env.close())
 	}
 	return env, nil
 }
@@ -80,14 +91,23 @@ func (env *fixedEnv) newProbe() *cpuProbe {
 
 // prepare runs an application's preparation, once per bench.
 func (env *fixedEnv) prepare(ctx context.Context, app fixedApp, tools map[string]string) error {
-	if app.prepare == nil {
+	return env.prepareOnce(ctx, app.ID, app.prepare, tools)
+}
+
+// preparation readies what samples share (a database, compiled classes).
+type preparation func(ctx context.Context, env *fixedEnv, tools map[string]string) error
+
+// prepareOnce runs a preparation (none if nil) once per bench and ID,
+// and returns its error every time.
+func (env *fixedEnv) prepareOnce(ctx context.Context, id string, prepare preparation, tools map[string]string) error {
+	if prepare == nil {
 		return nil
 	}
-	if err, done := env.prepared[app.ID]; done {
+	if err, done := env.prepared[id]; done {
 		return err
 	}
-	err := app.prepare(ctx, env, tools)
-	env.prepared[app.ID] = err
+	err := prepare(ctx, env, tools)
+	env.prepared[id] = err
 	return err
 }
 

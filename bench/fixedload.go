@@ -32,7 +32,7 @@ type fixedApp struct {
 	Warmup, Drain time.Duration
 	// prepare readies what every sample of the application shares, once
 	// per bench (optional).
-	prepare func(ctx context.Context, env *fixedEnv, tools map[string]string) error
+	prepare preparation
 	// server is the server's command line and how to tell it is ready.
 	server func(s *sample) ([]string, readiness, error)
 	// client is the client's command line at rate operations per second

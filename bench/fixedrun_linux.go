@@ -14,7 +14,7 @@ func (b *bencher) runFixedLoad(ctx context.Context) (err error) {
 		return err
 	}
 	b.report.FixedLoad, b.report.LoadFraction = true, b.opts.LoadFraction
-	b.report.Notes = cpuNotes()
+	b.report.Notes = append(b.report.Notes, cpuNotes()...)
 	b.total = 2 * len(apps) * b.opts.Runs * len(b.report.Scenarios)
 	env, err := newFixedEnv(b.report.Baseline().Server)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,12 +46,13 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `metric                   host    overlay   overlay/host
-iperf3 throughput Gb/s   27.65   23.78     0.86x
+iperf3 throughput Gb/s   27.65   23.78     0.86x (0.83-0.88)
 CPU s/GB                 0.456   0.593     1.30x
 TCP_RR trans/s           44724   33990     0.76x
 nginx+wrk req/s          -       -         -
 
 median of 3 runs of 5s per scenario, scenarios alternated; lab bench
+ratios: of the medians, then (lowest-highest) of the ratios within each run
   host     client h2 -> server h1 at 198.18.0.1
   overlay  client h2-c1 -> server h1-c1 at 198.19.1.2
 
@@ -93,8 +95,15 @@ func TestWriteJSON(t *testing.T) {
 	if ratio := throughput.Ratio["overlay/host"]; !near(ratio, 23.78/27.65) {
 		t.Errorf("ratio %v, want %v", ratio, 23.78/27.65)
 	}
+	// Per run: 23.78/27.1, 23/27.65, 24/28.
+	if spread := throughput.Spread["overlay/host"]; !near(spread[0], 23/27.65) || !near(spread[1], 23.78/27.1) {
+		t.Errorf("ratio spread %v, want [%v %v]", spread, 23/27.65, 23.78/27.1)
+	}
+	if spread, ok := doc.Metrics[1].Spread["overlay/host"]; !ok || spread[0] != spread[1] {
+		t.Errorf("spread of a metric measured once: %v (%v), want its one ratio twice", spread, ok)
+	}
 	failed := doc.Metrics[3]
-	if len(failed.Median) != 0 || len(failed.Ratio) != 0 || len(failed.Sample) != 0 {
+	if len(failed.Median) != 0 || len(failed.Ratio) != 0 || len(failed.Spread) != 0 || len(failed.Sample) != 0 {
 		t.Errorf("failed metric has values: %+v", failed)
 	}
 	if len(doc.Failures) != 1 || doc.Failures[0] != (jsonFailure{Test: "nginx", Error: "nginx not installed: run make deps"}) {
@@ -115,5 +124,41 @@ func TestFormatValue(t *testing.T) {
 		if got := formatValue(v); got != want {
 			t.Errorf("formatValue(%v) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestWriteTableComparisons checks the second table: each accelerated
+// column against each routed anchor, with the range of the per-run ratios.
+func TestWriteTableComparisons(t *testing.T) {
+	r := sampleReport()
+	r.Metrics, r.Failures = nil, nil
+	node := lab.Node{Name: "n", Addr: netip.MustParseAddr("198.18.129.2")}
+	r.Scenarios = append(r.Scenarios,
+		Scenario{Name: routedColumn, Server: node, Client: node, ServerAddr: node.Addr},
+		Scenario{Name: "slim", Server: node, Client: node, ServerAddr: node.Addr, Accelerated: true})
+	for run, v := range map[string][]float64{"host": {10, 20, 30}, "overlay": {6, 12, 18}, routedColumn: {8, 16, 24}, "slim": {8, 20, 24}} {
+		for _, x := range v {
+			r.record("tcp_crr", metricCRRRate, run, x)
+		}
+	}
+	if got := r.Comparisons(); len(got) != 1 || got[0] != [2]string{"slim", routedColumn} {
+		t.Fatalf("comparisons %v, want slim/routed", got)
+	}
+	var out bytes.Buffer
+	if err := WriteTable(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	want := "against routed containers (no tunnel):\n" +
+		"metric           slim/routed\n" +
+		"TCP_CRR conn/s   1.25x (1.00-1.25)\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("table:\n%s\nwant it to contain:\n%s", out.String(), want)
+	}
+	var doc bytes.Buffer
+	if err := WriteJSON(&doc, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(doc.String(), `"slim/routed": 1.25`) {
+		t.Errorf("JSON has no slim/routed ratio:\n%s", doc.String())
 	}
 }

@@ -23,6 +23,7 @@ import (
 const (
 	integrationLab = "benchit"
 	cancelLab      = "benchitcancel"
+	anchorsLab     = "benchitanchor"
 )
 
 func TestIntegrationBench(t *testing.T) {
@@ -33,7 +34,9 @@ func TestIntegrationBench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	slim := buildSlim(t)
-	report, err := Run(ctx, Options{LabName: integrationLab, Duration: time.Second, Runs: 1, Progress: &progress, Slim: slim})
+	// The connection-per-request tests run in TestIntegrationBenchAnchors.
+	report, err := Run(ctx, Options{LabName: integrationLab, Duration: time.Second, Runs: 1, Progress: &progress, Slim: slim,
+		Only: packetTests})
 	t.Logf("progress:\n%s", progress.String())
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -60,7 +63,72 @@ func TestIntegrationBench(t *testing.T) {
 	}
 	t.Logf("results:\n%s", table.String())
 	checkLabGone(t, integrationLab)
-	checkServersGone(t, started(), len(tests)*len(report.Scenarios))
+	checkServersGone(t, started(), len(packetTests)*len(report.Scenarios))
+}
+
+// packetTests are the tests TestIntegrationBench runs.
+var packetTests = []string{"iperf3", "tcp_rr", "tcp_crr", "nginx", "memcached"}
+
+// TestIntegrationBenchAnchors is a short run of the connection-per-request
+// tests in every column: host, overlay, the routed anchors (netkit where
+// the kernel has it, a note where not) and slim, whose ratios to the
+// anchors the second table shows.
+func TestIntegrationBenchAnchors(t *testing.T) {
+	skipUnlessBenchCanRun(t)
+	started := recordServers(t)
+	prepareLab(t, anchorsLab)
+	var progress bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	report, err := Run(ctx, Options{LabName: anchorsLab, Duration: time.Second, Runs: 1, Progress: &progress,
+		Slim: buildSlim(t), Routed: true, Only: []string{"nginx_close", "pgbench_connect"}})
+	t.Logf("progress:\n%s", progress.String())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, f := range report.Failures {
+		t.Errorf("test %s failed: %v", f.Test, f.Err)
+	}
+	var names []string
+	for _, sc := range report.Scenarios {
+		names = append(names, sc.Name)
+	}
+	want := "host overlay routed netkit slim"
+	if hasNote(report, "no netkit column") {
+		want = "host overlay routed slim"
+	}
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("columns %q, want %q", got, want)
+	}
+	if len(report.Metrics) != 2 {
+		t.Errorf("%d metrics, want 2", len(report.Metrics))
+	}
+	for _, m := range report.Metrics {
+		for _, sc := range report.Scenarios {
+			if v, ok := m.Median(sc.Name); !ok || v <= 0 {
+				t.Errorf("%s in %s: %v (measured: %v), want a positive value", m.Title(), sc.Name, v, ok)
+			}
+		}
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, report); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("results:\n%s", table.String())
+	if !strings.Contains(table.String(), "slim/routed") {
+		t.Errorf("no slim/routed comparison in the table")
+	}
+	checkLabGone(t, anchorsLab)
+	checkServersGone(t, started(), 2*len(report.Scenarios))
+}
+
+func hasNote(r *Report, prefix string) bool {
+	for _, note := range r.Notes {
+		if strings.HasPrefix(note, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // buildSlim builds the slim binary, whose routers and `slim exec` the slim

@@ -64,23 +64,34 @@ func measureTCPRR(ctx context.Context, s *sample) (map[string]float64, error) {
 }
 
 func measureTCPCRR(ctx context.Context, s *sample) (map[string]float64, error) {
-	values, err := runNetperf(ctx, s, "TCP_CRR")
+	// netperf binds each connection's port itself, sweeping 5000-65535
+	// by default; secure mode lets a host socket bind only a port of the
+	// ephemeral range, so outside it the connects would go over the
+	// overlay. Every column gets the client's ephemeral range, the ports
+	// the kernel would pick anyway.
+	low, high, err := ephemeralPorts(s.Client)
+	if err != nil {
+		return nil, err
+	}
+	values, err := runNetperf(ctx, s, "TCP_CRR", "-p", fmt.Sprintf("%d,%d", low, high))
 	if err != nil {
 		return nil, err
 	}
 	return map[string]float64{metricCRRRate.ID: values[0]}, nil
 }
 
-// runNetperf runs a netperf test against a fresh netserver and returns its
-// throughput (transactions/s) and mean latency (µs).
-func runNetperf(ctx context.Context, s *sample, kind string) ([]float64, error) {
+// runNetperf runs a netperf test (with any test-specific options) against
+// a fresh netserver and returns its throughput (transactions/s) and mean
+// latency (µs).
+func runNetperf(ctx context.Context, s *sample, kind string, testOptions ...string) ([]float64, error) {
 	port := strconv.Itoa(netperfPort)
 	// -D keeps netserver in the foreground, where it can be stopped.
 	server := []string{"netserver", "-D", "-L", s.addr(), "-p", port}
 	var values []float64
 	err := s.withServer(ctx, server, acceptsOn(netperfPort), func() error {
-		out, err := s.runClient(ctx, "netperf", "-H", s.addr(), "-p", port, "-t", kind,
-			"-l", seconds(s.duration), "-P", "0", "--", "-o", "THROUGHPUT,MEAN_LATENCY")
+		argv := []string{"netperf", "-H", s.addr(), "-p", port, "-t", kind,
+			"-l", seconds(s.duration), "-P", "0", "--", "-o", "THROUGHPUT,MEAN_LATENCY"}
+		out, err := s.runClient(ctx, append(argv, testOptions...)...)
 		if err != nil {
 			return err
 		}

@@ -19,4 +19,7 @@ var (
 	metricCRRRate    = Metric{ID: "tcp_crr_rate", Label: "TCP_CRR", Unit: "conn/s"}
 	metricNginx      = Metric{ID: "nginx_requests", Label: "nginx+wrk", Unit: "req/s"}
 	metricMemcached  = Metric{ID: "memcached_ops", Label: "memcached+memcaslap", Unit: "ops/s"}
+	// A new connection per request.
+	metricNginxClose     = Metric{ID: "nginx_close_requests", Label: "nginx+wrk Connection: close", Unit: "req/s"}
+	metricPgbenchConnect = Metric{ID: "pgbench_connect_tps", Label: "postgres+pgbench -C", Unit: "tx/s"}
 )

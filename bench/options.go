@@ -39,6 +39,11 @@ type Options struct {
 	// second container per host served by a second set of routers in
 	// secure mode (needs Slim and a lab with 2 containers per host).
 	Secure bool
+	// Routed adds the anchor columns "routed" and, where the kernel has
+	// netkit, "netkit": the tools in containers whose subnets are routed
+	// between the hosts over the wire, no tunnel (lab.EnsureRouted); the
+	// slim columns are compared with them as well as with the host.
+	Routed bool
 	// FixedLoad runs the fixed-load mode instead of the usual tests (see
 	// FixedLoadIDs): each application's peak, then a fixed offered load of
 	// LoadFraction times the overlay column's peak in every column, with

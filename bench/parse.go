@@ -174,3 +174,26 @@ func tail(data []byte) string {
 	}
 	return text
 }
+
+// parsePgbenchTPS reads the transaction rate from pgbench's summary: its
+// first "tps = N (…)" line, which with -C includes the connections' setup
+// ("including reconnection times"; before PostgreSQL 14, "including
+// connections establishing").
+func parsePgbenchTPS(data []byte) (float64, error) {
+	for _, line := range nonEmptyLines(data) {
+		v, ok := strings.CutPrefix(line, "tps = ")
+		if !ok {
+			continue
+		}
+		number, _, _ := strings.Cut(v, " ")
+		rate, err := strconv.ParseFloat(number, 64)
+		if err != nil {
+			return 0, fmt.Errorf("pgbench printed %q: not a rate", line)
+		}
+		if rate <= 0 {
+			return 0, errors.New("pgbench completed no transactions")
+		}
+		return rate, nil
+	}
+	return 0, fmt.Errorf("pgbench printed no tps line: %s", tail(data))
+}

@@ -162,3 +162,29 @@ func TestTail(t *testing.T) {
 		t.Errorf("tail of a long output is %d bytes: %q", len(got), got)
 	}
 }
+
+func TestParsePgbenchTPS(t *testing.T) {
+	out := `pgbench (15.18 (Debian 15.18-0+deb12u1))
+transaction type: <builtin: select only>
+scaling factor: 1
+query mode: simple
+number of clients: 8
+number of threads: 1
+maximum number of tries: 1
+duration: 2 s
+number of transactions actually processed: 2950
+number of failed transactions: 0 (0.000%)
+latency average = 5.411 ms
+average connection time = 2.652 ms
+tps = 1478.396523 (including reconnection times)
+`
+	rate, err := parsePgbenchTPS([]byte(out))
+	if err != nil || rate != 1478.396523 {
+		t.Errorf("parsePgbenchTPS = %v, %v; want 1478.396523", rate, err)
+	}
+	for _, bad := range []string{"", "tps = many (including reconnection times)\n", "tps = 0.000000 (including reconnection times)\n"} {
+		if rate, err := parsePgbenchTPS([]byte(bad)); err == nil {
+			t.Errorf("parsePgbenchTPS(%q) = %v, want an error", bad, rate)
+		}
+	}
+}

@@ -57,15 +57,50 @@ func (m *MetricResult) Median(scenario string) (float64, bool) {
 // Ratio is the metric's median in a scenario divided by its median in the
 // report's baseline; false if either is missing or the baseline is zero.
 func (r *Report) Ratio(m *MetricResult, scenario string) (float64, bool) {
+	return m.RatioTo(scenario, r.Baseline().Name)
+}
+
+// RatioTo is the metric's median in a scenario divided by its median in
+// another; false if either is missing or the other's is zero.
+func (m *MetricResult) RatioTo(scenario, against string) (float64, bool) {
 	value, ok := m.Median(scenario)
 	if !ok {
 		return 0, false
 	}
-	base, ok := m.Median(r.Baseline().Name)
+	base, ok := m.Median(against)
 	if !ok || base == 0 {
 		return 0, false
 	}
 	return value / base, true
+}
+
+// Comparisons are the pairs of columns the report compares besides each
+// column with the baseline: every accelerated column (slim, secure) with
+// every routed anchor (routed, netkit) measured.
+func (r *Report) Comparisons() [][2]string {
+	var anchors, accelerated []string
+	for _, sc := range r.Scenarios {
+		switch {
+		case sc.Name == routedColumn || sc.Name == netkitColumn:
+			anchors = append(anchors, sc.Name)
+		case sc.Accelerated:
+			accelerated = append(accelerated, sc.Name)
+		}
+	}
+	var pairs [][2]string
+	for _, column := range accelerated {
+		for _, anchor := range anchors {
+			pairs = append(pairs, [2]string{column, anchor})
+		}
+	}
+	return pairs
+}
+
+// RatioSpread compares a scenario with the baseline run by run (each run
+// measures the columns back to back): the median of the per-run ratios and
+// their range; false if no run measured both.
+func (r *Report) RatioSpread(m *MetricResult, scenario string) (change, bool) {
+	return pairedChange(m, scenario, r.Baseline().Name)
 }
 
 // metric returns the row of a metric, adding it if it is new.

@@ -48,11 +48,11 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 			return nil, err
 		}
 	}
-	columns, err := scenarios(l, opts.Slim, opts.Secure)
+	columns, notes, err := scenarios(l, opts)
 	if err != nil {
 		return nil, err
 	}
-	report = &Report{Lab: opts.LabName, Duration: opts.Duration, Runs: opts.Runs, Scenarios: columns}
+	report = &Report{Lab: opts.LabName, Duration: opts.Duration, Runs: opts.Runs, Scenarios: columns, Notes: notes}
 	b := &bencher{opts: opts, report: report, progress: progress}
 	if opts.FixedLoad {
 		return report, b.runFixedLoad(ctx)
@@ -65,12 +65,49 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 		return nil, err
 	}
 	b.total = len(selected) * opts.Runs * len(columns)
+	defer func() { err = errors.Join(err, b.closeShared()) }()
 	for _, t := range selected {
 		if err := b.runTest(ctx, t); err != nil {
 			return report, err
 		}
 	}
 	return report, nil
+}
+
+// shared returns the directory environment the tests' preparations share,
+// making it on first use (a bench of tests without one makes none).
+func (b *bencher) shared() (*fixedEnv, error) {
+	if b.fixed == nil {
+		env, err := newSharedEnv(b.report.Baseline().Server)
+		if err != nil {
+			return nil, err
+		}
+		b.fixed = env
+	}
+	return b.fixed, nil
+}
+
+// closeShared removes the shared environment, if one was made.
+func (b *bencher) closeShared() error {
+	if b.fixed == nil {
+		return nil
+	}
+	err := b.fixed.close()
+	b.fixed = nil
+	return err
+}
+
+// prepareTest runs a test's preparation, once per bench.
+func (b *bencher) prepareTest(ctx context.Context, t test, tools map[string]string) error {
+	if t.prepare == nil {
+		return nil
+	}
+	env, err := b.shared()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b.progress, "preparing %s\n", t.Title)
+	return env.prepareOnce(ctx, t.ID, t.prepare, tools)
 }
 
 // useLab loads the named lab, or brings it up (with routers from the slim
@@ -137,7 +174,13 @@ func (b *bencher) runTest(ctx context.Context, t test) error {
 		b.report.metric(t.ID, m)
 	}
 	tools, err := lookTools(t.Tools)
+	if err == nil {
+		err = b.prepareTest(ctx, t, tools)
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		b.skip(t, samples, err)
 		return nil
 	}

@@ -46,10 +46,34 @@ const (
 	clientContainer = "h2-c1"
 )
 
-// scenarios lists the columns measured on the lab, baseline first. A new
-// column (say, the containers with their tools run under slim exec) is one
-// more entry here.
-func scenarios(l *lab.Lab, slim string, secureColumn bool) ([]Scenario, error) {
+// Names of the columns other code refers to.
+const (
+	routedColumn = "routed"
+	netkitColumn = "netkit"
+)
+
+// scenarios lists the columns measured on the lab, baseline first, and
+// notes on columns left out. A new column (say, the containers with their
+// tools run under slim exec) is one more entry here.
+func scenarios(l *lab.Lab, opts Options) ([]Scenario, []string, error) {
+	columns, err := packetColumns(l)
+	if err != nil {
+		return nil, nil, err
+	}
+	var notes []string
+	if opts.Routed {
+		routed, routedNotes, err := routedColumns(l)
+		if err != nil {
+			return nil, nil, err
+		}
+		columns, notes = append(columns, routed...), routedNotes
+	}
+	slimColumns, err := slimColumns(l, opts.Slim, opts.Secure)
+	return append(columns, slimColumns...), notes, err
+}
+
+// packetColumns are the host and the overlay.
+func packetColumns(l *lab.Lab) ([]Scenario, error) {
 	nodes := map[string]lab.Node{}
 	for _, name := range []string{serverHost, clientHost, serverContainer, clientContainer} {
 		node, err := l.Node(name)
@@ -58,7 +82,7 @@ func scenarios(l *lab.Lab, slim string, secureColumn bool) ([]Scenario, error) {
 		}
 		nodes[name] = node
 	}
-	columns := []Scenario{
+	return []Scenario{
 		{
 			Name:       "host",
 			Server:     nodes[serverHost],
@@ -73,23 +97,34 @@ func scenarios(l *lab.Lab, slim string, secureColumn bool) ([]Scenario, error) {
 			ServerAddr: nodes[serverContainer].Addr,
 			Wrap:       unwrapped,
 		},
-	}
+	}, nil
+}
+
+// slimColumns are slim and, if asked, secure; none without a slim binary.
+func slimColumns(l *lab.Lab, slim string, secureColumn bool) ([]Scenario, error) {
 	if slim == "" {
-		return columns, nil
+		return nil, nil
+	}
+	nodes := map[string]lab.Node{}
+	for _, name := range []string{serverContainer, clientContainer} {
+		node, err := l.Node(name)
+		if err != nil {
+			return nil, err
+		}
+		nodes[name] = node
 	}
 	accelerated, err := slimScenario(l, slim, nodes)
 	if err != nil {
 		return nil, err
 	}
-	columns = append(columns, accelerated)
 	if !secureColumn {
-		return columns, nil
+		return []Scenario{accelerated}, nil
 	}
 	secured, err := secureScenario(l, slim)
 	if err != nil {
 		return nil, err
 	}
-	return append(columns, secured), nil
+	return []Scenario{accelerated, secured}, nil
 }
 
 // slimScenario is the overlay column with both tools run under slim exec,

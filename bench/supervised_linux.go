@@ -62,7 +62,7 @@ func (b *bencher) runSupervised(ctx context.Context, l *lab.Lab) (err error) {
 // supervisedScenarios are the mode's columns: each runs one build of the
 // peer in place of peerTool, wrapped as its base column wraps tools.
 func supervisedScenarios(l *lab.Lab, slim string, p peerPrograms) ([]Scenario, error) {
-	base, err := scenarios(l, slim, false)
+	base, _, err := scenarios(l, Options{Slim: slim})
 	if err != nil {
 		return nil, err
 	}

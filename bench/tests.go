@@ -16,6 +16,9 @@ type test struct {
 	// measure takes one sample in a scenario and returns a value for
 	// each of the test's metrics, by metric ID.
 	measure func(ctx context.Context, s *sample) (map[string]float64, error)
+	// prepare, if set, readies what its samples share, once per bench
+	// (before its first sample).
+	prepare preparation
 }
 
 // tests are the rows of the bench, in the order they run.
@@ -54,6 +57,22 @@ var tests = []test{
 		Tools:   []string{"memcached", "memcaslap"},
 		Metrics: []Metric{metricMemcached},
 		measure: measureMemcached,
+	},
+	// Connection per request: setup cost in real applications.
+	{
+		ID:      "nginx_close",
+		Title:   "nginx+wrk, Connection: close",
+		Tools:   []string{"nginx", "wrk"},
+		Metrics: []Metric{metricNginxClose},
+		measure: measureNginxClose,
+	},
+	{
+		ID:      "pgbench_connect",
+		Title:   "postgres+pgbench -C",
+		Tools:   []string{pgTool("postgres"), pgTool("initdb"), pgTool("pgbench"), "setpriv"},
+		Metrics: []Metric{metricPgbenchConnect},
+		measure: measurePgbenchConnect,
+		prepare: preparePostgres,
 	},
 }
 

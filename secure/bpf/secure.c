@@ -594,9 +594,31 @@ static __always_inline void write_syn_option(struct bpf_sock_ops *skops, struct 
 	bpf_store_hdr_opt(skops, &opt, sizeof opt, 0);
 }
 
+/* The callbacks slim_sockops acts on; the kernel makes others (timeouts,
+ * windows, ECN, RTT) for every socket, which it leaves at once. */
+static __always_inline int sockops_wanted(__u32 op)
+{
+	switch (op) {
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+	case BPF_SOCK_OPS_WRITE_HDR_OPT_CB:
+		return 1;
+	}
+	return 0;
+}
+
 SEC("sockops")
 int slim_sockops(struct bpf_sock_ops *skops)
 {
+	__u32 op = skops->op;
+	if (!sockops_wanted(op))
+		return 1;
+	/* Slim's option rides in the SYN only. */
+	if ((op == BPF_SOCK_OPS_HDR_OPT_LEN_CB || op == BPF_SOCK_OPS_WRITE_HDR_OPT_CB) &&
+	    !(skops->skb_tcp_flags & 0x02))
+		return 1;
 	struct bpf_sock *sk = skops->sk;
 	if (!sk)
 		return 1;
@@ -634,38 +656,57 @@ int slim_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
-/* Finds Slim's option in a SYN's options; 1 found (ip, mac filled). */
+#define SLIM_OPTS_MAX 40 /* a TCP header's options: 60 bytes less 20 */
+
+static __always_inline __u8 opt_byte(const __u8 *opts, __u32 i)
+{
+	return opts[i & 63];
+}
+
+/*
+ * Finds Slim's option in a SYN's options, [off, end) of the packet; 1
+ * found (overlay, mac filled). The options are copied in one helper call
+ * and walked on the stack.
+ */
 static __always_inline int find_option(struct __sk_buff *skb, __u32 off, __u32 end, __u32 *overlay,
 				       __u64 *mac)
 {
+	__u8 opts[64] = {};
+	if (end <= off)
+		return 0;
+	__u32 len = end - off;
+	if (len == 0 || len > SLIM_OPTS_MAX || bpf_skb_load_bytes(skb, off, opts, len))
+		return 0;
+	__u32 o = 0;
 	for (int i = 0; i < 20; i++) {
-		__u8 hdr[2];
-		if (off >= end || bpf_skb_load_bytes(skb, off, hdr, 1))
+		if (o >= len)
 			return 0;
-		if (hdr[0] == 0) /* end of options */
+		__u8 kind = opt_byte(opts, o);
+		if (kind == 0) /* end of options */
 			return 0;
-		if (hdr[0] == 1) { /* no-op */
-			off++;
+		if (kind == 1) { /* no-op */
+			o++;
 			continue;
 		}
-		if (off + 2 > end || bpf_skb_load_bytes(skb, off, hdr, 2) || hdr[1] < 2)
+		if (o + 2 > len)
 			return 0;
-		if (hdr[0] == SLIM_OPT_KIND && hdr[1] == SLIM_OPT_LEN && off + SLIM_OPT_LEN <= end) {
-			struct {
-				__u8 kind, len;
-				__u16 exid;
-				__u32 overlay;
-				__u64 mac;
-			} __attribute__((packed)) opt;
-			if (bpf_skb_load_bytes(skb, off, &opt, sizeof opt))
-				return 0;
-			if (opt.exid == bpf_htons(SLIM_OPT_EXID)) {
-				*overlay = opt.overlay;
-				*mac = opt.mac;
-				return 1;
-			}
+		__u8 optlen = opt_byte(opts, o + 1);
+		if (optlen < 2)
+			return 0;
+		if (kind == SLIM_OPT_KIND && optlen == SLIM_OPT_LEN && o + SLIM_OPT_LEN <= len &&
+		    opt_byte(opts, o + 2) == (SLIM_OPT_EXID >> 8) && opt_byte(opts, o + 3) == (SLIM_OPT_EXID & 0xff)) {
+			/* As the option's bytes sit in memory (little-endian loads). */
+			__u32 v = 0;
+			__u64 m = 0;
+			for (int k = 3; k >= 0; k--)
+				v = v << 8 | opt_byte(opts, o + 4 + k);
+			for (int k = 7; k >= 0; k--)
+				m = m << 8 | opt_byte(opts, o + 8 + k);
+			*overlay = v;
+			*mac = m;
+			return 1;
 		}
-		off += hdr[1];
+		o += optlen;
 	}
 	return 0;
 }
@@ -696,10 +737,30 @@ static __always_inline int check_syn(struct __sk_buff *skb, const struct iphdr *
 	return 1;
 }
 
+/*
+ * Whether a packet cannot be a SYN to check, read in place (no helper
+ * call): every packet of every accelerated connection comes here, SYNs
+ * are a few of them. 0 when the headers are not all in the linear part:
+ * then the copy below decides.
+ */
+static __always_inline int surely_not_syn(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data;
+	if ((void *)(ip + 1) > end)
+		return 0;
+	if (ip->protocol != IPPROTO_TCP)
+		return 1;
+	struct tcphdr *tcp = data + ip->ihl * 4;
+	if ((void *)(tcp + 1) > end)
+		return 0;
+	return !tcp->syn || tcp->ack;
+}
+
 SEC("cgroup_skb/ingress")
 int slim_ingress(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	if (skb->protocol != bpf_htons(ETH_P_IP) || surely_not_syn(skb))
 		return 1;
 	struct iphdr ip;
 	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof ip) || ip.protocol != IPPROTO_TCP)
