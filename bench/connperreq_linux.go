@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
-	"net/netip"
 	"strconv"
 )
 
@@ -21,25 +19,7 @@ const (
 // TCP connection for every request, as HTTP/1.0 clients and health checks
 // make.
 func measureNginxClose(ctx context.Context, s *sample) (map[string]float64, error) {
-	server, err := setUpNginx(s)
-	if err != nil {
-		return nil, err
-	}
-	var rate float64
-	err = s.withServer(ctx, server, acceptsOn(nginxPort), func() error {
-		url := fmt.Sprintf("http://%s/%s", netip.AddrPortFrom(s.ServerAddr, nginxPort), nginxPage)
-		out, err := s.runClient(ctx, "wrk", "-t1", "-c"+strconv.Itoa(nginxCloseConns), "-d", seconds(s.duration)+"s",
-			"-H", "Connection: close", url)
-		if err != nil {
-			return err
-		}
-		rate, err = parseWrk(out)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return map[string]float64{metricNginxClose.ID: rate}, nil
+	return nginxUnderWrk(ctx, s, metricNginxClose.ID, "-c"+strconv.Itoa(nginxCloseConns), "-H", "Connection: close")
 }
 
 // measurePgbenchConnect is PostgreSQL under pgbench -C: select-only

@@ -107,6 +107,13 @@ func runNetperf(ctx context.Context, s *sample, kind string, testOptions ...stri
 }
 
 func measureNginx(ctx context.Context, s *sample) (map[string]float64, error) {
+	return nginxUnderWrk(ctx, s, metricNginx.ID, "-c32")
+}
+
+// nginxUnderWrk runs nginx and, once it accepts, wrk (one thread, the
+// sample's duration, wrkArgs before the URL) against its page, and
+// returns wrk's request rate as metric.
+func nginxUnderWrk(ctx context.Context, s *sample, metric string, wrkArgs ...string) (map[string]float64, error) {
 	server, err := setUpNginx(s)
 	if err != nil {
 		return nil, err
@@ -114,7 +121,8 @@ func measureNginx(ctx context.Context, s *sample) (map[string]float64, error) {
 	var rate float64
 	err = s.withServer(ctx, server, acceptsOn(nginxPort), func() error {
 		url := fmt.Sprintf("http://%s/%s", netip.AddrPortFrom(s.ServerAddr, nginxPort), nginxPage)
-		out, err := s.runClient(ctx, "wrk", "-t1", "-c32", "-d", seconds(s.duration)+"s", url)
+		args := append([]string{"wrk", "-t1", "-d", seconds(s.duration) + "s"}, wrkArgs...)
+		out, err := s.runClient(ctx, append(args, url)...)
 		if err != nil {
 			return err
 		}
@@ -124,7 +132,7 @@ func measureNginx(ctx context.Context, s *sample) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]float64{metricNginx.ID: rate}, nil
+	return map[string]float64{metric: rate}, nil
 }
 
 // setUpNginx writes nginx's configuration (with extra directives in its
