@@ -40,6 +40,7 @@ func acceptsOn(port int) readiness {
 			return err
 		}
 		table := directory.NewReader(s.ClientDirectory, nil)
+		defer table.Close()
 		return poll(ctx, srv, "be listed in "+s.ClientDirectory+" as accepted from", func() error {
 			if host, found := table.Lookup(target); !found || host.Port() == 0 {
 				return fmt.Errorf("%v is not listed with a host listener", target)

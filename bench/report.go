@@ -96,13 +96,6 @@ func (r *Report) Comparisons() [][2]string {
 	return pairs
 }
 
-// RatioSpread compares a scenario with the baseline run by run (each run
-// measures the columns back to back): the median of the per-run ratios and
-// their range; false if no run measured both.
-func (r *Report) RatioSpread(m *MetricResult, scenario string) (change, bool) {
-	return pairedChange(m, scenario, r.Baseline().Name)
-}
-
 // metric returns the row of a metric, adding it if it is new.
 func (r *Report) metric(test string, m Metric) *MetricResult {
 	for _, row := range r.Metrics {

@@ -45,29 +45,8 @@ func newEtcdLabWith(t *testing.T, prefix string, spec lab.Spec, start func(*lab.
 	t.Helper()
 	testenv.Integration(t)
 	testenv.Tools(t, "etcd", "python3")
-	build(t)
-	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
-	spec.Name, spec.Store = name, lab.StoreEtcd
-	l, err := lab.Up(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, h := range l.Hosts {
-				if log, err := os.ReadFile(filepath.Join(l.RouterDir(h.Name), "router.log")); err == nil {
-					t.Logf("router of %s:\n%s", h.Name, tail(string(log), 30))
-				}
-			}
-		}
-		if err := lab.Down(name); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	if err := start(l, slimPath, "--verbose"); err != nil {
-		t.Fatal(err)
-	}
-	return &testLab{t: t, Lab: l}
+	spec.Store = lab.StoreEtcd
+	return newLabOf(t, prefix, spec, start)
 }
 
 func clusterScript() string { return testdataPath("clusterecho.py") }

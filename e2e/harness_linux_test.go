@@ -90,10 +90,19 @@ func newSecureLab(t *testing.T, prefix string) *testLab {
 
 func newLabWith(t *testing.T, prefix string, start func(*lab.Lab, string, ...string) error) *testLab {
 	t.Helper()
+	return newLabOf(t, prefix, lab.Spec{Hosts: 2, Containers: 2}, start)
+}
+
+// newLabOf is a lab of spec (named after prefix) whose routers start;
+// it goes down, with the routers' logs shown on failure, when the test
+// ends.
+func newLabOf(t *testing.T, prefix string, spec lab.Spec, start func(*lab.Lab, string, ...string) error) *testLab {
+	t.Helper()
 	testenv.Integration(t)
 	build(t)
 	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
-	l, err := lab.Up(lab.Spec{Name: name, Hosts: 2, Containers: 2})
+	spec.Name = name
+	l, err := lab.Up(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

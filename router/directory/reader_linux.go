@@ -145,3 +145,16 @@ func (r *Reader) mapFile() ([]byte, error) {
 	capacity := int(binary.LittleEndian.Uint32(mem[offCapacity:]))
 	return mem[:Size(capacity)], nil
 }
+
+// Close unmaps the current mapping; the Reader maps the table again at
+// its next lookup. Only for a caller that makes no lookup meanwhile.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mem == nil {
+		return nil
+	}
+	err := unix.Munmap(r.mem)
+	r.mem, r.next = nil, time.Time{}
+	return err
+}

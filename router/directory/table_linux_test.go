@@ -87,6 +87,12 @@ func TestPublishGrowsTheTable(t *testing.T) {
 			t.Fatalf("a reader of the old file found %s → %v, %v; want %s", e.Overlay, host, found, e.Host)
 		}
 	}
+	if err := reader.Close(); err != nil {
+		t.Fatalf("closing the reader: %v", err)
+	}
+	if _, found := reader.Lookup(es[0].Overlay); !found {
+		t.Error("a closed reader did not map the table again")
+	}
 }
 
 // TestHashSpreadsASubnet: the addresses of one host's subnet and one
