@@ -314,6 +314,7 @@ func TestIntegrationEtcdLab(t *testing.T) {
 	l.waitForDirectoryAll(h2, 8002)
 	l.exchange("h3-c1", h2, 8002)
 	l.waitForStatus("h2", "store    etcd connected", "4 members")
+	l.waitForStatus("h2", storePeerLines(l, "h2")...) // it showed no peers on a store
 	if out, _ := exec.Command(slimPath, "status", "--lab", l.Name, "--host", "h2").CombinedOutput(); strings.Contains(string(out), "NOT JOINED") {
 		t.Fatalf("h2's router has not joined since etcd came back:\n%s", out)
 	}
@@ -416,4 +417,16 @@ func (l *testLab) restartWithSubnetFromStore(host string) {
 	if err := n.Run(up); err != nil {
 		l.t.Fatalf("slim overlay up with the subnet from the store: %v\n%s", err, out.String())
 	}
+}
+
+// storePeerLines are the lines `slim status` of host shows for the other
+// hosts of an etcd lab, all up.
+func storePeerLines(l *testLab, host string) []string {
+	var lines []string
+	for _, h := range l.Hosts {
+		if h.Name != host {
+			lines = append(lines, fmt.Sprintf("peer     %s (%s): connected", h.Wire.Addr(), h.Subnet))
+		}
+	}
+	return lines
 }

@@ -106,6 +106,15 @@ func loadClusterCache(path string, self cluster.Member) (*clusterCache, error) {
 }
 
 // remote is the cache's listeners as the registry takes them.
+// hosts are the saved peer hosts' subnets by underlay address.
+func (c *clusterCache) hosts() map[netip.Addr]netip.Prefix {
+	out := make(map[netip.Addr]netip.Prefix, len(c.Claims))
+	for _, claim := range c.Claims {
+		out[claim.Underlay] = claim.Subnet
+	}
+	return out
+}
+
 func (c *clusterCache) remote() map[netip.Addr][]protocol.Mapping {
 	out := make(map[netip.Addr][]protocol.Mapping, len(c.Listeners))
 	for host, pairs := range c.Listeners {

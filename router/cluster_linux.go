@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sync/errgroup"
@@ -37,6 +38,7 @@ type ClusterLink struct {
 	routed  map[netip.Prefix]cluster.Claim // peers programmed
 	remote  map[netip.Addr][]protocol.Mapping
 	applied *cluster.State
+	members storePeers // the peers `slim status` shows
 
 	saveMu   sync.Mutex
 	unsaved  *clusterCache // the latest state applied, not yet saved
@@ -100,6 +102,7 @@ func (r *Router) applyCache(link *ClusterLink) {
 		link.remote[host] = mappings
 		r.listeners.setRemote(host, mappings)
 	}
+	link.members.fromCache(link.cache.hosts())
 }
 
 // storeCluster is the Cluster of a router on a cluster store: it follows
@@ -114,7 +117,11 @@ type storeCluster struct {
 
 var _ Cluster = (*storeCluster)(nil)
 
-func (c *storeCluster) Peers() []control.Peer { return c.exchange.Peers() }
+// Peers lists the store's other members (the static exchange beside it
+// has none).
+func (c *storeCluster) Peers() []control.Peer {
+	return c.link.members.view(c.link.Store.Health().Connected)
+}
 
 func (c *storeCluster) WaitPublished(version uint64) { c.exchange.WaitPublished(version) }
 
@@ -165,6 +172,7 @@ func (r *Router) applyCluster(link *ClusterLink, state *cluster.State) bool {
 	routesChanged := r.routePeers(link, state)
 	changed := false
 	seen := map[netip.Addr]bool{}
+	heard := map[netip.Addr]bool{}
 	for _, m := range state.Members() {
 		if m.ID == link.Member.ID {
 			continue
@@ -174,9 +182,10 @@ func (r *Router) applyCluster(link *ClusterLink, state *cluster.State) bool {
 		if !slices.Equal(link.remote[m.Underlay], mappings) {
 			link.remote[m.Underlay] = mappings
 			r.listeners.setRemote(m.Underlay, mappings)
-			changed = true
+			changed, heard[m.Underlay] = true, true
 		}
 	}
+	link.members.fromState(state, link.Member.ID, heard, time.Now())
 	for underlay := range link.remote {
 		if !seen[underlay] {
 			delete(link.remote, underlay)
