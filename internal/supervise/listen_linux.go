@@ -18,6 +18,7 @@ import (
 // supervisor accepts the doorbell itself and drops it.
 type merged struct {
 	id      uint64         // the program's listener's socket cookie
+	inet6   bool           // the program's listener is AF_INET6 (dual-stack), its host listener too
 	host    int            // the host listener, non-blocking
 	overlay netip.AddrPort // the address the router published
 	target  netip.AddrPort // where a doorbell connects
@@ -32,7 +33,7 @@ type merged struct {
 // pending is a connection the supervisor accepted for the program.
 type pending struct {
 	fd    int
-	peer  netip.AddrPort
+	peer  []byte        // the peer's address as accept writes it for the program
 	names *overlayNames // a host connection's, nil for the program's own
 }
 
@@ -194,7 +195,7 @@ func (l *listeners) ring(m *merged) {
 	l.mu.Lock()
 	l.bells[local] = m
 	l.mu.Unlock()
-	err = unix.Connect(fd, toSockaddr(m.target))
+	err = unix.Connect(fd, toSockaddr(m.target, false))
 	if err == nil || err == unix.EINPROGRESS {
 		err = waitConnected(fd, bellTimeout)
 	}
@@ -297,7 +298,7 @@ func (s *Supervisor) listen(r *request) {
 		return
 	}
 	info, err := inspect(app)
-	if err != nil || !info.tcp4 || info.netns != s.netns {
+	if err != nil || !info.tcp || info.netns != s.netns {
 		s.logf("listen on fd %d left to the kernel: %+v %v (netns %d)", r.fdArg(0), info, err, s.netns)
 		r.proceed()
 		return
@@ -308,16 +309,21 @@ func (s *Supervisor) listen(r *request) {
 		return
 	}
 	if s.servers.get(info.cookie) == nil {
-		s.accelerate(app, info.cookie, backlog)
+		s.accelerate(r.fdArg(0), app, info, backlog)
 	}
 	r.succeed(0)
 }
 
 // accelerate asks the router for a host listener standing for the
-// program's listener app.
-func (s *Supervisor) accelerate(app int, id uint64, backlog int) {
+// program's listener app (its fd). An AF_INET6 listener qualifies when it
+// carries IPv4: bound to :: without IPV6_V6ONLY, or to the container's
+// address v4-mapped.
+func (s *Supervisor) accelerate(fd, app int, info sockInfo, backlog int) {
 	bound, err := localAddr(app)
 	if err != nil {
+		return
+	}
+	if info.inet6 && !s.carriesIPv4(fd, info, bound) {
 		return
 	}
 	self, known := s.who()
@@ -332,6 +338,10 @@ func (s *Supervisor) accelerate(app int, id uint64, backlog int) {
 	}
 	s.servers.sweep() // one the program closed may have had this port
 	host, published, err := s.router.listen(app, backlog)
+	if info.inet6 && refusedInet6(err) {
+		s.ipv6LeftAlone(fd, v6Secure)
+		return
+	}
 	if err != nil {
 		s.logf("listener %v stays on the overlay: %v", bound, err)
 		return
@@ -340,11 +350,28 @@ func (s *Supervisor) accelerate(app int, id uint64, backlog int) {
 		unix.Close(host)
 		return
 	}
-	m := &merged{id: id, host: host, overlay: published.Overlay, target: target, bell: -1}
+	m := &merged{id: info.cookie, inet6: info.inet6, host: host, overlay: published.Overlay, target: target, bell: -1}
 	if err := s.servers.add(m, app); err != nil {
 		s.logf("listener %v: %v", bound, err)
 		s.servers.withdraw(m)
 		return
 	}
 	s.logf("listener %v merged with host listener %v", published.Overlay, published.Host)
+}
+
+// carriesIPv4 says whether an AF_INET6 listener bound to bound carries
+// IPv4; one that does not is left alone, counted as the shim counts it.
+func (s *Supervisor) carriesIPv4(fd int, info sockInfo, bound netip.AddrPort) bool {
+	a := bound.Addr()
+	switch {
+	case a.Is6() && !a.IsUnspecified():
+		if !a.IsLoopback() {
+			s.ipv6LeftAlone(fd, v6Bound)
+		}
+		return false
+	case info.v6only:
+		s.ipv6LeftAlone(fd, v6Only)
+		return false
+	}
+	return true
 }

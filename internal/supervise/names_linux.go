@@ -14,7 +14,8 @@ import (
 
 // overlayNames are an accelerated connection's addresses on the overlay.
 type overlayNames struct {
-	local, peer netip.AddrPort
+	local, peer netip.AddrPort // IPv4
+	inet6       bool           // an AF_INET6 host socket: shown v4-mapped
 }
 
 // nameBook remembers the overlay addresses of the host sockets the
@@ -40,7 +41,7 @@ func newNameBook() (*nameBook, error) {
 }
 
 // add records the names of the host socket fd.
-func (b *nameBook) add(fd int, local, peer netip.AddrPort) {
+func (b *nameBook) add(fd int, names overlayNames) {
 	cookie := socketCookie(fd)
 	if cookie == 0 {
 		return
@@ -49,7 +50,7 @@ func (b *nameBook) add(fd int, local, peer netip.AddrPort) {
 	unix.EpollCtl(b.witness, unix.EPOLL_CTL_ADD, fd, &ev)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.byCookie[cookie] = overlayNames{local: local, peer: peer}
+	b.byCookie[cookie] = names
 	if len(b.byCookie) >= b.sweepAt {
 		b.sweep()
 		b.sweepAt = max(firstSweep, 2*len(b.byCookie))
@@ -121,7 +122,7 @@ func (s *Supervisor) name(r *request, peer bool) {
 		}
 		addr = names.peer
 	}
-	if err := r.writeSockaddr(r.arg(1), r.arg(2), sockaddrIn(addr)); err != nil {
+	if err := r.writeSockaddr(r.arg(1), r.arg(2), sockaddrOf(addr, names.inet6)); err != nil {
 		r.fail(errnoOf(err))
 		return
 	}

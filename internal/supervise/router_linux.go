@@ -232,9 +232,9 @@ func (r *router) stats(payload []byte) error {
 	return r.control.note(protocol.TypeStats, payload)
 }
 
-// poolSockets asks for n host sockets.
-func (r *router) poolSockets(n int) ([]int, error) {
-	_, fds, err := r.pool.ask(protocol.TypePool, protocol.TypePoolOK, protocol.Uint32Payload(uint32(n)))
+// poolSockets asks for n host sockets of the family.
+func (r *router) poolSockets(n int, family protocol.PoolFamily) ([]int, error) {
+	_, fds, err := r.pool.ask(protocol.TypePool, protocol.TypePoolOK, protocol.PoolPayload(uint32(n), family))
 	return fds, err
 }
 

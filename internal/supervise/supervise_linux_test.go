@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -41,8 +42,8 @@ func TestTraps(t *testing.T) {
 			case callGetsockname, callGetpeername:
 				names++
 			case callConnect:
-				if tr.Arg != connectLenArg || len(tr.Values) != 1 || tr.Values[0] != sockaddrInSize {
-					t.Errorf("connect trap %+v: want IPv4 addresses only", tr)
+				if tr.Arg != connectLenArg || len(tr.Values) != 2 || tr.Values[0] != sockaddrInSize || tr.Values[1] != sockaddrInet6Size {
+					t.Errorf("connect trap %+v: want sockaddr_in and sockaddr_in6 lengths only", tr)
 				}
 			case callDup:
 				if isFcntl(entry{tr.Arch, tr.Nr, c}) != (tr.Arg == fcntlCmdArg) {
@@ -71,6 +72,62 @@ func TestSockaddrRoundTrip(t *testing.T) {
 	six[0] = unix.AF_INET6
 	if _, ok := parseSockaddrIn(six); ok {
 		t.Errorf("an IPv6 address taken for IPv4")
+	}
+}
+
+// TestSockaddrInet6: IPv4 on an AF_INET6 socket is shown as the kernel
+// shows it (28 bytes, ::ffff: and the address, flowinfo and scope id 0)
+// and read back unmapped; a real IPv6 address stays IPv6, and an AF_INET6
+// socket's unspecified address reads as ::.
+func TestSockaddrInet6(t *testing.T) {
+	a := netip.MustParseAddrPort("198.19.1.2:8080")
+	b := sockaddrOf(a, true)
+	want := []byte{unix.AF_INET6, 0, 0x1f, 0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 19, 1, 2, 0, 0, 0, 0}
+	if !bytes.Equal(b, want) {
+		t.Errorf("sockaddrOf(%v, inet6) = % x, want % x", a, b, want)
+	}
+	if got, ok := parseSockaddr(b); !ok || got != a {
+		t.Errorf("parseSockaddr(sockaddr_in6 of %v) = %v, %v", a, got, ok)
+	}
+	if got, ok := parseSockaddr(sockaddrOf(a, false)); !ok || got != a {
+		t.Errorf("parseSockaddr(sockaddr_in of %v) = %v, %v", a, got, ok)
+	}
+	six := netip.MustParseAddrPort("[2001:2::1]:9")
+	if got, ok := parseSockaddr(sockaddrIn6(six)); !ok || got != six {
+		t.Errorf("parseSockaddr(sockaddr_in6 of %v) = %v, %v", six, got, ok)
+	}
+	if got, ok := parseSockaddr(make([]byte, 16)); ok {
+		t.Errorf("an AF_UNSPEC address read as %v", got)
+	}
+	if ipv6, counted := v6Destination(six); !ipv6 || !counted {
+		t.Errorf("v6Destination(%v) = %v, %v", six, ipv6, counted)
+	}
+	if ipv6, _ := v6Destination(a); ipv6 {
+		t.Errorf("v6Destination(%v): IPv4 taken for IPv6", a)
+	}
+	if _, counted := v6Destination(netip.MustParseAddrPort("[::1]:9")); counted {
+		t.Errorf("a connect to ::1 counted as left alone")
+	}
+}
+
+// TestLocalAddrDualStack: a dual-stack socket's bound addresses read as
+// the supervisor decides on them.
+func TestLocalAddrDualStack(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no AF_INET6: %v", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: netip.MustParseAddr("::ffff:127.0.0.1").As16()}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := localAddr(fd)
+	if err != nil || got.Addr() != netip.MustParseAddr("127.0.0.1") || got.Port() == 0 {
+		t.Errorf("localAddr of a socket bound to ::ffff:127.0.0.1 = %v, %v", got, err)
+	}
+	info, err := inspect(fd)
+	if err != nil || !info.tcp || !info.inet6 || info.v6only {
+		t.Errorf("inspect of a dual-stack socket: %+v, %v", info, err)
 	}
 }
 
