@@ -38,6 +38,7 @@ func (s *Supervisor) accept(r *request, flags int) {
 		r.proceed()
 		return
 	}
+	s.servers.arm(m)
 	if flags&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
 		r.fail(unix.EINVAL)
 		return

@@ -82,13 +82,25 @@ func (s *Supervisor) connectIPv4(r *request, fd, app int, info sockInfo, dst net
 		r.proceed()
 		return
 	}
-	host, ok := s.dir.lookup(dst)
-	if !ok {
+	host, st := s.dir.find(dst)
+	switch st {
+	case dirNone:
 		s.stats.fallback(protocol.FallbackNoDirectoryEntry)
 		r.proceed() // no accelerated listener there: the overlay
-		return
+	case dirPending:
+		// Waiting for it to be armed must not hold up the program's
+		// other trapped calls.
+		s.detach(r, func() {
+			if host, ok := s.waitArmed(app, dst); ok {
+				s.connectHost(r, self, fd, app, info.inet6, dst, host)
+				return
+			}
+			s.stats.fallback(protocol.FallbackNoDirectoryEntry)
+			r.proceed()
+		})
+	default:
+		s.connectHost(r, self, fd, app, info.inet6, dst, host)
 	}
-	s.connectHost(r, self, fd, app, info.inet6, dst, host)
 }
 
 // accelerable says whether dst is an overlay listener a host socket may

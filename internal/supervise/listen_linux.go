@@ -3,6 +3,7 @@ package supervise
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,8 @@ type merged struct {
 	host    int            // the host listener, non-blocking
 	overlay netip.AddrPort // the address the router published
 	target  netip.AddrPort // where a doorbell connects
+
+	armed atomic.Bool // published: a trapped accept was seen on the program's listener
 
 	mu       sync.Mutex
 	bell     int            // the doorbell's connecting end; -1: none queued
@@ -309,7 +312,11 @@ func (s *Supervisor) listen(r *request) {
 		return
 	}
 	if s.servers.get(info.cookie) == nil {
-		s.accelerate(r.fdArg(0), app, info, backlog)
+		pid, err := threadGroup(r.tid())
+		if err != nil {
+			pid = r.tid()
+		}
+		s.accelerate(pid, r.fdArg(0), app, info, backlog)
 	}
 	r.succeed(0)
 }
@@ -318,7 +325,7 @@ func (s *Supervisor) listen(r *request) {
 // program's listener app (its fd). An AF_INET6 listener qualifies when it
 // carries IPv4: bound to :: without IPV6_V6ONLY, or to the container's
 // address v4-mapped.
-func (s *Supervisor) accelerate(fd, app int, info sockInfo, backlog int) {
+func (s *Supervisor) accelerate(pid, fd, app int, info sockInfo, backlog int) {
 	bound, err := localAddr(app)
 	if err != nil {
 		return
@@ -356,7 +363,26 @@ func (s *Supervisor) accelerate(fd, app int, info sockInfo, backlog int) {
 		s.servers.withdraw(m)
 		return
 	}
-	s.logf("listener %v merged with host listener %v", published.Overlay, published.Host)
+	// Pending until the program is seen waiting on its listener in a
+	// way the supervisor serves (waiters_linux.go).
+	go s.servers.watchPending(m, pid, fd)
+	s.logf("listener %v merged with host listener %v, pending until the program accepts", published.Overlay, published.Host)
+}
+
+// arm publishes a merged listener's host listener, once: the program
+// accepts from its listener with calls the supervisor traps.
+func (l *listeners) arm(m *merged) {
+	if m.armed.Swap(true) {
+		return
+	}
+	go func() {
+		if err := l.s.router.publish(m.host, m.overlay); err != nil {
+			l.s.logf("PUBLISH %v: %v", m.overlay, err)
+			m.armed.Store(false) // the next accept tries again
+			return
+		}
+		l.s.logf("listener %v published", m.overlay)
+	}()
 }
 
 // carriesIPv4 says whether an AF_INET6 listener bound to bound carries

@@ -95,13 +95,16 @@ func (r *request) release() {
 // ID reused meanwhile would only make the supervisor read a stranger's
 // bytes and act on a call that no longer waits, which the kernel then
 // refuses (ADDFD, SEND: ENOENT); writes are checked (write).
-func (r *request) read(addr uint64, b []byte) error {
+func (r *request) read(addr uint64, b []byte) error { return readMemory(r.tid(), addr, b) }
+
+// readMemory copies len(b) bytes at addr out of thread tid's memory.
+func readMemory(tid int, addr uint64, b []byte) error {
 	if addr == 0 {
 		return unix.EFAULT
 	}
 	local := []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}
 	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
-	n, err := unix.ProcessVMReadv(r.tid(), local, remote, 0)
+	n, err := unix.ProcessVMReadv(tid, local, remote, 0)
 	if err != nil || n != len(b) {
 		return unix.EFAULT
 	}

@@ -398,3 +398,72 @@ func TestSharedSockets(t *testing.T) {
 		t.Errorf("%d remembered, at most %d", len(s.cookies), maxShared)
 	}
 }
+
+// TestWaitsOn: the supervisor sees how a process waits on a listener:
+// registered with epoll, or a thread blocked in poll or select with it
+// among the descriptors to read; a listener nobody waits on shows nothing.
+func TestWaitsOn(t *testing.T) {
+	listener := func() int {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Listen(fd, 1); err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	pid := os.Getpid()
+	idle := listener()
+	if how := waitsOn(pid, idle); how != "" {
+		t.Errorf("a listener nobody waits on: %q", how)
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	registered := listener()
+	ev := epollEvent(unix.EPOLLIN, 1)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, registered, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if how := waitsOn(pid, registered); how != "epoll" {
+		t.Errorf("a listener registered with epoll: %q", how)
+	}
+	for _, c := range []struct {
+		want string
+		wait func(fd int)
+	}{
+		{"poll", func(fd int) { unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 3000) }},
+		{"select", func(fd int) {
+			var set unix.FdSet
+			set.Set(fd)
+			unix.Select(fd+1, &set, nil, nil, &unix.Timeval{Sec: 3})
+		}},
+	} {
+		fd := listener()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.wait(fd)
+		}()
+		how := ""
+		for deadline := time.Now().Add(2 * time.Second); how == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			how = waitsOn(pid, fd)
+		}
+		if how != c.want {
+			t.Errorf("a thread blocked in %s on the listener: %q", c.want, how)
+		}
+		// Wake the waiter: a connection makes the listener readable.
+		conn, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		sa, _ := unix.Getsockname(fd)
+		unix.Connect(conn, sa)
+		<-done
+		unix.Close(conn)
+	}
+}

@@ -36,6 +36,7 @@ type Supervisor struct {
 	names     *nameBook
 	servers   *listeners
 	shared    sharedSockets
+	skips     skipTable // pending listeners not waited for again
 	stats     stats
 	debug     io.Writer
 	logMu     sync.Mutex
