@@ -22,7 +22,8 @@ type overlayNames struct {
 // supervisor handed out, by socket cookie. It forgets those that no longer
 // exist: each is registered (without a reference) in an epoll instance of
 // its own, the witness, which the kernel empties of sockets whose last
-// file is closed, and /proc/self/fdinfo of the witness lists the living.
+// file is closed, and /proc/thread-self/fdinfo of the witness lists the
+// living.
 type nameBook struct {
 	mu       sync.Mutex
 	byCookie map[uint64]overlayNames
@@ -80,7 +81,11 @@ func (b *nameBook) sweep() {
 // witnessed lists the data of the registrations an epoll instance of the
 // supervisor still holds.
 func witnessed(epfd int) (map[uint64]bool, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/self/fdinfo/%d", epfd))
+	// thread-self, not self: /proc/self is the thread group leader's
+	// file table, which is the epoll mover's own once the mover's
+	// goroutine started on the leader (it unshares its table). The
+	// calling goroutine's thread is never the mover's (locked to it).
+	f, err := os.Open(fmt.Sprintf("/proc/thread-self/fdinfo/%d", epfd))
 	if err != nil {
 		return nil, err
 	}

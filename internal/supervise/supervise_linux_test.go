@@ -417,7 +417,11 @@ func TestWaitsOn(t *testing.T) {
 		}
 		return fd
 	}
-	pid := os.Getpid()
+	// This thread's file table: the leader's may be an epoll mover's
+	// own (another test's).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid := unix.Gettid()
 	idle := listener()
 	if how := waitsOn(pid, idle); how != "" {
 		t.Errorf("a listener nobody waits on: %q", how)
