@@ -199,15 +199,12 @@ func fallbackReason(err error) protocol.FallbackReason {
 // prepare reads what the host socket must carry over.
 func (s *Supervisor) prepare(r *request, self protocol.Hello, fd, app int, inet6 bool) (swap, error) {
 	sw := swap{fd: fd, inet6: inet6}
-	nb, err := nonblocking(app)
+	flags, ino, err := r.fdFlags(fd)
 	if err != nil {
 		return sw, err
 	}
-	sw.blocking = !nb
-	var ino uint64
-	if sw.cloexec, ino, err = r.fdFlags(fd); err != nil {
-		return sw, err
-	}
+	sw.blocking = flags&unix.O_NONBLOCK == 0
+	sw.cloexec = flags&unix.O_CLOEXEC != 0
 	var st unix.Stat_t
 	if err := unix.Fstat(app, &st); err != nil || st.Ino != ino {
 		return sw, errors.New("the fd changed meanwhile")

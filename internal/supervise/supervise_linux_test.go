@@ -258,13 +258,22 @@ func TestFdFlags(t *testing.T) {
 	p := pipe(t)
 	plain, _ := unix.Dup(p[0])
 	defer unix.Close(plain)
+	if err := setNonblock(p[1], true); err != nil {
+		t.Fatal(err)
+	}
 	r := &request{n: seccompnotif.Notif{Pid: uint32(unix.Gettid())}, pidfd: -1}
-	var st unix.Stat_t
+	var st, st1 unix.Stat_t
 	unix.Fstat(p[0], &st)
-	for fd, want := range map[int]bool{p[0]: true, plain: false} {
-		cloexec, ino, err := r.fdFlags(fd)
-		if err != nil || cloexec != want || ino != st.Ino {
-			t.Errorf("fd %d: close-on-exec %v, inode %d, %v; want %v, %d", fd, cloexec, ino, err, want, st.Ino)
+	unix.Fstat(p[1], &st1)
+	for _, c := range []struct {
+		fd                int
+		ino               uint64
+		cloexec, nonblock bool
+	}{{p[0], st.Ino, true, false}, {plain, st.Ino, false, false}, {p[1], st1.Ino, true, true}} {
+		flags, ino, err := r.fdFlags(c.fd)
+		cloexec, nonblock := flags&unix.O_CLOEXEC != 0, flags&unix.O_NONBLOCK != 0
+		if err != nil || cloexec != c.cloexec || nonblock != c.nonblock || ino != c.ino {
+			t.Errorf("fd %d: close-on-exec %v, non-blocking %v, inode %d, %v; want %v, %v, %d", c.fd, cloexec, nonblock, ino, err, c.cloexec, c.nonblock, c.ino)
 		}
 	}
 }

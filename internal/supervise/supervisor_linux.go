@@ -37,6 +37,7 @@ type Supervisor struct {
 	servers   *listeners
 	shared    sharedSockets
 	skips     skipTable // pending listeners not waited for again
+	pidfds    pidfdCache
 	stats     stats
 	debug     io.Writer
 	logMu     sync.Mutex
@@ -116,6 +117,7 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 // before it answers) goes on on a goroutine of its own.
 func (s *Supervisor) Handle(n seccompnotif.Notif, answered func()) {
 	r := newRequest(s.listener, n)
+	r.pidfds = &s.pidfds
 	r.done = answered
 	if lookup(n.Data.Arch, n.Data.Nr) == callListen {
 		s.detach(r, func() { s.listen(r) })
