@@ -70,6 +70,10 @@ func (s *Supervisor) acceptMerged(r *request, m *merged, app, flags int) {
 // could not take before, then the host listener's, then the program's
 // listener's (doorbells dropped); a blocking accept waits for one.
 func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) {
+	if !nb {
+		s.servers.waiterStart(m)
+		defer s.servers.waiterDone(m)
+	}
 	for {
 		if p, ok := m.takeStash(); ok {
 			s.deliver(r, m, p, flags)

@@ -25,6 +25,12 @@ type merged struct {
 	target  netip.AddrPort // where a doorbell connects
 
 	armed atomic.Bool // published: a trapped accept was seen on the program's listener
+	// waiting counts the program's blocking accepts the supervisor waits
+	// in for this listener (they watch the host listener themselves: no
+	// doorbell needed); unrung says the host listener's watch fired
+	// while one waited and was not re-armed (leaveToWaiter).
+	waiting atomic.Int32
+	unrung  atomic.Bool
 
 	mu       sync.Mutex
 	bell     int            // the doorbell's connecting end; -1: none queued
@@ -112,7 +118,7 @@ func (l *listeners) watchHosts() {
 			return
 		}
 		for _, ev := range events[:n] {
-			if m := l.get(epollData(ev)); m != nil {
+			if m := l.get(epollData(ev)); m != nil && !l.leaveToWaiter(m) {
 				l.ring(m)
 			}
 		}
@@ -400,4 +406,26 @@ func (s *Supervisor) carriesIPv4(fd int, info sockInfo, bound netip.AddrPort) bo
 		return false
 	}
 	return true
+}
+
+// leaveToWaiter says whether a blocking accept of the program waits in
+// the supervisor for m: it takes the host listener's connection itself, so
+// no doorbell is rung, and it re-arms the watch when it leaves
+// (waiterDone). Exactly one of the two acts on unrung.
+func (l *listeners) leaveToWaiter(m *merged) bool {
+	m.unrung.Store(true)
+	if m.waiting.Load() > 0 {
+		return true
+	}
+	return !m.unrung.Swap(false) // the waiter left meanwhile and re-armed
+}
+
+// waiterStart and waiterDone bracket a blocking accept's wait.
+func (l *listeners) waiterStart(m *merged) { m.waiting.Add(1) }
+
+func (l *listeners) waiterDone(m *merged) {
+	m.waiting.Add(-1)
+	if m.unrung.Swap(false) {
+		l.rearm(m) // fires at once if the host listener still has a connection
+	}
 }
