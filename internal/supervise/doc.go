@@ -18,12 +18,11 @@
 //     epoll, poll, select and blocking accepts all wake; accept and
 //     accept4 on such a listener are performed by the supervisor, which
 //     strips the preamble and installs the connection
-//     (SECCOMP_ADDFD_FLAG_SEND). The router lists
-//     the host listener as pending, and the supervisor publishes it once the program is seen
-//     accepting from its listener in a way the supervisor serves (a
-//     trapped accept, an epoll registration, a thread in poll or select
-//     on it: waiters_linux.go), so a program that accepts with io_uring
-//     strands no client;
+//     (SECCOMP_ADDFD_FLAG_SEND). The router lists the host listener as
+//     pending until the supervisor sees the program accept from its
+//     listener in a way it serves (a trapped accept, an epoll
+//     registration, a thread in poll or select on it: waiters_linux.go),
+//     so a program that accepts with io_uring strands no client;
 //   - getsockname and getpeername of host sockets answer overlay
 //     addresses (plain mode; secure mode's cgroup programs do it there);
 //   - AF_INET6 sockets that carry IPv4 (dual-stack listeners, connects to
