@@ -28,7 +28,8 @@ import (
 //     syscall gives the call and its arguments).
 //
 // It looks right after listen and then less and less often while the
-// listener is pending. A program that waits on io_uring shows none of
+// listener is pending, for a minute at most (a trapped accept still arms
+// it later). A program that waits on io_uring shows none of
 // these: its listener stays pending and its clients use the overlay.
 
 // pendingChecks are the pauses between the looks at a pending listener;
@@ -37,11 +38,16 @@ var pendingChecks = []time.Duration{0, time.Millisecond, 2 * time.Millisecond, 5
 	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
 	200 * time.Millisecond, 500 * time.Millisecond, time.Second}
 
+// pendingLooks bounds how long a pending listener is looked at (a program
+// that accepts with io_uring would be looked at for ever, each look
+// reading its fd table); a trapped accept still arms it later.
+const pendingLooks = time.Minute
+
 // watchPending arms m as soon as process pid is seen waiting on its
 // listener, its fd, or a trapped accept armed it; it gives up when the
-// listener is withdrawn.
+// listener is withdrawn, or after pendingLooks.
 func (l *listeners) watchPending(m *merged, pid, fd int) {
-	for i := 0; ; i++ {
+	for i, start := 0, time.Now(); time.Since(start) < pendingLooks; i++ {
 		time.Sleep(pendingChecks[min(i, len(pendingChecks)-1)])
 		if m.armed.Load() || m.isClosed() {
 			return
