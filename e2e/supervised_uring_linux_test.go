@@ -1,13 +1,3 @@
-//go:build slimgap
-
-// A known gap, reproduced: this test FAILS today (the blocking probe is
-// stranded), so it is built only with -tags slimgap. Publishing the host
-// listener at the first trapped accept, as the shim does, fixes it but
-// breaks TestIntegrationSupervisedSemantics (epoll servers accept only once
-// a client came), TestIntegrationSupervisedRelisten and
-// TestIntegrationSupervisedEtcd; see docs/datapath.md, the supervised
-// path's limits.
-
 package e2e
 
 import (
@@ -20,12 +10,15 @@ import (
 
 // TestIntegrationSupervisedUnseenAccepts: a supervised server that
 // accepts with io_uring (testdata/c/uring built static) makes no accept
-// the supervisor sees; it should strand no accelerated client, which
-// should get its HELLO over the overlay within the router timeout, as
-// under the shim (TestIntegrationUnseenAccepts). Today the supervisor
-// publishes the host listener at listen(): the program takes the first
-// doorbell for a client, and every accelerated client waits in the host
-// listener (the blocking probe is still running after a minute).
+// the supervisor sees; it strands no accelerated client, which gets its
+// HELLO over the overlay within the router timeout, as under the shim
+// (TestIntegrationUnseenAccepts). Before, the supervisor published the
+// host listener at listen(): the program took the first doorbell for a
+// client, and every accelerated client waited in the host listener (the
+// blocking probe was still running after a minute). Now the host
+// listener stays pending until a trapped accept is seen on the program's
+// listener, which a doorbell rung at listen() provokes at once in a
+// program that waits with epoll, poll, select or accept.
 func TestIntegrationSupervisedUnseenAccepts(t *testing.T) {
 	l := newLab(t, "supu")
 	b := buildSupervised(t)

@@ -38,6 +38,7 @@ func (s *Supervisor) accept(r *request, flags int) {
 		r.proceed()
 		return
 	}
+	s.servers.arm(m)
 	if flags&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
 		r.fail(unix.EINVAL)
 		return
@@ -69,6 +70,10 @@ func (s *Supervisor) acceptMerged(r *request, m *merged, app, flags int) {
 // could not take before, then the host listener's, then the program's
 // listener's (doorbells dropped); a blocking accept waits for one.
 func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) {
+	if !nb {
+		s.servers.waiterStart(m)
+		defer s.servers.waiterDone(m)
+	}
 	for {
 		if p, ok := m.takeStash(); ok {
 			s.deliver(r, m, p, flags)
@@ -88,7 +93,7 @@ func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) 
 				continue
 			}
 		}
-		conn, sa, err := unix.Accept4(app, unix.SOCK_CLOEXEC)
+		conn, sa, err := acceptRaw(app, unix.SOCK_CLOEXEC)
 		switch {
 		case err == unix.EAGAIN && !nb:
 			continue // another process took it first
@@ -96,11 +101,10 @@ func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) 
 			r.fail(errnoOf(err))
 			return
 		}
-		peer, _ := fromSockaddr(sa)
-		if s.servers.answerBell(conn, peer) {
+		if peer, ok := parseSockaddr(sa); ok && s.servers.answerBell(conn, peer) {
 			continue
 		}
-		s.deliver(r, m, pending{fd: conn, peer: peer}, flags)
+		s.deliver(r, m, pending{fd: conn, peer: sa}, flags)
 		return
 	}
 }
@@ -135,7 +139,8 @@ func (s *Supervisor) acceptHost(m *merged) (pending, bool) {
 			unix.Close(conn)
 			continue
 		}
-		return pending{fd: conn, peer: pre.Client, names: &overlayNames{local: pre.Server, peer: pre.Client}}, true
+		names := &overlayNames{local: pre.Server, peer: pre.Client, inet6: m.inet6}
+		return pending{fd: conn, peer: sockaddrOf(pre.Client, m.inet6), names: names}, true
 	}
 }
 
@@ -168,11 +173,11 @@ func readPreamble(conn int) (protocol.Preamble, error) {
 // kernel vouches for (the router checked its SYN's MAC; getpeername answers
 // the overlay address it carried): anyone else is a forgery by the client.
 func peerMatches(conn int, client netip.AddrPort) error {
-	sa, err := unix.Getpeername(conn)
+	peer, err := peerAddr(conn)
 	if err != nil {
 		return err
 	}
-	if peer, ok := fromSockaddr(sa); !ok || peer != client {
+	if peer != client {
 		return fmt.Errorf("preamble names %v, the kernel %v", client, peer)
 	}
 	return nil
@@ -238,7 +243,7 @@ func (s *Supervisor) deliver(r *request, m *merged, p pending, flags int) {
 		return
 	}
 	if addr := r.arg(1); addr != 0 {
-		if err := r.writeSockaddr(addr, r.arg(2), sockaddrIn(p.peer)); err != nil {
+		if err := r.writeSockaddr(addr, r.arg(2), p.peer); err != nil {
 			if err == errGone {
 				m.putStash(p)
 				return
@@ -249,7 +254,7 @@ func (s *Supervisor) deliver(r *request, m *merged, p pending, flags int) {
 		}
 	}
 	if p.names != nil {
-		s.names.add(p.fd, p.names.local, p.names.peer)
+		s.names.add(p.fd, *p.names)
 	}
 	if err := r.installAnswer(p.fd, flags&unix.SOCK_CLOEXEC != 0); err != nil {
 		m.putStash(p)

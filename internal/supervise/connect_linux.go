@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"time"
@@ -10,12 +11,14 @@ import (
 	"github.com/slimnet/slim/router/protocol"
 )
 
-// connect handles connect(fd, addr, 16). A connect the supervisor leaves
-// alone proceeds in the kernel: the decision read the address, but a
-// program that changes it in between only gets the connection it could
-// have asked for. One it accelerates is performed here, on the host
-// socket, which then replaces the program's (docs/datapath.md, "The
-// supervised path").
+// connect handles connect(fd, addr, 16) and connect(fd, addr, 28) (an
+// AF_INET6 socket's). A connect the supervisor leaves alone proceeds in
+// the kernel: the decision read the address, but a program that changes
+// it in between only gets the connection it could have asked for. One it
+// accelerates is performed here, on the host socket, which then replaces
+// the program's (docs/datapath.md, "The supervised path"). An AF_INET6
+// socket connecting to a v4-mapped overlay address gets an AF_INET6 host
+// socket, as under the shim.
 func (s *Supervisor) connect(r *request) {
 	fd := r.fdArg(0)
 	app, err := r.file(fd)
@@ -31,16 +34,33 @@ func (s *Supervisor) connect(r *request) {
 		r.proceed()
 		return
 	}
-	raw := make([]byte, sockaddrInSize)
+	size := uint32(r.arg(2)) // socklen_t
+	if size != sockaddrInSize && size != sockaddrInet6Size {
+		r.proceed()
+		return
+	}
+	raw := make([]byte, size)
 	if err := r.read(r.arg(1), raw); err != nil {
 		r.proceed()
 		return
 	}
-	dst, ok := parseSockaddrIn(raw)
-	if !ok {
+	dst, ok := parseSockaddr(raw)
+	if !ok || (binary.LittleEndian.Uint16(raw) == unix.AF_INET6) != info.inet6 {
+		r.proceed() // the kernel says what is wrong (EAFNOSUPPORT …)
+		return
+	}
+	if ipv6, counted := v6Destination(dst); ipv6 {
+		if counted {
+			s.ipv6LeftAlone(fd, v6Dest)
+		}
 		r.proceed()
 		return
 	}
+	s.connectIPv4(r, fd, app, info, dst)
+}
+
+// connectIPv4 goes on with a connect to an IPv4 destination.
+func (s *Supervisor) connectIPv4(r *request, fd, app int, info sockInfo, dst netip.AddrPort) {
 	self, known := s.who()
 	if !known {
 		s.stats.fallback(protocol.FallbackRouterUnreachable)
@@ -51,19 +71,36 @@ func (s *Supervisor) connect(r *request) {
 		r.proceed() // not an overlay destination: not a fallback
 		return
 	}
+	if info.v6only {
+		s.ipv6LeftAlone(fd, v6Only) // the kernel refuses it: ENETUNREACH
+		r.proceed()
+		return
+	}
 	if s.shared.has(info.cookie) {
 		// Other numbers hold the socket, which the swap would miss.
 		s.stats.fallback(protocol.FallbackOther)
 		r.proceed()
 		return
 	}
-	host, ok := s.dir.lookup(dst)
-	if !ok {
+	host, st := s.dir.find(dst)
+	switch st {
+	case dirNone:
 		s.stats.fallback(protocol.FallbackNoDirectoryEntry)
 		r.proceed() // no accelerated listener there: the overlay
-		return
+	case dirPending:
+		// Waiting for it to be armed must not hold up the program's
+		// other trapped calls.
+		s.detach(r, func() {
+			if host, ok := s.waitArmed(app, dst); ok {
+				s.connectHost(r, self, fd, app, info.inet6, dst, host)
+				return
+			}
+			s.stats.fallback(protocol.FallbackNoDirectoryEntry)
+			r.proceed()
+		})
+	default:
+		s.connectHost(r, self, fd, app, info.inet6, dst, host)
 	}
-	s.connectHost(r, self, fd, app, dst, host)
 }
 
 // accelerable says whether dst is an overlay listener a host socket may
@@ -74,7 +111,8 @@ func accelerable(self protocol.Hello, dst netip.AddrPort) bool {
 
 // swap is what the supervisor prepared to put under the program's fd.
 type swap struct {
-	fd       int // the program's number
+	fd       int  // the program's number
+	inet6    bool // AF_INET6: the host socket is one too
 	blocking bool
 	cloexec  bool
 	regs     []registration
@@ -83,16 +121,21 @@ type swap struct {
 
 // connectHost connects a host socket to host for the program's socket app
 // (its fd) and swaps it in.
-func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, dst, host netip.AddrPort) {
-	sw, err := s.prepare(r, self, fd, app)
+func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, inet6 bool, dst, host netip.AddrPort) {
+	sw, err := s.prepare(r, self, fd, app, inet6)
 	if err != nil {
 		s.logf("fd %d to %v: stays on the overlay: %v", fd, dst, err)
 		s.stats.fallback(fallbackReason(err))
 		r.proceed()
 		return
 	}
-	ps := s.pool.get()
+	ps := s.poolOf(inet6).get()
 	if ps < 0 {
+		if inet6 && s.pool6.refusedFamily() {
+			s.ipv6LeftAlone(fd, v6Secure)
+			r.proceed()
+			return
+		}
 		s.stats.fallback(protocol.FallbackPoolEmpty)
 		r.proceed()
 		return
@@ -124,7 +167,7 @@ func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, d
 	s.stats.setup(time.Since(r.received))
 	s.moveRegistrations(r, sw, app, ps)
 	local := netip.AddrPortFrom(self.Addr, lport)
-	s.names.add(ps, local, dst)
+	s.names.add(ps, overlayNames{local: local, peer: dst, inet6: inet6})
 	unix.Close(ps)
 	switch {
 	case sw.blocking:
@@ -154,17 +197,14 @@ func fallbackReason(err error) protocol.FallbackReason {
 }
 
 // prepare reads what the host socket must carry over.
-func (s *Supervisor) prepare(r *request, self protocol.Hello, fd, app int) (swap, error) {
-	sw := swap{fd: fd}
-	nb, err := nonblocking(app)
+func (s *Supervisor) prepare(r *request, self protocol.Hello, fd, app int, inet6 bool) (swap, error) {
+	sw := swap{fd: fd, inet6: inet6}
+	flags, ino, err := r.fdFlags(fd)
 	if err != nil {
 		return sw, err
 	}
-	sw.blocking = !nb
-	var ino uint64
-	if sw.cloexec, ino, err = r.fdFlags(fd); err != nil {
-		return sw, err
-	}
+	sw.blocking = flags&unix.O_NONBLOCK == 0
+	sw.cloexec = flags&unix.O_CLOEXEC != 0
 	var st unix.Stat_t
 	if err := unix.Fstat(app, &st); err != nil || st.Ino != ino {
 		return sw, errors.New("the fd changed meanwhile")
@@ -191,18 +231,18 @@ var errPortTaken = errors.New("the host has the socket's port in use")
 // the SYN without a cookie). It returns the local port and whether the
 // preamble went out; the handshake goes on in the background.
 func (s *Supervisor) dial(ps, app int, self protocol.Hello, sw swap, dst, host netip.AddrPort) (uint16, bool, error) {
-	if err := copyOptions(app, ps, s.defaults); err != nil {
+	if err := copyOptions(app, ps, s.defaultsOf(sw.inet6)); err != nil {
 		return 0, false, err
 	}
 	if err := setOwnNonblock(ps, true); err != nil {
 		return 0, false, err
 	}
 	if sw.bound != 0 {
-		if err := unix.Bind(ps, &unix.SockaddrInet4{Port: int(sw.bound)}); err != nil {
+		if err := unix.Bind(ps, anyAddr(sw.bound, sw.inet6)); err != nil {
 			return 0, false, errPortTaken
 		}
 	}
-	err := unix.Connect(ps, toSockaddr(host))
+	err := unix.Connect(ps, toSockaddr(host, sw.inet6))
 	handshaking := err == unix.EINPROGRESS // TFO off for the route: a plain handshake
 	if err != nil && !handshaking {
 		return 0, false, err

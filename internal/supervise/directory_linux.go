@@ -20,12 +20,31 @@ func newDirectory(routerSock string, r *router) *directoryTable {
 	return &directoryTable{reader: directory.NewReader(path, fallback)}
 }
 
-// lookup returns the host listener standing for an overlay listener, if
-// its app is seen accepting (a pending entry is no listener to connect to).
-func (d *directoryTable) lookup(overlay netip.AddrPort) (netip.AddrPort, bool) {
+// What the directory says of an overlay listener.
+type dirState int
+
+const (
+	dirNone    dirState = iota // no accelerated listener
+	dirPending                 // its app is not seen accepting yet: no host listener to connect to
+	dirArmed                   // its host listener takes clients
+)
+
+// find returns the host listener standing for an overlay listener, if
+// its app is seen accepting.
+func (d *directoryTable) find(overlay netip.AddrPort) (netip.AddrPort, dirState) {
 	host, found := d.reader.Lookup(overlay)
-	if !found || !host.Addr().IsValid() || host.Addr().IsUnspecified() || host.Port() == 0 {
-		return netip.AddrPort{}, false
+	switch {
+	case !found:
+		return netip.AddrPort{}, dirNone
+	case !host.Addr().IsValid() || host.Addr().IsUnspecified() || host.Port() == 0:
+		return netip.AddrPort{}, dirPending
 	}
-	return host, true
+	return host, dirArmed
+}
+
+// lookup returns the host listener standing for an overlay listener, if
+// its app is seen accepting.
+func (d *directoryTable) lookup(overlay netip.AddrPort) (netip.AddrPort, bool) {
+	host, st := d.find(overlay)
+	return host, st == dirArmed
 }

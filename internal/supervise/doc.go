@@ -18,9 +18,16 @@
 //     epoll, poll, select and blocking accepts all wake; accept and
 //     accept4 on such a listener are performed by the supervisor, which
 //     strips the preamble and installs the connection
-//     (SECCOMP_ADDFD_FLAG_SEND);
+//     (SECCOMP_ADDFD_FLAG_SEND). The router lists the host listener as
+//     pending until the supervisor sees the program accept from its
+//     listener in a way it serves (a trapped accept, an epoll
+//     registration, a thread in poll or select on it: waiters_linux.go),
+//     so a program that accepts with io_uring strands no client;
 //   - getsockname and getpeername of host sockets answer overlay
-//     addresses (plain mode; secure mode's cgroup programs do it there).
+//     addresses (plain mode; secure mode's cgroup programs do it there);
+//   - AF_INET6 sockets that carry IPv4 (dual-stack listeners, connects to
+//     v4-mapped addresses) get AF_INET6 host sockets and v4-mapped names,
+//     as under the shim (inet6_linux.go).
 //
 // Every other call is left to the kernel (SECCOMP_USER_NOTIF_FLAG_CONTINUE)
 // only after a decision to leave it alone: what the kernel then reads is

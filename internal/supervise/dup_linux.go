@@ -45,7 +45,8 @@ func (s *Supervisor) dup(r *request) {
 }
 
 // candidate says whether a socket could get a host socket at connect: a
-// TCP socket of the container, not connected nor listening.
+// TCP socket (AF_INET or AF_INET6) of the container, not connected nor
+// listening.
 func (s *Supervisor) candidate(info sockInfo) bool {
-	return info.tcp4 && info.netns == s.netns && info.state == tcpClose
+	return info.tcp && info.netns == s.netns && info.state == tcpClose
 }

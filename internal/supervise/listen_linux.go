@@ -3,6 +3,7 @@ package supervise
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,9 +19,18 @@ import (
 // supervisor accepts the doorbell itself and drops it.
 type merged struct {
 	id      uint64         // the program's listener's socket cookie
+	inet6   bool           // the program's listener is AF_INET6 (dual-stack), its host listener too
 	host    int            // the host listener, non-blocking
 	overlay netip.AddrPort // the address the router published
 	target  netip.AddrPort // where a doorbell connects
+
+	armed atomic.Bool // published: a trapped accept was seen on the program's listener
+	// waiting counts the program's blocking accepts the supervisor waits
+	// in for this listener (they watch the host listener themselves: no
+	// doorbell needed); unrung says the host listener's watch fired
+	// while one waited and was not re-armed (leaveToWaiter).
+	waiting atomic.Int32
+	unrung  atomic.Bool
 
 	mu       sync.Mutex
 	bell     int            // the doorbell's connecting end; -1: none queued
@@ -32,7 +42,7 @@ type merged struct {
 // pending is a connection the supervisor accepted for the program.
 type pending struct {
 	fd    int
-	peer  netip.AddrPort
+	peer  []byte        // the peer's address as accept writes it for the program
 	names *overlayNames // a host connection's, nil for the program's own
 }
 
@@ -108,7 +118,7 @@ func (l *listeners) watchHosts() {
 			return
 		}
 		for _, ev := range events[:n] {
-			if m := l.get(epollData(ev)); m != nil {
+			if m := l.get(epollData(ev)); m != nil && !l.leaveToWaiter(m) {
 				l.ring(m)
 			}
 		}
@@ -194,7 +204,7 @@ func (l *listeners) ring(m *merged) {
 	l.mu.Lock()
 	l.bells[local] = m
 	l.mu.Unlock()
-	err = unix.Connect(fd, toSockaddr(m.target))
+	err = unix.Connect(fd, toSockaddr(m.target, false))
 	if err == nil || err == unix.EINPROGRESS {
 		err = waitConnected(fd, bellTimeout)
 	}
@@ -297,7 +307,7 @@ func (s *Supervisor) listen(r *request) {
 		return
 	}
 	info, err := inspect(app)
-	if err != nil || !info.tcp4 || info.netns != s.netns {
+	if err != nil || !info.tcp || info.netns != s.netns {
 		s.logf("listen on fd %d left to the kernel: %+v %v (netns %d)", r.fdArg(0), info, err, s.netns)
 		r.proceed()
 		return
@@ -308,16 +318,25 @@ func (s *Supervisor) listen(r *request) {
 		return
 	}
 	if s.servers.get(info.cookie) == nil {
-		s.accelerate(app, info.cookie, backlog)
+		pid, err := threadGroup(r.tid())
+		if err != nil {
+			pid = r.tid()
+		}
+		s.accelerate(pid, r.fdArg(0), app, info, backlog)
 	}
 	r.succeed(0)
 }
 
 // accelerate asks the router for a host listener standing for the
-// program's listener app.
-func (s *Supervisor) accelerate(app int, id uint64, backlog int) {
+// program's listener app (its fd). An AF_INET6 listener qualifies when it
+// carries IPv4: bound to :: without IPV6_V6ONLY, or to the container's
+// address v4-mapped.
+func (s *Supervisor) accelerate(pid, fd, app int, info sockInfo, backlog int) {
 	bound, err := localAddr(app)
 	if err != nil {
+		return
+	}
+	if info.inet6 && !s.carriesIPv4(fd, info, bound) {
 		return
 	}
 	self, known := s.who()
@@ -332,6 +351,10 @@ func (s *Supervisor) accelerate(app int, id uint64, backlog int) {
 	}
 	s.servers.sweep() // one the program closed may have had this port
 	host, published, err := s.router.listen(app, backlog)
+	if info.inet6 && refusedInet6(err) {
+		s.ipv6LeftAlone(fd, v6Secure)
+		return
+	}
 	if err != nil {
 		s.logf("listener %v stays on the overlay: %v", bound, err)
 		return
@@ -340,11 +363,69 @@ func (s *Supervisor) accelerate(app int, id uint64, backlog int) {
 		unix.Close(host)
 		return
 	}
-	m := &merged{id: id, host: host, overlay: published.Overlay, target: target, bell: -1}
+	m := &merged{id: info.cookie, inet6: info.inet6, host: host, overlay: published.Overlay, target: target, bell: -1}
 	if err := s.servers.add(m, app); err != nil {
 		s.logf("listener %v: %v", bound, err)
 		s.servers.withdraw(m)
 		return
 	}
-	s.logf("listener %v merged with host listener %v", published.Overlay, published.Host)
+	// Pending until the program is seen waiting on its listener in a
+	// way the supervisor serves (waiters_linux.go).
+	go s.servers.watchPending(m, pid, fd)
+	s.logf("listener %v merged with host listener %v, pending until the program accepts", published.Overlay, published.Host)
+}
+
+// arm publishes a merged listener's host listener, once: the program
+// accepts from its listener with calls the supervisor traps.
+func (l *listeners) arm(m *merged) {
+	if m.armed.Swap(true) {
+		return
+	}
+	go func() {
+		if err := l.s.router.publish(m.host, m.overlay); err != nil {
+			l.s.logf("PUBLISH %v: %v", m.overlay, err)
+			m.armed.Store(false) // the next accept tries again
+			return
+		}
+		l.s.logf("listener %v published", m.overlay)
+	}()
+}
+
+// carriesIPv4 says whether an AF_INET6 listener bound to bound carries
+// IPv4; one that does not is left alone, counted as the shim counts it.
+func (s *Supervisor) carriesIPv4(fd int, info sockInfo, bound netip.AddrPort) bool {
+	a := bound.Addr()
+	switch {
+	case a.Is6() && !a.IsUnspecified():
+		if !a.IsLoopback() {
+			s.ipv6LeftAlone(fd, v6Bound)
+		}
+		return false
+	case info.v6only:
+		s.ipv6LeftAlone(fd, v6Only)
+		return false
+	}
+	return true
+}
+
+// leaveToWaiter says whether a blocking accept of the program waits in
+// the supervisor for m: it takes the host listener's connection itself, so
+// no doorbell is rung, and it re-arms the watch when it leaves
+// (waiterDone). Exactly one of the two acts on unrung.
+func (l *listeners) leaveToWaiter(m *merged) bool {
+	m.unrung.Store(true)
+	if m.waiting.Load() > 0 {
+		return true
+	}
+	return !m.unrung.Swap(false) // the waiter left meanwhile and re-armed
+}
+
+// waiterStart and waiterDone bracket a blocking accept's wait.
+func (l *listeners) waiterStart(m *merged) { m.waiting.Add(1) }
+
+func (l *listeners) waiterDone(m *merged) {
+	m.waiting.Add(-1)
+	if m.unrung.Swap(false) {
+		l.rearm(m) // fires at once if the host listener still has a connection
+	}
 }

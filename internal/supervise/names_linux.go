@@ -14,14 +14,16 @@ import (
 
 // overlayNames are an accelerated connection's addresses on the overlay.
 type overlayNames struct {
-	local, peer netip.AddrPort
+	local, peer netip.AddrPort // IPv4
+	inet6       bool           // an AF_INET6 host socket: shown v4-mapped
 }
 
 // nameBook remembers the overlay addresses of the host sockets the
 // supervisor handed out, by socket cookie. It forgets those that no longer
 // exist: each is registered (without a reference) in an epoll instance of
 // its own, the witness, which the kernel empties of sockets whose last
-// file is closed, and /proc/self/fdinfo of the witness lists the living.
+// file is closed, and /proc/thread-self/fdinfo of the witness lists the
+// living.
 type nameBook struct {
 	mu       sync.Mutex
 	byCookie map[uint64]overlayNames
@@ -40,7 +42,7 @@ func newNameBook() (*nameBook, error) {
 }
 
 // add records the names of the host socket fd.
-func (b *nameBook) add(fd int, local, peer netip.AddrPort) {
+func (b *nameBook) add(fd int, names overlayNames) {
 	cookie := socketCookie(fd)
 	if cookie == 0 {
 		return
@@ -49,7 +51,7 @@ func (b *nameBook) add(fd int, local, peer netip.AddrPort) {
 	unix.EpollCtl(b.witness, unix.EPOLL_CTL_ADD, fd, &ev)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.byCookie[cookie] = overlayNames{local: local, peer: peer}
+	b.byCookie[cookie] = names
 	if len(b.byCookie) >= b.sweepAt {
 		b.sweep()
 		b.sweepAt = max(firstSweep, 2*len(b.byCookie))
@@ -79,7 +81,11 @@ func (b *nameBook) sweep() {
 // witnessed lists the data of the registrations an epoll instance of the
 // supervisor still holds.
 func witnessed(epfd int) (map[uint64]bool, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/self/fdinfo/%d", epfd))
+	// thread-self, not self: /proc/self is the thread group leader's
+	// file table, which is the epoll mover's own once the mover's
+	// goroutine started on the leader (it unshares its table). The
+	// calling goroutine's thread is never the mover's (locked to it).
+	f, err := os.Open(fmt.Sprintf("/proc/thread-self/fdinfo/%d", epfd))
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +127,7 @@ func (s *Supervisor) name(r *request, peer bool) {
 		}
 		addr = names.peer
 	}
-	if err := r.writeSockaddr(r.arg(1), r.arg(2), sockaddrIn(addr)); err != nil {
+	if err := r.writeSockaddr(r.arg(1), r.arg(2), sockaddrOf(addr, names.inet6)); err != nil {
 		r.fail(errnoOf(err))
 		return
 	}

@@ -44,6 +44,9 @@ var carried = []option{
 	{unix.IPPROTO_TCP, unix.TCP_CONGESTION, 16, false},
 	{unix.IPPROTO_IP, unix.IP_TOS, 4, false},
 	{unix.IPPROTO_IP, unix.IP_TTL, 4, false},
+	// An AF_INET6 socket's (an AF_INET one has none: getsockopt fails).
+	{unix.IPPROTO_IPV6, unix.IPV6_TCLASS, 4, false},
+	{unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 4, false},
 }
 
 // errUnreplayable says the program's socket has state a host socket cannot

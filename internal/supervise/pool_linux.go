@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/router/protocol"
 )
 
 // Pool sizes: a refill asks for poolBatch sockets, in the background once
@@ -17,10 +19,12 @@ const (
 // poolPause is how long the pool leaves a failing router alone.
 const poolPause = time.Second
 
-// pool keeps unconnected host sockets from the router.
+// pool keeps unconnected host sockets of one family from the router.
 type pool struct {
 	mu        sync.Mutex
 	router    *router
+	family    protocol.PoolFamily
+	refused   bool // the router said it makes no sockets of the family (EAFNOSUPPORT)
 	socks     []int
 	refilling bool
 	failUntil time.Time
@@ -62,15 +66,24 @@ func (p *pool) refill() {
 	if paused {
 		return
 	}
-	fds, err := p.router.poolSockets(poolBatch)
+	fds, err := p.router.poolSockets(poolBatch, p.family)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.refused = refusedInet6(err)
 	if err != nil {
 		p.failUntil = time.Now().Add(poolPause)
 		p.log("no host sockets from the router (%v): connects use the overlay for %v", err, poolPause)
 		return
 	}
 	p.socks = append(p.socks, fds...)
+}
+
+// refusedFamily says whether the router's last answer was that it makes
+// no host sockets of the pool's family.
+func (p *pool) refusedFamily() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
 }
 
 func (p *pool) close() {

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,7 +26,9 @@ var errGone = errors.New("the caller no longer waits")
 type request struct {
 	listener int
 	n        seccompnotif.Notif
-	pidfd    int   // -1 until opened
+	pidfd    int // -1 until opened
+	pidfds   *pidfdCache
+	cached   bool  // pidfd is the cache's: not closed with the request
 	files    []int // copies of the caller's files, closed before it is answered
 	answered bool
 	detached bool   // handled on a goroutine of its own from some point on
@@ -50,7 +53,15 @@ func (r *request) open() error {
 	if r.pidfd >= 0 {
 		return nil
 	}
+	if r.pidfds != nil {
+		if fd := r.pidfds.get(r.tid()); fd >= 0 {
+			// A live thread pidfd names the caller: no check needed.
+			r.pidfd, r.cached = fd, true
+			return nil
+		}
+	}
 	fd, err := unix.PidfdOpen(r.tid(), unix.PIDFD_THREAD)
+	thread := err == nil
 	if err == unix.EINVAL {
 		var tgid int
 		if tgid, err = threadGroup(r.tid()); err == nil {
@@ -63,6 +74,9 @@ func (r *request) open() error {
 	r.pidfd = fd
 	if !r.valid() {
 		return errGone
+	}
+	if thread && r.pidfds != nil && r.pidfds.put(r.tid(), fd) {
+		r.cached = true
 	}
 	return nil
 }
@@ -79,6 +93,16 @@ func (r *request) file(fd int) (int, error) {
 		return -1, err
 	}
 	copy, err := unix.PidfdGetfd(r.pidfd, fd, 0) // close-on-exec, always
+	if err == unix.ESRCH && r.cached {
+		// The cached pidfd's thread is gone: the caller is another
+		// thread with its ID.
+		r.pidfds.drop(r.tid(), r.pidfd)
+		r.pidfd, r.cached = -1, false
+		if err := r.open(); err != nil {
+			return -1, err
+		}
+		copy, err = unix.PidfdGetfd(r.pidfd, fd, 0)
+	}
 	if err == nil {
 		r.files = append(r.files, copy)
 	}
@@ -95,13 +119,16 @@ func (r *request) release() {
 // ID reused meanwhile would only make the supervisor read a stranger's
 // bytes and act on a call that no longer waits, which the kernel then
 // refuses (ADDFD, SEND: ENOENT); writes are checked (write).
-func (r *request) read(addr uint64, b []byte) error {
+func (r *request) read(addr uint64, b []byte) error { return readMemory(r.tid(), addr, b) }
+
+// readMemory copies len(b) bytes at addr out of thread tid's memory.
+func readMemory(tid int, addr uint64, b []byte) error {
 	if addr == 0 {
 		return unix.EFAULT
 	}
 	local := []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}
 	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
-	n, err := unix.ProcessVMReadv(r.tid(), local, remote, 0)
+	n, err := unix.ProcessVMReadv(tid, local, remote, 0)
 	if err != nil || n != len(b) {
 		return unix.EFAULT
 	}
@@ -205,41 +232,63 @@ func (r *request) installAnswer(src int, cloexec bool) error {
 }
 
 func (r *request) close() {
-	if r.pidfd >= 0 {
+	if r.pidfd >= 0 && !r.cached {
 		unix.Close(r.pidfd)
 	}
 	// A request nobody answered is left to the kernel, never hung.
 	r.proceed()
 }
 
-// fdFlags reads the caller's close-on-exec flag of fd and the inode of the
-// file there, from /proc/TID/fdinfo/FD.
-func (r *request) fdFlags(fd int) (cloexec bool, ino uint64, err error) {
-	b, err := readSmall(fmt.Sprintf("/proc/%d/fdinfo/%d", r.tid(), fd))
+// fdFlags reads the caller's file status flags and close-on-exec flag of
+// fd and the inode of the file there, from /proc/TID/fdinfo/FD, in one
+// read without allocating (one of these per accelerated connect).
+func (r *request) fdFlags(fd int) (flags uint64, ino uint64, err error) {
+	var path [64]byte
+	p := strconv.AppendInt(append(path[:0], "/proc/"...), int64(r.tid()), 10)
+	p = strconv.AppendInt(append(p, "/fdinfo/"...), int64(fd), 10)
+	var buf [512]byte
+	n, err := readInto(string(p), buf[:])
 	if err != nil {
-		return false, 0, err
+		return 0, 0, err
 	}
 	seen := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		key, value, _ := strings.Cut(line, ":")
-		value = strings.TrimSpace(value)
-		switch key {
+	for rest := buf[:n]; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		key, value, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			continue
+		}
+		value = bytes.TrimSpace(value)
+		switch string(key) {
 		case "flags":
-			flags, err := strconv.ParseUint(value, 8, 64)
-			if err != nil {
-				return false, 0, err
+			if flags, err = strconv.ParseUint(string(value), 8, 64); err != nil {
+				return 0, 0, err
 			}
-			cloexec = flags&unix.O_CLOEXEC != 0
 			seen++
 		case "ino":
-			ino, _ = strconv.ParseUint(value, 10, 64)
+			ino, _ = strconv.ParseUint(string(value), 10, 64)
 			seen++
 		}
 	}
 	if seen != 2 {
-		return false, 0, fmt.Errorf("fdinfo of fd %d: no flags or inode", fd)
+		return 0, 0, fmt.Errorf("fdinfo of fd %d: no flags or inode", fd)
 	}
-	return cloexec, ino, nil
+	return flags, ino, nil
+}
+
+// readInto reads a small /proc file into buf in one read.
+func readInto(path string, buf []byte) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	return unix.Read(fd, buf)
 }
 
 // readSmall reads a small /proc file in one read.

@@ -3,6 +3,7 @@ package supervise
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -232,9 +233,9 @@ func (r *router) stats(payload []byte) error {
 	return r.control.note(protocol.TypeStats, payload)
 }
 
-// poolSockets asks for n host sockets.
-func (r *router) poolSockets(n int) ([]int, error) {
-	_, fds, err := r.pool.ask(protocol.TypePool, protocol.TypePoolOK, protocol.Uint32Payload(uint32(n)))
+// poolSockets asks for n host sockets of the family.
+func (r *router) poolSockets(n int, family protocol.PoolFamily) ([]int, error) {
+	_, fds, err := r.pool.ask(protocol.TypePool, protocol.TypePoolOK, protocol.PoolPayload(uint32(n), family))
 	return fds, err
 }
 
@@ -249,14 +250,15 @@ func (r *router) listen(app, backlog int) (int, protocol.Listener, error) {
 		closeAll(fds)
 		return -1, protocol.Listener{}, fmt.Errorf("LISTEN_OK with %d descriptors: %v", len(fds), err)
 	}
-	// The router lists a new host listener as pending until someone is
-	// seen accepting from it (docs/datapath.md); the supervisor does the
-	// program's accepts on it itself, so it arms it at once.
-	if _, _, err := r.control.ask(protocol.TypePublish, protocol.TypeOK, protocol.Publish{Overlay: l.Overlay}.Encode(), fds[0]); err != nil {
-		unix.Close(fds[0])
-		return -1, protocol.Listener{}, fmt.Errorf("PUBLISH: %w", err)
-	}
 	return fds[0], l, nil
+}
+
+// publish arms a host listener the router lists as pending since LISTEN
+// (docs/datapath.md, "Accepts the shim does not see"): the program was
+// seen accepting from its listener.
+func (r *router) publish(host int, overlay netip.AddrPort) error {
+	_, _, err := r.control.ask(protocol.TypePublish, protocol.TypeOK, protocol.Publish{Overlay: overlay}.Encode(), host)
+	return err
 }
 
 // unlisten withdraws a host listener's directory entry.

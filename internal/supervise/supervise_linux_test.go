@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -41,8 +42,8 @@ func TestTraps(t *testing.T) {
 			case callGetsockname, callGetpeername:
 				names++
 			case callConnect:
-				if tr.Arg != connectLenArg || len(tr.Values) != 1 || tr.Values[0] != sockaddrInSize {
-					t.Errorf("connect trap %+v: want IPv4 addresses only", tr)
+				if tr.Arg != connectLenArg || len(tr.Values) != 2 || tr.Values[0] != sockaddrInSize || tr.Values[1] != sockaddrInet6Size {
+					t.Errorf("connect trap %+v: want sockaddr_in and sockaddr_in6 lengths only", tr)
 				}
 			case callDup:
 				if isFcntl(entry{tr.Arch, tr.Nr, c}) != (tr.Arg == fcntlCmdArg) {
@@ -71,6 +72,62 @@ func TestSockaddrRoundTrip(t *testing.T) {
 	six[0] = unix.AF_INET6
 	if _, ok := parseSockaddrIn(six); ok {
 		t.Errorf("an IPv6 address taken for IPv4")
+	}
+}
+
+// TestSockaddrInet6: IPv4 on an AF_INET6 socket is shown as the kernel
+// shows it (28 bytes, ::ffff: and the address, flowinfo and scope id 0)
+// and read back unmapped; a real IPv6 address stays IPv6, and an AF_INET6
+// socket's unspecified address reads as ::.
+func TestSockaddrInet6(t *testing.T) {
+	a := netip.MustParseAddrPort("198.19.1.2:8080")
+	b := sockaddrOf(a, true)
+	want := []byte{unix.AF_INET6, 0, 0x1f, 0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 19, 1, 2, 0, 0, 0, 0}
+	if !bytes.Equal(b, want) {
+		t.Errorf("sockaddrOf(%v, inet6) = % x, want % x", a, b, want)
+	}
+	if got, ok := parseSockaddr(b); !ok || got != a {
+		t.Errorf("parseSockaddr(sockaddr_in6 of %v) = %v, %v", a, got, ok)
+	}
+	if got, ok := parseSockaddr(sockaddrOf(a, false)); !ok || got != a {
+		t.Errorf("parseSockaddr(sockaddr_in of %v) = %v, %v", a, got, ok)
+	}
+	six := netip.MustParseAddrPort("[2001:2::1]:9")
+	if got, ok := parseSockaddr(sockaddrIn6(six)); !ok || got != six {
+		t.Errorf("parseSockaddr(sockaddr_in6 of %v) = %v, %v", six, got, ok)
+	}
+	if got, ok := parseSockaddr(make([]byte, 16)); ok {
+		t.Errorf("an AF_UNSPEC address read as %v", got)
+	}
+	if ipv6, counted := v6Destination(six); !ipv6 || !counted {
+		t.Errorf("v6Destination(%v) = %v, %v", six, ipv6, counted)
+	}
+	if ipv6, _ := v6Destination(a); ipv6 {
+		t.Errorf("v6Destination(%v): IPv4 taken for IPv6", a)
+	}
+	if _, counted := v6Destination(netip.MustParseAddrPort("[::1]:9")); counted {
+		t.Errorf("a connect to ::1 counted as left alone")
+	}
+}
+
+// TestLocalAddrDualStack: a dual-stack socket's bound addresses read as
+// the supervisor decides on them.
+func TestLocalAddrDualStack(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no AF_INET6: %v", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: netip.MustParseAddr("::ffff:127.0.0.1").As16()}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := localAddr(fd)
+	if err != nil || got.Addr() != netip.MustParseAddr("127.0.0.1") || got.Port() == 0 {
+		t.Errorf("localAddr of a socket bound to ::ffff:127.0.0.1 = %v, %v", got, err)
+	}
+	info, err := inspect(fd)
+	if err != nil || !info.tcp || !info.inet6 || info.v6only {
+		t.Errorf("inspect of a dual-stack socket: %+v, %v", info, err)
 	}
 }
 
@@ -201,13 +258,22 @@ func TestFdFlags(t *testing.T) {
 	p := pipe(t)
 	plain, _ := unix.Dup(p[0])
 	defer unix.Close(plain)
+	if err := setNonblock(p[1], true); err != nil {
+		t.Fatal(err)
+	}
 	r := &request{n: seccompnotif.Notif{Pid: uint32(unix.Gettid())}, pidfd: -1}
-	var st unix.Stat_t
+	var st, st1 unix.Stat_t
 	unix.Fstat(p[0], &st)
-	for fd, want := range map[int]bool{p[0]: true, plain: false} {
-		cloexec, ino, err := r.fdFlags(fd)
-		if err != nil || cloexec != want || ino != st.Ino {
-			t.Errorf("fd %d: close-on-exec %v, inode %d, %v; want %v, %d", fd, cloexec, ino, err, want, st.Ino)
+	unix.Fstat(p[1], &st1)
+	for _, c := range []struct {
+		fd                int
+		ino               uint64
+		cloexec, nonblock bool
+	}{{p[0], st.Ino, true, false}, {plain, st.Ino, false, false}, {p[1], st1.Ino, true, true}} {
+		flags, ino, err := r.fdFlags(c.fd)
+		cloexec, nonblock := flags&unix.O_CLOEXEC != 0, flags&unix.O_NONBLOCK != 0
+		if err != nil || cloexec != c.cloexec || nonblock != c.nonblock || ino != c.ino {
+			t.Errorf("fd %d: close-on-exec %v, non-blocking %v, inode %d, %v; want %v, %v, %d", c.fd, cloexec, nonblock, ino, err, c.cloexec, c.nonblock, c.ino)
 		}
 	}
 }
@@ -339,5 +405,78 @@ func TestSharedSockets(t *testing.T) {
 	}
 	if len(s.cookies) > maxShared {
 		t.Errorf("%d remembered, at most %d", len(s.cookies), maxShared)
+	}
+}
+
+// TestWaitsOn: the supervisor sees how a process waits on a listener:
+// registered with epoll, or a thread blocked in poll or select with it
+// among the descriptors to read; a listener nobody waits on shows nothing.
+func TestWaitsOn(t *testing.T) {
+	listener := func() int {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Listen(fd, 1); err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	// This thread's file table: the leader's may be an epoll mover's
+	// own (another test's).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid := unix.Gettid()
+	idle := listener()
+	if how := waitsOn(pid, idle); how != "" {
+		t.Errorf("a listener nobody waits on: %q", how)
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	registered := listener()
+	ev := epollEvent(unix.EPOLLIN, 1)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, registered, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if how := waitsOn(pid, registered); how != "epoll" {
+		t.Errorf("a listener registered with epoll: %q", how)
+	}
+	for _, c := range []struct {
+		want string
+		wait func(fd int)
+	}{
+		{"poll", func(fd int) { unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 3000) }},
+		{"select", func(fd int) {
+			var set unix.FdSet
+			set.Set(fd)
+			unix.Select(fd+1, &set, nil, nil, &unix.Timeval{Sec: 3})
+		}},
+	} {
+		fd := listener()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.wait(fd)
+		}()
+		how := ""
+		for deadline := time.Now().Add(2 * time.Second); how == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			how = waitsOn(pid, fd)
+		}
+		if how != c.want {
+			t.Errorf("a thread blocked in %s on the listener: %q", c.want, how)
+		}
+		// Wake the waiter: a connection makes the listener readable.
+		conn, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		sa, _ := unix.Getsockname(fd)
+		unix.Connect(conn, sa)
+		<-done
+		unix.Close(conn)
 	}
 }

@@ -18,24 +18,29 @@ import (
 
 // Supervisor answers the socket calls of the programs under one filter.
 type Supervisor struct {
-	listener int
-	cfg      Config
-	self     atomic.Pointer[protocol.Hello] // nil until the router answered HELLO
-	helloMu  sync.Mutex
-	helloAt  time.Time // when HELLO may be asked again
-	netns    uint64    // cookie of the program's (the container's) network namespace
-	router   *router
-	pool     *pool
-	dir      *directoryTable
-	defaults optionValues // a fresh TCP socket's options
-	epolls   epollIndex
-	mover    *epollMover
-	names    *nameBook
-	servers  *listeners
-	shared   sharedSockets
-	stats    stats
-	debug    io.Writer
-	logMu    sync.Mutex
+	listener  int
+	cfg       Config
+	self      atomic.Pointer[protocol.Hello] // nil until the router answered HELLO
+	helloMu   sync.Mutex
+	helloAt   time.Time // when HELLO may be asked again
+	netns     uint64    // cookie of the program's (the container's) network namespace
+	router    *router
+	pool      *pool // AF_INET host sockets
+	pool6     *pool // AF_INET6 ones, for AF_INET6 sockets connecting to IPv4
+	dir       *directoryTable
+	defaults  optionValues // a fresh TCP socket's options
+	defaults6 optionValues // a fresh AF_INET6 TCP socket's
+	v6Said    [v6Cases]atomic.Bool
+	epolls    epollIndex
+	mover     *epollMover
+	names     *nameBook
+	servers   *listeners
+	shared    sharedSockets
+	skips     skipTable // pending listeners not waited for again
+	pidfds    pidfdCache
+	stats     stats
+	debug     io.Writer
+	logMu     sync.Mutex
 }
 
 // Setup is ioctlguard.SocketSetup for slim's guard: it reads the
@@ -83,7 +88,12 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 	if s.mover, err = newEpollMover(); err != nil {
 		return nil, err
 	}
-	s.pool = &pool{router: s.router, log: s.logf}
+	if s.defaults6, err = readDefaults(unix.AF_INET6); err != nil {
+		// No IPv6 in the kernel: no AF_INET6 socket to accelerate.
+		s.logf("AF_INET6 sockets: %v", err)
+	}
+	s.pool = &pool{router: s.router, family: protocol.PoolInet, log: s.logf}
+	s.pool6 = &pool{router: s.router, family: protocol.PoolInet6, log: s.logf}
 	s.dir = newDirectory(cfg.RouterSock, s.router)
 	if s.names, err = newNameBook(); err != nil {
 		return nil, err
@@ -107,6 +117,7 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 // before it answers) goes on on a goroutine of its own.
 func (s *Supervisor) Handle(n seccompnotif.Notif, answered func()) {
 	r := newRequest(s.listener, n)
+	r.pidfds = &s.pidfds
 	r.done = answered
 	if lookup(n.Data.Arch, n.Data.Nr) == callListen {
 		s.detach(r, func() { s.listen(r) })
@@ -173,6 +184,7 @@ func (s *Supervisor) dispatch(r *request) {
 func (s *Supervisor) Close() {
 	s.servers.closeAll()
 	s.pool.close()
+	s.pool6.close()
 	// The last counts, and a HELLO behind them: the router has read the
 	// STATS when it answers, while the sender still exists.
 	s.stats.close(s.router.stats)

@@ -31,7 +31,9 @@ const (
 )
 
 // sockaddrInSize is sizeof(struct sockaddr_in): the filter traps connect
-// only with that address length (IPv4), so other connects cost nothing.
+// only with that address length or sockaddr_in6's (an AF_INET6 socket's,
+// which may connect to a v4-mapped address), so other connects (unix
+// sockets …) cost nothing.
 const sockaddrInSize = 16
 
 // entry is one system call of one architecture.
@@ -81,7 +83,7 @@ func Traps(secure bool) []ioctlguard.Trap {
 		t := ioctlguard.Trap{Arch: e.arch, Nr: e.nr}
 		switch {
 		case e.call == callConnect:
-			t.Arg, t.Values = connectLenArg, []uint32{sockaddrInSize}
+			t.Arg, t.Values = connectLenArg, []uint32{sockaddrInSize, sockaddrInet6Size}
 		case e.call == callDup && isFcntl(e):
 			t.Arg, t.Values = fcntlCmdArg, dupCommands
 		}

@@ -1,10 +1,14 @@
 // goapp is a Go program for the supervised path's tests (built by the
 // test with CGO_ENABLED=0, or with cgo). Commands:
 //
-//	goapp serve ADDR            net/http server: GET / answers "peer=IP:PORT local=IP:PORT",
-//	                            GET /big 1 MiB
-//	goapp get URL N             N requests (new connection each), prints each answer (or its
-//	                            size), then "done N"
+//	goapp serve ADDR [NETWORK]  net/http server: GET / answers "peer=IP:PORT local=IP:PORT",
+//	                            GET /big 1 MiB; listens with net.Listen(NETWORK, ADDR), NETWORK
+//	                            tcp4 unless given ("tcp" with ":PORT": Go's default, a dual-stack
+//	                            AF_INET6 socket)
+//	goapp get URL N [from6]     N requests (new connection each), prints each answer (or its
+//	                            size), then "done N"; with from6 each connection is dialed from
+//	                            [::] (an AF_INET6 socket to the IPv4 address, v4-mapped) and its
+//	                            socket's family printed: "domain=N"
 //	goapp echo ADDR [storm]     TCP echo server; first line it writes: "HELLO peer=... local=...";
 //	                            with storm, the process sends itself a signal every 100 µs
 //	goapp hold ADDR N ROUNDS [SECONDS]
@@ -22,6 +26,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -42,9 +47,13 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "serve":
-		err = serve(os.Args[2])
+		network := "tcp4"
+		if len(os.Args) > 3 {
+			network = os.Args[3]
+		}
+		err = serve(network, os.Args[2])
 	case "get":
-		err = get(os.Args[2], atoi(os.Args[3]))
+		err = get(os.Args[2], atoi(os.Args[3]), len(os.Args) > 4 && os.Args[4] == "from6")
 	case "echo":
 		if len(os.Args) > 3 && os.Args[3] == "storm" {
 			go storm()
@@ -84,8 +93,8 @@ func atoi(s string) int {
 	return n
 }
 
-func serve(addr string) error {
-	l, err := net.Listen("tcp4", addr)
+func serve(network, addr string) error {
+	l, err := net.Listen(network, addr)
 	if err != nil {
 		return err
 	}
@@ -101,8 +110,19 @@ func serve(addr string) error {
 	}))
 }
 
-func get(url string, n int) error {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+func get(url string, n int, from6 bool) error {
+	transport := &http.Transport{DisableKeepAlives: true}
+	if from6 {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv6unspecified}}
+		transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				fmt.Printf("domain=%d\n", socketDomain(c))
+			}
+			return c, err
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: transport}
 	for i := range n {
 		resp, err := client.Get(url)
 		if err != nil {
@@ -121,6 +141,21 @@ func get(url string, n int) error {
 	}
 	fmt.Println("done", n)
 	return nil
+}
+
+// socketDomain is the address family of a connection's socket (SO_DOMAIN).
+func socketDomain(c net.Conn) int {
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return -1
+	}
+	domain := -1
+	raw.Control(func(fd uintptr) {
+		if v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_DOMAIN); err == nil {
+			domain = v
+		}
+	})
+	return domain
 }
 
 func echo(addr string) error {

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slimnet/slim/control"
+)
+
+// AF_INET6 sockets that carry IPv4 under the supervisor (issue 13): Go's
+// net.Listen("tcp", ":port"), the default of most Go services, makes a
+// dual-stack AF_INET6 listener; a Go dialer with an IPv6 local address
+// dials IPv4 destinations with AF_INET6 sockets (v4-mapped).
+
+// TestIntegrationSupervisedGoDualStack: a static Go net/http server
+// listening on ":port" (dual-stack), reached across hosts by static Go
+// clients under Slim, one with AF_INET sockets, one with AF_INET6 sockets
+// to the v4-mapped address, each accelerated (VXLAN flat, the AF_INET6
+// client's socket still AF_INET6 after the swap), both sides seeing
+// overlay addresses; clients not under Slim still reach it.
+func TestIntegrationSupervisedGoDualStack(t *testing.T) {
+	l := newLab(t, "xsa")
+	b := buildSupervised(t)
+	const port = 8090
+	addr := fmt.Sprintf("%s:%d", l.containerAddr("h1-c1"), port)
+	server := l.start("h1-c1", true, b.goStatic, "serve", fmt.Sprintf(":%d", port), "tcp")
+	server.waitFor("listening on", 10*time.Second)
+	l.requireListeningIPv6("h1-c1", port)
+	l.waitForDirectory("h2", l.containerAddr("h1-c1"), port, 5*time.Second)
+
+	for _, client := range []struct{ name, from string }{{"AF_INET client", ""}, {"AF_INET6 client", "from6"}} {
+		t.Run(client.name, func(t *testing.T) {
+			l.t = t
+			before := l.vxlanBytes("h1")
+			p := l.start("h2-c1", true, b.goStatic, "get", "http://"+addr+"/big", "20", client.from)
+			if err := p.wait(60 * time.Second); err != nil || !strings.Contains(p.output(), "done 20") {
+				t.Fatalf("client: %v\n%s\nserver:\n%s", err, p.output(), tail(server.output(), 20))
+			}
+			crossed := l.vxlanBytes("h1") - before
+			t.Logf("%d bytes over VXLAN for 20 MiB", crossed)
+			if crossed > maxStrayOverlayBytes {
+				t.Errorf("%d bytes crossed the VXLAN device for 20 MiB from a supervised Go client to a supervised Go server on \":%d\"", crossed, port)
+			}
+			if client.from != "" && (!strings.Contains(p.output(), "domain=10") || strings.Contains(p.output(), "domain=2")) {
+				t.Errorf("the client's sockets are not all AF_INET6 (domain=10) after the swap:\n%s", p.output())
+			}
+			checkSupervised(t, p)
+			names := l.start("h2-c1", true, b.goStatic, "get", "http://"+addr+"/", "1", client.from)
+			names.wait(30 * time.Second)
+			want := fmt.Sprintf("answer peer=%s:", l.containerAddr("h2-c1"))
+			if out := names.output(); !strings.Contains(out, want) || !strings.Contains(out, "local="+addr) {
+				t.Errorf("the server saw other addresses than the overlay's (want %q and local=%s):\n%s", want, addr, out)
+			}
+		})
+	}
+	t.Run("plain clients", func(t *testing.T) {
+		l.t = t
+		for _, node := range []string{"h2-c1", "h1-c2", "h1-c1"} {
+			p := l.start(node, false, b.goStatic, "get", "http://"+addr+"/", "3")
+			if err := p.wait(30 * time.Second); err != nil || !strings.Contains(p.output(), "done 3") {
+				t.Errorf("a client not under Slim in %s: %v\n%s", node, err, p.output())
+			}
+			if want := "answer peer=" + l.containerAddr(node) + ":"; !strings.Contains(p.output(), want) {
+				t.Errorf("client in %s: want %q:\n%s", node, want, p.output())
+			}
+		}
+	})
+	checkSupervised(t, server)
+}
+
+// TestIntegrationSecureSupervisedGoDualStack: in secure mode a supervised
+// Go server on ":port" works for a supervised Go client. Accelerated if
+// the router takes AF_INET6 host sockets there; if it does not (it
+// refuses them until secure mode guards AF_INET6), the listener stays on
+// the overlay, counted as an "ipv6" fallback and said once under
+// SLIM_DEBUG, and nothing is published for it.
+func TestIntegrationSecureSupervisedGoDualStack(t *testing.T) {
+	l := newSecureLab(t, "xsb")
+	b := buildSupervised(t)
+	const port = 8091
+	addr := fmt.Sprintf("%s:%d", l.containerAddr("h1-c1"), port)
+	ctl := filepath.Join(l.RouterDir("h1"), control.SocketName)
+	before := ipv6Fallbacks(t, ctl)
+	t.Setenv("SLIM_DEBUG", "1")
+	server := l.start("h1-c1", true, b.goStatic, "serve", fmt.Sprintf(":%d", port), "tcp")
+	server.waitFor("listening on", 10*time.Second)
+	l.requireListeningIPv6("h1-c1", port)
+	time.Sleep(300 * time.Millisecond) // what the router publishes, it has pushed to h2
+	published := l.directoryLists("h2", l.containerAddr("h1-c1"), port)
+	vxBefore := l.vxlanBytes("h1")
+	p := l.start("h2-c1", true, b.goStatic, "get", "http://"+addr+"/big", "5")
+	if err := p.wait(60 * time.Second); err != nil || !strings.Contains(p.output(), "done 5") {
+		t.Fatalf("client: %v\n%s\nserver:\n%s", err, p.output(), tail(server.output(), 20))
+	}
+	crossed := l.vxlanBytes("h1") - vxBefore
+	if published {
+		t.Logf("secure mode accelerates the dual-stack listener: %d bytes over VXLAN", crossed)
+		if crossed > maxStrayOverlayBytes {
+			t.Errorf("published, yet %d bytes crossed the VXLAN device for 5 MiB", crossed)
+		}
+		return
+	}
+	t.Logf("secure mode leaves the dual-stack listener on the overlay: %d bytes over VXLAN", crossed)
+	var got uint64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = ipv6Fallbacks(t, ctl); got > before {
+			break
+		}
+	}
+	if got <= before {
+		t.Errorf("the router of h1 counts no ipv6 fallback for a supervised dual-stack listener in secure mode")
+	}
+	said := strings.Count(server.output(), "AF_INET6 socket in secure mode")
+	if said != 1 {
+		t.Errorf("the supervisor said %d times that it left the AF_INET6 listener alone, want once:\n%s", said, server.output())
+	}
+}
