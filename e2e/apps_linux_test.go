@@ -34,6 +34,14 @@ type app struct {
 	// (if set) inspects their output.
 	clients func(dir, addr string) [][]string
 	check   func(output string) error
+	// dualStack: with its defaults the server listens on one dual-stack
+	// socket on :: (ss shows *:PORT). Secure mode does not accelerate
+	// AF_INET6 sockets yet (docs/secure.md): there its clients must work,
+	// over the overlay, unless the load runs on connections the server
+	// listens for on other sockets (dataElsewhere: netperf's data
+	// connection), which must still be accelerated.
+	dualStack     bool
+	dataElsewhere bool
 }
 
 var apps = []app{
@@ -42,7 +50,7 @@ var apps = []app{
 		port:  8080,
 		tools: []string{"nginx", "curl", "wrk"},
 		prepare: func(t *testing.T, dir, addr string) {
-			writeNginxConfig(t, dir, addr)
+			writeNginxConfig(t, dir, "8080")
 		},
 		server: func(dir, addr string) []string {
 			return []string{"nginx", "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf")}
@@ -70,7 +78,7 @@ var apps = []app{
 		port:  11211,
 		tools: []string{"memcached", "memcaslap"},
 		server: func(dir, addr string) []string {
-			return []string{"memcached", "-u", "nobody", "-l", addr, "-p", "11211", "-t", "4", "-U", "0", "-v"}
+			return []string{"memcached", "-u", "nobody", "-v"}
 		},
 		ready: "port:11211",
 		clients: func(dir, addr string) [][]string {
@@ -83,7 +91,9 @@ var apps = []app{
 		port:  6379,
 		tools: []string{"redis-server", "redis-benchmark"},
 		server: func(dir, addr string) []string {
-			return []string{"redis-server", "--bind", addr, "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", dir}
+			// --protected-mode no: as in the Docker image (protected mode
+			// refuses every client from another host when no password is set).
+			return []string{"redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", dir}
 		},
 		ready: "Ready to accept connections",
 		clients: func(dir, addr string) [][]string {
@@ -97,7 +107,7 @@ var apps = []app{
 		tools:   []string{pgBin("postgres"), pgBin("pgbench"), pgBin("initdb"), "setpriv"},
 		prepare: preparePostgres,
 		server: func(dir, addr string) []string {
-			return asPostgres(pgBin("postgres"), "-D", filepath.Join(dir, "data"), "-k", dir, "-h", addr, "-p", "5432", "-c", "fsync=off", "-c", "max_connections=50")
+			return asPostgres(pgBin("postgres"), "-D", filepath.Join(dir, "data"), "-k", dir, "-c", "listen_addresses=*", "-c", "fsync=off", "-c", "max_connections=50")
 		},
 		ready: "database system is ready to accept connections",
 		clients: func(dir, addr string) [][]string {
@@ -111,11 +121,14 @@ var apps = []app{
 		check: func(out string) error { return positive(out, `tps = ([0-9.]+)`) },
 	},
 	{
-		name:  "netperf",
-		port:  12865,
-		tools: []string{"netserver", "netperf"},
+		name:      "netperf",
+		port:      12865,
+		dualStack: true,
+		// The data connection's listener is an AF_INET one even then.
+		dataElsewhere: true,
+		tools:         []string{"netserver", "netperf"},
 		server: func(dir, addr string) []string {
-			return []string{"netserver", "-D", "-L", addr, "-p", "12865"}
+			return []string{"netserver", "-D"}
 		},
 		ready: "port:12865",
 		clients: func(dir, addr string) [][]string {
@@ -129,7 +142,7 @@ var apps = []app{
 		port:  7000,
 		tools: []string{"python3"},
 		server: func(dir, addr string) []string {
-			return []string{"python3", binPath("pyecho.py"), "server", addr, "7000"}
+			return []string{"python3", binPath("pyecho.py"), "server", "", "7000"}
 		},
 		ready: "listening on",
 		clients: func(dir, addr string) [][]string {
@@ -145,7 +158,7 @@ var apps = []app{
 }
 
 func TestIntegrationApplications(t *testing.T) {
-	runApps(t, newLab(t, "app"))
+	runApps(t, newLab(t, "app"), false)
 }
 
 // TestIntegrationSecureApplications runs the same applications with the
@@ -153,7 +166,7 @@ func TestIntegrationApplications(t *testing.T) {
 // enrolment checks and the ioctl guard must let them all work, accelerated.
 func TestIntegrationSecureApplications(t *testing.T) {
 	l := newSecureLab(t, "sapp")
-	runApps(t, l)
+	runApps(t, l, true)
 	l.t = t
 	for _, host := range []string{"h1", "h2"} {
 		events := secureEvents(t, l, host)
@@ -166,8 +179,8 @@ func TestIntegrationSecureApplications(t *testing.T) {
 	}
 }
 
-func runApps(t *testing.T, l *testLab) {
-	for _, a := range apps {
+func runApps(t *testing.T, l *testLab, secure bool) {
+	for _, a := range append(append([]app{}, apps...), moreApps...) {
 		t.Run(a.name, func(t *testing.T) {
 			l.t = t
 			for _, tool := range a.tools {
@@ -175,12 +188,16 @@ func runApps(t *testing.T, l *testLab) {
 					t.Fatalf("%s is not installed (make deps installs it): %v", tool, err)
 				}
 			}
-			runApp(t, l, a)
+			runApp(t, l, a, secure && a.dualStack)
 		})
 	}
 }
 
-func runApp(t *testing.T, l *testLab, a app) {
+// runApp runs a's server and clients; overlayListener says the server's
+// listener on a.port is one the routers leave to the overlay (a
+// dual-stack one in secure mode): no directory entry, and the VXLAN
+// device flat only if the load runs elsewhere.
+func runApp(t *testing.T, l *testLab, a app, overlayListener bool) {
 	dir := sharedTempDir(t)
 	addr := l.containerAddr("h1-c1")
 	if a.prepare != nil {
@@ -192,9 +209,12 @@ func runApp(t *testing.T, l *testLab, a app) {
 	} else {
 		server.waitFor(a.ready, 20*time.Second)
 	}
+	t.Logf("%s listens on: %s", a.name, l.listeners("h1-c1", a.port))
 	// The client's host must have learnt the listener, or its first
 	// connections rightly go over the overlay.
-	l.waitForDirectory("h2", addr, a.port, 5*time.Second)
+	if !overlayListener {
+		l.waitForDirectory("h2", addr, a.port, 5*time.Second)
+	}
 	for _, c := range []struct {
 		node        string
 		accelerated bool
@@ -206,13 +226,33 @@ func runApp(t *testing.T, l *testLab, a app) {
 		if err := a.check(out); err != nil {
 			t.Errorf("%s: %v\n%s\nserver:\n%s", label, err, out, server.output())
 		}
-		if c.accelerated && crossed > 1<<20 {
+		t.Logf("%s: %d bytes crossed the VXLAN device", label, crossed)
+		// A listener left to the overlay carries the load unless it runs
+		// elsewhere.
+		if c.accelerated && crossed > 1<<20 && !(overlayListener && !a.dataElsewhere) {
 			t.Errorf("%s: %d bytes crossed the VXLAN device; the connections were not accelerated", label, crossed)
 		}
 		if strings.Contains(out, "198.18.") {
 			t.Errorf("%s: a host address reached the client:\n%s", label, out)
 		}
 	}
+}
+
+// listeners is what ss shows of node's TCP listeners on port: "*:P" is a
+// dual-stack socket, "[::]:P" an IPV6_V6ONLY one, "0.0.0.0:P" IPv4.
+func (l *testLab) listeners(node string, port int) string {
+	l.t.Helper()
+	p := l.start(node, false, "ss", "-Hltn", fmt.Sprintf("sport = :%d", port))
+	if err := p.wait(10 * time.Second); err != nil {
+		l.t.Fatalf("ss: %v\n%s", err, p.output())
+	}
+	var local []string
+	for _, line := range strings.Split(strings.TrimSpace(p.output()), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 {
+			local = append(local, f[3])
+		}
+	}
+	return strings.Join(local, " ")
 }
 
 func runClients(t *testing.T, l *testLab, node string, accelerated bool, clients [][]string) string {
@@ -240,7 +280,9 @@ func positive(out, pattern string) error {
 	return nil
 }
 
-func writeNginxConfig(t *testing.T, dir, addr string) {
+// writeNginxConfig writes an nginx.conf whose server listens as listen
+// says ("8080": every IPv4 address, nginx's default form).
+func writeNginxConfig(t *testing.T, dir, listen string) {
 	page := strings.Repeat("x", 1023) + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "1k.html"), []byte(page), 0o644); err != nil {
 		t.Fatal(err)
@@ -258,9 +300,9 @@ http {
 	fastcgi_temp_path %[1]s/fastcgi;
 	uwsgi_temp_path %[1]s/uwsgi;
 	scgi_temp_path %[1]s/scgi;
-	server { listen %[2]s:8080; root %[1]s; }
+	server { listen %[2]s; root %[1]s; }
 }
-`, dir, addr)
+`, dir, listen)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestIntegrationDualStackNginx(t *testing.T) {
 	addr := l.containerAddr("h1-c1")
 	const port = 8080
 	dir := sharedTempDir(t)
-	writeNginxConfigListen(t, dir, fmt.Sprintf("[::]:%d ipv6only=off", port))
+	writeNginxConfig(t, dir, fmt.Sprintf("[::]:%d ipv6only=off", port))
 	server := l.start("h1-c1", true, "nginx", "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
 	l.waitForPort(server, "h1-c2", fmt.Sprintf("%s:%d", addr, port), 20*time.Second)
 	l.requireListeningIPv6("h1-c1", port)
@@ -105,7 +105,7 @@ func TestIntegrationIPv6OnlyListenerLeftAlone(t *testing.T) {
 	l := newLab(t, "dso")
 	const port = 8081
 	dir := sharedTempDir(t)
-	writeNginxConfigListen(t, dir, fmt.Sprintf("[::]:%d", port))
+	writeNginxConfig(t, dir, fmt.Sprintf("[::]:%d", port))
 	ctl := filepath.Join(l.RouterDir("h1"), control.SocketName)
 	before := ipv6Fallbacks(t, ctl)
 	server := l.start("h1-c1", true, "env", "SLIM_DEBUG=1", "nginx", "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
@@ -286,24 +286,5 @@ func requireTool(t *testing.T, tool string) {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
 		t.Fatalf("%s is not installed (make deps installs it): %v", tool, err)
-	}
-}
-
-// writeNginxConfigListen is writeNginxConfig with the listen directive's
-// argument given.
-func writeNginxConfigListen(t *testing.T, dir, listen string) {
-	t.Helper()
-	writeNginxConfig(t, dir, "127.0.0.1")
-	path := filepath.Join(dir, "nginx.conf")
-	conf, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixed := strings.Replace(string(conf), "listen 127.0.0.1:8080;", "listen "+listen+";", 1)
-	if fixed == string(conf) {
-		t.Fatal("nginx.conf has no listen directive to replace")
-	}
-	if err := os.WriteFile(path, []byte(fixed), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// moreApps are servers users commonly run that the applications tests
+// run too, each with its defaults: no bind address, so each listens on
+// whatever its default form is (Node: one dual-stack socket on ::;
+// asyncio: 0.0.0.0 and :: with IPV6_V6ONLY; HAProxy `bind :PORT` and
+// socat TCP-LISTEN: 0.0.0.0).
+var moreApps = []app{
+	{
+		name:      "node",
+		port:      8081,
+		dualStack: true,
+		tools:     []string{"node", "curl", "wrk"},
+		server: func(dir, addr string) []string {
+			return []string{"node", "-e", `require("http").createServer((req, res) => res.end("hello from node\n")).listen(8081)`}
+		},
+		ready:   "port:8081",
+		clients: func(dir, addr string) [][]string { return curlAndWrk("http://" + addr + ":8081/") },
+		check:   func(out string) error { return httpChecks(out, "hello from node") },
+	},
+	{
+		name:  "asyncio",
+		port:  7001,
+		tools: []string{"python3"},
+		server: func(dir, addr string) []string {
+			return []string{"python3", testdataPath("asyncecho.py"), "server", "7001"}
+		},
+		ready: "serving on",
+		clients: func(dir, addr string) [][]string {
+			return [][]string{{"python3", testdataPath("asyncecho.py"), "client", addr, "7001"}}
+		},
+		check: func(out string) error { return positive(out, `echoed ([0-9]+) lines`) },
+	},
+	{
+		name:    "haproxy",
+		port:    8082,
+		tools:   []string{"haproxy", "curl", "wrk"},
+		prepare: writeHAProxyConfig,
+		server: func(dir, addr string) []string {
+			return []string{"haproxy", "-f", filepath.Join(dir, "haproxy.cfg")}
+		},
+		ready:   "port:8082",
+		clients: func(dir, addr string) [][]string { return curlAndWrk("http://" + addr + ":8082/") },
+		check:   func(out string) error { return httpChecks(out, "hello from haproxy") },
+	},
+	{
+		name:  "socat",
+		port:  7002,
+		tools: []string{"socat", "sh"},
+		server: func(dir, addr string) []string {
+			return []string{"socat", "TCP-LISTEN:7002,fork,reuseaddr", "EXEC:cat"}
+		},
+		ready: "port:7002",
+		clients: func(dir, addr string) [][]string {
+			// 1 MiB through the echo; socat waits up to 5 s (-t) for the
+			// echo's end after its input ends.
+			pipeline := fmt.Sprintf("head -c 1048576 /dev/zero | socat -t 5 - TCP:%s:7002 | wc -c", addr)
+			return [][]string{{"sh", "-c", pipeline}}
+		},
+		check: func(out string) error {
+			if strings.TrimSpace(out) != "1048576" {
+				return fmt.Errorf("the echo returned %q bytes, not 1048576", strings.TrimSpace(out))
+			}
+			return nil
+		},
+	},
+}
+
+// curlAndWrk is one curl request (retried while the listener is not yet
+// up) and a short wrk load on url.
+func curlAndWrk(url string) [][]string {
+	return [][]string{
+		{"curl", "-sS", "--retry", "20", "--retry-connrefused", "--retry-delay", "0", "--retry-max-time", "10", "-w", "curl %{http_code} %{remote_ip}\n", url},
+		{"wrk", "-t2", "-c16", "-d1s", url},
+	}
+}
+
+// httpChecks checks curl's body and status and wrk's figures.
+func httpChecks(out, body string) error {
+	if !strings.Contains(out, body) {
+		return fmt.Errorf("curl did not get %q", body)
+	}
+	if !strings.Contains(out, "curl 200 198.19.1.2") {
+		return fmt.Errorf("curl did not get 200 from 198.19.1.2")
+	}
+	if strings.Contains(out, "Socket errors") || strings.Contains(out, "Non-2xx") {
+		return fmt.Errorf("wrk saw errors")
+	}
+	return positive(out, `Requests/sec:\s+([0-9.]+)`)
+}
+
+// writeHAProxyConfig writes a haproxy.cfg whose frontend binds as users
+// write it (`bind :8082`, every IPv4 address) and answers every request
+// itself.
+func writeHAProxyConfig(t *testing.T, dir, addr string) {
+	conf := `global
+	maxconn 1024
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+frontend web
+	bind :8082
+	http-request return status 200 content-type text/plain string "hello from haproxy"
+`
+	if err := os.WriteFile(filepath.Join(dir, "haproxy.cfg"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
