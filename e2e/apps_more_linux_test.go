@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,8 +12,8 @@ import (
 // moreApps are servers users commonly run that the applications tests
 // run too, each with its defaults: no bind address, so each listens on
 // whatever its default form is (Node: one dual-stack socket on ::;
-// asyncio: 0.0.0.0 and :: with IPV6_V6ONLY; HAProxy `bind :PORT` and
-// socat TCP-LISTEN: 0.0.0.0).
+// asyncio and MariaDB: 0.0.0.0 and :: with IPV6_V6ONLY; HAProxy
+// `bind :PORT` and socat TCP-LISTEN: 0.0.0.0).
 var moreApps = []app{
 	{
 		name:      "node",
@@ -52,6 +53,25 @@ var moreApps = []app{
 		check:   func(out string) error { return httpChecks(out, "hello from haproxy") },
 	},
 	{
+		name:    "mariadb",
+		port:    3306,
+		tools:   []string{"mariadbd", "mariadb-install-db", "mariadb-slap"},
+		prepare: prepareMariaDB,
+		server: func(dir, addr string) []string {
+			// --no-defaults: the compiled-in defaults (Debian's my.cnf binds
+			// 127.0.0.1), so it listens on 0.0.0.0 and :: as in the Docker
+			// image; --skip-name-resolve as that image sets it.
+			return []string{"mariadbd", "--no-defaults", "--user=mysql", "--datadir=" + filepath.Join(dir, "data"),
+				"--socket=" + filepath.Join(dir, "mysqld.sock"), "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
+				"--skip-name-resolve", "--init-file=" + filepath.Join(dir, "init.sql")}
+		},
+		ready: "ready for connections",
+		clients: func(dir, addr string) [][]string {
+			return [][]string{{"mariadb-slap", "-h", addr, "-u", "slim", "--auto-generate-sql", "--concurrency=8", "--number-of-queries=2000", "--iterations=1"}}
+		},
+		check: func(out string) error { return positive(out, `Number of clients running queries: ([0-9]+)`) },
+	},
+	{
 		name:  "socat",
 		port:  7002,
 		tools: []string{"socat", "sh"},
@@ -72,6 +92,21 @@ var moreApps = []app{
 			return nil
 		},
 	},
+}
+
+// prepareMariaDB makes a data directory and an init file that lets the
+// user slim in from any host without a password (as the Docker image's
+// MARIADB_ALLOW_EMPTY_ROOT_PASSWORD does for root).
+func prepareMariaDB(t *testing.T, dir, addr string) {
+	data := filepath.Join(dir, "data")
+	argv := []string{"mariadb-install-db", "--no-defaults", "--user=mysql", "--datadir=" + data, "--skip-test-db", "--auth-root-authentication-method=normal"}
+	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
+	}
+	init := "CREATE USER IF NOT EXISTS 'slim'@'%';\nGRANT ALL ON *.* TO 'slim'@'%';\n"
+	if err := os.WriteFile(filepath.Join(dir, "init.sql"), []byte(init), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // curlAndWrk is one curl request (retried while the listener is not yet
