@@ -19,7 +19,8 @@ packages=(
   iperf3 netperf sockperf nginx-light wrk memcached libmemcached-tools
   redis-server redis-tools postgresql curl python3
   # more servers users run, with their defaults (application tests)
-  haproxy socat nodejs mariadb-server mariadb-client
+  haproxy socat nodejs mariadb-server mariadb-client openssh-server
+  openssh-client
   # the Kafka stand-in of bench --fixed-load (java, javac)
   openjdk-17-jdk-headless
   # dashboard tests
@@ -78,6 +79,6 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 # Debian starts these daemons on install; tests start their own copies
 # (etcd's would listen on the machine's own loopback: labs and tests run
 # theirs in their own namespaces).
-for svc in nginx memcached etcd haproxy mariadb; do
+for svc in nginx memcached etcd haproxy mariadb ssh; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
