@@ -46,6 +46,17 @@ type app struct {
 	dataElsewhere bool
 	// notSecure, if set, says why the secure test leaves the app out.
 	notSecure string
+	// backend, if set, is a server the app's server is a client of,
+	// started first, under slim exec, in another node.
+	backend *backend
+}
+
+// backend is a server an app's server connects to.
+type backend struct {
+	node    string
+	port    int
+	prepare func(t *testing.T, dir string)
+	argv    func(dir string) []string
 }
 
 var apps = []app{
@@ -56,10 +67,8 @@ var apps = []app{
 		prepare: func(t *testing.T, dir, addr string) {
 			writeNginxConfig(t, dir, "8080")
 		},
-		server: func(dir, addr string) []string {
-			return []string{"nginx", "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf")}
-		},
-		ready: "port:8080",
+		server: func(dir, addr string) []string { return nginxArgv(dir) },
+		ready:  "port:8080",
 		clients: func(dir, addr string) [][]string {
 			url := "http://" + addr + ":8080/1k.html"
 			return [][]string{
@@ -212,6 +221,13 @@ func runApps(t *testing.T, l *testLab, secure bool) {
 func runApp(t *testing.T, l *testLab, a app, overlayListener bool) {
 	dir := sharedTempDir(t)
 	addr := l.containerAddr("h1-c1")
+	if b := a.backend; b != nil {
+		bdir := sharedTempDir(t)
+		b.prepare(t, bdir)
+		baddr := fmt.Sprintf("%s:%d", l.containerAddr(b.node), b.port)
+		l.waitForPort(l.start(b.node, true, b.argv(bdir)...), "h1-c1", baddr, 20*time.Second)
+		l.waitForDirectory("h1", l.containerAddr(b.node), b.port, 5*time.Second)
+	}
 	if a.prepare != nil {
 		a.prepare(t, dir, addr)
 	}
@@ -290,6 +306,11 @@ func positive(out, pattern string) error {
 		return fmt.Errorf("%q gave %q", pattern, m[1])
 	}
 	return nil
+}
+
+// nginxArgv runs nginx with the configuration writeNginxConfig wrote in dir.
+func nginxArgv(dir string) []string {
+	return []string{"nginx", "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf")}
 }
 
 // writeNginxConfig writes an nginx.conf whose server listens as listen

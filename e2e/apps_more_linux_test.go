@@ -41,16 +41,20 @@ var moreApps = []app{
 		check: func(out string) error { return positive(out, `echoed ([0-9]+) lines`) },
 	},
 	{
+		// A reverse proxy with a health-checked backend on another host:
+		// both hops, client to HAProxy and HAProxy to nginx, must be
+		// accelerated.
 		name:    "haproxy",
 		port:    8082,
-		tools:   []string{"haproxy", "curl", "wrk"},
+		tools:   []string{"haproxy", "nginx", "curl", "wrk"},
+		backend: &backend{node: "h2-c2", port: 8080, prepare: func(t *testing.T, dir string) { writeNginxConfig(t, dir, "8080") }, argv: nginxArgv},
 		prepare: writeHAProxyConfig,
 		server: func(dir, addr string) []string {
 			return []string{"haproxy", "-f", filepath.Join(dir, "haproxy.cfg")}
 		},
 		ready:   "port:8082",
-		clients: func(dir, addr string) [][]string { return curlAndWrk("http://" + addr + ":8082/") },
-		check:   func(out string) error { return httpChecks(out, "hello from haproxy") },
+		clients: func(dir, addr string) [][]string { return curlAndWrk("http://" + addr + ":8082/1k.html") },
+		check:   func(out string) error { return httpChecks(out, "xxxxxxxxxxxxxxxx") },
 	},
 	{
 		name:    "mariadb",
@@ -176,8 +180,8 @@ func httpChecks(out, body string) error {
 }
 
 // writeHAProxyConfig writes a haproxy.cfg whose frontend binds as users
-// write it (`bind :8082`, every IPv4 address) and answers every request
-// itself.
+// write it (`bind :8082`, every IPv4 address) and passes every request to
+// the nginx of h2-c2 (198.19.2.3:8080), health-checked.
 func writeHAProxyConfig(t *testing.T, dir, addr string) {
 	conf := `global
 	maxconn 1024
@@ -188,7 +192,9 @@ defaults
 	timeout server 30s
 frontend web
 	bind :8082
-	http-request return status 200 content-type text/plain string "hello from haproxy"
+	default_backend app
+backend app
+	server app1 198.19.2.3:8080 check
 `
 	if err := os.WriteFile(filepath.Join(dir, "haproxy.cfg"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
