@@ -180,7 +180,7 @@ func (host *Host) configureContainer(c Container) error {
 	if err := handle.RouteReplace(route); err != nil {
 		return fmt.Errorf("routing %s through %s in container: %w", host.plan.Config.CIDR, host.self.Gateway(), err)
 	}
-	return nil
+	return host.configureContainer6(handle, link, c.Addr)
 }
 
 func netlinkAddr(p netip.Prefix) *netlink.Addr {
@@ -189,5 +189,5 @@ func netlinkAddr(p netip.Prefix) *netlink.Addr {
 
 // IPNet converts a prefix for the netlink library.
 func IPNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), 32)}
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
