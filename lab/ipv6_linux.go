@@ -12,10 +12,10 @@ import (
 // the wire carries IPv4 alone, and IPv6 forwarding goes on.
 func enableOverlayIPv6(namespace string) error {
 	for _, s := range [][2]string{
-		{"net.ipv6.conf.all.disable_ipv6", "0"}, // propagates to eth0 and lo ...
+		{"net.ipv6.conf.all.disable_ipv6", "0"},                   // propagates to eth0 and lo ...
 		{"net.ipv6.conf." + hostInterface + ".disable_ipv6", "1"}, // ... so eth0 goes off again
-		{"net.ipv6.conf.default.disable_ipv6", "0"}, // slim0 and slim-vx, made next
-		{"net.ipv6.conf.default.accept_dad", "0"},   // their link-local addresses work at once
+		{"net.ipv6.conf.default.disable_ipv6", "0"},               // slim0 and slim-vx, made next
+		{"net.ipv6.conf.default.accept_dad", "0"},                 // their link-local addresses work at once
 		{"net.ipv6.conf.all.forwarding", "1"},
 	} {
 		if err := writeSysctl(namespace, s[0], s[1]); err != nil {
