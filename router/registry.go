@@ -27,8 +27,8 @@ type listener struct {
 	ReusePort  bool           `json:"reuse_port"`       // part of an SO_REUSEPORT group
 	Family     int            `json:"family,omitempty"` // of the host listener: AF_INET6 for an app's AF_INET6 listener (v4-mapped); 0: AF_INET
 	// Flags: the clients it takes (directory.FlagIPv6, FlagNoIPv4); 0: IPv4 ones.
-	Flags uint16 `json:"flags,omitempty"`
-	Added      time.Time      `json:"added"`
+	Flags uint16    `json:"flags,omitempty"`
+	Added time.Time `json:"added"`
 	// Pending: no shim has said yet that the app accepts from it
 	// (PUBLISH). The directory lists it without a host port: clients wait
 	// a little for it, then use the overlay.
