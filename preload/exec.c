@@ -681,6 +681,7 @@ static void restore_listener(const struct entry *en)
 		return;
 	}
 	l->v6 = v6;
+	l->fams = slim_listener_fams_of(en->fd);
 	/* PENDING: armed (listen, PUBLISH) at this image's first accept. */
 	l->backlog = backlog_of(en->fd);
 	/*
@@ -712,7 +713,10 @@ static void restore_entry(const struct entry *en, bool active)
 		return;
 	}
 	struct slim_conn c = en->conn;
-	if (active && slim_ent(en->fd) != NULL && same_socket(en->fd, en->cookie, false, &c.v6)) {
+	bool v6 = false;
+	if (active && slim_ent(en->fd) != NULL && same_socket(en->fd, en->cookie, false, &v6)) {
+		/* An IPv6 overlay connection comes back in the v4-mapped form. */
+		c.v6 = v6 ? SLIM_FORM_MAPPED : SLIM_FORM_V4;
 		slim_set_conn(en->fd, &c);
 		slim_debug("slim: fd %d: connection %A:%P restored after exec", en->fd,
 			   en->conn.pip, en->conn.pport);
