@@ -85,7 +85,7 @@ static void record_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	uint32_t ip;
 	uint16_t port;
 	/* An AF_INET6 socket: :: or a v4-mapped address (an IPv6 one: left alone). */
-	bool inet = sa != NULL && sa->sa_family == family && slim_inaddr_v4(sa, len, &ip, &port);
+	bool inet = sa != NULL && sa->sa_family == family && slim_inaddr_v4_or_ov6(sa, len, &ip, &port);
 	slim_lock(fd);
 	if (!inet) {
 		e->flags |= SLIM_F_BOUND;
@@ -405,7 +405,7 @@ static bool bind_like_app(int fd, int ps, const struct cand *c, uint16_t *port)
 		uint32_t ip;
 		app.len = sizeof app.u;
 		if (REAL(getsockname)(fd, &app.u.sa, &app.len) != 0 ||
-		    !slim_inaddr_v4(&app.u.sa, app.len, &ip, &p))
+		    !slim_inaddr_v4_or_ov6(&app.u.sa, app.len, &ip, &p))
 			return false;
 	}
 	*port = p;

@@ -96,6 +96,19 @@ int slim_listener_v6(int fd, const struct sockaddr_in6 *in6, uint32_t *ip, uint1
 	return 1;
 }
 
+bool slim_inaddr_v4_or_ov6(const struct sockaddr *sa, socklen_t len, uint32_t *ip, uint16_t *port)
+{
+	if (slim_inaddr_v4(sa, len, ip, port))
+		return true;
+	struct slim_self self;
+	if (sa == NULL || sa->sa_family != AF_INET6 || len < sizeof(struct sockaddr_in6) ||
+	    !ov6_prefix(&self) || self.secure)
+		return false;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+	*port = in6->sin6_port;
+	return slim_ov6_is(&self, &in6->sin6_addr, ip);
+}
+
 bool slim_opt_host_skips(const struct slim_opt *o)
 {
 	return o->level == IPPROTO_IPV6 && o->name == IPV6_V6ONLY;

@@ -571,6 +571,12 @@ SLIM_HIDDEN int slim_listener_v6(int fd, const struct sockaddr_in6 *in6, uint32_
 				 uint16_t *fams);
 /* slim_listener_v6's flags for a listening fd (0: IPv4 clients only). */
 SLIM_HIDDEN uint16_t slim_listener_fams_of(int fd);
+/*
+ * slim_inaddr_v4, and an address of the IPv6 overlay (*ip: its IPv4 twin;
+ * not in secure mode): what a bind of an AF_INET6 socket keeps a candidate.
+ */
+SLIM_HIDDEN bool slim_inaddr_v4_or_ov6(const struct sockaddr *sa, socklen_t len, uint32_t *ip,
+				       uint16_t *port);
 /* An option the app set that its host socket does not take (IPV6_V6ONLY:
  * the host socket carries IPv4). */
 SLIM_HIDDEN bool slim_opt_host_skips(const struct slim_opt *o);
