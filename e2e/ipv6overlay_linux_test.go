@@ -1,0 +1,365 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/control"
+	"github.com/slimnet/slim/lab"
+	"github.com/slimnet/slim/router/directory"
+)
+
+// IPv6 overlay addresses (lab.Spec.IPv6: 2001:2::/96 plus each
+// container's IPv4 overlay address) on the IPv4 wire. An IPv6 connection
+// between two Slim containers is carried by an IPv4 host connection, with
+// nothing on the VXLAN device; the applications see IPv6 addresses on
+// every call. A peer outside Slim reaches them over VXLAN, which carries
+// IPv6 as it carries IPv4.
+
+// ov6Payload is what a client sends: far more than maxStrayOverlayBytes.
+const ov6Payload = 8 << 20
+
+// newIPv6Lab is newLab with IPv6 overlay addresses.
+func newIPv6Lab(t *testing.T, prefix string, start func(*lab.Lab, string, ...string) error) *testLab {
+	t.Helper()
+	requireTool(t, "python3")
+	return newLabOf(t, prefix, lab.Spec{Hosts: 2, Containers: 2, IPv6: true}, start)
+}
+
+// ipv6Addr is a container's IPv6 overlay address.
+func (l *testLab) ipv6Addr(node string) string {
+	l.t.Helper()
+	a, err := l.IPv6Of(node)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return a.String()
+}
+
+// ov6echo runs e2e/testdata/ov6echo.py in node.
+func (l *testLab) ov6echo(node string, slim bool, args ...string) *program {
+	return l.start(node, slim, append([]string{"python3", ov6Script()}, args...)...)
+}
+
+func ov6Script() string {
+	p, _ := filepath.Abs(filepath.Join(repoRoot, "e2e", "testdata", "ov6echo.py"))
+	return p
+}
+
+// ov6Client runs a client to addr:port in node and returns its output.
+func (l *testLab) ov6Client(node string, slim bool, addr string, port int, server *program) string {
+	l.t.Helper()
+	c := l.ov6echo(node, slim, "client", addr, fmt.Sprint(port), fmt.Sprint(ov6Payload))
+	if err := c.wait(60 * time.Second); err != nil {
+		l.t.Fatalf("client: %v\n%s\nserver:\n%s", err, c.output(), server.output())
+	}
+	return c.output()
+}
+
+// hostConnectionsIPv6 lists a host namespace's established TCP
+// connections on AF_INET6 sockets (routers' exchange left out) as
+// "SRC-DST": the host sockets Slim gives AF_INET6 app sockets.
+func (l *testLab) hostConnectionsIPv6(host string) []string {
+	l.t.Helper()
+	n, _ := l.Node(host)
+	var conns []string
+	err := n.Do(func() error {
+		sockets, err := netlink.SocketDiagTCP(unix.AF_INET6)
+		if err != nil {
+			return err
+		}
+		for _, s := range sockets {
+			if s.State == 1 {
+				src, dst := netip.AddrFrom16([16]byte(s.ID.Source.To16())), netip.AddrFrom16([16]byte(s.ID.Destination.To16()))
+				conns = append(conns, fmt.Sprintf("[%s]:%d-[%s]:%d", src, s.ID.SourcePort, dst, s.ID.DestinationPort))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return conns
+}
+
+// wireHasNoIPv6 fails the test if a host's wire interface has IPv6 on.
+func (l *testLab) wireHasNoIPv6(host string) {
+	l.t.Helper()
+	n, _ := l.Node(host)
+	err := n.Do(func() error {
+		ifc, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if ip, _, _ := net.ParseCIDR(a.String()); ip.To4() == nil {
+				return fmt.Errorf("the wire interface of %s has the IPv6 address %s", host, a)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// waitForDirectoryIPv6 is waitForDirectory for the listener that takes
+// IPv6 clients of addr (an IPv4 overlay address):port.
+func (l *testLab) waitForDirectoryIPv6(host, addr string, port int) {
+	l.t.Helper()
+	overlay := netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(port))
+	path := filepath.Join(l.RouterDir(host), "directory")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if table, err := os.ReadFile(path); err == nil {
+			if h, found, err := directory.LookupFamily(table, overlay, true); err == nil && found && h.Port() != 0 {
+				return
+			}
+		}
+	}
+	l.t.Fatalf("the directory of %s lists no listener for IPv6 clients of %s", host, overlay)
+}
+
+func mustContain(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s: want %q in:\n%s", what, w, out)
+		}
+	}
+}
+
+// TestIntegrationIPv6OverlayAccelerated: a Python server on :: (its
+// dual-stack default) and clients by its IPv6 overlay address, across
+// hosts and on one host, and by its IPv4 address: all accelerated (VXLAN
+// flat), the cross-host one carried by an IPv4 host connection (v4-mapped
+// AF_INET6 host sockets; the wire has no IPv6), and every address the
+// applications see is the IPv6 overlay one, in both directions.
+func TestIntegrationIPv6OverlayAccelerated(t *testing.T) {
+	l := newIPv6Lab(t, "qva", (*lab.Lab).StartRouters)
+	const port = 7300
+	server := l.ov6echo("h1-c1", true, "server", "::", fmt.Sprint(port))
+	server.waitFor("listening", 10*time.Second)
+	l.waitForDirectory("h2", l.containerAddr("h1-c1"), port, 10*time.Second)
+	srv6 := l.ipv6Addr("h1-c1")
+	l.wireHasNoIPv6("h1")
+	l.wireHasNoIPv6("h2")
+
+	t.Run("cross-host", func(t *testing.T) {
+		l.t = t
+		before := l.vxlanBytes("h1")
+		c := l.ov6echo("h2-c1", true, "client", srv6, fmt.Sprint(port), fmt.Sprint(ov6Payload), "2")
+		c.waitFor("client LOCAL=", 20*time.Second)
+		hostConns := l.hostConnectionsIPv6("h2")
+		if err := c.wait(60 * time.Second); err != nil {
+			t.Fatalf("client: %v\n%s\nserver:\n%s", err, c.output(), server.output())
+		}
+		cli6 := l.ipv6Addr("h2-c1")
+		mustContain(t, "client", c.output(),
+			fmt.Sprintf("client LOCAL=[%s]:", cli6), fmt.Sprintf("PEER=[%s]:%d DOMAIN=%d", srv6, port, unix.AF_INET6),
+			fmt.Sprintf("reply v6 got %d", ov6Payload))
+		mustContain(t, "server", server.output(),
+			fmt.Sprintf("accepted FROM=[%s]:", cli6), fmt.Sprintf("LOCAL=[%s]:%d PEER=[%s]:", srv6, port, cli6))
+		if crossed := l.vxlanBytes("h1") - before; crossed > maxStrayOverlayBytes {
+			t.Errorf("%d bytes crossed the VXLAN device: the IPv6 connection was not accelerated", crossed)
+		}
+		// The host side: an IPv4 connection between the hosts' wire
+		// addresses (v4-mapped AF_INET6 sockets), no IPv6 address.
+		wire := fmt.Sprintf("[::ffff:%s]:", l.Hosts[1].Wire.Addr())
+		peer := fmt.Sprintf("[::ffff:%s]:", l.Hosts[0].Wire.Addr())
+		found := false
+		for _, c := range hostConns {
+			if strings.HasPrefix(c, wire) && strings.Contains(c, "-"+peer) {
+				found = true
+			}
+			if strings.Contains(c, "2001:2:") {
+				t.Errorf("an IPv6 overlay address in h2's host namespace: %s", c)
+			}
+		}
+		if !found {
+			t.Errorf("no IPv4 host connection from %s to %s in h2 while the client was connected: %v", wire, peer, hostConns)
+		}
+	})
+	t.Run("same-host", func(t *testing.T) {
+		l.t = t
+		before := l.vxlanBytes("h1")
+		out := l.ov6Client("h1-c2", true, srv6, port, server)
+		mustContain(t, "client", out, fmt.Sprintf("client LOCAL=[%s]:", l.ipv6Addr("h1-c2")),
+			fmt.Sprintf("reply v6 got %d", ov6Payload))
+		if crossed := l.vxlanBytes("h1") - before; crossed > maxStrayOverlayBytes {
+			t.Errorf("%d bytes crossed the VXLAN device", crossed)
+		}
+	})
+	t.Run("ipv4-client", func(t *testing.T) {
+		l.t = t
+		before := l.vxlanBytes("h1")
+		out := l.ov6Client("h2-c2", true, l.containerAddr("h1-c1"), port, server)
+		mustContain(t, "client", out, fmt.Sprintf("PEER=%s:%d DOMAIN=%d", l.containerAddr("h1-c1"), port, unix.AF_INET),
+			fmt.Sprintf("reply v6 got %d", ov6Payload))
+		mustContain(t, "server", server.output(), fmt.Sprintf("accepted FROM=[::ffff:%s]:", l.containerAddr("h2-c2")))
+		if crossed := l.vxlanBytes("h1") - before; crossed > maxStrayOverlayBytes {
+			t.Errorf("%d bytes crossed the VXLAN device", crossed)
+		}
+	})
+}
+
+// TestIntegrationIPv6OverlayFallback: with a peer outside Slim on either
+// side, IPv6 connections still work, over VXLAN (which carries IPv6).
+func TestIntegrationIPv6OverlayFallback(t *testing.T) {
+	l := newIPv6Lab(t, "qvb", (*lab.Lab).StartRouters)
+	for i, c := range []struct {
+		name             string
+		slimServer, slim bool
+	}{{"plain-server", false, true}, {"plain-client", true, false}} {
+		port := 7310 + i
+		t.Run(c.name, func(t *testing.T) {
+			l.t = t
+			server := l.ov6echo("h1-c1", c.slimServer, "server", "::", fmt.Sprint(port))
+			server.waitFor("listening", 10*time.Second)
+			before := l.vxlanBytes("h1")
+			out := l.ov6Client("h2-c1", c.slim, l.ipv6Addr("h1-c1"), port, server)
+			mustContain(t, "client", out, fmt.Sprintf("client LOCAL=[%s]:", l.ipv6Addr("h2-c1")),
+				fmt.Sprintf("reply v6 got %d", ov6Payload))
+			if crossed := l.vxlanBytes("h1") - before; crossed < ov6Payload {
+				t.Errorf("only %d bytes crossed the VXLAN device for an %d-byte IPv6 transfer with a peer outside Slim", crossed, ov6Payload)
+			}
+			server.stop()
+		})
+	}
+}
+
+// TestIntegrationIPv6OverlayV6OnlyListeners: an IPv6-only listener (bound
+// to the container's IPv6 overlay address, or :: with IPV6_V6ONLY, as
+// nginx's `listen [::]:80`) beside an IPv4 one on the same port: each
+// client reaches the listener of its family, both accelerated; without
+// the IPv6 one an IPv6 client is refused, as by the kernel.
+func TestIntegrationIPv6OverlayV6OnlyListeners(t *testing.T) {
+	l := newIPv6Lab(t, "qvc", (*lab.Lab).StartRouters)
+	for i, v6 := range [][]string{{l.ipv6Addr("h1-c1")}, {"::", "v6only"}} {
+		port := 7320 + i
+		t.Run(v6[0], func(t *testing.T) {
+			l.t = t
+			s4 := l.ov6echo("h1-c1", true, "server", "0.0.0.0", fmt.Sprint(port))
+			s4.waitFor("listening", 10*time.Second)
+			s6 := l.ov6echo("h1-c1", true, append([]string{"server"}, v6[0], fmt.Sprint(port), strings.Join(v6[1:], ""))...)
+			s6.waitFor("listening", 10*time.Second)
+			l.waitForDirectory("h2", l.containerAddr("h1-c1"), port, 10*time.Second)
+			l.waitForDirectoryIPv6("h2", l.containerAddr("h1-c1"), port)
+			before := l.vxlanBytes("h1")
+			out6 := l.ov6Client("h2-c1", true, l.ipv6Addr("h1-c1"), port, s6)
+			out4 := l.ov6Client("h2-c1", true, l.containerAddr("h1-c1"), port, s4)
+			mustContain(t, "IPv6 client", out6, fmt.Sprintf("reply v6 got %d", ov6Payload))
+			mustContain(t, "IPv4 client", out4, fmt.Sprintf("reply v4 got %d", ov6Payload))
+			if crossed := l.vxlanBytes("h1") - before; crossed > 2*maxStrayOverlayBytes {
+				t.Errorf("%d bytes crossed the VXLAN device", crossed)
+			}
+			s6.stop()
+			time.Sleep(500 * time.Millisecond)
+			out6 = l.ov6Client("h2-c1", true, l.ipv6Addr("h1-c1"), port, s4)
+			mustContain(t, "IPv6 client without an IPv6 listener", out6, "client failed ECONNREFUSED")
+			s4.stop()
+		})
+	}
+}
+
+// ipv6Semantics are the semantics suite's pairings over IPv6 overlay
+// addresses: both ends AF_INET6 with SLIMTEST_INET6_PREFIX (the server on
+// ::, the client to the IPv6 overlay address), every address checked to
+// come back in the IPv6 overlay form.
+var ipv6SemanticsPairings = []struct {
+	name                   string
+	client, server         string
+	slimClient, slimServer bool
+}{
+	{"cross-host", "h2-c1", "h1-c1", true, true},
+	{"same-host", "h1-c2", "h1-c1", true, true},
+	{"plain-client", "h2-c1", "h1-c1", false, true},
+	{"plain-server", "h2-c1", "h1-c1", true, false},
+}
+
+// ov6Cmd is the command prefix of a semantics program on the lab's IPv6
+// overlay.
+func ov6Cmd() []string {
+	return []string{"env", "SLIMTEST_INET6=1", "SLIMTEST_INET6_PREFIX=" + lab.OverlayIPv6.Addr().String()}
+}
+
+func TestIntegrationSemanticsIPv6Overlay(t *testing.T) {
+	l := newIPv6Lab(t, "qvd", (*lab.Lab).StartRouters)
+	port := 7400
+	for _, prog := range semanticPrograms {
+		for _, pair := range ipv6SemanticsPairings {
+			port += 10
+			t.Run(prog+"/"+pair.name, func(t *testing.T) {
+				l.t = t
+				cmd := append(ov6Cmd(), binPath(prog))
+				runPairArgv(t, l, cmd, cmd, pair.client, pair.server, pair.slimClient, pair.slimServer, port)
+			})
+		}
+	}
+}
+
+// TestIntegrationSemanticsIPv6OverlayInOneContainer: each program's
+// selftest in one process on the container's IPv6 overlay address
+// (accelerated through its own host listener) and on loopback.
+func TestIntegrationSemanticsIPv6OverlayInOneContainer(t *testing.T) {
+	l := newIPv6Lab(t, "qve", (*lab.Lab).StartRouters)
+	for _, prog := range semanticPrograms {
+		for _, addr := range []string{l.containerAddr("h1-c1"), "127.0.0.1"} {
+			t.Run(prog+"/"+addr, func(t *testing.T) {
+				l.t = t
+				p := l.start("h1-c1", true, append(ov6Cmd(), binPath(prog), "selftest", addr)...)
+				err := p.wait(90 * time.Second)
+				out := p.output()
+				if err != nil || strings.Contains(out, "FAIL") {
+					t.Errorf("selftest failed (%v):\n%s", err, out)
+				}
+			})
+		}
+	}
+}
+
+// TestIntegrationIPv6OverlaySecureLeftAlone: in secure mode IPv6 overlay
+// connections stay on the overlay (its BPF programs guard IPv4 host
+// sockets only): they work, cross VXLAN, are said once under SLIM_DEBUG
+// and counted as "ipv6" fallbacks.
+func TestIntegrationIPv6OverlaySecureLeftAlone(t *testing.T) {
+	requireSecureMode(t)
+	l := newIPv6Lab(t, "qvf", (*lab.Lab).StartSecureRouters)
+	const port = 7330
+	server := l.ov6echo("h1-c1", true, "server", l.ipv6Addr("h1-c1"), fmt.Sprint(port))
+	server.waitFor("listening", 10*time.Second)
+	ctl := filepath.Join(l.RouterDir("h2"), control.SocketName)
+	fallbacks := ipv6Fallbacks(t, ctl)
+	before := l.vxlanBytes("h1")
+	c := l.start("h2-c1", true, "env", "SLIM_DEBUG=1", "python3", ov6Script(),
+		"client", l.ipv6Addr("h1-c1"), fmt.Sprint(port), fmt.Sprint(ov6Payload))
+	if err := c.wait(60 * time.Second); err != nil {
+		t.Fatalf("client: %v\n%s", err, c.output())
+	}
+	mustContain(t, "client", c.output(), fmt.Sprintf("reply v6 got %d", ov6Payload),
+		"an IPv6 overlay address in secure mode (not guarded yet) is not accelerated")
+	if crossed := l.vxlanBytes("h1") - before; crossed < ov6Payload {
+		t.Errorf("only %d bytes crossed VXLAN: the secure-mode IPv6 connection did not use the overlay", crossed)
+	}
+	var got uint64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = ipv6Fallbacks(t, ctl); got > fallbacks {
+			break
+		}
+	}
+	if got != fallbacks+1 {
+		t.Errorf("the router of h2 counts %d ipv6 fallbacks, want %d", got, fallbacks+1)
+	}
+}
