@@ -110,7 +110,7 @@ static void out_field(struct out *o, uint64_t v, unsigned int base)
 	out_num(o, v, base);
 }
 
-/* c:FD:COOKIE:LIP:LPORT:PIP:PPORT; */
+/* c:FD:COOKIE:LIP:LPORT:PIP:PPORT[:6]; (:6: shown as IPv6 overlay addresses) */
 static void out_conn_entry(struct out *o, int fd, uint64_t cookie, const struct slim_conn *c)
 {
 	out_ch(o, 'c');
@@ -120,6 +120,10 @@ static void out_conn_entry(struct out *o, int fd, uint64_t cookie, const struct 
 	out_addr(o, c->lip, c->lport);
 	out_ch(o, ':');
 	out_addr(o, c->pip, c->pport);
+	if (c->v6 == SLIM_FORM_OV6) {
+		out_ch(o, ':');
+		out_ch(o, '6');
+	}
 	out_ch(o, ';');
 }
 
@@ -611,10 +615,17 @@ static bool parse_entry(struct parser *ps, struct entry *en)
 	    !parse_num(ps, 16, UINT64_MAX, &en->cookie) || !parse_char(ps, ':'))
 		return false;
 	bool ok;
-	if (en->kind == 'c')
+	if (en->kind == 'c') {
 		ok = parse_addr(ps, &en->conn.lip, &en->conn.lport) && parse_char(ps, ':') &&
 		     parse_addr(ps, &en->conn.pip, &en->conn.pport);
-	else
+		en->conn.v6 = SLIM_FORM_V4;
+		if (ok && *ps->p == ':') { /* ":6": IPv6 overlay addresses */
+			ok = ps->p[1] == '6';
+			if (ok)
+				ps->p += 2;
+			en->conn.v6 = SLIM_FORM_OV6;
+		}
+	} else
 		ok = parse_fd(ps, &en->hidden) && parse_char(ps, ':') &&
 		     parse_num(ps, 16, UINT64_MAX, &en->hcookie) && parse_owner(ps, &en->owner);
 	return ok && (*ps->p == ';' || *ps->p == '\0');
@@ -715,8 +726,7 @@ static void restore_entry(const struct entry *en, bool active)
 	struct slim_conn c = en->conn;
 	bool v6 = false;
 	if (active && slim_ent(en->fd) != NULL && same_socket(en->fd, en->cookie, false, &v6)) {
-		/* An IPv6 overlay connection comes back in the v4-mapped form. */
-		c.v6 = v6 ? SLIM_FORM_MAPPED : SLIM_FORM_V4;
+		c.v6 = !v6 ? SLIM_FORM_V4 : en->conn.v6 == SLIM_FORM_OV6 ? SLIM_FORM_OV6 : SLIM_FORM_MAPPED;
 		slim_set_conn(en->fd, &c);
 		slim_debug("slim: fd %d: connection %A:%P restored after exec", en->fd,
 			   en->conn.pip, en->conn.pport);
