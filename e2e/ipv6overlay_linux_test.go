@@ -132,6 +132,12 @@ func (l *testLab) waitForDirectoryIPv6(host, addr string, port int) {
 	l.t.Fatalf("the directory of %s lists no listener for IPv6 clients of %s", host, overlay)
 }
 
+// wireOf is how a host's wire address shows on an AF_INET6 host socket.
+func (l *testLab) wireOf(host string) string {
+	n, _ := l.Node(host)
+	return fmt.Sprintf("[::ffff:%s]:", n.Addr)
+}
+
 func mustContain(t *testing.T, what, out string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
@@ -157,51 +163,45 @@ func TestIntegrationIPv6OverlayAccelerated(t *testing.T) {
 	l.wireHasNoIPv6("h1")
 	l.wireHasNoIPv6("h2")
 
-	t.Run("cross-host", func(t *testing.T) {
-		l.t = t
-		before := l.vxlanBytes("h1")
-		c := l.ov6echo("h2-c1", true, "client", srv6, fmt.Sprint(port), fmt.Sprint(ov6Payload), "2")
-		c.waitFor("client LOCAL=", 20*time.Second)
-		hostConns := l.hostConnectionsIPv6("h2")
-		if err := c.wait(60 * time.Second); err != nil {
-			t.Fatalf("client: %v\n%s\nserver:\n%s", err, c.output(), server.output())
-		}
-		cli6 := l.ipv6Addr("h2-c1")
-		mustContain(t, "client", c.output(),
-			fmt.Sprintf("client LOCAL=[%s]:", cli6), fmt.Sprintf("PEER=[%s]:%d DOMAIN=%d", srv6, port, unix.AF_INET6),
-			fmt.Sprintf("reply v6 got %d", ov6Payload))
-		mustContain(t, "server", server.output(),
-			fmt.Sprintf("accepted FROM=[%s]:", cli6), fmt.Sprintf("LOCAL=[%s]:%d PEER=[%s]:", srv6, port, cli6))
-		if crossed := l.vxlanBytes("h1") - before; crossed > maxStrayOverlayBytes {
-			t.Errorf("%d bytes crossed the VXLAN device: the IPv6 connection was not accelerated", crossed)
-		}
-		// The host side: an IPv4 connection between the hosts' wire
-		// addresses (v4-mapped AF_INET6 sockets), no IPv6 address.
-		wire := fmt.Sprintf("[::ffff:%s]:", l.Hosts[1].Wire.Addr())
-		peer := fmt.Sprintf("[::ffff:%s]:", l.Hosts[0].Wire.Addr())
-		found := false
-		for _, c := range hostConns {
-			if strings.HasPrefix(c, wire) && strings.Contains(c, "-"+peer) {
-				found = true
+	for _, c := range []struct{ name, client, clientHost, serverHost string }{
+		{"cross-host", "h2-c1", "h2", "h1"},
+		{"same-host", "h1-c2", "h1", "h1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l.t = t
+			before := l.vxlanBytes("h1")
+			cli := l.ov6echo(c.client, true, "client", srv6, fmt.Sprint(port), fmt.Sprint(ov6Payload), "2")
+			cli.waitFor("client LOCAL=", 20*time.Second)
+			hostConns := l.hostConnectionsIPv6(c.clientHost)
+			if err := cli.wait(60 * time.Second); err != nil {
+				t.Fatalf("client: %v\n%s\nserver:\n%s", err, cli.output(), server.output())
 			}
-			if strings.Contains(c, "2001:2:") {
-				t.Errorf("an IPv6 overlay address in h2's host namespace: %s", c)
+			cli6 := l.ipv6Addr(c.client)
+			mustContain(t, "client", cli.output(),
+				fmt.Sprintf("client LOCAL=[%s]:", cli6), fmt.Sprintf("PEER=[%s]:%d DOMAIN=%d", srv6, port, unix.AF_INET6),
+				fmt.Sprintf("reply v6 got %d", ov6Payload))
+			mustContain(t, "server", server.output(),
+				fmt.Sprintf("accepted FROM=[%s]:", cli6), fmt.Sprintf("LOCAL=[%s]:%d PEER=[%s]:", srv6, port, cli6))
+			if crossed := l.vxlanBytes("h1") - before; crossed > maxStrayOverlayBytes {
+				t.Errorf("%d bytes crossed the VXLAN device: the IPv6 connection was not accelerated", crossed)
 			}
-		}
-		if !found {
-			t.Errorf("no IPv4 host connection from %s to %s in h2 while the client was connected: %v", wire, peer, hostConns)
-		}
-	})
-	t.Run("same-host", func(t *testing.T) {
-		l.t = t
-		before := l.vxlanBytes("h1")
-		out := l.ov6Client("h1-c2", true, srv6, port, server)
-		mustContain(t, "client", out, fmt.Sprintf("client LOCAL=[%s]:", l.ipv6Addr("h1-c2")),
-			fmt.Sprintf("reply v6 got %d", ov6Payload))
-		if crossed := l.vxlanBytes("h1") - before; crossed > maxStrayOverlayBytes {
-			t.Errorf("%d bytes crossed the VXLAN device", crossed)
-		}
-	})
+			// The host side: an IPv4 connection between the hosts' wire
+			// addresses (v4-mapped AF_INET6 sockets), no IPv6 address.
+			from, to := l.wireOf(c.clientHost), l.wireOf(c.serverHost)
+			found := false
+			for _, hc := range hostConns {
+				if strings.HasPrefix(hc, from) && strings.Contains(hc, "-"+to) {
+					found = true
+				}
+				if strings.Contains(hc, "2001:2:") {
+					t.Errorf("an IPv6 overlay address in %s's host namespace: %s", c.clientHost, hc)
+				}
+			}
+			if !found {
+				t.Errorf("no IPv4 host connection from %s to %s in %s while the client was connected: %v", from, to, c.clientHost, hostConns)
+			}
+		})
+	}
 	t.Run("ipv4-client", func(t *testing.T) {
 		l.t = t
 		before := l.vxlanBytes("h1")
