@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -362,4 +365,84 @@ func TestIntegrationIPv6OverlaySecureLeftAlone(t *testing.T) {
 	if got != fallbacks+1 {
 		t.Errorf("the router of h2 counts %d ipv6 fallbacks, want %d", got, fallbacks+1)
 	}
+}
+
+// TestIntegrationCNIIPv6: with an IPv6 overlay in the router's
+// configuration, the CNI plugin's ADD gives the container its IPv6
+// overlay address and a route to the IPv6 overlay through the gateway
+// (no default route), in the result and in the namespace; the container
+// reaches a lab container over IPv6, and an accelerated IPv6 connection
+// from it to a Slim server leaves VXLAN flat; DEL leaves nothing.
+func TestIntegrationCNIIPv6(t *testing.T) {
+	requireTool(t, "ping")
+	l := newIPv6Lab(t, "qvg", (*lab.Lab).StartRouters)
+	h := newCNIHost(l, "h1")
+	c := h.newContainer()
+	res := h.add(c)
+	addr, ok := netip.AddrFromSlice(res.IPs[0].Address.IP.To4())
+	if !ok || len(res.IPs) != 2 {
+		t.Fatalf("result IPs %+v: want the IPv4 overlay address, then the IPv6 one", res.IPs)
+	}
+	addr6 := lab.OverlayIPv6.Addr().As16()
+	a4 := addr.As4()
+	copy(addr6[12:], a4[:])
+	want6 := netip.AddrFrom16(addr6)
+	var got6 *netip.Prefix
+	for _, ip := range res.IPs {
+		if p, ok := netip.AddrFromSlice(ip.Address.IP); ok && p.Is6() && !p.Is4In6() {
+			bits, _ := ip.Address.Mask.Size()
+			pp := netip.PrefixFrom(p, bits)
+			got6 = &pp
+			if ip.Gateway.String() != "2001:2::c613:101" {
+				t.Errorf("IPv6 gateway %s, want 2001:2::c613:101", ip.Gateway)
+			}
+		}
+	}
+	if got6 == nil || *got6 != netip.PrefixFrom(want6, 120) {
+		t.Errorf("the result's IPv6 address is %v, want %s/120 (IPs %+v)", got6, want6, res.IPs)
+	}
+	routes := map[string]string{}
+	for _, r := range res.Routes {
+		routes[r.Dst.String()] = r.GW.String()
+	}
+	if routes["2001:2::/96"] != "2001:2::c613:101" {
+		t.Errorf("result routes %v: want 2001:2::/96 via 2001:2::c613:101", routes)
+	}
+	out, _ := inNetns(t, c.netns, "ip", "-6", "route")
+	if !strings.Contains(out, "2001:2::/96 via 2001:2::c613:101 dev eth0") || strings.Contains(out, "default") {
+		t.Errorf("IPv6 routes in the container:\n%s\nwant 2001:2::/96 via 2001:2::c613:101 and no default route", out)
+	}
+	if out, err := inNetns(t, c.netns, "ping", "-6", "-c", "1", "-W", "3", l.ipv6Addr("h2-c1")); err != nil {
+		t.Errorf("the container does not reach h2-c1 over IPv6: %v\n%s", err, out)
+	}
+	const port = 7340
+	server := l.ov6echo("h2-c1", true, "server", "::", fmt.Sprint(port))
+	server.waitFor("listening", 10*time.Second)
+	l.waitForDirectory("h1", l.containerAddr("h2-c1"), port, 10*time.Second)
+	sock, _ := l.RouterSocket("h1")
+	before := l.vxlanBytes("h1")
+	out, err := inNetns(t, c.netns, "env", "SLIM_ROUTER_SOCK="+sock, slimPath, "exec", "--", "python3", ov6Script(),
+		"client", l.ipv6Addr("h2-c1"), fmt.Sprint(port), fmt.Sprint(ov6Payload))
+	if err != nil {
+		t.Fatalf("client in the CNI container: %v\n%s", err, out)
+	}
+	mustContain(t, "client", out, fmt.Sprintf("client LOCAL=[%s]:", want6), fmt.Sprintf("reply v6 got %d", ov6Payload))
+	if crossed := l.vxlanBytes("h1") - before; crossed > maxStrayOverlayBytes {
+		t.Errorf("%d bytes crossed the VXLAN device from the CNI container", crossed)
+	}
+	list := h.confList("1.1.0")
+	c2 := h.newContainer() // through libcni, which keeps the result CHECK needs
+	rt := &libcni.RuntimeConf{ContainerID: c2.id, NetNS: c2.path, IfName: "eth0"}
+	cni := h.libcni()
+	if err := h.do(func() error {
+		_, err := cni.AddNetworkList(context.Background(), list, rt)
+		if err == nil {
+			err = cni.CheckNetworkList(context.Background(), list, rt)
+		}
+		return errors.Join(err, cni.DelNetworkList(context.Background(), list, rt))
+	}); err != nil {
+		t.Errorf("CHECK of an IPv6 container: %v", err)
+	}
+	h.del(c, c.path)
+	h.assertClean(t)
 }
