@@ -183,12 +183,18 @@ static inline uint32_t dir_hash(uint32_t ip, uint16_t port)
 }
 
 /*
- * Whether a slot's listener takes the client: an IPv4 one unless the slot
- * says IPv6 only, an IPv6 one (of the IPv6 overlay address) if it says so.
+ * Whether a slot (ip already matched) is port's listener and takes the
+ * client: an IPv4 one unless the slot says IPv6 only, an IPv6 one (of the
+ * IPv6 overlay address) if it says so. An IPv6-only slot holds its port
+ * at offset 14 (0 at offset 4: older shims never match it).
  */
-static inline bool takes(const uint8_t *e, bool v6)
+static inline bool slot_matches(const uint8_t *e, uint16_t port, bool v6)
 {
 	uint16_t flags = ld16(e + 6);
+	if (likely(flags == 0))
+		return ld16(e + 4) == port && !v6;
+	if (ld16((flags & SLIM_DIR_F_NOIPV4) ? e + 14 : e + 4) != port)
+		return false;
 	return v6 ? (flags & SLIM_DIR_F_IPV6) != 0 : (flags & SLIM_DIR_F_NOIPV4) == 0;
 }
 
@@ -205,7 +211,7 @@ static int probe(const uint8_t *base, uint32_t cap, uint32_t ip, uint16_t port, 
 		uint32_t eip = ld32(e);
 		if (eip == 0)
 			return 0;
-		if (eip == ip && ld16(e + 4) == port && takes(e, v6)) {
+		if (eip == ip && slot_matches(e, port, v6)) {
 			*hip = ld32(e + 8);
 			*hport = ld16(e + 12);
 			return *hip == 0 ? 0 : *hport == 0 ? SLIM_DIR_PENDING : 1;

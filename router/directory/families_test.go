@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -40,12 +41,20 @@ func TestLookupFamily(t *testing.T) {
 			t.Errorf("LookupFamily(%s, ipv6 %v) = %v, %v, %v; want %v", c.overlay, c.ipv6, got, found, err, c.want)
 		}
 	}
+	// A shim from before the flags compares IP and the port at offset 4:
+	// it must never find the IPv6-only listeners.
+	for i := 0; HeaderSize+(i+1)*SlotSize <= len(snap); i++ {
+		slot := snap[HeaderSize+i*SlotSize : HeaderSize+(i+1)*SlotSize]
+		if binary.LittleEndian.Uint16(slot[6:])&FlagNoIPv4 != 0 && binary.BigEndian.Uint16(slot[4:]) != 0 {
+			t.Errorf("IPv6-only slot %d has a port where older shims look: % x", i, slot)
+		}
+	}
 	es, err := Entries(snap)
 	if err != nil || len(es) != 4 {
 		t.Fatalf("Entries: %v, %v", es, err)
 	}
 	for _, e := range es {
-		if e.Host == v6.Host && e.Flags != v6.Flags {
+		if e.Host == v6.Host && (e.Flags != v6.Flags || e.Overlay != v6.Overlay) {
 			t.Errorf("entry %v lost its flags", e)
 		}
 	}

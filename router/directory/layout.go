@@ -120,13 +120,29 @@ func encodeSlots(entries []Entry, capacity int) ([]byte, error) {
 		}
 		s := slots[i*SlotSize : (i+1)*SlotSize]
 		copy(s[0:4], ip[:])
-		binary.BigEndian.PutUint16(s[4:], e.Overlay.Port())
+		binary.BigEndian.PutUint16(s[portOffset(e.Flags):], e.Overlay.Port())
 		binary.LittleEndian.PutUint16(s[6:], e.Flags)
 		host := e.Host.Addr().As4()
 		copy(s[8:12], host[:])
 		binary.BigEndian.PutUint16(s[12:], e.Host.Port())
 	}
 	return slots, nil
+}
+
+// portOffset is where a slot with flags holds its overlay port: an
+// IPv6-only listener's at offset 14, with 0 at offset 4, so that shims
+// from before the flags (which compare offset 4) never send an IPv4
+// client to it.
+func portOffset(flags uint16) int {
+	if flags&FlagNoIPv4 != 0 {
+		return 14
+	}
+	return 4
+}
+
+// slotPort is a slot's overlay port.
+func slotPort(s []byte) uint16 {
+	return binary.BigEndian.Uint16(s[portOffset(binary.LittleEndian.Uint16(s[6:])):])
 }
 
 // Lookup finds the host listener for an IPv4 overlay address in a table's
@@ -152,7 +168,7 @@ func LookupFamily(table []byte, overlay netip.AddrPort, ipv6 bool) (netip.AddrPo
 		if binary.LittleEndian.Uint32(s) == 0 {
 			return netip.AddrPort{}, false, nil
 		}
-		if [4]byte(s[0:4]) == ip && binary.BigEndian.Uint16(s[4:]) == overlay.Port() &&
+		if [4]byte(s[0:4]) == ip && slotPort(s) == overlay.Port() &&
 			Takes(binary.LittleEndian.Uint16(s[6:]), ipv6) {
 			host := netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[8:12])), binary.BigEndian.Uint16(s[12:]))
 			return host, true, nil
@@ -174,7 +190,7 @@ func Entries(table []byte) ([]Entry, error) {
 			continue
 		}
 		es = append(es, Entry{
-			Overlay: netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[0:4])), binary.BigEndian.Uint16(s[4:])),
+			Overlay: netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[0:4])), slotPort(s)),
 			Host:    netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[8:12])), binary.BigEndian.Uint16(s[12:])),
 			Flags:   binary.LittleEndian.Uint16(s[6:]),
 		})
