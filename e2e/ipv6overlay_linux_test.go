@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -445,4 +446,45 @@ func TestIntegrationCNIIPv6(t *testing.T) {
 	}
 	h.del(c, c.path)
 	h.assertClean(t)
+}
+
+// TestIntegrationIPv6OverlayNginx: nginx's usual pair `listen 8080;
+// listen [::]:8080;` (the second IPV6_V6ONLY, nginx's default) on a lab
+// with IPv6 overlay addresses: curl and wrk by the IPv6 address and curl
+// by the IPv4 one reach it, each by the listener of its family, all
+// accelerated.
+func TestIntegrationIPv6OverlayNginx(t *testing.T) {
+	for _, tool := range []string{"nginx", "curl", "wrk"} {
+		requireTool(t, tool)
+	}
+	l := newIPv6Lab(t, "qvh", (*lab.Lab).StartRouters)
+	const port = 8080
+	dir := sharedTempDir(t)
+	writeNginxConfigListen(t, dir, fmt.Sprintf("%d; listen [::]:%d", port, port))
+	server := l.start("h1-c1", true, "nginx", "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
+	addr, addr6 := l.containerAddr("h1-c1"), l.ipv6Addr("h1-c1")
+	l.waitForPort(server, "h1-c2", fmt.Sprintf("%s:%d", addr, port), 20*time.Second)
+	l.waitForDirectory("h2", addr, port, 10*time.Second)
+	l.waitForDirectoryIPv6("h2", addr, port)
+	url6 := fmt.Sprintf("http://[%s]:%d/1k.html", addr6, port)
+	url4 := fmt.Sprintf("http://%s:%d/1k.html", addr, port)
+	before := l.vxlanBytes("h1")
+	out := runClients(t, l, "h2-c1", true, [][]string{
+		{"curl", "-sS", "-o", "/dev/null", "-w", "curl %{http_code} %{remote_ip}\n", url6},
+		{"curl", "-sS", "-o", "/dev/null", "-w", "curl %{http_code} %{remote_ip}\n", url4},
+		{"wrk", "-t2", "-c16", "-d2s", url6},
+	})
+	if crossed := l.vxlanBytes("h1") - before; crossed > 1<<20 {
+		t.Errorf("%d bytes crossed the VXLAN device: nginx was not accelerated", crossed)
+	}
+	mustContain(t, "clients", out, "curl 200 "+addr6, "curl 200 "+addr)
+	if strings.Contains(out, "Socket errors") || strings.Contains(out, "Non-2xx") {
+		t.Errorf("wrk saw errors:\n%s", out)
+	}
+	if err := positive(out, `Requests/sec:\s+([0-9.]+)`); err != nil {
+		t.Error(err)
+	}
+	if m := regexp.MustCompile(`Requests/sec:\s+[0-9.]+`).FindString(out); m != "" {
+		t.Logf("wrk over IPv6, 16 connections: %s", m)
+	}
 }
