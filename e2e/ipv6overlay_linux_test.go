@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -486,5 +487,72 @@ func TestIntegrationIPv6OverlayNginx(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`Requests/sec:\s+[0-9.]+`).FindString(out); m != "" {
 		t.Logf("wrk over IPv6, 16 connections: %s", m)
+	}
+}
+
+// boundClient binds AF_INET6 sockets to the container's own IPv6 overlay
+// address (argv 1) and connects one to an IPv6 overlay address (argv 2,
+// port argv 3), sending 8 MiB, and one to a v4-mapped address (argv 4),
+// which the kernel refuses for a socket bound to an IPv6 address; then one
+// bound to its own address v4-mapped (argv 5) to the IPv6 address, which
+// the kernel refuses too.
+const boundClient = `
+import errno, socket, sys
+own, dst6, port, dst4 = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.bind((own, 0))
+bound = s.getsockname()
+s.settimeout(30)
+s.connect((dst6, port))
+print("bound", bound[0], "connected LOCAL=[%s]:%d" % s.getsockname()[:2], "same-port", s.getsockname()[1] == bound[1], flush=True)
+s.sendall(b"x" * (8 << 20))
+s.shutdown(socket.SHUT_WR)
+print("reply", s.recv(100).decode(), flush=True)
+m = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+m.bind((own, 0))
+m.settimeout(5)
+try:
+    m.connect(("::ffff:" + dst4, port))
+    print("mapped connected", flush=True)
+except OSError as e:
+    print("mapped failed", errno.errorcode.get(e.errno, str(e)), flush=True)
+r = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+r.bind(("::ffff:" + sys.argv[5], 0))
+r.settimeout(5)
+try:
+    r.connect((dst6, port))
+    print("reverse connected", flush=True)
+except OSError as e:
+    print("reverse failed", errno.errorcode.get(e.errno, str(e)), flush=True)
+`
+
+// TestIntegrationIPv6OverlayBoundClient: a client bound to its own IPv6
+// overlay address is accelerated (VXLAN flat, the bound address and port
+// kept); a socket bound to one family's address connecting to the other's
+// fails as the kernel makes it fail, with and without Slim.
+func TestIntegrationIPv6OverlayBoundClient(t *testing.T) {
+	l := newIPv6Lab(t, "qvi", (*lab.Lab).StartRouters)
+	const port = 7350
+	server := l.ov6echo("h1-c1", true, "server", "::", fmt.Sprint(port))
+	server.waitFor("listening", 10*time.Second)
+	l.waitForDirectory("h2", l.containerAddr("h1-c1"), port, 10*time.Second)
+	var outs [2]string
+	for i, slim := range []bool{false, true} {
+		before := l.vxlanBytes("h1")
+		c := l.start("h2-c1", slim, "python3", "-c", boundClient, l.ipv6Addr("h2-c1"), l.ipv6Addr("h1-c1"), fmt.Sprint(port),
+			l.containerAddr("h1-c1"), l.containerAddr("h2-c1"))
+		if err := c.wait(60 * time.Second); err != nil {
+			t.Fatalf("client: %v\n%s", err, c.output())
+		}
+		outs[i] = c.output()
+		mustContain(t, "client", outs[i], fmt.Sprintf("connected LOCAL=[%s]:", l.ipv6Addr("h2-c1")), "same-port True",
+			fmt.Sprintf("reply v6 got %d", 8<<20), "mapped failed", "reverse failed")
+		if crossed := l.vxlanBytes("h1") - before; slim && crossed > maxStrayOverlayBytes {
+			t.Errorf("%d bytes crossed the VXLAN device: the bound client was not accelerated", crossed)
+		}
+	}
+	failures := regexp.MustCompile(`(mapped|reverse) \w+ \S*`)
+	if plain, slim := failures.FindAllString(outs[0], -1), failures.FindAllString(outs[1], -1); !slices.Equal(plain, slim) {
+		t.Errorf("connects across families from bound sockets: %q with Slim, %q without", slim, plain)
 	}
 }

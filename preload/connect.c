@@ -331,12 +331,14 @@ static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
  * kernel refuses the connect: ENETUNREACH). false: left alone (said once,
  * counted).
  */
-static bool inet6_accelerable(int fd, const struct slim_self *self, bool ov6)
+static bool inet6_accelerable(int fd, const struct slim_self *self, bool ov6, bool bound_ip)
 {
 	if (self->secure) {
 		slim_v6_left_alone(fd, SLIM_V6_SECURE);
 		return false;
 	}
+	if (bound_ip && slim_bound_other_family(fd, ov6))
+		return false; /* the kernel refuses it */
 	if (!ov6 && slim_v6only(fd)) {
 		slim_v6_left_alone(fd, SLIM_V6_ONLY);
 		return false;
@@ -789,7 +791,8 @@ static int try_connect(int fd, const struct sockaddr_in *dst, const struct slim_
 	if (!accelerable(&a.c, dst, &a.self, &reason))
 		return fall_back(reason);
 	bool ov6 = slim_inaddr_is_ov6(orig);
-	if ((a.c.flags & SLIM_F_INET6) && !inet6_accelerable(fd, &a.self, ov6))
+	if ((a.c.flags & SLIM_F_INET6) &&
+	    !inet6_accelerable(fd, &a.self, ov6, (a.c.flags & SLIM_F_BOUND_IP) != 0))
 		return PASS;
 	a.xr = a.c.has_ext ? &a.c.x : NULL;
 	uint32_t dip = dst->sin_addr.s_addr;

@@ -685,7 +685,7 @@ static void restore_listener(const struct entry *en)
 	uint16_t port = 0;
 	a.len = sizeof a.u;
 	if (REAL(getsockname)(en->fd, &a.u.sa, &a.len) == 0)
-		slim_inaddr_v4(&a.u.sa, a.len, &ip, &port);
+		slim_inaddr_v4_or_ov6(&a.u.sa, a.len, &ip, &port);
 	struct slim_listener *l = slim_listener_new(en->hidden, ip, port);
 	if (l == NULL) {
 		REAL(close)(en->hidden);

@@ -22,7 +22,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-/* The /96 of the IPv6 overlay, or NULL when there is none (or no HELLO). */
+/* Whether there is an IPv6 overlay (self->v6pfx: its /96); false without HELLO. */
 static bool ov6_prefix(struct slim_self *self)
 {
 	return slim_hello(self) && self->ipv6;
@@ -107,6 +107,16 @@ bool slim_inaddr_v4_or_ov6(const struct sockaddr *sa, socklen_t len, uint32_t *i
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 	*port = in6->sin6_port;
 	return slim_ov6_is(&self, &in6->sin6_addr, ip);
+}
+
+bool slim_bound_other_family(int fd, bool ov6)
+{
+	struct slim_inaddr a;
+	a.len = sizeof a.u;
+	if (REAL(getsockname)(fd, &a.u.sa, &a.len) != 0 || a.u.sa.sa_family != AF_INET6 ||
+	    IN6_IS_ADDR_UNSPECIFIED(&a.u.in6.sin6_addr))
+		return false;
+	return IN6_IS_ADDR_V4MAPPED(&a.u.in6.sin6_addr) == ov6;
 }
 
 bool slim_opt_host_skips(const struct slim_opt *o)

@@ -577,6 +577,12 @@ SLIM_HIDDEN uint16_t slim_listener_fams_of(int fd);
  */
 SLIM_HIDDEN bool slim_inaddr_v4_or_ov6(const struct sockaddr *sa, socklen_t len, uint32_t *ip,
 				       uint16_t *port);
+/*
+ * An AF_INET6 socket bound to an address of the other family than its
+ * destination (an IPv6 overlay one, ov6, or a v4-mapped one): the kernel
+ * refuses that connect, so the shim leaves it to the kernel.
+ */
+SLIM_HIDDEN bool slim_bound_other_family(int fd, bool ov6);
 /* An option the app set that its host socket does not take (IPV6_V6ONLY:
  * the host socket carries IPv4). */
 SLIM_HIDDEN bool slim_opt_host_skips(const struct slim_opt *o);
