@@ -556,3 +556,34 @@ func TestIntegrationIPv6OverlayBoundClient(t *testing.T) {
 		t.Errorf("connects across families from bound sockets: %q with Slim, %q without", slim, plain)
 	}
 }
+
+// TestIntegrationIPv6OverlayIperf3: `iperf3 -s` with its defaults (one
+// dual-stack socket on ::) and `iperf3 -c` by the server's IPv6 overlay
+// address: accelerated, and iperf3 reports IPv6 overlay addresses only.
+func TestIntegrationIPv6OverlayIperf3(t *testing.T) {
+	requireTool(t, "iperf3")
+	l := newIPv6Lab(t, "qvj", (*lab.Lab).StartRouters)
+	const port = 6600
+	server := l.start("h1-c1", true, "iperf3", "--forceflush", "-s", "-1", "-p", fmt.Sprint(port))
+	server.waitFor("Server listening", 10*time.Second)
+	l.waitForDirectoryIPv6("h2", l.containerAddr("h1-c1"), port)
+	before := l.vxlanBytes("h1")
+	client := l.start("h2-c1", true, "iperf3", "-c", l.ipv6Addr("h1-c1"), "-p", fmt.Sprint(port), "-n", fmt.Sprint(transferBytes))
+	if err := client.wait(60 * time.Second); err != nil {
+		t.Fatalf("iperf3 client: %v\n%s\nserver:\n%s", err, client.output(), server.output())
+	}
+	if err := server.wait(10 * time.Second); err != nil {
+		t.Fatalf("iperf3 server: %v\n%s", err, server.output())
+	}
+	if crossed := l.vxlanBytes("h1") - before; crossed > 1<<20 {
+		t.Errorf("VXLAN carried %d bytes of a %d-byte iperf3 transfer over IPv6: not accelerated", crossed, transferBytes)
+	}
+	out := client.output() + server.output()
+	mustContain(t, "iperf3", out, "local "+l.ipv6Addr("h2-c1"), "connected to "+l.ipv6Addr("h1-c1"), "Accepted connection from "+l.ipv6Addr("h2-c1"))
+	if strings.Contains(out, "198.18.") || strings.Contains(out, "::ffff:") {
+		t.Errorf("iperf3 reported a host or v4-mapped address:\n%s", out)
+	}
+	if m := regexp.MustCompile(`[0-9.]+ [GM]bits/sec.*receiver`).FindString(client.output()); m != "" {
+		t.Logf("iperf3 over IPv6: %s", m)
+	}
+}
