@@ -84,7 +84,8 @@ static void record_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	int family = (e->flags & SLIM_F_INET6) ? AF_INET6 : AF_INET;
 	uint32_t ip;
 	uint16_t port;
-	/* An AF_INET6 socket: :: or a v4-mapped address (an IPv6 one: left alone). */
+	/* An AF_INET6 socket: ::, a v4-mapped address or an IPv6 overlay one (its
+	 * IPv4 twin); another IPv6 address: left alone. */
 	bool inet = sa != NULL && sa->sa_family == family && slim_inaddr_v4_or_ov6(sa, len, &ip, &port);
 	slim_lock(fd);
 	if (!inet) {
@@ -326,10 +327,11 @@ static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
 }
 
 /*
- * An AF_INET6 socket connecting to a v4-mapped overlay address: not in
- * secure mode (it does not guard AF_INET6 yet), nor IPV6_V6ONLY (the
- * kernel refuses the connect: ENETUNREACH). false: left alone (said once,
- * counted).
+ * An AF_INET6 socket connecting to a v4-mapped overlay address (or, ov6,
+ * to an IPv6 overlay one): not in secure mode (it does not guard AF_INET6
+ * yet), nor IPV6_V6ONLY to a v4-mapped address (the kernel refuses the
+ * connect: ENETUNREACH), nor bound to an address of the other family.
+ * false: left alone (said once, counted, but for the kernel's refusals).
  */
 static bool inet6_accelerable(int fd, const struct slim_self *self, bool ov6, bool bound_ip)
 {
