@@ -684,8 +684,10 @@ static void restore_listener(const struct entry *en)
 	uint32_t ip = 0;
 	uint16_t port = 0;
 	a.len = sizeof a.u;
-	if (REAL(getsockname)(en->fd, &a.u.sa, &a.len) == 0)
-		slim_inaddr_v4_or_ov6(&a.u.sa, a.len, &ip, &port);
+	if (REAL(getsockname)(en->fd, &a.u.sa, &a.len) == 0 &&
+	    !slim_inaddr_v4(&a.u.sa, a.len, &ip, &port) && a.u.sa.sa_family == AF_INET6)
+		/* Bound to its IPv6 overlay address: the last 32 bits are the IPv4 one. */
+		memcpy(&ip, &a.u.in6.sin6_addr.s6_addr[12], 4);
 	struct slim_listener *l = slim_listener_new(en->hidden, ip, port);
 	if (l == NULL) {
 		REAL(close)(en->hidden);

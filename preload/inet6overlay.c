@@ -127,12 +127,11 @@ bool slim_opt_host_skips(const struct slim_opt *o)
 uint16_t slim_listener_fams_of(int fd)
 {
 	struct slim_inaddr a;
-	struct slim_self self;
 	a.len = sizeof a.u;
-	if (!ov6_prefix(&self) || self.secure || REAL(getsockname)(fd, &a.u.sa, &a.len) != 0 ||
-	    a.u.sa.sa_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&a.u.in6.sin6_addr))
+	if (REAL(getsockname)(fd, &a.u.sa, &a.len) != 0 || a.u.sa.sa_family != AF_INET6 ||
+	    IN6_IS_ADDR_V4MAPPED(&a.u.in6.sin6_addr))
 		return 0;
-	uint32_t ip;
-	uint16_t fams = 0;
-	return slim_listener_v6(fd, &a.u.in6, &ip, &fams) == 1 ? fams : 0;
+	if (IN6_IS_ADDR_UNSPECIFIED(&a.u.in6.sin6_addr) && !slim_v6only(fd))
+		return SLIM_DIR_F_IPV6;
+	return SLIM_DIR_F_IPV6 | SLIM_DIR_F_NOIPV4;
 }

@@ -569,7 +569,11 @@ SLIM_HIDDEN int slim_accepted_form(const struct slim_listener *l,
  */
 SLIM_HIDDEN int slim_listener_v6(int fd, const struct sockaddr_in6 *in6, uint32_t *ip,
 				 uint16_t *fams);
-/* slim_listener_v6's flags for a listening fd (0: IPv4 clients only). */
+/*
+ * The directory flags of a listening fd from its own facts (an exec'd or
+ * received listener), without asking the router: the router drops them
+ * where there is no IPv6 overlay (PUBLISH).
+ */
 SLIM_HIDDEN uint16_t slim_listener_fams_of(int fd);
 /*
  * slim_inaddr_v4, and an address of the IPv6 overlay (*ip: its IPv4 twin;

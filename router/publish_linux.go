@@ -31,8 +31,8 @@ func (r *Router) publishListener(c *container, payload []byte, host int) (protoc
 	if !r.mode.listenerFor(host, p.Overlay) {
 		return protocol.Message{}, nil, refuse(unix.EPERM, "PUBLISH: the host listener was not made for %v", p.Overlay)
 	}
-	if p.Flags != 0 && (family != unix.AF_INET6 || !r.plan.Config.HasIPv6()) {
-		return protocol.Message{}, nil, refuse(unix.EINVAL, "PUBLISH: IPv6 flags %#x for a listener that takes no IPv6 clients", p.Flags)
+	if family != unix.AF_INET6 || !r.plan.Config.HasIPv6() || r.mode.isSecure() {
+		p.Flags = 0 // no IPv6 overlay clients here: the shim's flags say what the socket would take
 	}
 	now := time.Now()
 	found, published := r.listeners.seen(cookie, now)
