@@ -587,3 +587,27 @@ func TestIntegrationIPv6OverlayIperf3(t *testing.T) {
 		t.Logf("iperf3 over IPv6: %s", m)
 	}
 }
+
+// TestIntegrationIPv6OverlayOnEtcd: routers that learn their peers from
+// the cluster store route the peers' IPv6 subnets too, and accelerate an
+// IPv6 connection between hosts.
+func TestIntegrationIPv6OverlayOnEtcd(t *testing.T) {
+	requireTool(t, "python3")
+	l := newEtcdLabWith(t, "qvk", lab.Spec{Hosts: 2, Containers: 1, IPv6: true}, (*lab.Lab).StartRouters)
+	const port = 7360
+	server := l.ov6echo("h1-c1", true, "server", "::", fmt.Sprint(port))
+	server.waitFor("listening", 10*time.Second)
+	l.waitForDirectory("h2", l.containerAddr("h1-c1"), port, storeWait)
+	for _, slim := range []bool{false, true} {
+		before := l.vxlanBytes("h1")
+		out := l.ov6Client("h2-c1", slim, l.ipv6Addr("h1-c1"), port, server)
+		mustContain(t, "client", out, fmt.Sprintf("reply v6 got %d", ov6Payload))
+		crossed := l.vxlanBytes("h1") - before
+		if slim && crossed > maxStrayOverlayBytes {
+			t.Errorf("%d bytes crossed the VXLAN device", crossed)
+		}
+		if !slim && crossed < ov6Payload {
+			t.Errorf("a plain IPv6 client's %d bytes did not cross VXLAN (%d did)", ov6Payload, crossed)
+		}
+	}
+}
