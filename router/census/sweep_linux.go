@@ -20,8 +20,12 @@ const Interval = time.Second
 // the kernel's whole connection table, every network namespace's
 // TIME_WAIT sockets included: a few ms on a quiet machine (every
 // Interval), tens of ms on one that opens thousands of connections a
-// second (then every few seconds).
+// second (then every few seconds). A listing is never more than
+// maxListingGap old, whatever it costs.
 const connectionsBudget = 100
+
+// maxListingGap bounds the wait between two connection listings.
+const maxListingGap = 10 * Interval
 
 // Host is what a sweep needs of the router.
 type Host interface {
@@ -102,7 +106,7 @@ func (s *Sweeper) Once() {
 	sockets, err := dump()
 	if full && err == nil {
 		took := s.now().Sub(started)
-		s.nextFull = started.Add(max(Interval, connectionsBudget*took))
+		s.nextFull = started.Add(min(maxListingGap, max(Interval, connectionsBudget*took)))
 	}
 	s.mu.Lock()
 	s.err = err

@@ -165,4 +165,15 @@ func TestSweeperListsConnectionsWithinBudget(t *testing.T) {
 	if full != 3 {
 		t.Errorf("after the budget, quick dumps: %d full dumps, want 3 (one per Interval)", full)
 	}
+
+	// A listing that took very long (a machine swamped): the next one
+	// still comes within maxListingGap.
+	took = time.Second
+	clock = clock.Add(Interval)
+	s.Once()
+	clock = clock.Add(maxListingGap - took)
+	s.Once()
+	if full != 5 {
+		t.Errorf("a listing that took %v: %d full dumps, want the next within %v (5)", took, full, maxListingGap)
+	}
 }
