@@ -173,21 +173,20 @@ static bool read_preamble(int c, uint8_t pre[SLIM_PREAMBLE_LEN])
 }
 
 /*
- * In secure mode the kernel knows the client for sure (the router checked
- * its SYN's MAC and getpeername reports the overlay address it vouched
- * for); a preamble that names anyone else is a forgery by the client.
+ * In secure mode the kernel knows the client for sure: the router checked
+ * its SYN's MAC, and the address accept() reports is the overlay address
+ * it vouched for (the getpeername4 program rewrites it there too, in the
+ * same call: no getpeername per connection). A preamble that names anyone
+ * else is a forgery by the client.
  */
-static bool peer_matches_kernel(int c, const struct slim_conn *cn)
+static bool peer_matches_kernel(const struct slim_inaddr *peer, const struct slim_conn *cn)
 {
 	struct slim_self self;
 	if (!slim_hello(&self) || !self.secure)
 		return true;
-	struct slim_inaddr peer;
 	uint32_t ip;
 	uint16_t port;
-	peer.len = sizeof peer.u;
-	if (REAL(getpeername)(c, &peer.u.sa, &peer.len) != 0 ||
-	    !slim_inaddr_v4(&peer.u.sa, peer.len, &ip, &port))
+	if (!slim_inaddr_v4(&peer->u.sa, peer->len, &ip, &port))
 		return false;
 	return ip == cn->pip && port == cn->pport;
 }
@@ -211,7 +210,9 @@ static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t
 			errno = EAGAIN;
 			return -1;
 		}
-		int c = REAL(accept4)(h, NULL, NULL, flags);
+		struct slim_inaddr peer;
+		peer.len = sizeof peer.u;
+		int c = REAL(accept4)(h, &peer.u.sa, &peer.len, flags);
 		if (c < 0) {
 			switch (errno) {
 			case EINVAL:
@@ -244,7 +245,7 @@ static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t
 			REAL(close)(c);
 			continue;
 		}
-		if (!peer_matches_kernel(c, &cn)) {
+		if (!peer_matches_kernel(&peer, &cn)) {
 			slim_debug("slim: host connection whose preamble names another client dropped");
 			REAL(close)(c);
 			continue;

@@ -132,9 +132,6 @@ func (r *Router) newPoolSockets(c *container, n, family int) ([]int, []uint64, e
 			return fail(refuse(unix.ENOBUFS, "%v", err))
 		}
 		fds = append(fds, fd)
-		if err := r.mode.markPool(c, fd); err != nil {
-			return fail(refuse(unix.ENOBUFS, "%v", err))
-		}
 		cookie, err := socketCookie(fd)
 		if err == nil {
 			err = c.pool.witness.add(fd, cookie)
@@ -143,6 +140,10 @@ func (r *Router) newPoolSockets(c *container, n, family int) ([]int, []uint64, e
 			return fail(refuse(unix.ENOBUFS, "%v: %v", errNoWitness, err))
 		}
 		cookies = append(cookies, cookie)
+	}
+	// Marked before any is handed out, all in one go (secure mode).
+	if err := r.mode.markPool(c, fds, cookies); err != nil {
+		return fail(refuse(unix.ENOBUFS, "%v", err))
 	}
 	return fds, cookies, nil
 }

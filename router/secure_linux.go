@@ -175,9 +175,14 @@ func (s *secureMode) mark(fd int, kind uint32, owner netip.AddrPort) error {
 	return s.datapath.SetSocket(fd, kind, owner)
 }
 
-// markPool marks a pool socket as the container's.
-func (s *secureMode) markPool(c *container, fd int) error {
-	return s.mark(fd, secure.KindPool, netip.AddrPortFrom(c.Addr, 0))
+// markPool marks a batch of pool sockets as the container's.
+func (s *secureMode) markPool(c *container, fds []int, cookies []uint64) error {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.stopped {
+		return errors.New("secure mode: the router is stopping")
+	}
+	return s.datapath.SetPoolSockets(fds, cookies, c.Addr)
 }
 
 // markListener marks a host listener (before it listens) as standing for

@@ -107,6 +107,20 @@ func (d *Datapath) SetSocket(fd int, kind uint32, owner netip.AddrPort) error {
 	return d.trackSocket(fd)
 }
 
+// SetPoolSockets is SetSocket for a batch of pool sockets of one owner,
+// whose cookies the caller read: one socket-state update per socket, and
+// one batch update of the open sockets for them all (a POOL's 32 sockets
+// cost 33 map updates, not 64, and no SO_COOKIE of its own).
+func (d *Datapath) SetPoolSockets(fds []int, cookies []uint64, owner netip.Addr) error {
+	v := prebuilt.SecureSlimSk{Kind: KindPool, SelfIp: be32(owner)}
+	for _, fd := range fds {
+		if err := d.objs.SlimSocks.Update(int32(fd), v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("secure mode: socket state: %w", err)
+		}
+	}
+	return d.trackCookies(cookies)
+}
+
 // ListenerOf returns the overlay address a host listener was marked with
 // (SetSocket with KindListener); false if the socket has no such state.
 func (d *Datapath) ListenerOf(fd int) (netip.AddrPort, bool) {

@@ -370,6 +370,22 @@ static __always_inline __u32 accepted_client(struct bpf_sock *sk)
 	return ip ? *ip : 0;
 }
 
+/* The verified client of an accepted connection, moved into its state. */
+static __always_inline void take_client(struct bpf_sock *sk, struct slim_sk *st)
+{
+	struct slim_tuple t = {
+		.client_ip = sk->dst_ip4,
+		.server_ip = sk->src_ip4,
+		.client_port = (__u16)sk->dst_port,
+		.server_port = bpf_htons((__u16)sk->src_port),
+	};
+	__u32 *ip = bpf_map_lookup_elem(&slim_clients, &t);
+	if (!ip)
+		return;
+	st->peer_ip = *ip;
+	bpf_map_delete_elem(&slim_clients, &t);
+}
+
 SEC("cgroup/getpeername4")
 int slim_getpeername4(struct bpf_sock_addr *ctx)
 {
@@ -383,7 +399,8 @@ int slim_getpeername4(struct bpf_sock_addr *ctx)
 		ctx->user_ip4 = st->peer_ip;
 		ctx->user_port = st->peer_port;
 	} else if (st && st->kind == SLIM_SK_LISTENER) {
-		ctx->user_ip4 = accepted_client(sk);
+		/* Moved into the socket at accept (slim_sockops); older ones: the map. */
+		ctx->user_ip4 = st->peer_ip ? st->peer_ip : accepted_client(sk);
 	} else {
 		ctx->user_ip4 = 0;
 		ctx->user_port = 0;
@@ -628,6 +645,14 @@ int slim_sockops(struct bpf_sock_ops *skops)
 	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
 		/* accepted from a host listener: a host socket to keep guarding */
 		track_live(bpf_get_socket_cookie(skops));
+		/*
+		 * Its verified client moves from slim_clients into its own
+		 * state (cloned from the listener's, peer_ip unused there):
+		 * getpeername reads it there, and the deleted entry refills
+		 * the LRU's free list, which otherwise had to evict (a scan
+		 * of its lists) at every new client.
+		 */
+		take_client(sk, st);
 		return 1;
 	}
 	if (st->kind != SLIM_SK_CONNECTED)
