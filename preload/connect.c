@@ -325,17 +325,13 @@ static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
 }
 
 /*
- * An AF_INET6 socket connecting to a v4-mapped overlay address: not in
- * secure mode (it does not guard AF_INET6 yet), nor IPV6_V6ONLY (the
- * kernel refuses the connect: ENETUNREACH). false: left alone (said once,
- * counted).
+ * An AF_INET6 socket connecting to a v4-mapped overlay address: not
+ * IPV6_V6ONLY (the kernel refuses the connect: ENETUNREACH). false: left
+ * alone (said once, counted). Secure mode guards AF_INET6 host sockets as
+ * AF_INET ones (docs/secure.md).
  */
-static bool inet6_accelerable(int fd, const struct slim_self *self)
+static bool inet6_accelerable(int fd)
 {
-	if (self->secure) {
-		slim_v6_left_alone(fd, SLIM_V6_SECURE);
-		return false;
-	}
 	if (slim_v6only(fd)) {
 		slim_v6_left_alone(fd, SLIM_V6_ONLY);
 		return false;
@@ -780,7 +776,7 @@ static int try_connect(int fd, const struct sockaddr_in *dst, const struct slim_
 	int reason;
 	if (!accelerable(&a.c, dst, &a.self, &reason))
 		return fall_back(reason);
-	if ((a.c.flags & SLIM_F_INET6) && !inet6_accelerable(fd, &a.self))
+	if ((a.c.flags & SLIM_F_INET6) && !inet6_accelerable(fd))
 		return PASS;
 	a.xr = a.c.has_ext ? &a.c.x : NULL;
 	uint32_t dip = dst->sin_addr.s_addr;

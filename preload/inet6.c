@@ -71,7 +71,6 @@ static const char *const v6_why[SLIM_V6_CASES] = {
 	[SLIM_V6_DEST] = "a connect to an IPv6 address",
 	[SLIM_V6_ONLY] = "an IPV6_V6ONLY socket",
 	[SLIM_V6_BOUND] = "a listener bound to an IPv6 address",
-	[SLIM_V6_SECURE] = "an AF_INET6 socket in secure mode (not guarded yet)",
 };
 
 static _Atomic bool v6_said[SLIM_V6_CASES];

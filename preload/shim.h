@@ -519,7 +519,6 @@ enum slim_v6_case {
 	SLIM_V6_DEST = 0,   /* connect to an IPv6 address */
 	SLIM_V6_ONLY,       /* an IPV6_V6ONLY socket */
 	SLIM_V6_BOUND,      /* a listener bound to an IPv6 address */
-	SLIM_V6_SECURE,     /* secure mode does not guard AF_INET6 yet */
 	SLIM_V6_CASES,
 };
 /* Counts a fallback (SLIM_FB_IPV6) and says why, the first time, for fd. */
