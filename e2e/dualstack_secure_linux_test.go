@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slimnet/slim/router"
 )
 
 // TestIntegrationSecurePolicyCoversMappedConnects: a deny rule holds for
@@ -54,12 +56,22 @@ func TestIntegrationSecurePolicyCoversMappedConnects(t *testing.T) {
 
 // TestIntegrationSecureIntruderInet6: a program slim exec started (so
 // enrolled) asks the router itself for AF_INET6 pool sockets and for a
-// host listener for a dual-stack listener: host sockets that secure mode's
-// AF_INET hooks (connect4, bind4, getsockname4 ...) would not guard. Both
-// are refused.
+// host listener for a dual-stack listener, which secure mode hands out
+// now, and attacks them with raw calls: a connect to a peer router's
+// address v4-mapped, to an IPv6 address, to an overlay address with no
+// accelerated listener; a bind to the host's address v4-mapped and to a
+// port outside the pool's range; IPV6_V6ONLY on; raw getsockname on both
+// kinds. Every one is refused by the *6 programs.
 func TestIntegrationSecureIntruderInet6(t *testing.T) {
 	l := newSecureLab(t, "dsq")
-	attacks, out := runIntruder(t, l, "h1-c1", slimPath, "exec", "--", binPath("intruder"), "inet6")
-	wantRefused(t, "AF_INET6 host sockets in secure mode", attacks, out, "host_sockets_inet6", "listen_inet6")
+	attacks, out := runIntruder(t, l, "h1-c1", slimPath, "exec", "--", binPath("intruder"), "inet6",
+		"198.18.0.2", strconv.Itoa(int(router.DefaultPeerPort)), "198.18.0.1", l.containerAddr("h2-c1"))
+	wantRefused(t, "AF_INET6 host sockets in secure mode", attacks, out,
+		"inet6_pool_getsockname", "inet6_connect_mapped_host", "inet6_connect_ipv6", "inet6_connect_no_listener",
+		"inet6_bind_mapped_host", "inet6_bind_low_port", "inet6_v6only",
+		"inet6_listener_getsockname", "inet6_listener_rebind")
+	for _, line := range linesWithPrefix(out, "SETUP ") {
+		t.Errorf("intruder: %s", line)
+	}
 	t.Logf("intruder:\n%s", out)
 }
