@@ -98,3 +98,33 @@ func TestIntegrationSecureForgedIdentityInet6(t *testing.T) {
 	t.Setenv("SLIMTEST_INET6", "1")
 	secureForgedIdentity(t, l, 7330)
 }
+
+// TestIntegrationSecureSemanticsDualStack runs the C semantics suite on
+// AF_INET6 sockets carrying IPv4 (TestIntegrationSemanticsDualStack's
+// pairs with both sides under slim exec) in secure mode: each program's
+// checks pass and, across hosts, the VXLAN device stays flat (runPairArgv):
+// the *6 programs guard the AF_INET6 host sockets without taking any
+// connection off the host path.
+func TestIntegrationSecureSemanticsDualStack(t *testing.T) {
+	l := newSecureLab(t, "wvs")
+	port := 5400
+	for _, prog := range semanticPrograms {
+		for _, pair := range dualStackPairings {
+			if !pair.slimClient || !pair.slimServer {
+				continue
+			}
+			port += 10
+			t.Run(prog+"/"+pair.name, func(t *testing.T) {
+				l.t = t
+				client, server := []string{binPath(prog)}, []string{binPath(prog)}
+				if pair.client6 {
+					client = append(inet6Cmd(), client...)
+				}
+				if pair.server6 {
+					server = append(inet6Cmd(), server...)
+				}
+				runPairArgv(t, l, client, server, pair.client, pair.server, true, true, port)
+			})
+		}
+	}
+}
