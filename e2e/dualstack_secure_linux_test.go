@@ -128,3 +128,39 @@ func TestIntegrationSecureSemanticsDualStack(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationSecurePolicyRevokesInet6: a rule added while AF_INET6
+// connections (a dual-stack server, clients connecting v4-mapped) are open
+// tears down the one it denies on both ends: the router's sock_diag dump
+// covers AF_INET6 host sockets, whose state connect6 wrote. The allowed
+// one stays; a new connect it denies fails at once with ECONNREFUSED.
+func TestIntegrationSecurePolicyRevokesInet6(t *testing.T) {
+	l := newSecureLab(t, "wvr")
+	t.Setenv("HOLD_INET6", "1") // for the programs the lab starts
+	const port = 7440
+	server := startHoldServer(l, "h2-c1", "h1", port)
+	denied := startHoldClient(l, "h1-c1", "h2-c1", port)
+	allowed := startHoldClient(l, "h1-c2", "h2-c1", port)
+	denied.waitFor("CONNECTED", 10*time.Second)
+	allowed.waitFor("CONNECTED", 10*time.Second)
+	l.requireListeningIPv6("h2-c1", port)
+	if conns := l.hostConnections("h1"); len(conns) < 2 {
+		t.Fatalf("want both connections accelerated (host connections in h1: %v)", conns)
+	}
+
+	api := policyClient(t, l, "h1")
+	rule := fmt.Sprintf("deny from container h1-c1 to %s/32 port %d", l.containerAddr("h2-c1"), port)
+	if _, _, err := api.PolicyAdd(context.Background(), rule, 0); err != nil {
+		t.Fatal(err)
+	}
+	denied.waitFor("CLIENT CLOSED", 5*time.Second)
+	if reason, _ := closedAt(t, denied); reason != "ECONNABORTED" && reason != "ECONNRESET" && reason != "EOF" {
+		t.Errorf("revoked client saw %s, want a reset or abort", reason)
+	}
+	server.waitFor("SERVER CLOSED "+l.containerAddr("h1-c1"), 2*time.Second)
+	if strings.Contains(allowed.output(), "CLIENT CLOSED") {
+		t.Fatalf("the allowed connection was torn down too:\n%s", allowed.output())
+	}
+	again := startHoldClient(l, "h1-c1", "h2-c1", port)
+	again.waitFor("CONNECT FAILED ECONNREFUSED", 5*time.Second)
+}
