@@ -167,9 +167,9 @@ func asPostgres(argv ...string) []string {
 }
 
 // javaArgs starts the Kafka stand-in: a small heap, one GC thread, IPv4
-// sockets (the shim accelerates IPv4 only, and where IPv6 is on Java
-// makes dual-stack IPv6 sockets; the lab's namespaces have it off) and no
-// performance-data file in /tmp.
+// sockets (where IPv6 is on Java makes dual-stack IPv6 sockets, which the
+// shim accelerates too; the lab's namespaces have it off, so the flag
+// changes nothing there) and no performance-data file in /tmp.
 func javaArgs(s *sample) []string {
 	return []string{"java", "-XX:+UseSerialGC", "-Xms64m", "-Xmx256m", "-XX:-UsePerfData",
 		"-Djava.net.preferIPv4Stack=true", "-cp", s.fixed.kafkaClasses, "SlimKafka"}

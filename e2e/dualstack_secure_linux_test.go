@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -163,4 +164,43 @@ func TestIntegrationSecurePolicyRevokesInet6(t *testing.T) {
 	}
 	again := startHoldClient(l, "h1-c1", "h2-c1", port)
 	again.waitFor("CONNECT FAILED ECONNREFUSED", 5*time.Second)
+}
+
+// TestIntegrationSecurePoolSquatInet6: a program in a container makes an
+// AF_INET6 pool socket listen without a bind (the kernel gives it an
+// ephemeral port on ::, dual-stack). Nothing reaches it from the host: an
+// IPv4 SYN is dropped by ingress (not a Slim host listener), an IPv6 one
+// (from ::1, IPv6 turned on for the host's loopback) by ingress6, which
+// drops every IPv6 packet to a host socket the router made.
+func TestIntegrationSecurePoolSquatInet6(t *testing.T) {
+	l := newSecureLab(t, "wvq")
+	h1, err := l.Node("h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enableLoopbackIPv6(t, l, "h1")
+	t.Setenv("INTRUDER_HOLD_MS", "20000")
+	p := l.start("h1-c1", true, binPath("intruder"), "squat6")
+	p.waitFor("HOLDING", 20*time.Second)
+	line := linesWithPrefix(p.output(), "UNBOUND_LISTENER6 ")
+	if len(line) != 1 {
+		t.Fatalf("no UNBOUND_LISTENER6 line:\n%s", p.output())
+	}
+	port := strings.TrimPrefix(line[0], "UNBOUND_LISTENER6 ")
+	for _, c := range []struct{ network, addr string }{
+		{"tcp4", net.JoinHostPort(h1.Addr.String(), port)},
+		{"tcp6", net.JoinHostPort("::1", port)},
+	} {
+		err := h1.Do(func() error {
+			conn, err := net.DialTimeout(c.network, c.addr, time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+		if err == nil {
+			t.Errorf("a host process connected to %s, an AF_INET6 pool socket a container made listen", c.addr)
+		}
+		t.Logf("connecting from h1 to the pool socket listening on %s: %v", c.addr, err)
+	}
 }

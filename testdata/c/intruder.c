@@ -26,6 +26,10 @@
  *       without binding it and prints "UNBOUND_LISTENER PORT"; then prints
  *       "HOLDING" and keeps them INTRUDER_HOLD_MS (default 3000, at most
  *       20000) ms.
+ *   intruder squat6
+ *       under slim exec: makes an AF_INET6 pool socket listen without a
+ *       bind (on ::, dual-stack) and prints "UNBOUND_LISTENER6 PORT", then
+ *       holds it as squat does.
  *
  * Exit 0 only if every attack was refused. */
 #include "common.h"
@@ -383,6 +387,37 @@ static void squat(int fd, int port)
 		report(name, 0, "bound to %s and listening in the host namespace", SA(&sa));
 }
 
+/*
+ * An AF_INET6 pool socket made to listen without a bind: the kernel gives
+ * it an ephemeral port on :: (dual-stack). Prints "UNBOUND_LISTENER6
+ * PORT" and "HOLDING", and keeps it INTRUDER_HOLD_MS (as squat).
+ */
+static int cmd_squat6(void)
+{
+	struct reply r;
+	unsigned char req[8];
+	put32(req, 1);
+	put32(req + 4, AF_INET6);
+	ask(router_connect(), T_POOL, req, 8, -1, &r);
+	if (r.type != T_POOL_OK || r.nfds < 1) {
+		printf("SETUP squat6: FAIL POOL of AF_INET6: %s (%d descriptors)\n", r.text, r.nfds);
+		return 1;
+	}
+	struct sockaddr_in6 sa;
+	socklen_t len = sizeof sa;
+	if (raw_listen(r.fds[0]) < 0 || syscall(SYS_getsockname, r.fds[0], &sa, &len) < 0) {
+		printf("SETUP squat6: FAIL listen: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("UNBOUND_LISTENER6 %d\n", ntohs(sa.sin6_port));
+	const char *v = getenv("INTRUDER_HOLD_MS");
+	int ms = v ? atoi(v) : 3000;
+	printf("HOLDING\n");
+	fflush(stdout);
+	sleep_ms(ms < 0 ? 0 : ms > 20000 ? 20000 : ms);
+	return 0;
+}
+
 static int cmd_squat(int nports, char **ports)
 {
 	struct reply r;
@@ -425,10 +460,12 @@ int main(int argc, char **argv)
 		rc = cmd_pool();
 	else if (argc == 6 && strcmp(argv[1], "inet6") == 0)
 		rc = cmd_inet6(argv[2], atoi(argv[3]), argv[4], argv[5]);
+	else if (argc == 2 && strcmp(argv[1], "squat6") == 0)
+		rc = cmd_squat6();
 	else if (argc >= 3 && strcmp(argv[1], "squat") == 0)
 		rc = cmd_squat(argc - 2, argv + 2);
 	else {
-		fprintf(stderr, "usage: intruder enroll [CGROUP_PROCS] | fakeguard | pool | inet6 OTHER_IP OTHER_PORT BIND_IP OVERLAY_IP | squat PORT...\n");
+		fprintf(stderr, "usage: intruder enroll [CGROUP_PROCS] | fakeguard | pool | inet6 OTHER_IP OTHER_PORT BIND_IP OVERLAY_IP | squat PORT... | squat6\n");
 		return 2;
 	}
 	printf("# %d attacks, %d not refused\n", g_attacks, g_not_refused);
