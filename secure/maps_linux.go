@@ -15,7 +15,7 @@ import (
 // Kinds of socket the programs know (enum slim_kind in secure.c).
 const (
 	KindPool     = 1 // pool socket, not yet connected
-	kindConnect  = 2 // set by the connect4 program
+	kindConnect  = 2 // set by the connect4 (connect6) program
 	KindListener = 3 // host listener (and what it accepts)
 )
 
@@ -42,7 +42,7 @@ type BPFRule struct {
 }
 
 // Conn is an accelerated connection a container made, as connect4
-// recorded it in the socket's state.
+// (connect6 for an AF_INET6 socket) recorded it in the socket's state.
 type Conn struct {
 	Src netip.Addr
 	Dst netip.AddrPort
