@@ -367,6 +367,17 @@ func TestIntegrationIPv6OverlaySecureLeftAlone(t *testing.T) {
 	if got != fallbacks+1 {
 		t.Errorf("the router of h2 counts %d ipv6 fallbacks, want %d", got, fallbacks+1)
 	}
+
+	t.Log("a rule naming the server's IPv4 address covers its IPv6 one (the IPv6 connect walked past it)")
+	rule := fmt.Sprintf("deny from container h2-c1 to %s/32 port %d", l.containerAddr("h1-c1"), port)
+	if _, _, err := policyClient(t, l, "h2").PolicyAdd(context.Background(), rule, 0); err != nil {
+		t.Fatal(err)
+	}
+	denied := l.start("h2-c1", true, "python3", ov6Script(), "client", l.ipv6Addr("h1-c1"), fmt.Sprint(port), "1")
+	if err := denied.wait(60 * time.Second); err != nil {
+		t.Fatalf("denied client: %v\n%s", err, denied.output())
+	}
+	mustContain(t, "denied client", denied.output(), "client failed ECONNREFUSED")
 }
 
 // TestIntegrationCNIIPv6: with an IPv6 overlay in the router's

@@ -328,17 +328,15 @@ static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
 
 /*
  * An AF_INET6 socket connecting to a v4-mapped overlay address (or, ov6,
- * to an IPv6 overlay one): not in secure mode (it does not guard AF_INET6
- * yet), nor IPV6_V6ONLY to a v4-mapped address (the kernel refuses the
- * connect: ENETUNREACH), nor bound to an address of the other family.
- * false: left alone (said once, counted, but for the kernel's refusals).
+ * to an IPv6 overlay one): not IPV6_V6ONLY to a v4-mapped address (the
+ * kernel refuses the connect: ENETUNREACH), nor bound to an address of
+ * the other family. false: left alone (said once, counted, but for the
+ * kernel's refusals). Secure mode guards AF_INET6 host sockets as AF_INET
+ * ones (docs/secure.md); it leaves IPv6 overlay addresses to the overlay
+ * before this (slim_ov6_dest).
  */
-static bool inet6_accelerable(int fd, const struct slim_self *self, bool ov6, bool bound_ip)
+static bool inet6_accelerable(int fd, bool ov6, bool bound_ip)
 {
-	if (self->secure) {
-		slim_v6_left_alone(fd, SLIM_V6_SECURE);
-		return false;
-	}
 	if (bound_ip && slim_bound_other_family(fd, ov6))
 		return false; /* the kernel refuses it */
 	if (!ov6 && slim_v6only(fd)) {
@@ -794,7 +792,7 @@ static int try_connect(int fd, const struct sockaddr_in *dst, const struct slim_
 		return fall_back(reason);
 	bool ov6 = slim_inaddr_is_ov6(orig);
 	if ((a.c.flags & SLIM_F_INET6) &&
-	    !inet6_accelerable(fd, &a.self, ov6, (a.c.flags & SLIM_F_BOUND_IP) != 0))
+	    !inet6_accelerable(fd, ov6, (a.c.flags & SLIM_F_BOUND_IP) != 0))
 		return PASS;
 	a.xr = a.c.has_ext ? &a.c.x : NULL;
 	uint32_t dip = dst->sin_addr.s_addr;

@@ -72,7 +72,6 @@ static const char *const v6_why[SLIM_V6_CASES] = {
 	[SLIM_V6_DEST] = "a connect to an IPv6 address",
 	[SLIM_V6_ONLY] = "an IPV6_V6ONLY socket",
 	[SLIM_V6_BOUND] = "a listener bound to an IPv6 address",
-	[SLIM_V6_SECURE] = "an AF_INET6 socket in secure mode (not guarded yet)",
 	[SLIM_V6_OVERLAY_SECURE] = "an IPv6 overlay address in secure mode (not guarded yet)",
 };
 

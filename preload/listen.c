@@ -77,10 +77,6 @@ static void try_listen(int fd, int backlog)
 		goto plain;
 	if (ip != htonl(INADDR_ANY) && ip != self.ip)
 		goto plain;
-	if (v6 && self.secure) {
-		slim_v6_left_alone(fd, SLIM_V6_SECURE);
-		goto plain;
-	}
 
 	uint32_t oip;
 	uint16_t oport;

@@ -534,7 +534,6 @@ enum slim_v6_case {
 	SLIM_V6_DEST = 0,   /* connect to an IPv6 address */
 	SLIM_V6_ONLY,       /* an IPV6_V6ONLY socket */
 	SLIM_V6_BOUND,      /* a listener bound to an IPv6 address */
-	SLIM_V6_SECURE,     /* secure mode does not guard AF_INET6 yet */
 	SLIM_V6_OVERLAY_SECURE, /* an IPv6 overlay address in secure mode */
 	SLIM_V6_CASES,
 };

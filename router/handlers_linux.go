@@ -96,9 +96,6 @@ func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, er
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
 	}
-	if family == protocol.PoolInet6 && r.mode.isSecure() {
-		return protocol.Message{}, nil, refuse(unix.EAFNOSUPPORT, "POOL: secure mode does not guard AF_INET6 host sockets yet")
-	}
 	granted, held := c.pool.reserve(n, time.Now())
 	if granted == 0 {
 		return protocol.Message{}, nil, refuse(unix.EDQUOT, "container %s holds %d host sockets, its quota (limits.pool_sockets): no more until it closes some", c.Name, held)
@@ -202,9 +199,6 @@ func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64,
 	family, err := checkTCPListener(fd)
 	if err != nil {
 		return fail(unix.EINVAL, "%v", err)
-	}
-	if family == unix.AF_INET6 && r.mode.isSecure() {
-		return fail(unix.EAFNOSUPPORT, "secure mode does not guard AF_INET6 listeners yet")
 	}
 	ns, err := r.netnsOfSocket(fd)
 	if err != nil {

@@ -144,7 +144,7 @@ func (r *Router) takeOver(s *secureMode) error {
 // guards the containers whose cgroups an earlier router made.
 func (r *Router) configureSecure(s *secureMode) error {
 	k0, k1 := r.clusterKey.SynKey()
-	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR,
+	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR, OverlayIPv6: r.plan.Config.IPv6,
 		BindPortMin: s.ports.lo, BindPortMax: s.ports.hi}
 	if err := s.datapath.Configure(settings); err != nil {
 		return err

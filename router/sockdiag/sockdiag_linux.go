@@ -82,10 +82,19 @@ func TCP(states uint32) ([]Socket, error) {
 	return append(v4, v6...), nil
 }
 
-// TCPWithStorage is TCP for IPv4 sockets only, with each socket's value in
-// a BPF_MAP_TYPE_SK_STORAGE map (given by fd) in Storage.
+// TCPWithStorage is TCP, IPv4 and IPv6 sockets, with each socket's value
+// in a BPF_MAP_TYPE_SK_STORAGE map (given by fd) in Storage. Secure mode's
+// AF_INET6 host sockets (v4-mapped) carry state as AF_INET ones do.
 func TCPWithStorage(states uint32, mapFD int) ([]Socket, error) {
-	return dump(withStorageRequest(request(states, unix.AF_INET), mapFD))
+	v4, err := dump(withStorageRequest(request(states, unix.AF_INET), mapFD))
+	if err != nil {
+		return nil, err
+	}
+	v6, err := dump(withStorageRequest(request(states, unix.AF_INET6), mapFD))
+	if err != nil {
+		return nil, err
+	}
+	return append(v4, v6...), nil
 }
 
 func dump(req []byte) ([]Socket, error) {
