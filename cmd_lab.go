@@ -79,13 +79,14 @@ func runLabUp(args []string) error {
 	routers := fs.Bool("routers", true, "start a slim router in every host")
 	secureMode := fs.Bool("secure", false, "start the routers in secure mode (docs/secure.md)")
 	store := fs.String("store", "", "where the routers take the cluster from: etcd (a 3-member etcd on the wire, docs/cluster.md); default: each router's host list")
+	ipv6 := fs.Bool("ipv6", false, "give containers IPv6 overlay addresses too (2001:2::/96 plus the IPv4 address; the wire stays IPv4)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	l, err := lab.Up(lab.Spec{Name: *name, Hosts: *hosts, Containers: *containers, Store: *store})
+	l, err := lab.Up(lab.Spec{Name: *name, Hosts: *hosts, Containers: *containers, Store: *store, IPv6: *ipv6})
 	if err != nil {
 		return err
 	}

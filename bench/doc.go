@@ -35,7 +35,10 @@
 // supervised-c (the C twin built static, supervised), with the setup cost
 // of the supervised path over the preloaded one per connection.
 //
-// Every server is started fresh for each sample, waited for until it
+// Every server is started fresh for each sample, with the binds a user
+// leaves default (iperf3 -s and netserver on ::, dual-stack; memcached and
+// redis on every address; nginx as Debian's default site; PostgreSQL on
+// '*', since its default serves only localhost), waited for until it
 // accepts connections, and killed and reaped afterwards. Traffic only ever
 // goes to lab addresses, inside lab namespaces.
 package bench

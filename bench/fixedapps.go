@@ -38,7 +38,7 @@ var fixedApps = []fixedApp{
 		ID: "memcached", Title: "memcached", Op: "op", Tools: []string{"memcached"},
 		Warmup: time.Second, Drain: 2 * time.Second,
 		server: func(s *sample) ([]string, readiness, error) {
-			return []string{"memcached", "-u", "nobody", "-l", s.addr(), "-p", strconv.Itoa(memcachedPort),
+			return []string{"memcached", "-u", "nobody", "-p", strconv.Itoa(memcachedPort),
 				"-t", "2", "-U", "0"}, acceptsOn(memcachedPort), nil
 		},
 		client: func(app fixedApp, s *sample, rate float64) []string {
@@ -65,7 +65,8 @@ var fixedApps = []fixedApp{
 		ID: "redis", Title: "redis", Op: "op", Tools: []string{"redis-server"},
 		Warmup: time.Second, Drain: 2 * time.Second,
 		server: func(s *sample) ([]string, readiness, error) {
-			return []string{"redis-server", "--bind", s.addr(), "--port", strconv.Itoa(redisPort), "--save", "",
+			// No --bind: its default, "* -::*" (0.0.0.0, and :: where IPv6 is on).
+			return []string{"redis-server", "--port", strconv.Itoa(redisPort), "--save", "",
 				"--appendonly", "no", "--protected-mode", "no", "--dir", s.dir}, printed("Ready to accept connections"), nil
 		},
 		client: func(app fixedApp, s *sample, rate float64) []string {
@@ -143,9 +144,11 @@ func pgbenchArgs(app fixedApp, s *sample, rate float64) []string {
 const pgbenchLogPrefix = "pgbench_log"
 
 // postgresServer is PostgreSQL's command line, serving the bench's
-// database (preparePostgres) at the sample's server address only.
+// database (preparePostgres). Its default, listen_addresses 'localhost',
+// serves no other host: users set '*' (0.0.0.0, and :: IPV6_V6ONLY), as
+// here.
 func postgresServer(s *sample) []string {
-	return asPostgres(s.tools[pgTool("postgres")], "-D", s.fixed.pgData, "-h", s.addr(), "-p", strconv.Itoa(postgresPort),
+	return asPostgres(s.tools[pgTool("postgres")], "-D", s.fixed.pgData, "-h", "*", "-p", strconv.Itoa(postgresPort),
 		"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=50")
 }
 
@@ -164,9 +167,9 @@ func asPostgres(argv ...string) []string {
 }
 
 // javaArgs starts the Kafka stand-in: a small heap, one GC thread, IPv4
-// sockets (the shim accelerates IPv4 only, and where IPv6 is on Java
-// makes dual-stack IPv6 sockets; the lab's namespaces have it off) and no
-// performance-data file in /tmp.
+// sockets (where IPv6 is on Java makes dual-stack IPv6 sockets, which the
+// shim accelerates too; the lab's namespaces have it off, so the flag
+// changes nothing there) and no performance-data file in /tmp.
 func javaArgs(s *sample) []string {
 	return []string{"java", "-XX:+UseSerialGC", "-Xms64m", "-Xmx256m", "-XX:-UsePerfData",
 		"-Djava.net.preferIPv4Stack=true", "-cp", s.fixed.kafkaClasses, "SlimKafka"}

@@ -24,8 +24,9 @@ func measureIperf3(ctx context.Context, s *sample) (map[string]float64, error) {
 	port := strconv.Itoa(iperf3Port)
 	// A probe connection upsets iperf3: it takes it for a client, fails and
 	// may reset the real one. It says when it listens instead, once its
-	// output is flushed at every line.
-	server := []string{"iperf3", "-s", "-1", "--forceflush", "-B", s.addr(), "-p", port}
+	// output is flushed at every line. No -B: by default it listens on ::
+	// (one dual-stack AF_INET6 socket), as users run it.
+	server := []string{"iperf3", "-s", "-1", "--forceflush", "-p", port}
 	var values map[string]float64
 	err := s.withServer(ctx, server, printed("Server listening on "+port), func() error {
 		before, err := readCPUBusy()
@@ -85,8 +86,9 @@ func measureTCPCRR(ctx context.Context, s *sample) (map[string]float64, error) {
 // latency (µs).
 func runNetperf(ctx context.Context, s *sample, kind string, testOptions ...string) ([]float64, error) {
 	port := strconv.Itoa(netperfPort)
-	// -D keeps netserver in the foreground, where it can be stopped.
-	server := []string{"netserver", "-D", "-L", s.addr(), "-p", port}
+	// -D keeps netserver in the foreground, where it can be stopped. No
+	// -L: by default it listens on :: (dual-stack), as users run it.
+	server := []string{"netserver", "-D", "-p", port}
 	var values []float64
 	err := s.withServer(ctx, server, acceptsOn(netperfPort), func() error {
 		argv := []string{"netperf", "-H", s.addr(), "-p", port, "-t", kind,
@@ -139,13 +141,12 @@ func nginxUnderWrk(ctx context.Context, s *sample, metric string, wrkArgs ...str
 // http block) and page into the sample's directory and returns nginx's
 // command line.
 func setUpNginx(s *sample, httpExtra ...string) ([]string, error) {
-	listen := netip.AddrPortFrom(s.ServerAddr, nginxPort)
 	// nginx's worker runs as nobody: it must be able to read the page.
 	if err := os.Chmod(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("opening %s to nginx: %w", s.dir, err)
 	}
 	configPath := filepath.Join(s.dir, "nginx.conf")
-	if err := os.WriteFile(configPath, []byte(nginxConfig(s.dir, listen, httpExtra...)), 0o644); err != nil {
+	if err := os.WriteFile(configPath, []byte(nginxConfig(s.dir, nginxPort, httpExtra...)), 0o644); err != nil {
 		return nil, fmt.Errorf("writing nginx configuration: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, nginxPage), nginxPageContent(), 0o644); err != nil {
@@ -158,8 +159,9 @@ func setUpNginx(s *sample, httpExtra ...string) ([]string, error) {
 
 func measureMemcached(ctx context.Context, s *sample) (map[string]float64, error) {
 	port := strconv.Itoa(memcachedPort)
-	// -U 0: no UDP port.
-	server := []string{"memcached", "-u", "nobody", "-l", s.addr(), "-p", port, "-t", "2", "-U", "0"}
+	// -U 0: no UDP port. No -l: by default it listens on every address,
+	// 0.0.0.0 and :: (IPV6_V6ONLY), as users run it.
+	server := []string{"memcached", "-u", "nobody", "-p", port, "-t", "2", "-U", "0"}
 	var rate float64
 	err := s.withServer(ctx, server, acceptsOn(memcachedPort), func() error {
 		// 16 connections on one thread; memcaslap's default mix is 90% gets.

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"strings"
 )
@@ -14,9 +13,11 @@ const (
 )
 
 // nginxConfig is a configuration for one nginx worker serving dir on
-// listen, with every file it writes (pid, logs, temporary files) in dir,
-// and any extra directives in its http block.
-func nginxConfig(dir string, listen netip.AddrPort, httpExtra ...string) string {
+// port, with every file it writes (pid, logs, temporary files) in dir,
+// and any extra directives in its http block. It listens as Debian's
+// default site does: `listen PORT` (0.0.0.0, IPv4) and `listen [::]:PORT`
+// (nginx makes that one IPV6_V6ONLY, its default), no address named.
+func nginxConfig(dir string, port int, httpExtra ...string) string {
 	in := func(name string) string { return filepath.Join(dir, name) }
 	lines := []string{
 		"daemon off;",
@@ -37,7 +38,8 @@ func nginxConfig(dir string, listen netip.AddrPort, httpExtra ...string) string 
 		"    uwsgi_temp_path " + in("uwsgi_temp") + ";",
 		"    scgi_temp_path " + in("scgi_temp") + ";",
 		"    server {",
-		fmt.Sprintf("        listen %s;", listen),
+		fmt.Sprintf("        listen %d;", port),
+		fmt.Sprintf("        listen [::]:%d;", port),
 		"        root " + dir + ";",
 		"    }",
 		"}",

@@ -37,6 +37,9 @@ type Claim struct {
 type Listener struct {
 	Overlay netip.AddrPort `json:"overlay"`
 	Host    netip.AddrPort `json:"host"`
+	// Flags are its directory slot flags (router/directory): which
+	// families of clients it takes; 0, IPv4 ones.
+	Flags uint16 `json:"flags,omitempty"`
 }
 
 // Network is the overlay's layout, the same on every host.

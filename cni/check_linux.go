@@ -55,8 +55,8 @@ func notAsAdded(a attachment, format string, args ...any) error {
 }
 
 func (n *network) checkAllocation(a attachment, prev *current.Result) (netip.Addr, error) {
-	if len(prev.IPs) != 1 {
-		return netip.Addr{}, configError("CHECK: prevResult has %d addresses; slim's ADD gives one", len(prev.IPs))
+	if want := n.addressesPerAdd(); len(prev.IPs) != want {
+		return netip.Addr{}, configError("CHECK: prevResult has %d addresses; slim's ADD gives %d", len(prev.IPs), want)
 	}
 	addr, _ := netip.AddrFromSlice(prev.IPs[0].Address.IP.To4())
 	allocated, err := n.allocations()

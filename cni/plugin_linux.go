@@ -76,7 +76,8 @@ func openNetns(path string) (ns.NetNS, error) {
 }
 
 // plumb makes the veth pair and configures the container's end: address,
-// route to the overlay through the host's bridge, lo up. No default route.
+// route to the overlay through the host's bridge (and their IPv6 twins
+// with an IPv6 overlay), lo up. No default route.
 func (n *network) plumb(netns ns.NetNS, a attachment, addr netip.Addr) (*current.Result, error) {
 	hostIf, contIf, err := n.attach(netns, a)
 	if err != nil {
@@ -96,7 +97,11 @@ func (n *network) plumb(netns ns.NetNS, a attachment, addr netip.Addr) (*current
 		}},
 		Routes: []*types.Route{{Dst: *overlay.IPNet(n.plan.Config.CIDR), GW: gateway}},
 	}
+	n.ipv6Result(result, addr)
 	err = netns.Do(func(ns.NetNS) error {
+		if err := n.skipDAD(a.ifname); err != nil {
+			return err
+		}
 		if err := ipam.ConfigureIface(a.ifname, result); err != nil {
 			return err
 		}

@@ -287,11 +287,17 @@ func (l *testLab) hostConnections(host string) []string {
 	n, _ := l.Node(host)
 	var conns []string
 	err := n.Do(func() error {
+		// AF_INET6 host sockets (an app's AF_INET6 socket's) are on
+		// v4-mapped addresses: To4 below takes them as IPv4.
 		sockets, err := netlink.SocketDiagTCP(unix.AF_INET)
 		if err != nil {
 			return err
 		}
-		for _, s := range sockets {
+		sockets6, err := netlink.SocketDiagTCP(unix.AF_INET6)
+		if err != nil {
+			return err
+		}
+		for _, s := range append(sockets, sockets6...) {
 			src, dst := s.ID.Source.To4(), s.ID.Destination.To4()
 			routers := s.ID.SourcePort == router.DefaultPeerPort || s.ID.DestinationPort == router.DefaultPeerPort
 			if s.State == 1 && !routers && src != nil && dst != nil && src[0] == 198 && src[1] == 18 && dst[0] == 198 && dst[1] == 18 {

@@ -30,6 +30,10 @@ var hostileAttacks = []string{
 	"unspec_connect_other", "unspec_connect_overlay", "unspec_bind", "unspec_sendto_fastopen",
 }
 
+// hostileAttacksInet6 are the attacks hostile.c adds on AF_INET6 sockets
+// (SLIMTEST_INET6=1): options of the IPv6 level.
+var hostileAttacksInet6 = []string{"IPV6_TRANSPARENT", "IPV6_FREEBIND", "IPV6_RECVERR", "IPV6_PKTOPTIONS", "IPV6_ADDRFORM"}
+
 var attackLine = regexp.MustCompile(`^ATTACK (\S+): (refused|NOT REFUSED) \((.*)\)$`)
 
 // attack is one ATTACK line of hostile's output.
@@ -92,8 +96,12 @@ func runHostileClientOf(l *testLab, bin, node, host, target string) (string, []s
 // attacks its own accelerated connection with raw syscalls; secure mode
 // refuses every attack, and the server sees only overlay addresses.
 func TestIntegrationSecureHostileClient(t *testing.T) {
-	l := newSecureLab(t, "shc")
-	const port = 7300
+	secureHostileClient(t, newSecureLab(t, "shc"), 7300)
+}
+
+// secureHostileClient runs TestIntegrationSecureHostileClient's attacks
+// in l, the server on port.
+func secureHostileClient(t *testing.T, l *testLab, port int) {
 	enableConntrack(t, l, "h1") // so that SO_ORIGINAL_DST has an answer
 	server := startHostileServer(l, "h2-c1", "h1", port)
 	target := net.JoinHostPort(l.containerAddr("h2-c1"), fmt.Sprint(port))
@@ -114,6 +122,9 @@ func TestIntegrationSecureHostileClient(t *testing.T) {
 		t.Errorf("the attacked fd is not a socket of h1's namespace (netns cookie %d)", cookie)
 	}
 	checkAllRefused(t, out)
+	if os.Getenv("SLIMTEST_INET6") == "1" {
+		checkRefused(t, out, hostileAttacksInet6)
+	}
 	attacks := parseAttacks(out)
 	if a := attacks["getpeername"]; a.detail != target {
 		t.Errorf("raw getpeername: %q, want the overlay address %s", a.detail, target)
@@ -181,8 +192,17 @@ func netnsCookie(t *testing.T, l *testLab, node string) uint64 {
 // checkAllRefused wants every attack reported, and refused.
 func checkAllRefused(t *testing.T, out string) {
 	t.Helper()
+	checkRefused(t, out, hostileAttacks)
+	for _, line := range linesWithPrefix(out, "SETUP ") {
+		t.Errorf("hostile client: %s", line)
+	}
+}
+
+// checkRefused wants each named attack reported, and refused.
+func checkRefused(t *testing.T, out string, names []string) {
+	t.Helper()
 	attacks := parseAttacks(out)
-	for _, name := range hostileAttacks {
+	for _, name := range names {
 		a, ok := attacks[name]
 		switch {
 		case !ok:
@@ -190,9 +210,6 @@ func checkAllRefused(t *testing.T, out string) {
 		case !a.refused:
 			t.Errorf("attack %s: NOT REFUSED (%s)", name, a.detail)
 		}
-	}
-	for _, line := range linesWithPrefix(out, "SETUP ") {
-		t.Errorf("hostile client: %s", line)
 	}
 }
 
@@ -318,8 +335,12 @@ func forge(t *testing.T, l *testLab, port int) string {
 // never reaches the application (its SYN has no valid MAC and is dropped);
 // a legitimate accelerated client still gets through.
 func TestIntegrationSecureForgedIdentity(t *testing.T) {
-	l := newSecureLab(t, "sfi")
-	const port = 7310
+	secureForgedIdentity(t, newSecureLab(t, "sfi"), 7310)
+}
+
+// secureForgedIdentity runs TestIntegrationSecureForgedIdentity in l, the
+// server on port.
+func secureForgedIdentity(t *testing.T, l *testLab, port int) {
 	server := startHostileServer(l, "h2-c1", "h1", port)
 	out := forge(t, l, port)
 	if strings.Contains(out, "CONNECTED") || strings.Contains(out, "SENT") {

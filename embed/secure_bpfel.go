@@ -30,6 +30,8 @@ type SecureSlimConfig struct {
 	OverlayMask  uint32
 	BindPortMin  uint16
 	BindPortMax  uint16
+	Overlay6     [3]uint32
+	Pad          uint32
 }
 
 type SecureSlimRule struct {
@@ -75,13 +77,18 @@ const (
 	SecureMapSlimSettings           = "slim_settings"
 	SecureMapSlimSocks              = "slim_socks"
 	SecureProgSlimBind4             = "slim_bind4"
+	SecureProgSlimBind6             = "slim_bind6"
 	SecureProgSlimConnect4          = "slim_connect4"
+	SecureProgSlimConnect6          = "slim_connect6"
 	SecureProgSlimContainerConnect4 = "slim_container_connect4"
 	SecureProgSlimContainerConnect6 = "slim_container_connect6"
 	SecureProgSlimGetpeername4      = "slim_getpeername4"
+	SecureProgSlimGetpeername6      = "slim_getpeername6"
 	SecureProgSlimGetsockname4      = "slim_getsockname4"
+	SecureProgSlimGetsockname6      = "slim_getsockname6"
 	SecureProgSlimGetsockopt        = "slim_getsockopt"
 	SecureProgSlimIngress           = "slim_ingress"
+	SecureProgSlimIngress6          = "slim_ingress6"
 	SecureProgSlimSetsockopt        = "slim_setsockopt"
 	SecureProgSlimSockRelease       = "slim_sock_release"
 	SecureProgSlimSockops           = "slim_sockops"
@@ -130,13 +137,18 @@ type SecureSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SecureProgramSpecs struct {
 	SlimBind4             *ebpf.ProgramSpec `ebpf:"slim_bind4"`
+	SlimBind6             *ebpf.ProgramSpec `ebpf:"slim_bind6"`
 	SlimConnect4          *ebpf.ProgramSpec `ebpf:"slim_connect4"`
+	SlimConnect6          *ebpf.ProgramSpec `ebpf:"slim_connect6"`
 	SlimContainerConnect4 *ebpf.ProgramSpec `ebpf:"slim_container_connect4"`
 	SlimContainerConnect6 *ebpf.ProgramSpec `ebpf:"slim_container_connect6"`
 	SlimGetpeername4      *ebpf.ProgramSpec `ebpf:"slim_getpeername4"`
+	SlimGetpeername6      *ebpf.ProgramSpec `ebpf:"slim_getpeername6"`
 	SlimGetsockname4      *ebpf.ProgramSpec `ebpf:"slim_getsockname4"`
+	SlimGetsockname6      *ebpf.ProgramSpec `ebpf:"slim_getsockname6"`
 	SlimGetsockopt        *ebpf.ProgramSpec `ebpf:"slim_getsockopt"`
 	SlimIngress           *ebpf.ProgramSpec `ebpf:"slim_ingress"`
+	SlimIngress6          *ebpf.ProgramSpec `ebpf:"slim_ingress6"`
 	SlimSetsockopt        *ebpf.ProgramSpec `ebpf:"slim_setsockopt"`
 	SlimSockRelease       *ebpf.ProgramSpec `ebpf:"slim_sock_release"`
 	SlimSockops           *ebpf.ProgramSpec `ebpf:"slim_sockops"`
@@ -222,13 +234,18 @@ type SecureVariables struct {
 // It can be passed to LoadSecureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SecurePrograms struct {
 	SlimBind4             *ebpf.Program `ebpf:"slim_bind4"`
+	SlimBind6             *ebpf.Program `ebpf:"slim_bind6"`
 	SlimConnect4          *ebpf.Program `ebpf:"slim_connect4"`
+	SlimConnect6          *ebpf.Program `ebpf:"slim_connect6"`
 	SlimContainerConnect4 *ebpf.Program `ebpf:"slim_container_connect4"`
 	SlimContainerConnect6 *ebpf.Program `ebpf:"slim_container_connect6"`
 	SlimGetpeername4      *ebpf.Program `ebpf:"slim_getpeername4"`
+	SlimGetpeername6      *ebpf.Program `ebpf:"slim_getpeername6"`
 	SlimGetsockname4      *ebpf.Program `ebpf:"slim_getsockname4"`
+	SlimGetsockname6      *ebpf.Program `ebpf:"slim_getsockname6"`
 	SlimGetsockopt        *ebpf.Program `ebpf:"slim_getsockopt"`
 	SlimIngress           *ebpf.Program `ebpf:"slim_ingress"`
+	SlimIngress6          *ebpf.Program `ebpf:"slim_ingress6"`
 	SlimSetsockopt        *ebpf.Program `ebpf:"slim_setsockopt"`
 	SlimSockRelease       *ebpf.Program `ebpf:"slim_sock_release"`
 	SlimSockops           *ebpf.Program `ebpf:"slim_sockops"`
@@ -237,13 +254,18 @@ type SecurePrograms struct {
 func (p *SecurePrograms) Close() error {
 	return _SecureClose(
 		p.SlimBind4,
+		p.SlimBind6,
 		p.SlimConnect4,
+		p.SlimConnect6,
 		p.SlimContainerConnect4,
 		p.SlimContainerConnect6,
 		p.SlimGetpeername4,
+		p.SlimGetpeername6,
 		p.SlimGetsockname4,
+		p.SlimGetsockname6,
 		p.SlimGetsockopt,
 		p.SlimIngress,
+		p.SlimIngress6,
 		p.SlimSetsockopt,
 		p.SlimSockRelease,
 		p.SlimSockops,

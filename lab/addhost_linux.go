@@ -20,11 +20,11 @@ func (l *Lab) AddHost(containers int) (Host, error) {
 		return Host{}, errors.New("adding a host needs a lab on etcd (slim lab up --store etcd): without a store every router's host list would change")
 	}
 	i := len(l.Hosts) + 1
-	spec := Spec{Name: l.Name, Hosts: i, Containers: containers, Store: l.Store}
+	spec := Spec{Name: l.Name, Hosts: i, Containers: containers, Store: l.Store, IPv6: l.IPv6.IsValid()}
 	if err := spec.Validate(); err != nil {
 		return Host{}, err
 	}
-	plan, err := overlayPlan(i)
+	plan, err := overlayPlan(i, spec.IPv6)
 	if err != nil {
 		return Host{}, err
 	}

@@ -230,7 +230,7 @@ func TestIntegrationLabDownAfterCrashedUp(t *testing.T) {
 
 // reapplyOverlay runs the overlay set-up of host index again.
 func reapplyOverlay(l *Lab, index int) error {
-	plan, err := overlayPlan(len(l.Hosts))
+	plan, err := overlayPlan(len(l.Hosts), l.IPv6.IsValid())
 	if err != nil {
 		return err
 	}

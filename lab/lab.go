@@ -18,6 +18,9 @@ type Lab struct {
 	// (etcd_linux.go).
 	Store string       `json:"store,omitempty"`
 	Etcd  []EtcdMember `json:"etcd,omitempty"`
+	// IPv6 is the overlay's IPv6 prefix of a lab built with Spec.IPv6
+	// (OverlayIPv6); zero: IPv4 only.
+	IPv6 netip.Prefix `json:"ipv6,omitzero"`
 }
 
 // Host is one host namespace of a lab.

@@ -49,6 +49,9 @@ func (l *Lab) RouterConfig(i int) router.Config {
 		Self:     i,
 		PeerPort: router.DefaultPeerPort,
 	}
+	if l.IPv6.IsValid() {
+		c.OverlayIPv6 = l.IPv6.String()
+	}
 	for _, h := range l.Hosts {
 		c.Hosts = append(c.Hosts, router.HostConfig{Underlay: h.Wire.Addr().String(), Subnet: h.Subnet.String()})
 	}

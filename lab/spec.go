@@ -15,6 +15,10 @@ var (
 	WireCIDR = netip.MustParsePrefix("198.18.0.0/24")
 	// OverlayCIDR is split into one /24 per host: host I owns 198.19.I.0/24.
 	OverlayCIDR = netip.MustParsePrefix("198.19.0.0/16")
+	// OverlayIPv6 is the IPv6 prefix of a lab built with Spec.IPv6: a
+	// container's IPv6 overlay address is this with its IPv4 one as the
+	// last 32 bits (2001:2::c613:102 for 198.19.1.2). RFC 5180 space.
+	OverlayIPv6 = netip.MustParsePrefix("2001:2::/96")
 )
 
 // Limits of a lab's size.
@@ -41,6 +45,9 @@ type Spec struct {
 	// host list in each router's configuration) or StoreEtcd (a
 	// three-member etcd on the wire: etcd_linux.go).
 	Store string
+	// IPv6 gives containers IPv6 overlay addresses (OverlayIPv6) too. The
+	// wire stays IPv4 only.
+	IPv6 bool
 }
 
 // StoreEtcd is the Spec.Store of a lab whose routers use etcd.
@@ -72,10 +79,13 @@ func ValidateName(name string) error {
 }
 
 // overlayPlan lays out the overlay of a lab with the given number of hosts.
-func overlayPlan(hosts int) (overlay.Plan, error) {
+func overlayPlan(hosts int, ipv6 bool) (overlay.Plan, error) {
 	config, err := overlay.ParseConfig(OverlayCIDR.String(), 24)
 	if err != nil {
 		return overlay.Plan{}, err
+	}
+	if ipv6 {
+		config.IPv6 = OverlayIPv6
 	}
 	plan := overlay.Plan{Config: config}
 	for i := 1; i <= hosts; i++ {

@@ -31,7 +31,7 @@ func TestSpecValidate(t *testing.T) {
 }
 
 func TestOverlayPlanAddresses(t *testing.T) {
-	plan, err := overlayPlan(4)
+	plan, err := overlayPlan(4, false)
 	if err != nil {
 		t.Fatal(err)
 	}

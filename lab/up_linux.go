@@ -54,11 +54,11 @@ func checkAbsent(name string) error {
 }
 
 func build(spec Spec) (*Lab, error) {
-	plan, err := overlayPlan(spec.Hosts)
+	plan, err := overlayPlan(spec.Hosts, spec.IPv6)
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{Name: spec.Name, Store: spec.Store}
+	l := &Lab{Name: spec.Name, Store: spec.Store, IPv6: plan.Config.IPv6}
 	if err := newNamespace(wireNamespace(spec.Name), false); err != nil {
 		return nil, err
 	}
@@ -151,6 +151,11 @@ func buildHost(spec Spec, plan overlay.Plan, wire *netlink.Handle, i int) (Host,
 	if err := plugIntoWire(wire, handle, host); err != nil {
 		return host, err
 	}
+	if spec.IPv6 {
+		if err := enableOverlayIPv6(host.Netns); err != nil {
+			return host, err
+		}
+	}
 	// The same function the router runs at start (router.EnsureOverlay).
 	hostPlan, self := plan, i-1
 	if spec.Store == StoreEtcd { // the routers add the peers they learn from etcd
@@ -162,7 +167,7 @@ func buildHost(spec Spec, plan overlay.Plan, wire *netlink.Handle, i int) (Host,
 	}
 	ipam := overlay.NewAllocator(plan.Hosts[i-1])
 	for j := 1; j <= spec.Containers; j++ {
-		c, err := buildContainer(spec.Name, overlayHost, ipam, i, j)
+		c, err := buildContainer(spec, overlayHost, ipam, i, j)
 		if err != nil {
 			return host, fmt.Errorf("container %s: %w", containerName(i, j), err)
 		}
@@ -203,8 +208,8 @@ func plugIntoWire(wire, hostHandle *netlink.Handle, host Host) error {
 	return setUp(hostHandle, "lo", hostInterface)
 }
 
-func buildContainer(lab string, host *overlay.Host, ipam *overlay.Allocator, i, j int) (Container, error) {
-	c := Container{Name: containerName(i, j), Netns: namespaceOf(lab, containerName(i, j))}
+func buildContainer(spec Spec, host *overlay.Host, ipam *overlay.Allocator, i, j int) (Container, error) {
+	c := Container{Name: containerName(i, j), Netns: namespaceOf(spec.Name, containerName(i, j))}
 	addr, err := ipam.Allocate()
 	if err != nil {
 		return c, err
@@ -212,6 +217,11 @@ func buildContainer(lab string, host *overlay.Host, ipam *overlay.Allocator, i, 
 	c.Addr = netip.PrefixFrom(addr, 24)
 	if err := newNamespace(c.Netns, true); err != nil {
 		return c, err
+	}
+	if spec.IPv6 {
+		if err := enableContainerIPv6(c.Netns); err != nil {
+			return c, err
+		}
 	}
 	ns, err := netns.GetFromName(c.Netns)
 	if err != nil {

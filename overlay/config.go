@@ -29,6 +29,10 @@ type Config struct {
 	// UnderlayMTU is the MTU of the network between hosts; the overlay
 	// MTU is this less the encapsulation overhead.
 	UnderlayMTU int
+	// IPv6, a /96, gives containers IPv6 overlay addresses as well: a
+	// container's is this prefix with its IPv4 overlay address as the
+	// last 32 bits (ipv6.go). Zero: IPv4 only.
+	IPv6 netip.Prefix
 }
 
 // ParseConfig builds a Config from text as a user types it, applying defaults
@@ -87,6 +91,14 @@ func (c Config) Validate() error {
 	}
 	if c.UnderlayMTU < 576+vxlanOverhead {
 		return fmt.Errorf("underlay MTU %d too small for VXLAN", c.UnderlayMTU)
+	}
+	if c.HasIPv6() {
+		if err := checkIPv6Prefix(c.IPv6); err != nil {
+			return fmt.Errorf("overlay IPv6 prefix %s: %v", c.IPv6, err)
+		}
+		if c.MTU() < 1280 {
+			return fmt.Errorf("underlay MTU %d too small for IPv6 over VXLAN (the overlay MTU must be at least 1280)", c.UnderlayMTU)
+		}
 	}
 	return nil
 }

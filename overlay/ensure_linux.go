@@ -39,6 +39,9 @@ func (host *Host) sync() ([]string, error) {
 	if err := host.syncPeers(note); err != nil {
 		return changes, err
 	}
+	if err := host.sync6(note); err != nil {
+		return changes, err
+	}
 	return changes, nil
 }
 

@@ -70,7 +70,7 @@ func (host *Host) ensureLink(link netlink.Link) (netlink.Link, error) {
 
 // AddPeer routes the peer's subnet through the VXLAN device to the peer's
 // tunnel endpoint, with static neighbour and FDB entries so that no packet
-// is flooded or learned.
+// is flooded or learned; with an IPv6 overlay, its IPv6 subnet too.
 func (host *Host) AddPeer(peer HostPlan) error {
 	vxlan, err := host.handle.LinkByName(VXLANName)
 	if err != nil {
@@ -106,6 +106,9 @@ func (host *Host) AddPeer(peer HostPlan) error {
 	}
 	if err := host.handle.RouteReplace(route); err != nil {
 		return fmt.Errorf("adding route to %s: %w", peer.Subnet, err)
+	}
+	if host.plan.Config.HasIPv6() {
+		return host.addPeer6(index, peer)
 	}
 	return nil
 }
@@ -180,7 +183,7 @@ func (host *Host) configureContainer(c Container) error {
 	if err := handle.RouteReplace(route); err != nil {
 		return fmt.Errorf("routing %s through %s in container: %w", host.plan.Config.CIDR, host.self.Gateway(), err)
 	}
-	return nil
+	return host.configureContainer6(handle, link, c.Addr)
 }
 
 func netlinkAddr(p netip.Prefix) *netlink.Addr {
@@ -189,5 +192,5 @@ func netlinkAddr(p netip.Prefix) *netlink.Addr {
 
 // IPNet converts a prefix for the netlink library.
 func IPNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), 32)}
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }

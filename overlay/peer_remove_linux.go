@@ -10,7 +10,7 @@ import (
 )
 
 // RemovePeer undoes AddPeer: the route to the peer's subnet, its
-// neighbour and its forwarding entry. Entries already gone are not an
+// neighbour and its forwarding entry (and their IPv6 twins). Entries already gone are not an
 // error, so that a router can remove a peer it only half added.
 func (host *Host) RemovePeer(peer HostPlan) error {
 	vxlan, err := host.handle.LinkByName(VXLANName)
@@ -33,6 +33,16 @@ func (host *Host) RemovePeer(peer HostPlan) error {
 	}
 	if err := host.handle.NeighDel(fdb); err != nil && !gone(err) {
 		errs = append(errs, fmt.Errorf("removing the forwarding entry for %s: %w", peer.Underlay, err))
+	}
+	if cfg := host.plan.Config; cfg.HasIPv6() {
+		tunnel := net.IP(cfg.IPv6Of(peer.TunnelAddr()).AsSlice())
+		route6 := &netlink.Route{LinkIndex: index, Dst: IPNet(cfg.IPv6Subnet(peer.Subnet)), Gw: tunnel, Flags: int(netlink.FLAG_ONLINK)}
+		if err := host.handle.RouteDel(route6); err != nil && !gone(err) {
+			errs = append(errs, fmt.Errorf("removing the route to %s: %w", route6.Dst, err))
+		}
+		if err := host.handle.NeighDel(&netlink.Neigh{LinkIndex: index, Family: unix.AF_INET6, IP: tunnel}); err != nil && !gone(err) {
+			errs = append(errs, fmt.Errorf("removing the neighbour entry for %s: %w", tunnel, err))
+		}
 	}
 	return errors.Join(errs...)
 }

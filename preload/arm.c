@@ -114,7 +114,7 @@ static int arm(struct slim_listener *l)
 	int h = atomic_load_explicit(&l->hidden, memory_order_relaxed);
 	uint8_t expect = SLIM_L_PENDING;
 	if (h >= 0 && atomic_compare_exchange_strong(&l->state, &expect, SLIM_L_ARMED)) {
-		slim_publish(h, l->ip, l->port);
+		slim_publish(h, l->ip, l->port, l->fams);
 		slim_debug("slim: host listener fd %d armed for %A:%P", h, l->ip, l->port);
 	}
 	return slim_listener_host(l);
@@ -141,7 +141,7 @@ static int adopt_now(struct slim_listener *l, int app_fd)
 	slim_listener_sync_cloexec(l);
 	mirror_all(l, h, true);
 	atomic_store_explicit(&l->state, SLIM_L_ARMED, memory_order_release);
-	slim_publish(h, ip, port);
+	slim_publish(h, ip, port, l->fams);
 	slim_debug("slim: fd %d: adopted listener %A:%P, host listener fd %d", app_fd, ip, port, h);
 	return h;
 }
@@ -294,6 +294,7 @@ static void received(int fd)
 		return;
 	l->backlog = backlog;
 	l->v6 = domain == AF_INET6;
+	l->fams = slim_listener_fams_of(fd);
 	atomic_store(&l->state, SLIM_L_ADOPT);
 	slim_lock(fd);
 	e->u.l = l;

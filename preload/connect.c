@@ -84,8 +84,9 @@ static void record_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	int family = (e->flags & SLIM_F_INET6) ? AF_INET6 : AF_INET;
 	uint32_t ip;
 	uint16_t port;
-	/* An AF_INET6 socket: :: or a v4-mapped address (an IPv6 one: left alone). */
-	bool inet = sa != NULL && sa->sa_family == family && slim_inaddr_v4(sa, len, &ip, &port);
+	/* An AF_INET6 socket: ::, a v4-mapped address or an IPv6 overlay one (its
+	 * IPv4 twin); another IPv6 address: left alone. */
+	bool inet = sa != NULL && sa->sa_family == family && slim_inaddr_v4_or_ov6(sa, len, &ip, &port);
 	slim_lock(fd);
 	if (!inet) {
 		e->flags |= SLIM_F_BOUND;
@@ -185,7 +186,8 @@ bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32_t *cip, uin
 {
 	uint32_t magic;
 	memcpy(&magic, in, 4);
-	if (magic != SLIM_PREAMBLE_MAGIC || in[4] != SLIM_PREAMBLE_VERSION || in[5] != 0 || in[6] != 0 || in[7] != 0)
+	if (magic != SLIM_PREAMBLE_MAGIC || in[4] != SLIM_PREAMBLE_VERSION ||
+	    (in[5] & ~SLIM_PREAMBLE_F_IPV6) != 0 || in[6] != 0 || in[7] != 0)
 		return false;
 	memcpy(cip, in + 8, 4);
 	memcpy(cport, in + 12, 2);
@@ -194,12 +196,12 @@ bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32_t *cip, uin
 	return *cip != 0 && *cport != 0 && *sip != 0 && *sport != 0;
 }
 
-void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port, bool v6)
+void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port, int form)
 {
 	if (addr == NULL || len == NULL)
 		return;
 	struct slim_inaddr a;
-	slim_inaddr_set(&a, ip, port, v6);
+	slim_inaddr_form(&a, ip, port, form);
 	size_t n = *len < a.len ? *len : a.len;
 	memcpy(addr, &a.u, n);
 	*len = a.len;
@@ -325,18 +327,19 @@ static bool accelerable(const struct cand *c, const struct sockaddr_in *dst,
 }
 
 /*
- * An AF_INET6 socket connecting to a v4-mapped overlay address: not in
- * secure mode (it does not guard AF_INET6 yet), nor IPV6_V6ONLY (the
- * kernel refuses the connect: ENETUNREACH). false: left alone (said once,
- * counted).
+ * An AF_INET6 socket connecting to a v4-mapped overlay address (or, ov6,
+ * to an IPv6 overlay one): not IPV6_V6ONLY to a v4-mapped address (the
+ * kernel refuses the connect: ENETUNREACH), nor bound to an address of
+ * the other family. false: left alone (said once, counted, but for the
+ * kernel's refusals). Secure mode guards AF_INET6 host sockets as AF_INET
+ * ones (docs/secure.md); it leaves IPv6 overlay addresses to the overlay
+ * before this (slim_ov6_dest).
  */
-static bool inet6_accelerable(int fd, const struct slim_self *self)
+static bool inet6_accelerable(int fd, bool ov6, bool bound_ip)
 {
-	if (self->secure) {
-		slim_v6_left_alone(fd, SLIM_V6_SECURE);
-		return false;
-	}
-	if (slim_v6only(fd)) {
+	if (bound_ip && slim_bound_other_family(fd, ov6))
+		return false; /* the kernel refuses it */
+	if (!ov6 && slim_v6only(fd)) {
 		slim_v6_left_alone(fd, SLIM_V6_ONLY);
 		return false;
 	}
@@ -366,6 +369,8 @@ static int host_socket_for(int fd, const struct cand *c, const struct slim_ext *
 	*fallback = SLIM_FB_OPTION;
 	for (int i = 0; xr != NULL && i < xr->nopts; i++) {
 		const struct slim_opt *o = &xr->opts[i];
+		if (slim_opt_host_skips(o))
+			continue;
 		if (REAL(setsockopt)(ps, o->level, o->name, o->val, o->len) != 0) {
 			slim_debug("slim: fd %d: option %d/%d does not apply to a host socket",
 				   fd, o->level, o->name);
@@ -402,7 +407,7 @@ static bool bind_like_app(int fd, int ps, const struct cand *c, uint16_t *port)
 		uint32_t ip;
 		app.len = sizeof app.u;
 		if (REAL(getsockname)(fd, &app.u.sa, &app.len) != 0 ||
-		    !slim_inaddr_v4(&app.u.sa, app.len, &ip, &p))
+		    !slim_inaddr_v4_or_ov6(&app.u.sa, app.len, &ip, &p))
 			return false;
 	}
 	*port = p;
@@ -595,14 +600,14 @@ static void skip_for_a_while(uint64_t key)
  * A connect to a pending listener of this very process: the app will
  * accept (why else connect?), so it is armed now.
  */
-static int arm_own(uint32_t dip, uint16_t dport, uint32_t *hip, uint16_t *hport)
+static int arm_own(uint32_t dip, uint16_t dport, bool ov6, uint32_t *hip, uint16_t *hport)
 {
 	struct slim_listener *l = slim_listener_find(dip, dport);
 	if (l == NULL)
 		return SLIM_DIR_PENDING;
 	slim_listener_want(l, -1);
 	slim_listener_put(l, -1);
-	return slim_dir_lookup(dip, dport, hip, hport);
+	return slim_dir_lookup_fam(dip, dport, ov6, hip, hport);
 }
 
 /*
@@ -610,12 +615,12 @@ static int arm_own(uint32_t dip, uint16_t dport, uint32_t *hip, uint16_t *hport)
  * armed (how long depends on fd's O_NONBLOCK): 1 with its host listener,
  * or 0 (the overlay).
  */
-static int lookup_waiting(int fd, uint32_t dip, uint16_t dport, uint32_t self_ip, uint32_t *hip,
-			  uint16_t *hport)
+static int lookup_waiting(int fd, uint32_t dip, uint16_t dport, uint32_t self_ip, bool ov6,
+			  uint32_t *hip, uint16_t *hport)
 {
-	int r = slim_dir_lookup(dip, dport, hip, hport);
+	int r = slim_dir_lookup_fam(dip, dport, ov6, hip, hport);
 	if (r == SLIM_DIR_PENDING && dip == self_ip)
-		r = arm_own(dip, dport, hip, hport);
+		r = arm_own(dip, dport, ov6, hip, hport);
 	if (r != SLIM_DIR_PENDING)
 		return r == 1;
 	uint64_t key = dest_key(dip, dport, *hip, 0);
@@ -627,7 +632,7 @@ static int lookup_waiting(int fd, uint32_t dip, uint16_t dport, uint32_t self_ip
 	while (r == SLIM_DIR_PENDING && slim_now_ms() < deadline) {
 		struct timespec ts = {0, 1000000L};
 		nanosleep(&ts, NULL);
-		r = slim_dir_lookup(dip, dport, hip, hport);
+		r = slim_dir_lookup_fam(dip, dport, ov6, hip, hport);
 	}
 	if (r == SLIM_DIR_PENDING) {
 		slim_debug("slim: %A:%P is not accepted from yet; over the overlay", dip, dport);
@@ -674,7 +679,8 @@ static int attempt_host(int fd, struct attempt *a)
 
 	struct slim_fd *e = slim_ent(fd);
 	struct slim_conn conn = {.lip = a->self.ip, .pip = dip, .lport = lport, .pport = dport};
-	conn.v6 = (a->c.flags & SLIM_F_INET6) != 0;
+	bool ov6 = slim_inaddr_is_ov6(a->orig);
+	conn.v6 = ov6 ? SLIM_FORM_OV6 : (a->c.flags & SLIM_F_INET6) ? SLIM_FORM_MAPPED : SLIM_FORM_V4;
 	slim_lock(fd); /* the recorded state stays until success: a retry needs it */
 	e->u.c = conn;
 	atomic_store_explicit(&e->kind, SLIM_CONN, memory_order_relaxed);
@@ -692,6 +698,8 @@ static int attempt_host(int fd, struct attempt *a)
 		 * preamble in the SYN in one call, without waiting.
 		 */
 		slim_preamble_build(pre, a->self.ip, lport, dip, dport);
+		if (ov6)
+			slim_preamble_mark_ov6(pre);
 		int r = send_preamble_to(fd, pre, &host);
 		if (r < 0) {
 			err = -r;
@@ -721,6 +729,8 @@ static int attempt_host(int fd, struct attempt *a)
 		a->lport = lp;
 
 		slim_preamble_build(pre, a->self.ip, lp, dip, dport);
+		if (ov6)
+			slim_preamble_mark_ov6(pre);
 		if (err == 0) {
 			int r = send_preamble(fd, pre);
 			if (r < 0) {
@@ -780,12 +790,14 @@ static int try_connect(int fd, const struct sockaddr_in *dst, const struct slim_
 	int reason;
 	if (!accelerable(&a.c, dst, &a.self, &reason))
 		return fall_back(reason);
-	if ((a.c.flags & SLIM_F_INET6) && !inet6_accelerable(fd, &a.self))
+	bool ov6 = slim_inaddr_is_ov6(orig);
+	if ((a.c.flags & SLIM_F_INET6) &&
+	    !inet6_accelerable(fd, ov6, (a.c.flags & SLIM_F_BOUND_IP) != 0))
 		return PASS;
 	a.xr = a.c.has_ext ? &a.c.x : NULL;
 	uint32_t dip = dst->sin_addr.s_addr;
 	uint16_t dport = dst->sin_port;
-	if (!lookup_waiting(fd, dip, dport, a.self.ip, &a.hip, &a.hport)) {
+	if (!lookup_waiting(fd, dip, dport, a.self.ip, ov6, &a.hip, &a.hport)) {
 		slim_debug("slim: fd %d: %A:%P has no accelerated listener; over the overlay", fd, dip, dport);
 		return fall_back(SLIM_FB_NODIR);
 	}
@@ -825,6 +837,12 @@ static bool ipv4_destination(int fd, const struct sockaddr *sa, socklen_t len,
 		return true;
 	}
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+	int ov6 = IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) ? 0 : slim_ov6_dest(fd, in6, dst4);
+	if (ov6 != 0) {
+		orig->len = sizeof orig->u.in6;
+		memcpy(&orig->u.in6, sa, sizeof orig->u.in6);
+		return ov6 > 0;
+	}
 	if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
 		if (!IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) && !IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) &&
 		    !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))

@@ -182,9 +182,25 @@ static inline uint32_t dir_hash(uint32_t ip, uint16_t port)
 	return h;
 }
 
+/*
+ * Whether a slot (ip already matched) is port's listener and takes the
+ * client: an IPv4 one unless the slot says IPv6 only, an IPv6 one (of the
+ * IPv6 overlay address) if it says so. An IPv6-only slot holds its port
+ * at offset 14 (0 at offset 4: older shims never match it).
+ */
+static inline bool slot_matches(const uint8_t *e, uint16_t port, bool v6)
+{
+	uint16_t flags = ld16(e + 6);
+	if (likely(flags == 0))
+		return ld16(e + 4) == port && !v6;
+	if (ld16((flags & SLIM_DIR_F_NOIPV4) ? e + 14 : e + 4) != port)
+		return false;
+	return v6 ? (flags & SLIM_DIR_F_IPV6) != 0 : (flags & SLIM_DIR_F_NOIPV4) == 0;
+}
+
 /* Reads dst's slot; 1 (found), 0 or SLIM_DIR_PENDING, as slim_dir_lookup. */
-static int probe(const uint8_t *base, uint32_t cap, uint32_t ip, uint16_t port, uint32_t *hip,
-		 uint16_t *hport)
+static int probe(const uint8_t *base, uint32_t cap, uint32_t ip, uint16_t port, bool v6,
+		 uint32_t *hip, uint16_t *hport)
 {
 	uint32_t mask = cap - 1;
 	uint32_t slot = dir_hash(ip, port) & mask;
@@ -195,7 +211,7 @@ static int probe(const uint8_t *base, uint32_t cap, uint32_t ip, uint16_t port, 
 		uint32_t eip = ld32(e);
 		if (eip == 0)
 			return 0;
-		if (eip == ip && ld16(e + 4) == port) {
+		if (eip == ip && slot_matches(e, port, v6)) {
 			*hip = ld32(e + 8);
 			*hport = ld16(e + 12);
 			return *hip == 0 ? 0 : *hport == 0 ? SLIM_DIR_PENDING : 1;
@@ -204,7 +220,7 @@ static int probe(const uint8_t *base, uint32_t cap, uint32_t ip, uint16_t port, 
 	return 0;
 }
 
-int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)
+int slim_dir_lookup_fam(uint32_t ip, uint16_t port, bool v6, uint32_t *hip, uint16_t *hport)
 {
 	refresh();
 	int c = atomic_load_explicit(&cur, memory_order_acquire);
@@ -225,7 +241,7 @@ int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)
 		}
 		uint32_t fip;
 		uint16_t fport;
-		int found = probe(base, maps[c].cap, ip, port, &fip, &fport);
+		int found = probe(base, maps[c].cap, ip, port, v6, &fip, &fport);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(seqp, __ATOMIC_RELAXED) != s1)
 			continue;

@@ -110,7 +110,7 @@ static void out_field(struct out *o, uint64_t v, unsigned int base)
 	out_num(o, v, base);
 }
 
-/* c:FD:COOKIE:LIP:LPORT:PIP:PPORT; */
+/* c:FD:COOKIE:LIP:LPORT:PIP:PPORT[:6]; (:6: shown as IPv6 overlay addresses) */
 static void out_conn_entry(struct out *o, int fd, uint64_t cookie, const struct slim_conn *c)
 {
 	out_ch(o, 'c');
@@ -120,6 +120,10 @@ static void out_conn_entry(struct out *o, int fd, uint64_t cookie, const struct 
 	out_addr(o, c->lip, c->lport);
 	out_ch(o, ':');
 	out_addr(o, c->pip, c->pport);
+	if (c->v6 == SLIM_FORM_OV6) {
+		out_ch(o, ':');
+		out_ch(o, '6');
+	}
 	out_ch(o, ';');
 }
 
@@ -611,10 +615,17 @@ static bool parse_entry(struct parser *ps, struct entry *en)
 	    !parse_num(ps, 16, UINT64_MAX, &en->cookie) || !parse_char(ps, ':'))
 		return false;
 	bool ok;
-	if (en->kind == 'c')
+	if (en->kind == 'c') {
 		ok = parse_addr(ps, &en->conn.lip, &en->conn.lport) && parse_char(ps, ':') &&
 		     parse_addr(ps, &en->conn.pip, &en->conn.pport);
-	else
+		en->conn.v6 = SLIM_FORM_V4;
+		if (ok && *ps->p == ':') { /* ":6": IPv6 overlay addresses */
+			ok = ps->p[1] == '6';
+			if (ok)
+				ps->p += 2;
+			en->conn.v6 = SLIM_FORM_OV6;
+		}
+	} else
 		ok = parse_fd(ps, &en->hidden) && parse_char(ps, ':') &&
 		     parse_num(ps, 16, UINT64_MAX, &en->hcookie) && parse_owner(ps, &en->owner);
 	return ok && (*ps->p == ';' || *ps->p == '\0');
@@ -673,14 +684,17 @@ static void restore_listener(const struct entry *en)
 	uint32_t ip = 0;
 	uint16_t port = 0;
 	a.len = sizeof a.u;
-	if (REAL(getsockname)(en->fd, &a.u.sa, &a.len) == 0)
-		slim_inaddr_v4(&a.u.sa, a.len, &ip, &port);
+	if (REAL(getsockname)(en->fd, &a.u.sa, &a.len) == 0 &&
+	    !slim_inaddr_v4(&a.u.sa, a.len, &ip, &port) && a.u.sa.sa_family == AF_INET6)
+		/* Bound to its IPv6 overlay address: the last 32 bits are the IPv4 one. */
+		memcpy(&ip, &a.u.in6.sin6_addr.s6_addr[12], 4);
 	struct slim_listener *l = slim_listener_new(en->hidden, ip, port);
 	if (l == NULL) {
 		REAL(close)(en->hidden);
 		return;
 	}
 	l->v6 = v6;
+	l->fams = slim_listener_fams_of(en->fd);
 	/* PENDING: armed (listen, PUBLISH) at this image's first accept. */
 	l->backlog = backlog_of(en->fd);
 	/*
@@ -712,7 +726,9 @@ static void restore_entry(const struct entry *en, bool active)
 		return;
 	}
 	struct slim_conn c = en->conn;
-	if (active && slim_ent(en->fd) != NULL && same_socket(en->fd, en->cookie, false, &c.v6)) {
+	bool v6 = false;
+	if (active && slim_ent(en->fd) != NULL && same_socket(en->fd, en->cookie, false, &v6)) {
+		c.v6 = !v6 ? SLIM_FORM_V4 : en->conn.v6 == SLIM_FORM_OV6 ? SLIM_FORM_OV6 : SLIM_FORM_MAPPED;
 		slim_set_conn(en->fd, &c);
 		slim_debug("slim: fd %d: connection %A:%P restored after exec", en->fd,
 			   en->conn.pip, en->conn.pport);

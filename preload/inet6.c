@@ -9,8 +9,9 @@
  * sees the family it made on every call the shim does not wrap
  * (getsockopt(SO_DOMAIN), options at the IPv6 level); the overlay
  * addresses it is shown come v4-mapped, flowinfo and scope id 0, as the
- * kernel would give them. Real IPv6 destinations and IPV6_V6ONLY sockets
- * are left alone: the overlay is IPv4.
+ * kernel would give them. IPv6 destinations outside the IPv6 overlay and
+ * IPV6_V6ONLY sockets that do not use it are left alone
+ * (inet6overlay.c has the IPv6 overlay).
  */
 #include "shim.h"
 
@@ -71,7 +72,7 @@ static const char *const v6_why[SLIM_V6_CASES] = {
 	[SLIM_V6_DEST] = "a connect to an IPv6 address",
 	[SLIM_V6_ONLY] = "an IPV6_V6ONLY socket",
 	[SLIM_V6_BOUND] = "a listener bound to an IPv6 address",
-	[SLIM_V6_SECURE] = "an AF_INET6 socket in secure mode (not guarded yet)",
+	[SLIM_V6_OVERLAY_SECURE] = "an IPv6 overlay address in secure mode (not guarded yet)",
 };
 
 static _Atomic bool v6_said[SLIM_V6_CASES];
@@ -82,6 +83,6 @@ void slim_v6_left_alone(int fd, int why)
 	if (why < 0 || why >= SLIM_V6_CASES || !slim_cfg.debug ||
 	    atomic_exchange_explicit(&v6_said[why], true, memory_order_relaxed))
 		return;
-	slim_log("slim: fd %d: %s is not accelerated (the overlay is IPv4); over the overlay "
-		 "(said once)", fd, v6_why[why]);
+	slim_log("slim: fd %d: %s is not accelerated; over the overlay (said once)", fd,
+		 v6_why[why]);
 }

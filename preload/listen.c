@@ -24,19 +24,33 @@
 #include <unistd.h>
 
 /*
- * The IPv4 address a listener accepts on (INADDR_ANY: all), or false: an
- * AF_INET6 listener that carries no IPv4 (IPV6_V6ONLY, or bound to an
- * IPv6 address) is left alone, said once and counted.
+ * The IPv4 overlay address a listener accepts on (INADDR_ANY: all) and
+ * the clients it takes (*fams, directory flags: 0 for IPv4 only), or
+ * false: an AF_INET6 listener that takes no overlay client the shim can
+ * accelerate (IPV6_V6ONLY or bound to an IPv6 address, without an IPv6
+ * overlay or outside it, or in secure mode) is left alone, said once and
+ * counted.
  */
-static bool listener_v4(int fd, uint32_t *ip, bool *v6)
+static bool listener_v4(int fd, uint32_t *ip, bool *v6, uint16_t *fams)
 {
 	struct slim_inaddr a;
 	uint16_t port;
 	a.len = sizeof a.u;
+	*fams = 0;
 	if (REAL(getsockname)(fd, &a.u.sa, &a.len) != 0)
 		return false;
 	*v6 = a.u.sa.sa_family == AF_INET6;
-	if (!slim_inaddr_v4(&a.u.sa, a.len, ip, &port)) {
+	bool v4 = slim_inaddr_v4(&a.u.sa, a.len, ip, &port);
+	if (*v6 && !IN6_IS_ADDR_V4MAPPED(&a.u.in6.sin6_addr)) {
+		int r = slim_listener_v6(fd, &a.u.in6, ip, fams); /* an IPv6 overlay */
+		if (r > 0)
+			return true;
+		if (r < 0 && (!v4 || slim_v6only(fd))) {
+			slim_v6_left_alone(fd, SLIM_V6_OVERLAY_SECURE);
+			return false;
+		}
+	}
+	if (!v4) {
 		if (*v6 && !IN6_IS_ADDR_LOOPBACK(&a.u.in6.sin6_addr))
 			slim_v6_left_alone(fd, SLIM_V6_BOUND);
 		return false;
@@ -54,7 +68,8 @@ static void try_listen(int fd, int backlog)
 	struct slim_self self;
 	uint32_t ip;
 	bool v6;
-	if (!listener_v4(fd, &ip, &v6))
+	uint16_t fams;
+	if (!listener_v4(fd, &ip, &v6, &fams))
 		goto plain;
 	if (ip != htonl(INADDR_ANY) && (ntohl(ip) >> 24) == 127)
 		goto plain;
@@ -62,10 +77,6 @@ static void try_listen(int fd, int backlog)
 		goto plain;
 	if (ip != htonl(INADDR_ANY) && ip != self.ip)
 		goto plain;
-	if (v6 && self.secure) {
-		slim_v6_left_alone(fd, SLIM_V6_SECURE);
-		goto plain;
-	}
 
 	uint32_t oip;
 	uint16_t oport;
@@ -80,6 +91,7 @@ static void try_listen(int fd, int backlog)
 	}
 	l->backlog = backlog;
 	l->v6 = v6;
+	l->fams = fams;
 	slim_hidden_ref(h, l, 0);
 
 	/* Registrations made before listen(): the app waits for it already. */
@@ -157,21 +169,20 @@ static bool read_preamble(int c, uint8_t pre[SLIM_PREAMBLE_LEN])
 }
 
 /*
- * In secure mode the kernel knows the client for sure (the router checked
- * its SYN's MAC and getpeername reports the overlay address it vouched
- * for); a preamble that names anyone else is a forgery by the client.
+ * In secure mode the kernel knows the client for sure: the router checked
+ * its SYN's MAC, and the address accept() reports is the overlay address
+ * it vouched for (the getpeername4 program rewrites it there too, in the
+ * same call: no getpeername per connection). A preamble that names anyone
+ * else is a forgery by the client.
  */
-static bool peer_matches_kernel(int c, const struct slim_conn *cn)
+static bool peer_matches_kernel(const struct slim_inaddr *peer, const struct slim_conn *cn)
 {
 	struct slim_self self;
 	if (!slim_hello(&self) || !self.secure)
 		return true;
-	struct slim_inaddr peer;
 	uint32_t ip;
 	uint16_t port;
-	peer.len = sizeof peer.u;
-	if (REAL(getpeername)(c, &peer.u.sa, &peer.len) != 0 ||
-	    !slim_inaddr_v4(&peer.u.sa, peer.len, &ip, &port))
+	if (!slim_inaddr_v4(&peer->u.sa, peer->len, &ip, &port))
 		return false;
 	return ip == cn->pip && port == cn->pport;
 }
@@ -195,7 +206,9 @@ static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t
 			errno = EAGAIN;
 			return -1;
 		}
-		int c = REAL(accept4)(h, NULL, NULL, flags);
+		struct slim_inaddr peer;
+		peer.len = sizeof peer.u;
+		int c = REAL(accept4)(h, &peer.u.sa, &peer.len, flags);
 		if (c < 0) {
 			switch (errno) {
 			case EINVAL:
@@ -228,12 +241,19 @@ static int accept_host(struct slim_listener *l, struct sockaddr *addr, socklen_t
 			REAL(close)(c);
 			continue;
 		}
-		if (!peer_matches_kernel(c, &cn)) {
+		if (!peer_matches_kernel(&peer, &cn)) {
 			slim_debug("slim: host connection whose preamble names another client dropped");
 			REAL(close)(c);
 			continue;
 		}
-		cn.v6 = l->v6;
+		int form = slim_accepted_form(l, pre);
+		if (form < 0) {
+			/* A client of the other family (the directory was behind). */
+			slim_debug("slim: host connection of a family the listener does not take dropped");
+			REAL(close)(c);
+			continue;
+		}
+		cn.v6 = (uint8_t)form;
 		slim_set_conn(c, &cn);
 		slim_fill_addr(addr, len, cn.pip, cn.pport, cn.v6);
 		return c;

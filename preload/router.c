@@ -546,11 +546,12 @@ int slim_listen_request(int app_fd, int backlog, uint32_t *ip, uint16_t *port)
 	return h;
 }
 
-bool slim_publish(int host, uint32_t ip, uint16_t port)
+bool slim_publish(int host, uint32_t ip, uint16_t port, uint16_t fams)
 {
 	uint8_t p[8] = {0};
 	memcpy(p, &ip, 4);
 	memcpy(p + 4, &port, 2);
+	memcpy(p + 6, &fams, 2); /* little-endian, as the router reads it */
 	struct slim_reply rep;
 	int err;
 	if (slim_router_call(SLIM_T_PUBLISH, p, sizeof p, host, SLIM_T_OK, &rep, &err) != 0)
@@ -624,6 +625,10 @@ bool slim_hello(struct slim_self *self)
 	s.mask = bits == 0 ? 0 : htonl(~0u << (32 - bits));
 	s.net &= s.mask;
 	s.secure = rep.len >= 10 && (rep.payload[9] & 1) != 0;
+	s.ipv6 = rep.len >= 24 && (rep.payload[9] & 2) != 0;
+	memset(s.v6pfx, 0, sizeof s.v6pfx);
+	if (s.ipv6)
+		memcpy(s.v6pfx, rep.payload + 12, sizeof s.v6pfx);
 	self_info = s;
 	atomic_store_explicit(&hello_state, 1, memory_order_release);
 	slim_debug("slim: overlay address %A, network %A/%u", s.ip, s.net, bits);

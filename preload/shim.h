@@ -12,6 +12,7 @@
  *   directory.c  read-only view of DIR/directory (seqlock reader)
  *   connect.c    socket, bind, setsockopt, connect, getsockname, getpeername
  *   inet6.c      AF_INET6 sockets that carry IPv4 (v4-mapped addresses)
+ *   inet6overlay.c  IPv6 overlay addresses (a /96 plus the IPv4 address)
  *   listen.c     listen, accept, accept4, epoll_ctl
  *   arm.c        clients go to a host listener only once the app is
  *                seen accepting; sendmsg/recvmsg of listeners, shutdown
@@ -231,6 +232,7 @@ struct slim_listener {
 	uint32_t ip;        /* overlay address it was published under (nbo) */
 	uint16_t port;      /* nbo */
 	bool v6;            /* an AF_INET6 listener: so are the host listener and its connections */
+	uint16_t fams;      /* directory flags (SLIM_DIR_F_*): the clients it takes; 0: IPv4 */
 	int backlog;        /* the app's, for the host listener's listen() */
 	pid_t owner;        /* process that asked for it (sends UNLISTEN) */
 	/*
@@ -254,8 +256,13 @@ struct slim_listener {
 struct slim_conn {
 	uint32_t lip, pip;     /* overlay local and peer IP (nbo) */
 	uint16_t lport, pport; /* nbo */
-	bool v6;               /* an AF_INET6 socket: addresses shown v4-mapped */
+	uint8_t v6;            /* SLIM_FORM_*: nonzero for an AF_INET6 socket */
 };
+
+/* How a connection's overlay addresses are shown to the app. */
+#define SLIM_FORM_V4 0     /* sockaddr_in */
+#define SLIM_FORM_MAPPED 1 /* sockaddr_in6, v4-mapped */
+#define SLIM_FORM_OV6 2    /* sockaddr_in6, the IPv6 overlay address */
 
 struct slim_fd {
 	_Atomic uint32_t lock;
@@ -416,7 +423,7 @@ SLIM_HIDDEN int slim_router_call(uint16_t type, const void *payload, uint32_t le
  */
 SLIM_HIDDEN int slim_listen_request(int app_fd, int backlog, uint32_t *ip, uint16_t *port);
 /* PUBLISH: the app is seen accepting from host, which stands for ip:port. */
-SLIM_HIDDEN bool slim_publish(int host, uint32_t ip, uint16_t port);
+SLIM_HIDDEN bool slim_publish(int host, uint32_t ip, uint16_t port, uint16_t fams);
 /*
  * Withdraws a listener from the directory: UNLISTEN with fd (its host
  * listener, or the app's listener when there is none), waiting up to the
@@ -449,6 +456,8 @@ SLIM_HIDDEN void slim_warn_router(const char *why, int err);
 struct slim_self {
 	uint32_t ip, net, mask; /* nbo */
 	bool secure;            /* the router runs in secure mode */
+	bool ipv6;              /* the overlay has IPv6 addresses: v6pfx */
+	uint8_t v6pfx[12];      /* the overlay's IPv6 /96 */
 };
 SLIM_HIDDEN bool slim_hello(struct slim_self *self);
 /* In secure mode a refused connect is EPERM from the kernel's policy
@@ -472,7 +481,13 @@ SLIM_HIDDEN void slim_pool_atfork_child(void);
  * directory.
  */
 #define SLIM_DIR_PENDING 2
-SLIM_HIDDEN int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport);
+/* For a client of the IPv6 overlay address (v6) or of the IPv4 one. */
+SLIM_HIDDEN int slim_dir_lookup_fam(uint32_t ip, uint16_t port, bool v6, uint32_t *hip,
+				    uint16_t *hport);
+static inline int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)
+{
+	return slim_dir_lookup_fam(ip, port, false, hip, hport);
+}
 
 /* ---- preamble ---------------------------------------------------------- */
 
@@ -483,12 +498,12 @@ SLIM_HIDDEN bool slim_preamble_parse(const uint8_t in[SLIM_PREAMBLE_LEN], uint32
 				     uint16_t *cport, uint32_t *sip, uint16_t *sport);
 
 /*
- * Fills a sockaddr_in (v6: a sockaddr_in6 with the v4-mapped address,
- * flowinfo and scope id 0, as the kernel gives) into (addr, *len) with
- * accept/getsockname truncation.
+ * Fills ip:port in form (SLIM_FORM_*: a sockaddr_in, or a sockaddr_in6 with
+ * the v4-mapped or the IPv6 overlay address, flowinfo and scope id 0, as
+ * the kernel gives) into (addr, *len) with accept/getsockname truncation.
  */
 SLIM_HIDDEN void slim_fill_addr(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port,
-				bool v6);
+				int form);
 
 /* ---- AF_INET6 sockets that carry IPv4 (inet6.c) ----------------------- */
 
@@ -519,11 +534,61 @@ enum slim_v6_case {
 	SLIM_V6_DEST = 0,   /* connect to an IPv6 address */
 	SLIM_V6_ONLY,       /* an IPV6_V6ONLY socket */
 	SLIM_V6_BOUND,      /* a listener bound to an IPv6 address */
-	SLIM_V6_SECURE,     /* secure mode does not guard AF_INET6 yet */
+	SLIM_V6_OVERLAY_SECURE, /* an IPv6 overlay address in secure mode */
 	SLIM_V6_CASES,
 };
 /* Counts a fallback (SLIM_FB_IPV6) and says why, the first time, for fd. */
 SLIM_HIDDEN void slim_v6_left_alone(int fd, int why);
+
+/* ---- IPv6 overlay addresses (inet6overlay.c) --------------------------- */
+
+/* Whether a is in self's IPv6 overlay /96; *ip gets its IPv4 overlay address. */
+SLIM_HIDDEN bool slim_ov6_is(const struct slim_self *self, const struct in6_addr *a, uint32_t *ip);
+/* slim_inaddr_set in a SLIM_FORM_*. */
+SLIM_HIDDEN void slim_inaddr_form(struct slim_inaddr *a, uint32_t ip, uint16_t port, int form);
+/*
+ * A connect destination in the IPv6 overlay: 1, its IPv4 twin in dst4; 0:
+ * not one (no IPv6 overlay, another address); -1: one, left alone (secure
+ * mode: said, counted).
+ */
+SLIM_HIDDEN int slim_ov6_dest(int fd, const struct sockaddr_in6 *in6, struct sockaddr_in *dst4);
+/* Whether a (a destination as the app gave it) is a real IPv6 address. */
+SLIM_HIDDEN bool slim_inaddr_is_ov6(const struct slim_inaddr *a);
+/* Sets the preamble's flag: the client connected to the IPv6 address. */
+SLIM_HIDDEN void slim_preamble_mark_ov6(uint8_t pre[SLIM_PREAMBLE_LEN]);
+/* The SLIM_FORM_* of a connection accepted from l with preamble pre; -1:
+ * l does not take clients of that family (the host connection is dropped). */
+SLIM_HIDDEN int slim_accepted_form(const struct slim_listener *l,
+				   const uint8_t pre[SLIM_PREAMBLE_LEN]);
+/*
+ * An AF_INET6 listener bound to :: or to the container's own IPv6 overlay
+ * address: 1 if it takes IPv6 overlay clients (*ip: INADDR_ANY or the
+ * IPv4 overlay address, *fams its directory flags), 0 if there is no
+ * IPv6 overlay or in6 is another address, -1 in secure mode.
+ */
+SLIM_HIDDEN int slim_listener_v6(int fd, const struct sockaddr_in6 *in6, uint32_t *ip,
+				 uint16_t *fams);
+/*
+ * The directory flags of a listening fd from its own facts (an exec'd or
+ * received listener), without asking the router: the router drops them
+ * where there is no IPv6 overlay (PUBLISH).
+ */
+SLIM_HIDDEN uint16_t slim_listener_fams_of(int fd);
+/*
+ * slim_inaddr_v4, and an address of the IPv6 overlay (*ip: its IPv4 twin;
+ * not in secure mode): what a bind of an AF_INET6 socket keeps a candidate.
+ */
+SLIM_HIDDEN bool slim_inaddr_v4_or_ov6(const struct sockaddr *sa, socklen_t len, uint32_t *ip,
+				       uint16_t *port);
+/*
+ * An AF_INET6 socket bound to an address of the other family than its
+ * destination (an IPv6 overlay one, ov6, or a v4-mapped one): the kernel
+ * refuses that connect, so the shim leaves it to the kernel.
+ */
+SLIM_HIDDEN bool slim_bound_other_family(int fd, bool ov6);
+/* An option the app set that its host socket does not take (IPV6_V6ONLY:
+ * the host socket carries IPv4). */
+SLIM_HIDDEN bool slim_opt_host_skips(const struct slim_opt *o);
 
 /* ---- exec (exec.c) ------------------------------------------------------ */
 

@@ -50,6 +50,7 @@ enum {
 #define SLIM_PREAMBLE_MAGIC 0x504d4c53u
 #define SLIM_PREAMBLE_VERSION 1
 #define SLIM_PREAMBLE_LEN 20
+#define SLIM_PREAMBLE_F_IPV6 1
 
 /* Directory table (docs/protocol.md §2): header, then slots */
 #define SLIM_DIR_MAGIC 0x444d4c53u
@@ -57,5 +58,7 @@ enum {
 #define SLIM_DIR_HDR 64
 #define SLIM_DIR_SLOT 16
 #define SLIM_DIR_REPLACED 28
+#define SLIM_DIR_F_IPV6 1
+#define SLIM_DIR_F_NOIPV4 2
 
 #endif

@@ -25,6 +25,9 @@ type clusterCache struct {
 	// Listeners are the other hosts' listeners by underlay address, as
 	// overlay and host address pairs.
 	Listeners map[netip.Addr][][2]netip.AddrPort `json:"listeners"`
+	// Flags are the listeners' directory flags, in the same order, for
+	// the hosts that have any (IPv6 overlay addresses).
+	Flags map[netip.Addr][]uint16 `json:"flags,omitempty"`
 }
 
 const clusterCacheVersion = 1
@@ -40,10 +43,19 @@ func newClusterCache(revision int64, claims []cluster.Claim, remote map[netip.Ad
 	c := &clusterCache{Version: clusterCacheVersion, Revision: revision, Claims: claims, Listeners: map[netip.Addr][][2]netip.AddrPort{}}
 	for host, ms := range remote {
 		pairs := make([][2]netip.AddrPort, len(ms))
+		flags := make([]uint16, len(ms))
+		flagged := false
 		for i, m := range ms {
 			pairs[i] = [2]netip.AddrPort{m.Overlay, m.Host}
+			flags[i], flagged = m.Flags, flagged || m.Flags != 0
 		}
 		c.Listeners[host] = pairs
+		if flagged {
+			if c.Flags == nil {
+				c.Flags = map[netip.Addr][]uint16{}
+			}
+			c.Flags[host] = flags
+		}
 	}
 	return c
 }
@@ -119,8 +131,12 @@ func (c *clusterCache) remote() map[netip.Addr][]protocol.Mapping {
 	out := make(map[netip.Addr][]protocol.Mapping, len(c.Listeners))
 	for host, pairs := range c.Listeners {
 		ms := make([]protocol.Mapping, len(pairs))
+		flags := c.Flags[host]
 		for i, p := range pairs {
 			ms[i] = protocol.Mapping{Overlay: p[0], Host: p[1]}
+			if len(flags) == len(pairs) {
+				ms[i].Flags = flags[i]
+			}
 		}
 		out[host] = ms
 	}

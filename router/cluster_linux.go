@@ -261,7 +261,7 @@ func (r *Router) publishToCluster(ctx context.Context, link *ClusterLink) {
 func toMappings(ls []cluster.Listener) []protocol.Mapping {
 	ms := make([]protocol.Mapping, len(ls))
 	for i, l := range ls {
-		ms[i] = protocol.Mapping{Overlay: l.Overlay, Host: l.Host}
+		ms[i] = protocol.Mapping{Overlay: l.Overlay, Host: l.Host, Flags: l.Flags}
 	}
 	return ms
 }
@@ -272,7 +272,7 @@ func toListeners(ms []protocol.Mapping) []cluster.Listener {
 		if m.Host.Port() == 0 {
 			continue // pending (its app not yet seen accepting): not published
 		}
-		ls = append(ls, cluster.Listener{Overlay: m.Overlay, Host: m.Host})
+		ls = append(ls, cluster.Listener{Overlay: m.Overlay, Host: m.Host, Flags: m.Flags})
 	}
 	return ls
 }

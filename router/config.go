@@ -23,6 +23,10 @@ type Config struct {
 	// Overlay is the overlay CIDR and HostBits the size of a host subnet.
 	Overlay  string `json:"overlay"`
 	HostBits int    `json:"host_bits"`
+	// OverlayIPv6, a /96 such as 2001:2::/96, gives containers IPv6
+	// overlay addresses too: the prefix with their IPv4 overlay address
+	// as the last 32 bits (docs/overlay.md). Empty: IPv4 only.
+	OverlayIPv6 string `json:"overlay_ipv6,omitempty"`
 	// Hosts lists every host of the cluster; Self is this router's index.
 	Hosts []HostConfig `json:"hosts"`
 	Self  int          `json:"self"`
@@ -153,6 +157,11 @@ func (c Config) plan(pendingSubnet bool) (overlay.Plan, error) {
 	cfg, err := overlay.ParseConfig(c.Overlay, c.HostBits)
 	if err != nil {
 		return overlay.Plan{}, err
+	}
+	if c.OverlayIPv6 != "" {
+		if cfg.IPv6, err = overlay.ParseIPv6Prefix("overlay_ipv6", c.OverlayIPv6); err != nil {
+			return overlay.Plan{}, err
+		}
 	}
 	plan := overlay.Plan{Config: cfg}
 	if len(c.Hosts) == 0 {

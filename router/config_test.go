@@ -53,9 +53,18 @@ func TestLoadConfigMessages(t *testing.T) {
 		{"gateway", [2]string{`"198.19.1.3"`, `"198.19.1.1"`}, "container db: addr 198.19.1.1 is the host's gateway"},
 		{"broadcast", [2]string{`"198.19.1.3"`, `"198.19.1.255"`}, "container db: addr 198.19.1.255 is the broadcast address of subnet 198.19.1.0/24"},
 		{"secure without key", [2]string{`"key_file": "/etc/slim/cluster.key"`, `"secure": true`}, "secure mode needs a cluster key: set key_file"},
+		{"IPv6 not a /96", [2]string{`"host_bits": 24`, `"host_bits": 24, "overlay_ipv6": "2001:2::/64"`}, `overlay_ipv6 "2001:2::/64": must be a /96`},
+		{"IPv6 not a prefix", [2]string{`"host_bits": 24`, `"host_bits": 24, "overlay_ipv6": "2001:2::"`}, `overlay_ipv6 "2001:2::" is not a prefix such as 2001:2::/96`},
+		{"IPv6 given IPv4", [2]string{`"host_bits": 24`, `"host_bits": 24, "overlay_ipv6": "198.19.0.0/16"`}, `overlay_ipv6 "198.19.0.0/16": not an IPv6 prefix`},
 	}
 	if _, err := LoadConfig(writeConfig(t, goodConfig)); err != nil {
 		t.Fatalf("the good configuration: %v", err)
+	}
+	withIPv6 := strings.Replace(goodConfig, `"host_bits": 24`, `"host_bits": 24, "overlay_ipv6": "2001:2::/96"`, 1)
+	if c, err := LoadConfig(writeConfig(t, withIPv6)); err != nil {
+		t.Fatalf("a configuration with overlay_ipv6: %v", err)
+	} else if plan, err := c.Plan(); err != nil || plan.Config.IPv6.String() != "2001:2::/96" {
+		t.Fatalf("its plan: %v, %v", plan.Config.IPv6, err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

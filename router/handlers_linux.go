@@ -84,7 +84,7 @@ func (r *Router) hello(c *container, payload []byte) (protocol.Message, []int, e
 	if len(payload) != 0 {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "HELLO carries no payload")
 	}
-	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR, Secure: r.mode.isSecure()}
+	h := protocol.Hello{Addr: c.Addr, Overlay: r.plan.Config.CIDR, Secure: r.mode.isSecure(), IPv6: r.plan.Config.IPv6}
 	return protocol.Message{Type: protocol.TypeHelloOK, Payload: h.Encode()}, nil, nil
 }
 
@@ -95,9 +95,6 @@ func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, er
 	n, family, err := protocol.PoolRequest(payload)
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
-	}
-	if family == protocol.PoolInet6 && r.mode.isSecure() {
-		return protocol.Message{}, nil, refuse(unix.EAFNOSUPPORT, "POOL: secure mode does not guard AF_INET6 host sockets yet")
 	}
 	granted, held := c.pool.reserve(n, time.Now())
 	if granted == 0 {
@@ -132,9 +129,6 @@ func (r *Router) newPoolSockets(c *container, n, family int) ([]int, []uint64, e
 			return fail(refuse(unix.ENOBUFS, "%v", err))
 		}
 		fds = append(fds, fd)
-		if err := r.mode.markPool(c, fd); err != nil {
-			return fail(refuse(unix.ENOBUFS, "%v", err))
-		}
 		cookie, err := socketCookie(fd)
 		if err == nil {
 			err = c.pool.witness.add(fd, cookie)
@@ -143,6 +137,10 @@ func (r *Router) newPoolSockets(c *container, n, family int) ([]int, []uint64, e
 			return fail(refuse(unix.ENOBUFS, "%v: %v", errNoWitness, err))
 		}
 		cookies = append(cookies, cookie)
+	}
+	// Marked before any is handed out, all in one go (secure mode).
+	if err := r.mode.markPool(c, fds, cookies); err != nil {
+		return fail(refuse(unix.ENOBUFS, "%v", err))
 	}
 	return fds, cookies, nil
 }
@@ -155,7 +153,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
 	}
-	overlayAddr, appCookie, family, err := r.checkAppListener(c, app)
+	overlayAddr, appCookie, family, flags, err := r.checkAppListener(c, app)
 	if err != nil {
 		return protocol.Message{}, nil, err
 	}
@@ -163,7 +161,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 		mark: func(fd int) error { return r.mode.markListener(fd, overlayAddr) }}
 	if v, err := unix.GetsockoptInt(app, unix.SOL_SOCKET, unix.SO_REUSEPORT); err == nil && v == 1 {
 		spec.reusePort = true
-		if group, ok := r.listeners.reuseGroup(overlayAddr, family); ok {
+		if group, ok := r.listeners.reuseGroup(overlayAddr, family, flags); ok {
 			spec.addr = group
 		}
 	}
@@ -177,7 +175,7 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 		return protocol.Message{}, nil, refuse(unix.ENOBUFS, "host listener cookie: %v", err)
 	}
 	// Pending until the shim sees the app accept from it (PUBLISH).
-	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, Family: family, AppCookie: appCookie, HostCookie: hostCookie, ReusePort: spec.reusePort, Added: time.Now(), Pending: true})
+	r.listeners.add(listener{Container: c.Name, Overlay: overlayAddr, Host: host, Family: family, Flags: flags, AppCookie: appCookie, HostCookie: hostCookie, ReusePort: spec.reusePort, Added: time.Now(), Pending: true})
 	r.publish()
 	// listen() returns once the peers' shims can find the listener, so a
 	// client told about it at once (netperf's data port) is accelerated.
@@ -193,16 +191,14 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 // An AF_INET6 socket qualifies when it carries IPv4: bound to :: without
 // IPV6_V6ONLY, or to c's address v4-mapped; its host listener is then an
 // AF_INET6 one too, so accepted connections have the family the app made.
-func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64, int, error) {
-	fail := func(errno unix.Errno, format string, args ...any) (netip.AddrPort, uint64, int, error) {
-		return netip.AddrPort{}, 0, 0, refuse(errno, "LISTEN: "+format, args...)
+// With an IPv6 overlay, IPv6-only ones qualify as well (appListenerBind).
+func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64, int, uint16, error) {
+	fail := func(errno unix.Errno, format string, args ...any) (netip.AddrPort, uint64, int, uint16, error) {
+		return netip.AddrPort{}, 0, 0, 0, refuse(errno, "LISTEN: "+format, args...)
 	}
 	family, err := checkTCPListener(fd)
 	if err != nil {
 		return fail(unix.EINVAL, "%v", err)
-	}
-	if family == unix.AF_INET6 && r.mode.isSecure() {
-		return fail(unix.EAFNOSUPPORT, "secure mode does not guard AF_INET6 listeners yet")
 	}
 	ns, err := r.netnsOfSocket(fd)
 	if err != nil {
@@ -211,7 +207,7 @@ func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64,
 	if ns != c.Netns {
 		return fail(unix.EPERM, "the socket does not belong to container %s", c.Name)
 	}
-	bound, err := appListenerAddr(fd)
+	bound, flags, err := r.appListenerBind(fd, c)
 	if err != nil {
 		return fail(unix.EINVAL, "%v", err)
 	}
@@ -222,7 +218,7 @@ func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64,
 	if err != nil {
 		return fail(unix.EINVAL, "%v", err)
 	}
-	return netip.AddrPortFrom(c.Addr, bound.Port()), cookie, family, nil
+	return netip.AddrPortFrom(c.Addr, bound.Port()), cookie, family, flags, nil
 }
 
 // unlisten withdraws a container's listener. The shim sends the host

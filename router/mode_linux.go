@@ -26,8 +26,9 @@ type mode interface {
 	// enroll answers an ENROLL whose shape was checked.
 	enroll(who caller, req request) (protocol.Message, error)
 	// markPool and markListener record what a host socket is for before
-	// it is handed out.
-	markPool(c *container, fd int) error
+	// it is handed out (markPool: a batch of pool sockets, with their
+	// cookies).
+	markPool(c *container, fds []int, cookies []uint64) error
 	markListener(fd int, overlay netip.AddrPort) error
 	// listenerFor says whether host listener fd was made for the overlay
 	// listener a shim names (PUBLISH).
@@ -70,7 +71,7 @@ func (plainMode) enroll(caller, request) (protocol.Message, error) {
 	return protocol.Message{Type: protocol.TypeOK}, nil
 }
 
-func (plainMode) markPool(*container, int) error                     { return nil }
+func (plainMode) markPool(*container, []int, []uint64) error         { return nil }
 func (plainMode) markListener(int, netip.AddrPort) error             { return nil }
 func (plainMode) listenerFor(int, netip.AddrPort) bool               { return true }
 func (plainMode) setRoutes([]directory.Entry)                        {}

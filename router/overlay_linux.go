@@ -56,6 +56,11 @@ func EnsureOverlay(config Config) ([]string, error) {
 	if on {
 		changes = append(changes, "turned on IPv4 forwarding (net.ipv4.ip_forward=1)")
 	}
+	if plan.Config.HasIPv6() {
+		if err := overlay.EnableIPv6Forwarding("/proc/sys"); err != nil {
+			return changes, fmt.Errorf("overlay: the host must forward IPv6 between %s and %s: %w", overlay.BridgeName, overlay.VXLANName, err)
+		}
+	}
 	return changes, nil
 }
 

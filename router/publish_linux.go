@@ -31,11 +31,14 @@ func (r *Router) publishListener(c *container, payload []byte, host int) (protoc
 	if !r.mode.listenerFor(host, p.Overlay) {
 		return protocol.Message{}, nil, refuse(unix.EPERM, "PUBLISH: the host listener was not made for %v", p.Overlay)
 	}
+	if family != unix.AF_INET6 || !r.plan.Config.HasIPv6() || r.mode.isSecure() {
+		p.Flags = 0 // no IPv6 overlay clients here: the shim's flags say what the socket would take
+	}
 	now := time.Now()
 	found, published := r.listeners.seen(cookie, now)
 	if !found {
 		reusePort, _ := unix.GetsockoptInt(host, unix.SOL_SOCKET, unix.SO_REUSEPORT)
-		r.listeners.add(listener{Container: c.Name, Overlay: p.Overlay, Host: bound, Family: family, HostCookie: cookie, ReusePort: reusePort == 1, Added: now, Seen: now})
+		r.listeners.add(listener{Container: c.Name, Overlay: p.Overlay, Host: bound, Family: family, Flags: p.Flags, HostCookie: cookie, ReusePort: reusePort == 1, Added: now, Seen: now})
 		published = true
 	}
 	if published {

@@ -26,7 +26,9 @@ type listener struct {
 	HostCookie uint64         `json:"host_cookie"`      // the host listener handed to it
 	ReusePort  bool           `json:"reuse_port"`       // part of an SO_REUSEPORT group
 	Family     int            `json:"family,omitempty"` // of the host listener: AF_INET6 for an app's AF_INET6 listener (v4-mapped); 0: AF_INET
-	Added      time.Time      `json:"added"`
+	// Flags: the clients it takes (directory.FlagIPv6, FlagNoIPv4); 0: IPv4 ones.
+	Flags uint16    `json:"flags,omitempty"`
+	Added time.Time `json:"added"`
 	// Pending: no shim has said yet that the app accepts from it
 	// (PUBLISH). The directory lists it without a host port: clients wait
 	// a little for it, then use the overlay.
@@ -42,6 +44,16 @@ func (l listener) published() netip.AddrPort {
 		return netip.AddrPortFrom(l.Host.Addr(), 0)
 	}
 	return l.Host
+}
+
+// key is the listener's place in the registry: its overlay address, but
+// an IPv6-only listener's v4-mapped, so that it and an IPv4 listener on
+// the same port (nginx's "listen 80; listen [::]:80") both have one.
+func (l listener) key() netip.AddrPort {
+	if l.Flags&directory.FlagNoIPv4 != 0 {
+		return netip.AddrPortFrom(netip.AddrFrom16(l.Overlay.Addr().As16()), l.Overlay.Port())
+	}
+	return l.Overlay
 }
 
 // since is when the listener was last known to be wanted: added or seen.
@@ -84,11 +96,11 @@ func (g *registry) notify() {
 func (g *registry) add(l listener) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	group := g.local[l.Overlay]
+	group := g.local[l.key()]
 	if len(group) > 0 && l.ReusePort && group[0].ReusePort && group[0].Host == l.Host {
-		g.local[l.Overlay] = append(group, l)
+		g.local[l.key()] = append(group, l)
 	} else {
-		g.local[l.Overlay] = []listener{l}
+		g.local[l.key()] = []listener{l}
 	}
 	g.notify()
 }
@@ -119,10 +131,10 @@ func (g *registry) seen(hostCookie uint64, now time.Time) (found, published bool
 // reuseGroup returns the host address of an overlay address's SO_REUSEPORT
 // group of host listeners of family, if it has one (the kernel groups
 // sockets of one family only).
-func (g *registry) reuseGroup(overlay netip.AddrPort, family int) (netip.AddrPort, bool) {
+func (g *registry) reuseGroup(overlay netip.AddrPort, family int, flags uint16) (netip.AddrPort, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, l := range g.local[overlay] {
+	for _, l := range g.local[listener{Overlay: overlay, Flags: flags}.key()] {
 		if l.ReusePort && l.family() == hostFamily(family) {
 			return l.Host, true
 		}
@@ -206,8 +218,8 @@ func (g *registry) localMappings() ([]protocol.Mapping, uint64, <-chan struct{})
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ms := make([]protocol.Mapping, 0, len(g.local))
-	for overlay, group := range g.local {
-		ms = append(ms, protocol.Mapping{Overlay: overlay, Host: groupHost(group)})
+	for _, group := range g.local {
+		ms = append(ms, protocol.Mapping{Overlay: group[0].Overlay, Host: groupHost(group), Flags: group[0].Flags})
 	}
 	slices.SortFunc(ms, func(a, b protocol.Mapping) int { return a.Overlay.Compare(b.Overlay) })
 	return ms, g.version, g.changed
@@ -225,12 +237,12 @@ func (g *registry) entries() []directory.Entry {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var es []directory.Entry
-	for overlay, group := range g.local {
-		es = append(es, directory.Entry{Overlay: overlay, Host: groupHost(group)})
+	for _, group := range g.local {
+		es = append(es, directory.Entry{Overlay: group[0].Overlay, Host: groupHost(group), Flags: group[0].Flags})
 	}
 	for _, ms := range g.remote {
 		for _, m := range ms {
-			es = append(es, directory.Entry(m))
+			es = append(es, directory.Entry{Overlay: m.Overlay, Host: m.Host, Flags: m.Flags})
 		}
 	}
 	return es
@@ -242,13 +254,13 @@ func (g *registry) directoryView() census.DirectoryView {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	v := census.DirectoryView{LocalByHost: map[netip.AddrPort]census.Listener{}, OverlayOf: map[netip.AddrPort]netip.AddrPort{}}
-	for overlay, group := range g.local {
+	for _, group := range g.local {
 		for _, l := range group {
 			if _, ok := v.LocalByHost[l.Host]; !ok {
 				v.LocalByHost[l.Host] = census.Listener{Container: l.Container, Overlay: l.Overlay}
 			}
 		}
-		v.OverlayOf[group[0].Host] = overlay
+		v.OverlayOf[group[0].Host] = group[0].Overlay
 	}
 	for _, ms := range g.remote {
 		for _, m := range ms {

@@ -81,14 +81,14 @@ func TestRegistryReusePortGroup(t *testing.T) {
 	g := newRegistry()
 	overlayAddr := netip.MustParseAddrPort("198.19.1.2:80")
 	host := netip.MustParseAddrPort("198.18.0.1:40000")
-	if _, ok := g.reuseGroup(overlayAddr, afInet); ok {
+	if _, ok := g.reuseGroup(overlayAddr, afInet, 0); ok {
 		t.Fatal("empty registry has a group")
 	}
 	g.add(listener{Overlay: overlayAddr, Host: host, HostCookie: 1, ReusePort: true})
-	if got, ok := g.reuseGroup(overlayAddr, afInet); !ok || got != host {
+	if got, ok := g.reuseGroup(overlayAddr, afInet, 0); !ok || got != host {
 		t.Fatalf("reuseGroup = %v, %v", got, ok)
 	}
-	if _, ok := g.reuseGroup(overlayAddr, afInet6); ok {
+	if _, ok := g.reuseGroup(overlayAddr, afInet6, 0); ok {
 		t.Fatal("an AF_INET6 listener joins an AF_INET SO_REUSEPORT group (the kernel refuses)")
 	}
 	g.add(listener{Overlay: overlayAddr, Host: host, HostCookie: 2, ReusePort: true})

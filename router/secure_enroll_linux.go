@@ -85,7 +85,7 @@ func (s *secureMode) checkEnrolled(who caller, t protocol.Type) error {
 	}
 	pid := int(who.PID)
 	want := s.cgroups.ContainerDir(who.Container.Name)
-	got, err := secure.ProcessCgroup(pid)
+	got, err := s.cgroups.ProcessDir(pid)
 	if err != nil {
 		return fmt.Errorf("secure mode: process %d: %w", pid, err)
 	}

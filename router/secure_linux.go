@@ -144,7 +144,7 @@ func (r *Router) takeOver(s *secureMode) error {
 // guards the containers whose cgroups an earlier router made.
 func (r *Router) configureSecure(s *secureMode) error {
 	k0, k1 := r.clusterKey.SynKey()
-	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR,
+	settings := secure.Settings{RouterCgroup: s.cgroups.RouterID, K0: k0, K1: k1, Overlay: r.plan.Config.CIDR, OverlayIPv6: r.plan.Config.IPv6,
 		BindPortMin: s.ports.lo, BindPortMax: s.ports.hi}
 	if err := s.datapath.Configure(settings); err != nil {
 		return err
@@ -175,9 +175,14 @@ func (s *secureMode) mark(fd int, kind uint32, owner netip.AddrPort) error {
 	return s.datapath.SetSocket(fd, kind, owner)
 }
 
-// markPool marks a pool socket as the container's.
-func (s *secureMode) markPool(c *container, fd int) error {
-	return s.mark(fd, secure.KindPool, netip.AddrPortFrom(c.Addr, 0))
+// markPool marks a batch of pool sockets as the container's.
+func (s *secureMode) markPool(c *container, fds []int, cookies []uint64) error {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.stopped {
+		return errors.New("secure mode: the router is stopping")
+	}
+	return s.datapath.SetPoolSockets(fds, cookies, c.Addr)
 }
 
 // markListener marks a host listener (before it listens) as standing for

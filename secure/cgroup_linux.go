@@ -159,17 +159,15 @@ func movePID(dir string, pid int) error {
 	return nil
 }
 
-// ProcessCgroup is the cgroup v2 directory of process pid.
-func ProcessCgroup(pid int) (string, error) {
-	root, err := Cgroup2Mount()
-	if err != nil {
-		return "", err
-	}
+// ProcessDir is the cgroup v2 directory of process pid, under the mount
+// found when the router's cgroups were made: the mount table is not read
+// again at every POOL and LISTEN that secure mode checks (checkEnrolled).
+func (c *Cgroups) ProcessDir(pid int) (string, error) {
 	rel, err := cgroupOf(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, rel), nil
+	return filepath.Join(c.root, rel), nil
 }
 
 // currentCgroup is this process's cgroup v2 path ("0::/path" in

@@ -61,6 +61,12 @@ func (d *Datapath) routerPrograms() []routerProgram {
 		{"sockops", ebpf.AttachCGroupSockOps, p.SlimSockops},
 		{"ingress", ebpf.AttachCGroupInetIngress, p.SlimIngress},
 		{"sock_release", ebpf.AttachCgroupInetSockRelease, p.SlimSockRelease},
+		// AF_INET6 host sockets (v4-mapped): the same guards.
+		{"connect6", ebpf.AttachCGroupInet6Connect, p.SlimConnect6},
+		{"bind6", ebpf.AttachCGroupInet6Bind, p.SlimBind6},
+		{"getsockname6", ebpf.AttachCgroupInet6GetSockname, p.SlimGetsockname6},
+		{"getpeername6", ebpf.AttachCgroupInet6GetPeername, p.SlimGetpeername6},
+		{"ingress6", ebpf.AttachCGroupInetIngress, p.SlimIngress6},
 	}
 }
 

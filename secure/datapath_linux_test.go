@@ -167,3 +167,56 @@ func TestIntegrationRuleListsAllOrNothing(t *testing.T) {
 		t.Error("no list in force after InstallRules")
 	}
 }
+
+// TestIntegrationSetPoolSocketsMarksAndTracksTheBatch: a batch of pool
+// sockets marked at once (one batch update of the open sockets) is each
+// marked as the owner's pool socket and counted open until each closes.
+func TestIntegrationSetPoolSocketsMarksAndTracksTheBatch(t *testing.T) {
+	c, pins := enterTestRouterCgroup(t)
+	d, err := Load(pins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Remove()
+	if err := d.Configure(Settings{RouterCgroup: c.RouterID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AttachRouter(c.RouterDir(), c.RouterID); err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	var cookies []uint64
+	for range 3 {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cookie, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_COOKIE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds, cookies = append(fds, fd), append(cookies, cookie)
+	}
+	if err := d.SetPoolSockets(fds, cookies, netip.MustParseAddr("198.19.1.2")); err != nil {
+		t.Fatal(err)
+	}
+	if n := liveSockets(t, d); n != 3 {
+		t.Errorf("%d live sockets, want the 3 marked", n)
+	}
+	for _, fd := range fds {
+		var st struct {
+			Kind, SelfIP, PeerIP uint32
+			SelfPort, PeerPort   uint16
+		}
+		if err := d.objs.SlimSocks.Lookup(int32(fd), &st); err != nil || st.Kind != KindPool || st.SelfIP != be32(netip.MustParseAddr("198.19.1.2")) {
+			t.Errorf("socket %d: state %+v, %v; want a pool socket of 198.19.1.2", fd, st, err)
+		}
+	}
+	unix.Close(fds[0])
+	if n := liveSockets(t, d); n != 2 {
+		t.Errorf("%d live sockets after one closed, want 2", n)
+	}
+	for _, fd := range fds[1:] {
+		unix.Close(fd)
+	}
+}

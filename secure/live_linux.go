@@ -1,6 +1,7 @@
 package secure
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -21,6 +22,30 @@ func (d *Datapath) trackSocket(fd int) error {
 	}
 	if err := d.objs.SlimLive.Update(cookie, uint8(1), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("secure mode: tracking the socket: %w", err)
+	}
+	return nil
+}
+
+// trackCookies records host sockets the router made, by cookie, in one
+// batch.
+func (d *Datapath) trackCookies(cookies []uint64) error {
+	if len(cookies) == 0 {
+		return nil
+	}
+	ones := make([]uint8, len(cookies))
+	for i := range ones {
+		ones[i] = 1
+	}
+	_, err := d.objs.SlimLive.BatchUpdate(cookies, ones, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)})
+	if errors.Is(err, ebpf.ErrNotSupported) { // no batch operations: one at a time
+		for _, cookie := range cookies {
+			if err = d.objs.SlimLive.Update(cookie, uint8(1), ebpf.UpdateAny); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("secure mode: tracking the sockets: %w", err)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 // Kinds of socket the programs know (enum slim_kind in secure.c).
 const (
 	KindPool     = 1 // pool socket, not yet connected
-	kindConnect  = 2 // set by the connect4 program
+	kindConnect  = 2 // set by the connect4 (connect6) program
 	KindListener = 3 // host listener (and what it accepts)
 )
 
@@ -28,6 +28,9 @@ type Settings struct {
 	RouterCgroup uint64 // cgroup id of the router: its calls pass
 	K0, K1       uint64 // SipHash key of the SYN MAC
 	Overlay      netip.Prefix
+	// OverlayIPv6 is the IPv6 overlay's /96 (zero: none): connects to
+	// its addresses get the policy of the IPv4 address they carry.
+	OverlayIPv6 netip.Prefix
 	// BindPortMin..BindPortMax are the ports a container may bind a fresh
 	// pool socket to (the port its app bound); 0 refuses every bind.
 	BindPortMin, BindPortMax uint16
@@ -42,7 +45,7 @@ type BPFRule struct {
 }
 
 // Conn is an accelerated connection a container made, as connect4
-// recorded it in the socket's state.
+// (connect6 for an AF_INET6 socket) recorded it in the socket's state.
 type Conn struct {
 	Src netip.Addr
 	Dst netip.AddrPort
@@ -83,6 +86,19 @@ func netAndMask(p netip.Prefix) (net, mask uint32) {
 	return be32(p.Masked().Addr()) & mask, mask
 }
 
+// prefix96 is an IPv6 /96 as the programs compare it: three words in
+// network byte order; zero for none.
+func prefix96(p netip.Prefix) (words [3]uint32) {
+	if !p.IsValid() || !p.Addr().Is6() {
+		return words
+	}
+	b := p.Masked().Addr().As16()
+	for i := range words {
+		words[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return words
+}
+
 // Configure writes the settings every program reads.
 func (d *Datapath) Configure(s Settings) error {
 	var cur prebuilt.SecureSlimConfig
@@ -93,6 +109,7 @@ func (d *Datapath) Configure(s Settings) error {
 	cur.RouterCgroup, cur.K0, cur.K1 = s.RouterCgroup, s.K0, s.K1
 	cur.OverlayNet, cur.OverlayMask = netAndMask(s.Overlay)
 	cur.BindPortMin, cur.BindPortMax = s.BindPortMin, s.BindPortMax
+	cur.Overlay6 = prefix96(s.OverlayIPv6)
 	return d.objs.SlimSettings.Update(zero, cur, ebpf.UpdateAny)
 }
 
@@ -105,6 +122,20 @@ func (d *Datapath) SetSocket(fd int, kind uint32, owner netip.AddrPort) error {
 		return fmt.Errorf("secure mode: socket state: %w", err)
 	}
 	return d.trackSocket(fd)
+}
+
+// SetPoolSockets is SetSocket for a batch of pool sockets of one owner,
+// whose cookies the caller read: one socket-state update per socket, and
+// one batch update of the open sockets for them all (a POOL's 32 sockets
+// cost 33 map updates, not 64, and no SO_COOKIE of its own).
+func (d *Datapath) SetPoolSockets(fds []int, cookies []uint64, owner netip.Addr) error {
+	v := prebuilt.SecureSlimSk{Kind: KindPool, SelfIp: be32(owner)}
+	for _, fd := range fds {
+		if err := d.objs.SlimSocks.Update(int32(fd), v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("secure mode: socket state: %w", err)
+		}
+	}
+	return d.trackCookies(cookies)
 }
 
 // ListenerOf returns the overlay address a host listener was marked with

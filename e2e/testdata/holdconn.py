@@ -5,6 +5,10 @@ server PORT: accepts connections, echoes, and prints "SERVER CLOSED <peer>
 then sends a byte every 5 ms and reads its echo until the connection ends;
 prints "CLIENT CLOSED <errno name> <CLOCK_MONOTONIC ns>" and exits. Every
 wait is bounded (30 s in all).
+
+With HOLD_INET6=1 the sockets are AF_INET6 ones carrying IPv4: the server
+listens on :: (dual-stack), the client connects to ::ffff:HOST; peers are
+printed as the IPv4 address they stand for.
 """
 import errno
 import os
@@ -14,10 +18,15 @@ import threading
 import time
 
 
+INET6 = os.environ.get("HOLD_INET6") == "1"
+
+
 def serve(port):
-    ls = socket.socket()
+    ls = socket.socket(socket.AF_INET6 if INET6 else socket.AF_INET)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("0.0.0.0", port))
+    if INET6:
+        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    ls.bind(("::" if INET6 else "0.0.0.0", port))
     ls.listen(16)
     print("LISTENING", flush=True)
     ls.settimeout(30)
@@ -37,12 +46,13 @@ def echo(conn, peer):
             conn.sendall(data)
     except OSError as e:
         reason = errno.errorcode.get(e.errno, str(e))
-    print("SERVER CLOSED %s:%d %s" % (peer[0], peer[1], reason), flush=True)
+    host = peer[0][len("::ffff:"):] if peer[0].startswith("::ffff:") else peer[0]
+    print("SERVER CLOSED %s:%d %s" % (host, peer[1], reason), flush=True)
 
 
 def client(host, port):
     try:
-        conn = socket.create_connection((host, port), timeout=5)
+        conn = socket.create_connection(("::ffff:" + host if INET6 else host, port), timeout=5)
     except OSError as e:
         print("CONNECT FAILED %s" % errno.errorcode.get(e.errno, str(e)), flush=True)
         return

@@ -9,9 +9,23 @@ import (
 	"github.com/slimnet/slim/router/sockdiag"
 )
 
-// Interval is how often the sweep checks which host sockets the router
-// handed out still exist, and counts their bytes for the control API.
+// Interval is how often the sweep checks which host listeners still
+// exist and counts the pools, and, at most, how often it lists the
+// connections and their bytes for the control API.
 const Interval = time.Second
+
+// connectionsBudget bounds the connection listing's CPU: the next one
+// comes no sooner than connectionsBudget times as long after the start of
+// the last as that one took (about 1% of a CPU). Listing connections walks
+// the kernel's whole connection table, every network namespace's
+// TIME_WAIT sockets included: a few ms on a quiet machine (every
+// Interval), tens of ms on one that opens thousands of connections a
+// second (then every few seconds). A listing is never more than
+// maxListingGap old, whatever it costs.
+const connectionsBudget = 100
+
+// maxListingGap bounds the wait between two connection listings.
+const maxListingGap = 10 * Interval
 
 // Host is what a sweep needs of the router.
 type Host interface {
@@ -35,6 +49,14 @@ type Sweeper struct {
 	// dump lists the host namespace's live TCP sockets (sock_diag; a
 	// fake in tests).
 	dump func() ([]sockdiag.Socket, error)
+	// dumpListeners lists its listeners only: the kernel skips its
+	// connection table, so this is cheap whatever the machine does.
+	dumpListeners func() ([]sockdiag.Socket, error)
+	// now is the clock (a fake in tests).
+	now func() time.Time
+
+	// nextFull is when the connections may be listed again.
+	nextFull time.Time
 
 	mu   sync.Mutex
 	last time.Time // when the last sweep that worked started
@@ -43,11 +65,15 @@ type Sweeper struct {
 
 // NewSweeper returns a sweeper of the host namespace's sockets.
 func NewSweeper(census *Census, host Host, log *slog.Logger) *Sweeper {
-	return &Sweeper{census: census, host: host, log: log, dump: func() ([]sockdiag.Socket, error) {
-		// TIME_WAIT, by far the most numerous on a busy host, is left
-		// out by the kernel.
-		return sockdiag.TCP(sockdiag.Live)
-	}}
+	return &Sweeper{census: census, host: host, log: log, now: time.Now,
+		dump: func() ([]sockdiag.Socket, error) {
+			// TIME_WAIT, by far the most numerous on a busy host, is
+			// left out of the answer (not out of the kernel's walk).
+			return sockdiag.TCP(sockdiag.Live)
+		},
+		dumpListeners: func() ([]sockdiag.Socket, error) {
+			return sockdiag.TCP(1 << sockdiag.Listen)
+		}}
 }
 
 // Run sweeps every Interval until ctx is done. A sweep in progress
@@ -66,11 +92,22 @@ func (s *Sweeper) Run(ctx context.Context) error {
 }
 
 // Once sweeps: one sock_diag dump of the host namespace's live sockets,
-// with their cookies and tcp_info (bytes, RTT), drops the listeners whose
-// host listener is gone and the connections that are gone.
+// with their cookies and tcp_info (bytes, RTT), or of its listeners only
+// while the last such dump's budget (connectionsBudget) runs; drops the
+// listeners whose host listener is gone, and, after a full dump, the
+// connections that are gone.
 func (s *Sweeper) Once() {
-	started := time.Now()
-	dump, err := s.dump()
+	started := s.now()
+	full := !started.Before(s.nextFull)
+	dump := s.dumpListeners
+	if full {
+		dump = s.dump
+	}
+	sockets, err := dump()
+	if full && err == nil {
+		took := s.now().Sub(started)
+		s.nextFull = started.Add(min(maxListingGap, max(Interval, connectionsBudget*took)))
+	}
 	s.mu.Lock()
 	s.err = err
 	if err == nil {
@@ -81,6 +118,12 @@ func (s *Sweeper) Once() {
 		s.log.Warn("listing host sockets", "err", err)
 		return
 	}
+	s.apply(started, sockets, full)
+}
+
+// apply hands a dump to the router and, if it lists connections too, to
+// the census.
+func (s *Sweeper) apply(started time.Time, dump []sockdiag.Socket, full bool) {
 	sockets := make([]Socket, 0, len(dump))
 	listening := map[uint64]bool{}
 	for _, d := range dump {
@@ -91,7 +134,9 @@ func (s *Sweeper) Once() {
 		}
 	}
 	s.host.DropGoneListeners(started, listening)
-	s.census.Update(started, sockets, s.host.DirectoryView())
+	if full {
+		s.census.Update(started, sockets, s.host.DirectoryView())
+	}
 	s.host.CountPools()
 }
 

@@ -70,6 +70,7 @@ func TestSweeperOnce(t *testing.T) {
 	}
 
 	s.dump = func() ([]sockdiag.Socket, error) { return nil, errors.New("netlink: no") }
+	s.nextFull = time.Time{} // a full dump is due
 	s.Once()
 	if again, err := s.Status(); err == nil || !again.Equal(last) {
 		t.Errorf("status after a failed sweep: %v, %v; want the error and the last good sweep", again, err)
@@ -92,6 +93,7 @@ func TestSweeperRunStops(t *testing.T) {
 		}
 		return nil, nil
 	}
+	s.dumpListeners = s.dump
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -108,5 +110,70 @@ func TestSweeperRunStops(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after ctx ended")
+	}
+}
+
+// TestSweeperListsConnectionsWithinBudget: a full dump that took long
+// (the kernel walked many TIME_WAIT sockets) is followed by listener-only
+// dumps, which still drop gone listeners and count the pools but leave the
+// census as it was, until connectionsBudget times its duration has
+// passed; a quick full dump is repeated every Interval.
+func TestSweeperListsConnectionsWithinBudget(t *testing.T) {
+	c := New()
+	c.HandedOut("h1-c2", []uint64{10}, time.Unix(1700000000, 0))
+	host := &fakeHost{}
+	s := NewSweeper(c, host, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	clock := time.Unix(1700000100, 0)
+	s.now = func() time.Time { return clock }
+	var full, listeners int
+	took := 40 * time.Millisecond
+	s.dump = func() ([]sockdiag.Socket, error) {
+		full++
+		clock = clock.Add(took)
+		return []sockdiag.Socket{
+			diagSocket(10, sockdiag.Established, "198.18.0.1:50000", "198.18.0.2:40002"),
+			diagSocket(41, sockdiag.Listen, "198.18.0.1:40001", "0.0.0.0:0"),
+		}, nil
+	}
+	s.dumpListeners = func() ([]sockdiag.Socket, error) {
+		listeners++
+		return []sockdiag.Socket{diagSocket(42, sockdiag.Listen, "198.18.0.1:40003", "0.0.0.0:0")}, nil
+	}
+	s.Once()
+	if full != 1 || len(c.Connections()) != 1 {
+		t.Fatalf("first sweep: %d full dumps, connections %+v", full, c.Connections())
+	}
+	budget := connectionsBudget * took // 4 s
+	for at := Interval; at < budget; at += Interval {
+		clock = time.Unix(1700000100, 0).Add(at)
+		s.Once()
+	}
+	if full != 1 || listeners != 3 {
+		t.Errorf("within the budget of a %v dump: %d full dumps, %d listener dumps; want 1 and 3", took, full, listeners)
+	}
+	if !host.listening[42] || host.listening[41] || host.counted != 4 {
+		t.Errorf("listener dumps told the router listening %v, pools counted %d times; want 42 only, 4", host.listening, host.counted)
+	}
+	if conns := c.Connections(); len(conns) != 1 || conns[0].Cookie != 10 {
+		t.Errorf("a listener dump changed the connections: %+v", conns)
+	}
+	clock = time.Unix(1700000100, 0).Add(budget)
+	took = time.Millisecond
+	s.Once()
+	clock = clock.Add(Interval)
+	s.Once()
+	if full != 3 {
+		t.Errorf("after the budget, quick dumps: %d full dumps, want 3 (one per Interval)", full)
+	}
+
+	// A listing that took very long (a machine swamped): the next one
+	// still comes within maxListingGap.
+	took = time.Second
+	clock = clock.Add(Interval)
+	s.Once()
+	clock = clock.Add(maxListingGap - took)
+	s.Once()
+	if full != 5 {
+		t.Errorf("a listing that took %v: %d full dumps, want the next within %v (5)", took, full, maxListingGap)
 	}
 }

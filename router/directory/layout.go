@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/slimnet/slim/router/protocol"
 )
 
 // Layout constants (docs/protocol.md §2).
@@ -35,9 +37,35 @@ const ReplacedOffset = offReplaced
 const DefaultCapacity = 1024
 
 // Entry maps an overlay listener to the host listener standing for it.
+// Overlay is always the IPv4 overlay address: an IPv6 overlay address is
+// a function of it (overlay.Config.IPv6Of), and Flags says which of the
+// two the listener takes.
 type Entry struct {
 	Overlay netip.AddrPort
 	Host    netip.AddrPort
+	Flags   uint16
+}
+
+// Slot flags (docs/protocol.md §2): which clients a listener takes. 0 is
+// an IPv4 listener (AF_INET, or AF_INET6 bound to a v4-mapped address).
+const (
+	// FlagIPv6: it takes clients of its IPv6 overlay address (an
+	// AF_INET6 listener on :: or on that address).
+	FlagIPv6 = protocol.DirFlagIPv6
+	// FlagNoIPv4: it takes no IPv4 clients (IPV6_V6ONLY, or bound to its
+	// IPv6 overlay address). Only with FlagIPv6.
+	FlagNoIPv4 = protocol.DirFlagNoIPv4
+	// FlagsKnown are the flags a table may hold.
+	FlagsKnown = protocol.DirFlagsKnown
+)
+
+// Takes says whether a listener with flags takes a client of the given
+// family (ipv6: the client connects to the IPv6 overlay address).
+func Takes(flags uint16, ipv6 bool) bool {
+	if ipv6 {
+		return flags&FlagIPv6 != 0
+	}
+	return flags&FlagNoIPv4 == 0
 }
 
 // Size is the file size of a table with the given capacity.
@@ -92,7 +120,8 @@ func encodeSlots(entries []Entry, capacity int) ([]byte, error) {
 		}
 		s := slots[i*SlotSize : (i+1)*SlotSize]
 		copy(s[0:4], ip[:])
-		binary.BigEndian.PutUint16(s[4:], e.Overlay.Port())
+		binary.BigEndian.PutUint16(s[portOffset(e.Flags):], e.Overlay.Port())
+		binary.LittleEndian.PutUint16(s[6:], e.Flags)
 		host := e.Host.Addr().As4()
 		copy(s[8:12], host[:])
 		binary.BigEndian.PutUint16(s[12:], e.Host.Port())
@@ -100,10 +129,34 @@ func encodeSlots(entries []Entry, capacity int) ([]byte, error) {
 	return slots, nil
 }
 
-// Lookup finds the host listener for an overlay address in a table's bytes,
-// as a shim does. It is used by tests and tools; it takes no lock, so the
-// caller must hold the bytes still.
+// portOffset is where a slot with flags holds its overlay port: an
+// IPv6-only listener's at offset 14, with 0 at offset 4, so that shims
+// from before the flags (which compare offset 4) never send an IPv4
+// client to it.
+func portOffset(flags uint16) int {
+	if flags&FlagNoIPv4 != 0 {
+		return 14
+	}
+	return 4
+}
+
+// slotPort is a slot's overlay port.
+func slotPort(s []byte) uint16 {
+	return binary.BigEndian.Uint16(s[portOffset(binary.LittleEndian.Uint16(s[6:])):])
+}
+
+// Lookup finds the host listener for an IPv4 overlay address in a table's
+// bytes, as a shim does. It is used by tests and tools; it takes no lock,
+// so the caller must hold the bytes still.
 func Lookup(table []byte, overlay netip.AddrPort) (netip.AddrPort, bool, error) {
+	return LookupFamily(table, overlay, false)
+}
+
+// LookupFamily is Lookup for a client of the given family: ipv6, one that
+// connects to the IPv6 overlay address of which overlay is the IPv4 one.
+// Two listeners may share a key (an IPv4 one and an IPv6-only one on the
+// same port): a lookup skips the slots of the other family.
+func LookupFamily(table []byte, overlay netip.AddrPort, ipv6 bool) (netip.AddrPort, bool, error) {
 	capacity, err := checkHeader(table)
 	if err != nil {
 		return netip.AddrPort{}, false, err
@@ -115,7 +168,8 @@ func Lookup(table []byte, overlay netip.AddrPort) (netip.AddrPort, bool, error) 
 		if binary.LittleEndian.Uint32(s) == 0 {
 			return netip.AddrPort{}, false, nil
 		}
-		if [4]byte(s[0:4]) == ip && binary.BigEndian.Uint16(s[4:]) == overlay.Port() {
+		if [4]byte(s[0:4]) == ip && slotPort(s) == overlay.Port() &&
+			Takes(binary.LittleEndian.Uint16(s[6:]), ipv6) {
 			host := netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[8:12])), binary.BigEndian.Uint16(s[12:]))
 			return host, true, nil
 		}
@@ -136,8 +190,9 @@ func Entries(table []byte) ([]Entry, error) {
 			continue
 		}
 		es = append(es, Entry{
-			Overlay: netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[0:4])), binary.BigEndian.Uint16(s[4:])),
+			Overlay: netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[0:4])), slotPort(s)),
 			Host:    netip.AddrPortFrom(netip.AddrFrom4([4]byte(s[8:12])), binary.BigEndian.Uint16(s[12:])),
+			Flags:   binary.LittleEndian.Uint16(s[6:]),
 		})
 	}
 	return es, nil

@@ -14,22 +14,31 @@ import (
 
 // peerFeatures is the ID this router puts in every frame it sends a peer:
 // the features of the peer channel it understands (docs/protocol.md §5).
-const peerFeatures = protocol.PeerFeatureClients
+const peerFeatures = protocol.PeerFeatureClients | protocol.PeerFeatureFamilies
 
 // acceptorFeatures is what a pusher learned of its acceptor's features
 // from the frames it sent back.
 type acceptorFeatures struct {
-	clients atomic.Bool
-	once    sync.Once
-	learned chan struct{} // closed when clients is set
+	clients  atomic.Bool
+	families atomic.Bool // it takes DIRECTORY flags (PeerFeatureFamilies)
+	once     sync.Once
+	learned  chan struct{} // closed when clients is set
+	famOnce  sync.Once
+	famLearn chan struct{} // closed when families is set
 }
 
 func newAcceptorFeatures() *acceptorFeatures {
-	return &acceptorFeatures{learned: make(chan struct{})}
+	return &acceptorFeatures{learned: make(chan struct{}), famLearn: make(chan struct{})}
 }
 
 // saw records the features of a frame from the acceptor.
 func (f *acceptorFeatures) saw(msg protocol.Message) {
+	if msg.ID&protocol.PeerFeatureFamilies != 0 {
+		f.famOnce.Do(func() {
+			f.families.Store(true)
+			close(f.famLearn)
+		})
+	}
 	if msg.ID&protocol.PeerFeatureClients != 0 {
 		f.once.Do(func() {
 			f.clients.Store(true)

@@ -189,20 +189,22 @@ func (e *Exchange) pushLoop(ctx context.Context, pc *peerConn, peer netip.Addr, 
 	resync := time.NewTimer(resyncInterval)
 	defer resync.Stop()
 	var sentVersion uint64
-	first, resyncDue := true, false
+	first, resyncDue, sentFamilies := true, false, false
+	familiesLearned := (<-chan struct{})(features.famLearn)
 	for {
 		mappings, version, changed := e.config.Directory.LocalMappings()
-		if first || resyncDue || version != sentVersion {
-			payload, err := protocol.EncodeDirectory(version, mappings)
+		families := features.families.Load()
+		if first || resyncDue || version != sentVersion || families != sentFamilies {
+			payload, err := encodeDirectoryFor(version, mappings, families)
 			if err != nil {
 				return err
 			}
 			pc.conn.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
-			msg := protocol.Message{Type: protocol.TypeDirectory, ID: peerFeatures, Payload: payload}
+			msg := protocol.Message{Type: protocol.TypeDirectory, ID: directoryID(families), Payload: payload}
 			if err := pc.write(msg); err != nil {
 				return err
 			}
-			sentVersion, first, resyncDue = version, false, false
+			sentVersion, first, resyncDue, sentFamilies = version, false, false, families
 			resync.Reset(resyncInterval)
 		}
 		// The client ends of this host's connections to the peer, when
@@ -220,8 +222,30 @@ func (e *Exchange) pushLoop(ctx context.Context, pc *peerConn, peer netip.Addr, 
 		case <-resync.C:
 			resyncDue = true
 		case <-more:
+		case <-familiesLearned: // the flags it can take now: again, with them
+			familiesLearned = nil
 		}
 	}
+}
+
+// encodeDirectoryFor encodes a DIRECTORY for an acceptor that takes the
+// mappings' flags (families) or not: then IPv6-only listeners are left out
+// and the others go without flags (protocol.ForLegacyPeer).
+func encodeDirectoryFor(version uint64, mappings []protocol.Mapping, families bool) ([]byte, error) {
+	if families {
+		return protocol.EncodeDirectoryFamilies(version, mappings)
+	}
+	return protocol.EncodeDirectory(version, protocol.ForLegacyPeer(mappings))
+}
+
+// directoryID is a DIRECTORY frame's ID: this router's features, but
+// PeerFeatureFamilies only on one that carries the flags (it tells the
+// acceptor how to read the payload).
+func directoryID(families bool) uint32 {
+	if families {
+		return peerFeatures
+	}
+	return peerFeatures &^ protocol.PeerFeatureFamilies
 }
 
 // serve accepts directory pushes from the configured peer routers until
@@ -397,7 +421,7 @@ func readDirectoryWith(pc *peerConn, other func(protocol.Message) error) (uint64
 			return 0, nil, err
 		}
 		if msg.Type == protocol.TypeDirectory {
-			return protocol.DecodeDirectory(msg.Payload)
+			return protocol.DecodeDirectoryOf(msg.Payload, msg.ID)
 		}
 		if other == nil {
 			return 0, nil, fmt.Errorf("unexpected %v from a peer router", msg.Type)

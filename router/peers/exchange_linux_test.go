@@ -124,7 +124,7 @@ func pushDirectory(t *testing.T, pusher *peerConn, version uint64, mappings ...p
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pusher.write(protocol.Message{Type: protocol.TypeDirectory, ID: peerFeatures, Payload: payload}); err != nil {
+	if err := pusher.write(protocol.Message{Type: protocol.TypeDirectory, ID: directoryID(false), Payload: payload}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -58,7 +58,7 @@ func clientsPayload(flags uint16, list []Mapping) []byte {
 	b = binary.LittleEndian.AppendUint16(b, 0)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(list)))
 	for _, m := range list {
-		b = append(b, Listener(m).Encode()...)
+		b = append(b, Listener{Overlay: m.Overlay, Host: m.Host}.Encode()...)
 	}
 	return b
 }
@@ -81,7 +81,7 @@ func DecodeClients(b []byte) (list []Mapping, more bool, err error) {
 	for i := range list {
 		at := clientsHeader + i*mappingSize
 		l, _ := DecodeListener(b[at : at+mappingSize])
-		list[i] = Mapping(l)
+		list[i] = Mapping{Overlay: l.Overlay, Host: l.Host}
 	}
 	return list, flags&ClientsMore != 0, nil
 }

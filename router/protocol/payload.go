@@ -86,7 +86,13 @@ type Hello struct {
 	// Secure says the router runs in secure mode: the shim then takes an
 	// accepted connection's peer from the kernel, not from the preamble.
 	Secure bool
+	// IPv6 is the overlay's IPv6 /96 (zero: none): the container's IPv6
+	// overlay address is it with Addr as the last 32 bits.
+	IPv6 netip.Prefix
 }
+
+// helloIPv6 is HELLO_OK's flag (byte 9) that the IPv6 /96 follows.
+const helloIPv6 = 1 << 1
 
 // Encode returns the payload bytes.
 func (h Hello) Encode() []byte {
@@ -97,19 +103,34 @@ func (h Hello) Encode() []byte {
 	if h.Secure {
 		b[9] = 1
 	}
+	if h.IPv6.IsValid() {
+		b[9] |= helloIPv6
+		a := h.IPv6.Addr().As16()
+		b = append(b, a[:12]...)
+	}
 	return b
 }
 
 // DecodeHello parses a HELLO_OK payload.
 func DecodeHello(b []byte) (Hello, error) {
-	if len(b) != 12 {
-		return Hello{}, payloadError(TypeHelloOK, len(b), 12)
+	want := 12
+	if len(b) > 9 && b[9]&helloIPv6 != 0 {
+		want = 24
+	}
+	if len(b) != want {
+		return Hello{}, payloadError(TypeHelloOK, len(b), want)
 	}
 	prefix, err := getAddr(b[4:]).Prefix(int(b[8]))
 	if err != nil || int(b[8]) > 32 {
 		return Hello{}, fmt.Errorf("%w: HELLO_OK prefix length %d", ErrMalformed, b[8])
 	}
-	return Hello{Addr: getAddr(b), Overlay: prefix, Secure: b[9]&1 != 0}, nil
+	h := Hello{Addr: getAddr(b), Overlay: prefix, Secure: b[9]&1 != 0}
+	if want == 24 {
+		var a [16]byte
+		copy(a[:], b[12:24])
+		h.IPv6 = netip.PrefixFrom(netip.AddrFrom16(a), 96)
+	}
+	return h, nil
 }
 
 // Listener is the LISTEN_OK payload: the overlay listener and the host
@@ -144,13 +165,18 @@ func DecodeListener(b []byte) (Listener, error) {
 // stands for.
 type Publish struct {
 	Overlay netip.AddrPort
+	// Flags are the listener's directory flags (DirFlagIPv6 ...): the
+	// families of clients it takes.
+	Flags uint16
 }
 
-// Encode returns the payload bytes: u32 IP, u16 port (both nbo), u16 0.
+// Encode returns the payload bytes: u32 IP, u16 port (both nbo), u16
+// flags (little-endian; 0 from shims before IPv6 overlays).
 func (p Publish) Encode() []byte {
 	b := make([]byte, 8)
 	putAddr(b, p.Overlay.Addr())
 	putPort(b[4:], p.Overlay.Port())
+	binary.LittleEndian.PutUint16(b[6:], p.Flags)
 	return b
 }
 
@@ -159,10 +185,11 @@ func DecodePublish(b []byte) (Publish, error) {
 	if len(b) != 8 {
 		return Publish{}, payloadError(TypePublish, len(b), 8)
 	}
-	if b[6] != 0 || b[7] != 0 {
-		return Publish{}, fmt.Errorf("%w: PUBLISH reserved bytes are not 0", ErrMalformed)
+	flags := binary.LittleEndian.Uint16(b[6:])
+	if flags&^DirFlagsKnown != 0 || (flags&DirFlagNoIPv4 != 0 && flags&DirFlagIPv6 == 0) {
+		return Publish{}, fmt.Errorf("%w: PUBLISH flags %#x", ErrMalformed, flags)
 	}
-	return Publish{Overlay: netip.AddrPortFrom(getAddr(b), getPort(b[4:]))}, nil
+	return Publish{Overlay: netip.AddrPortFrom(getAddr(b), getPort(b[4:])), Flags: flags}, nil
 }
 
 // ErrorPayload encodes an ERROR reply: an errno the shim can return to the

@@ -47,9 +47,11 @@ type Socket struct {
 }
 
 const (
+	tcpDiagGetSock   = 18 // TCPDIAG_GETSOCK: struct inet_diag_req, both families
 	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
 	inetDiagInfo     = 2  // INET_DIAG_INFO attribute
 	reqSize          = 56 // struct inet_diag_req_v2
+	reqV1Size        = 60 // struct inet_diag_req
 	msgSize          = 72 // struct inet_diag_msg
 )
 
@@ -57,7 +59,18 @@ const (
 // bitmask (1<<state for each state wanted, e.g. Live). Host sockets that
 // stand for an application's AF_INET6 socket are AF_INET6 ones on
 // v4-mapped addresses.
+//
+// Both families come from one dump: the kernel walks its connection hash
+// table, shared by every network namespace and holding every TIME_WAIT
+// socket of the machine, once per dump, so a dump per family cost two
+// walks (docs/datapath.md "Where a new connection's time goes"). The
+// request is the older TCPDIAG_GETSOCK, which the kernel answers for both
+// families; a kernel that refuses it gets a dump per family.
 func TCP(states uint32) ([]Socket, error) {
+	both, err := dump(bothFamiliesRequest(states))
+	if err == nil {
+		return both, nil
+	}
 	v4, err := dump(request(states, unix.AF_INET))
 	if err != nil {
 		return nil, err
@@ -69,10 +82,19 @@ func TCP(states uint32) ([]Socket, error) {
 	return append(v4, v6...), nil
 }
 
-// TCPWithStorage is TCP for IPv4 sockets only, with each socket's value in
-// a BPF_MAP_TYPE_SK_STORAGE map (given by fd) in Storage.
+// TCPWithStorage is TCP, IPv4 and IPv6 sockets, with each socket's value
+// in a BPF_MAP_TYPE_SK_STORAGE map (given by fd) in Storage. Secure mode's
+// AF_INET6 host sockets (v4-mapped) carry state as AF_INET ones do.
 func TCPWithStorage(states uint32, mapFD int) ([]Socket, error) {
-	return dump(withStorageRequest(request(states, unix.AF_INET), mapFD))
+	v4, err := dump(withStorageRequest(request(states, unix.AF_INET), mapFD))
+	if err != nil {
+		return nil, err
+	}
+	v6, err := dump(withStorageRequest(request(states, unix.AF_INET6), mapFD))
+	if err != nil {
+		return nil, err
+	}
+	return append(v4, v6...), nil
 }
 
 func dump(req []byte) ([]Socket, error) {
@@ -102,6 +124,22 @@ func dump(req []byte) ([]Socket, error) {
 func request(states uint32, family uint8) []byte {
 	b := diagRequest(sockDiagByFamily, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, states, family)
 	b[unix.NLMSG_HDRLEN+2] = 1 << (inetDiagInfo - 1) // idiag_ext: ask for INET_DIAG_INFO
+	return b
+}
+
+// bothFamiliesRequest builds a TCPDIAG_GETSOCK dump request (struct
+// inet_diag_req) for the states given, with tcp_info: the kernel answers it
+// with the sockets of both families, in one walk of its tables.
+func bothFamiliesRequest(states uint32) []byte {
+	b := make([]byte, unix.NLMSG_HDRLEN+reqV1Size)
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], uint32(len(b)))
+	le.PutUint16(b[4:], tcpDiagGetSock)
+	le.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	req := b[unix.NLMSG_HDRLEN:]
+	req[0] = unix.AF_INET            // idiag_family: unused by a dump
+	req[3] = 1 << (inetDiagInfo - 1) // idiag_ext: INET_DIAG_INFO
+	le.PutUint32(req[52:], states)   // idiag_states, after the 48-byte id
 	return b
 }
 
@@ -138,7 +176,7 @@ func parseMessages(b []byte, out *[]Socket) (done bool, err error) {
 				}
 			}
 			return true, errors.New("sock_diag: error reply")
-		case sockDiagByFamily:
+		case sockDiagByFamily, tcpDiagGetSock:
 			if s, ok := parseSocket(m.Data); ok {
 				*out = append(*out, s)
 			}

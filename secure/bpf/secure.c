@@ -22,6 +22,10 @@
  *   ingress       a SYN to a Slim host listener without a valid MAC is
  *                 dropped; a valid one records who the client is
  *   sock_release  a host socket the router made is gone (slim_live)
+ *   connect6 bind6 getsockname6 getpeername6
+ *                 the same for AF_INET6 host sockets, on v4-mapped
+ *                 addresses (they carry IPv4); ingress6 drops IPv6
+ *                 packets to any host socket the router made
  *
  * container_connect4 and container_connect6 are attached to the cgroups of
  * containers started by `slim exec` and apply the same policy to
@@ -33,6 +37,7 @@
 #include <asm-generic/socket.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
+#include <linux/in6.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
@@ -98,6 +103,10 @@ struct slim_config {
 	__u32 overlay_net, overlay_mask;
 	__u16 bind_port_min; /* the ports a pool socket may be bound to */
 	__u16 bind_port_max;
+	/* An IPv6 overlay's /96 (network order; all zero: none): a
+	 * container's IPv6 address is the /96 and its IPv4 overlay address. */
+	__u32 overlay6[3];
+	__u32 pad;
 };
 
 enum slim_counter {
@@ -370,6 +379,22 @@ static __always_inline __u32 accepted_client(struct bpf_sock *sk)
 	return ip ? *ip : 0;
 }
 
+/* The verified client of an accepted connection, moved into its state. */
+static __always_inline void take_client(struct bpf_sock *sk, struct slim_sk *st)
+{
+	struct slim_tuple t = {
+		.client_ip = sk->dst_ip4,
+		.server_ip = sk->src_ip4,
+		.client_port = (__u16)sk->dst_port,
+		.server_port = bpf_htons((__u16)sk->src_port),
+	};
+	__u32 *ip = bpf_map_lookup_elem(&slim_clients, &t);
+	if (!ip)
+		return;
+	st->peer_ip = *ip;
+	bpf_map_delete_elem(&slim_clients, &t);
+}
+
 SEC("cgroup/getpeername4")
 int slim_getpeername4(struct bpf_sock_addr *ctx)
 {
@@ -383,7 +408,8 @@ int slim_getpeername4(struct bpf_sock_addr *ctx)
 		ctx->user_ip4 = st->peer_ip;
 		ctx->user_port = st->peer_port;
 	} else if (st && st->kind == SLIM_SK_LISTENER) {
-		ctx->user_ip4 = accepted_client(sk);
+		/* Moved into the socket at accept (slim_sockops); older ones: the map. */
+		ctx->user_ip4 = st->peer_ip ? st->peer_ip : accepted_client(sk);
 	} else {
 		ctx->user_ip4 = 0;
 		ctx->user_port = 0;
@@ -440,6 +466,23 @@ static __always_inline int ulp_is_tls(struct bpf_sockopt *ctx)
 	return v[0] == 't' && v[1] == 'l' && v[2] == 's' && (ctx->optlen == 3 || v[3] == 0);
 }
 
+/*
+ * The IPv6 level, for AF_INET6 host sockets (they carry IPv4): what
+ * applications set on a dual-stack socket. IPV6_V6ONLY only to 0 (see
+ * setsockopt_allowed). Not IPV6_ADDRFORM (turns the socket into an
+ * AF_INET one), IPV6_RECVPKTINFO and the other IPV6_RECV* flags,
+ * IPV6_RECVERR (host addresses back), IPV6_TRANSPARENT, IPV6_FREEBIND,
+ * IPV6_FLOWLABEL_MGR ...
+ */
+static __always_inline int settable_ipv6(int name)
+{
+	switch (name) {
+	case IPV6_TCLASS: case IPV6_UNICAST_HOPS: case IPV6_MTU_DISCOVER: case IPV6_DONTFRAG:
+		return 1;
+	}
+	return 0;
+}
+
 /* Options a container may set on a host socket, and read back. */
 static __always_inline int settable(int level, int name)
 {
@@ -478,8 +521,23 @@ static __always_inline int settable(int level, int name)
 		return 0;
 	case SOL_TLS:
 		return 1;
+	case IPPROTO_IPV6:
+		return settable_ipv6(name);
 	}
 	return 0;
+}
+
+/*
+ * IPV6_V6ONLY set to 0 (Java does on every socket): the socket stays
+ * dual-stack. 1 would make it take IPv6 only, and nothing Slim makes
+ * carries IPv6.
+ */
+static __always_inline int v6only_off(struct bpf_sockopt *ctx)
+{
+	__u8 *v = ctx->optval;
+	if (ctx->optlen < 4 || v + 4 > (__u8 *)ctx->optval_end)
+		return 0;
+	return *(__u32 *)v == 0;
 }
 
 static __always_inline int setsockopt_allowed(struct bpf_sockopt *ctx)
@@ -489,6 +547,8 @@ static __always_inline int setsockopt_allowed(struct bpf_sockopt *ctx)
 		return timestamping_allowed(ctx);
 	if (level == IPPROTO_TCP && name == TCP_ULP)
 		return ulp_is_tls(ctx);
+	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY)
+		return v6only_off(ctx);
 	return settable(level, name);
 }
 
@@ -521,6 +581,8 @@ static __always_inline int readable(int level, int name)
 	case IPPROTO_TCP:
 		return name == TCP_INFO || name == TCP_CC_INFO || name == TCP_TIMESTAMP ||
 		       name == TCP_ZEROCOPY_RECEIVE || name == TCP_IS_MPTCP || name == TCP_ULP;
+	case IPPROTO_IPV6:
+		return name == IPV6_V6ONLY || name == IPV6_MTU;
 	}
 	return 0;
 }
@@ -628,6 +690,14 @@ int slim_sockops(struct bpf_sock_ops *skops)
 	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
 		/* accepted from a host listener: a host socket to keep guarding */
 		track_live(bpf_get_socket_cookie(skops));
+		/*
+		 * Its verified client moves from slim_clients into its own
+		 * state (cloned from the listener's, peer_ip unused there):
+		 * getpeername reads it there, and the deleted entry refills
+		 * the LRU's free list, which otherwise had to evict (a scan
+		 * of its lists) at every new client.
+		 */
+		take_client(sk, st);
 		return 1;
 	}
 	if (st->kind != SLIM_SK_CONNECTED)
@@ -819,17 +889,166 @@ int slim_container_connect4(struct bpf_sock_addr *ctx)
 	return container_may_connect(ctx->user_ip4, (__u16)ctx->user_port);
 }
 
+/* Whether a is in the IPv6 overlay's /96 (none configured: no). */
+static __always_inline int in_overlay6(const struct slim_config *cfg, __u32 a0, __u32 a1, __u32 a2)
+{
+	if ((cfg->overlay6[0] | cfg->overlay6[1] | cfg->overlay6[2]) == 0)
+		return 0;
+	return a0 == cfg->overlay6[0] && a1 == cfg->overlay6[1] && a2 == cfg->overlay6[2];
+}
+
 /*
  * The same for AF_INET6 sockets: a v4-mapped destination (::ffff:a.b.c.d)
- * is IPv4 on the wire, over the overlay, and gets the same check. Other
- * IPv6 destinations are not the overlay's.
+ * is IPv4 on the wire, over the overlay, and gets the same check; so does
+ * an IPv6 overlay address (the /96 and an IPv4 overlay address: the rules
+ * name the IPv4 one). Other IPv6 destinations are not the overlay's.
  */
 SEC("cgroup/connect6")
 int slim_container_connect6(struct bpf_sock_addr *ctx)
 {
-	if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
+	__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2];
+	if (a0 == 0 && a1 == 0 && a2 == bpf_htonl(0xffff))
+		return container_may_connect(ctx->user_ip6[3], (__u16)ctx->user_port);
+	struct slim_config *cfg = config();
+	if (cfg && in_overlay6(cfg, a0, a1, a2))
+		return container_may_connect(ctx->user_ip6[3], (__u16)ctx->user_port);
+	return 1;
+}
+
+/*
+ * ---- AF_INET6 host sockets --------------------------------------------
+ *
+ * An app's AF_INET6 socket that carries IPv4 (a dual-stack listener, a
+ * connect to a v4-mapped overlay address) gets an AF_INET6 host socket,
+ * on v4-mapped host addresses: IPv4 on the wire, so sock_ops, ingress and
+ * the MAC are those above. The kernel runs the *6 hooks for its calls,
+ * which do what the *4 ones do, with the addresses v4-mapped; any address
+ * that is not v4-mapped is refused (nothing Slim makes carries IPv6).
+ */
+
+#define V4MAPPED_WORD bpf_htonl(0xffff) /* ::ffff:a.b.c.d, third 32-bit word */
+
+static __always_inline int user_v4mapped(const struct bpf_sock_addr *ctx)
+{
+	return ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 && ctx->user_ip6[2] == V4MAPPED_WORD;
+}
+
+static __always_inline int user_unspecified6(const struct bpf_sock_addr *ctx)
+{
+	return ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 && ctx->user_ip6[2] == 0 &&
+	       ctx->user_ip6[3] == 0;
+}
+
+/* ip v4-mapped, or :: for 0 (the kernel's form for no address). */
+static __always_inline void set_user_mapped(struct bpf_sock_addr *ctx, __u32 ip)
+{
+	ctx->user_ip6[0] = 0;
+	ctx->user_ip6[1] = 0;
+	ctx->user_ip6[2] = ip ? V4MAPPED_WORD : 0;
+	ctx->user_ip6[3] = ip;
+}
+
+/* connect4 for AF_INET6 pool sockets, to v4-mapped overlay addresses. */
+SEC("cgroup/connect6")
+int slim_connect6(struct bpf_sock_addr *ctx)
+{
+	struct slim_config *cfg = config();
+	if (from_router(cfg))
 		return 1;
-	return container_may_connect(ctx->user_ip6[3], (__u16)ctx->user_port);
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
+	if (!st || st->kind != SLIM_SK_POOL || !user_v4mapped(ctx)) {
+		count(SLIM_C_CONNECT_REFUSED);
+		return 0;
+	}
+	struct slim_addr dst = {.ip = ctx->user_ip6[3], .port = (__u16)ctx->user_port};
+	struct slim_addr *host = bpf_map_lookup_elem(&slim_routes, &dst);
+	if (!host) {
+		count(SLIM_C_CONNECT_REFUSED);
+		return 0;
+	}
+	if (policy_denies(st->self_ip, dst.ip, dst.port)) {
+		count(SLIM_C_POLICY_DENIED);
+		return 0;
+	}
+	st->kind = SLIM_SK_CONNECTED;
+	st->peer_ip = dst.ip;
+	st->peer_port = dst.port;
+	set_user_mapped(ctx, host->ip);
+	ctx->user_port = host->port;
+	return 1;
+}
+
+/* bind4 for AF_INET6 pool sockets: once, to :: and a port of the range. */
+SEC("cgroup/bind6")
+int slim_bind6(struct bpf_sock_addr *ctx)
+{
+	struct slim_config *cfg = config();
+	if (from_router(cfg))
+		return 1;
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	if (st && st->kind == SLIM_SK_POOL && user_unspecified6(ctx) && cfg->bind_port_min != 0 &&
+	    port >= cfg->bind_port_min && port <= cfg->bind_port_max)
+		return 1;
+	count(SLIM_C_BIND_REFUSED);
+	return 0;
+}
+
+SEC("cgroup/getsockname6")
+int slim_getsockname6(struct bpf_sock_addr *ctx)
+{
+	if (from_router(config()))
+		return 1;
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
+	if (!st) {
+		set_user_mapped(ctx, 0);
+		ctx->user_port = 0;
+		return 1;
+	}
+	set_user_mapped(ctx, st->self_ip);
+	if (st->kind == SLIM_SK_LISTENER)
+		ctx->user_port = st->self_port;
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int slim_getpeername6(struct bpf_sock_addr *ctx)
+{
+	if (from_router(config()))
+		return 1;
+	struct bpf_sock *sk = ctx->sk;
+	if (!sk)
+		return 1;
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
+	if (st && st->kind == SLIM_SK_CONNECTED) {
+		set_user_mapped(ctx, st->peer_ip);
+		ctx->user_port = st->peer_port;
+	} else if (st && st->kind == SLIM_SK_LISTENER) {
+		set_user_mapped(ctx, accepted_client(sk));
+	} else {
+		set_user_mapped(ctx, 0);
+		ctx->user_port = 0;
+	}
+	return 1;
+}
+
+/*
+ * IPv6 packets to a host socket the router made: dropped, all of them.
+ * Slim's host connections are IPv4 (v4-mapped on AF_INET6 sockets); an
+ * AF_INET6 pool socket a container bound to :: and made listen would
+ * otherwise take IPv6 connections, which slim_ingress does not look at.
+ * A second program on the ingress hook, so slim_ingress stays IPv4's.
+ */
+SEC("cgroup_skb/ingress")
+int slim_ingress6(struct __sk_buff *skb)
+{
+	if (skb->protocol != bpf_htons(ETH_P_IPV6))
+		return 1;
+	struct bpf_sock *sk = skb->sk;
+	if (!sk || !bpf_sk_storage_get(&slim_socks, sk, 0, 0))
+		return 1;
+	count(SLIM_C_SYN_DROPPED);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

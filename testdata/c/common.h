@@ -172,8 +172,28 @@ static inline void sleep_ms(int ms)
  * and is shown to the program as the AF_INET address it stands for, with
  * the usual truncation. Without the variable these wrappers change
  * nothing.
+ *
+ * SLIMTEST_INET6_PREFIX=P (an IPv6 /96 such as 2001:2::, with
+ * SLIMTEST_INET6=1) is the IPv6 overlay: the addresses of 198.18.0.0/15
+ * become P with the IPv4 address as the last 32 bits instead of
+ * v4-mapped, and must come back in that form (others stay v4-mapped).
  */
 static int t6_mode = -1;
+static int t6_has_prefix = -1;
+static struct in6_addr t6_prefix;
+
+/* The IPv6 overlay /96, if SLIMTEST_INET6_PREFIX names one. */
+static inline int t6_prefixed(void)
+{
+	if (t6_has_prefix < 0) {
+		const char *v = getenv("SLIMTEST_INET6_PREFIX");
+		t6_has_prefix = v != NULL && inet_pton(AF_INET6, v, &t6_prefix) == 1;
+	}
+	return t6_has_prefix;
+}
+
+/* Whether an IPv4 address (nbo) is the lab's (198.18.0.0/15). */
+static inline int t6_lab_addr(uint32_t ip) { return (ntohl(ip) & 0xfffe0000u) == 0xc6120000u; }
 
 static inline int t6_on(void)
 {
@@ -207,7 +227,10 @@ static inline void t6_map(const struct sockaddr_in *in, struct sockaddr_in6 *in6
 	memset(in6, 0, sizeof *in6);
 	in6->sin6_family = AF_INET6;
 	in6->sin6_port = in->sin_port;
-	if (in->sin_addr.s_addr != htonl(INADDR_ANY)) {
+	if (t6_prefixed() && t6_lab_addr(in->sin_addr.s_addr)) {
+		memcpy(&in6->sin6_addr, &t6_prefix, 12);
+		memcpy(&in6->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+	} else if (in->sin_addr.s_addr != htonl(INADDR_ANY)) {
 		in6->sin6_addr.s6_addr[10] = 0xff;
 		in6->sin6_addr.s6_addr[11] = 0xff;
 		memcpy(&in6->sin6_addr.s6_addr[12], &in->sin_addr, 4);
@@ -243,15 +266,19 @@ static inline void t6_unmap(const struct sockaddr_storage *ss, socklen_t slen, s
 {
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 	int mapped = IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr), any = IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
-	if (slen != sizeof *in6 || in6->sin6_family != AF_INET6 || !(mapped || any) || in6->sin6_flowinfo != 0 ||
-	    in6->sin6_scope_id != 0) {
+	int overlay6 = t6_prefixed() && memcmp(&in6->sin6_addr, &t6_prefix, 12) == 0;
+	uint32_t v4;
+	memcpy(&v4, &in6->sin6_addr.s6_addr[12], 4);
+	if (slen != sizeof *in6 || in6->sin6_family != AF_INET6 || !(mapped || any || overlay6) || in6->sin6_flowinfo != 0 ||
+	    in6->sin6_scope_id != 0 || (mapped && t6_prefixed() && t6_lab_addr(v4))) {
 		char ip[INET6_ADDRSTRLEN] = "?";
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-		check_fail("inet6_name_form", "len=%u family=%d addr=%s flowinfo=%u scope=%u (want 28, AF_INET6, v4-mapped or ::, 0, 0)",
-			   (unsigned)slen, in6->sin6_family, ip, (unsigned)in6->sin6_flowinfo, (unsigned)in6->sin6_scope_id);
+		check_fail("inet6_name_form", "len=%u family=%d addr=%s flowinfo=%u scope=%u (want 28, AF_INET6, %s or ::, 0, 0)",
+			   (unsigned)slen, in6->sin6_family, ip, (unsigned)in6->sin6_flowinfo, (unsigned)in6->sin6_scope_id,
+			   t6_prefixed() ? "the IPv6 overlay address" : "v4-mapped");
 	}
 	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = in6->sin6_port};
-	if (mapped)
+	if (mapped || overlay6)
 		memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
 	if (addr != NULL && len != NULL) {
 		memcpy(addr, &in, *len < sizeof in ? *len : sizeof in);

@@ -24,7 +24,11 @@
  * address or fails; anything that changes the socket (or, SIOCSIFMTU, the
  * interfaces of its namespace) when it fails; an option or error-queue
  * read (hostile_leaks.h) when nothing it returns holds a wire address. Attacks that disconnect the
- * socket (AF_UNSPEC) each use a fresh connection. */
+ * socket (AF_UNSPEC) each use a fresh connection.
+ *
+ * With SLIMTEST_INET6=1 (common.h) the sockets are AF_INET6 ones carrying
+ * IPv4: the raw calls take the addresses v4-mapped, and the IPv6-level
+ * options are attacked too (attack_opts6). */
 #include "common.h"
 #include <net/if.h>
 #include <netinet/ip.h>
@@ -58,7 +62,37 @@ static int is_overlay(uint32_t nbo) { return in_16(nbo, 19); }
 
 /* ---- raw syscalls (never the shim's wrappers) ---------------------------- */
 
-static long raw_connect(int fd, const void *sa, socklen_t len) { return syscall(SYS_connect, fd, sa, len); }
+/*
+ * An address for a raw call on fd: sa itself on an AF_INET socket, sa
+ * v4-mapped (0.0.0.0: ::) on an AF_INET6 one (SLIMTEST_INET6=1: the
+ * attacks then go through the kernel's IPv6 calls and the *6 programs).
+ */
+struct rawaddr {
+	union {
+		sin4 in;
+		struct sockaddr_in6 in6;
+	} u;
+	socklen_t len;
+};
+
+static const struct sockaddr *raw_sa(int fd, const sin4 *sa, struct rawaddr *r)
+{
+	if (t6_is_inet6(fd)) {
+		t6_map(sa, &r->u.in6);
+		r->len = sizeof r->u.in6;
+	} else {
+		r->u.in = *sa;
+		r->len = sizeof r->u.in;
+	}
+	return (const struct sockaddr *)&r->u;
+}
+
+static long raw_connect(int fd, const sin4 *to)
+{
+	struct rawaddr r;
+	const struct sockaddr *sa = raw_sa(fd, to, &r);
+	return syscall(SYS_connect, fd, sa, r.len);
+}
 
 static long raw_setopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
@@ -69,6 +103,23 @@ static int raw_nonblock(int fd) { return (int)syscall(SYS_fcntl, fd, F_SETFL, O_
 
 enum { NAME_SOCK, NAME_PEER, NAME_SO_PEERNAME };
 
+/*
+ * An AF_INET6 name as the IPv4 one it stands for: v4-mapped or :: (an
+ * AF_INET address), any other IPv6 address left AF_INET6 (not an overlay
+ * address).
+ */
+static void unmap_name(const struct sockaddr_storage *ss, sin4 *sa)
+{
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+	memset(sa, 0, sizeof *sa);
+	sa->sin_port = in6->sin6_port;
+	sa->sin_family = AF_INET;
+	if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		memcpy(&sa->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	else if (!IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+		sa->sin_family = AF_INET6;
+}
+
 /* An address of fd, by getsockname, getpeername or getsockopt(SO_PEERNAME). */
 static int raw_addr(int fd, int which, sin4 *sa)
 {
@@ -77,13 +128,17 @@ static int raw_addr(int fd, int which, sin4 *sa)
 	long r;
 	memset(&ss, 0, sizeof ss);
 	if (which == NAME_SO_PEERNAME) {
-		len = sizeof(sin4); /* the kernel wants no more than the address */
+		/* the kernel wants no more than the address */
+		len = t6_is_inet6(fd) ? sizeof(struct sockaddr_in6) : sizeof(sin4);
 		r = syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERNAME, &ss, &len);
 	} else
 		r = syscall(which == NAME_PEER ? SYS_getpeername : SYS_getsockname, fd, &ss, &len);
 	if (r < 0)
 		return -1;
-	memcpy(sa, &ss, sizeof *sa);
+	if (ss.ss_family == AF_INET6)
+		unmap_name(&ss, sa);
+	else
+		memcpy(sa, &ss, sizeof *sa);
 	return 0;
 }
 
@@ -243,13 +298,57 @@ static void attack_opts(int fd, const sin4 *other)
 
 #include "hostile_leaks.h"
 
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+#ifndef IPV6_2292PKTOPTIONS
+#define IPV6_2292PKTOPTIONS 6
+#endif
+
+/* IPV6_RECVPKTINFO, then getsockopt(IPV6_2292PKTOPTIONS): as
+ * IP_PKTOPTIONS, at the IPv6 level. */
+static void attack_pktoptions6(int fd)
+{
+	int one = 1, zero = 0;
+	int set = raw_setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) == 0;
+	const char *set_err = set ? "set" : strerror(errno);
+	unsigned char buf[256];
+	socklen_t len = sizeof buf;
+	memset(buf, 0, sizeof buf);
+	long r = raw_getopt(fd, IPPROTO_IPV6, IPV6_2292PKTOPTIONS, buf, &len);
+	const char *get_err = r == 0 ? "ok" : strerror(errno);
+	char where[64] = "";
+	int leak = wire_bytes(buf, sizeof buf, where, sizeof where);
+	report("IPV6_PKTOPTIONS", !leak && !set, "IPV6_RECVPKTINFO: %s; getsockopt(IPV6_2292PKTOPTIONS): %s, %u bytes%s%s",
+	       set_err, get_err, r == 0 ? (unsigned)len : 0, leak ? ": " : "", where);
+	if (set)
+		raw_setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &zero, sizeof zero);
+}
+
+/* On an AF_INET6 host socket: options of the IPv6 level that re-target
+ * it, turn it into an AF_INET socket (IPV6_ADDRFORM: out of the *6
+ * programs' reach, into the *4 ones'), or hand host addresses back. */
+static void attack_opts6(int fd)
+{
+	int one = 1, inet = AF_INET;
+	attack_opt(fd, "IPV6_TRANSPARENT", IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one);
+	attack_opt(fd, "IPV6_FREEBIND", IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one);
+	attack_opt(fd, "IPV6_RECVERR", IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
+	attack_pktoptions6(fd);
+	/* last: if it succeeds the socket is AF_INET from then on */
+	attack_opt(fd, "IPV6_ADDRFORM", IPPROTO_IPV6, IPV6_ADDRFORM, &inet, sizeof inet);
+}
+
 /* ---- re-connecting ---------------------------------------------------- */
 
 /* A non-blocking raw connect: refused if it fails at once. */
 static void attack_connect(int fd, const char *name, const sin4 *to, const char *before)
 {
 	raw_nonblock(fd);
-	if (raw_connect(fd, to, sizeof *to) == 0) {
+	if (raw_connect(fd, to) == 0) {
 		report(name, 0, "%sconnect(%s) = 0", before, SA(to));
 		return;
 	}
@@ -289,7 +388,7 @@ static int fresh_unspec(const sin4 *target, const char *name)
 		return -1;
 	}
 	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
-	if (raw_connect(fd, &unspec, sizeof unspec) < 0) {
+	if (syscall(SYS_connect, fd, &unspec, sizeof unspec) < 0) {
 		report(name, 1, "connect(AF_UNSPEC): %s", strerror(errno));
 		close(fd);
 		return -1;
@@ -311,7 +410,9 @@ static void attack_unspec_bind(const sin4 *target, const sin4 *bindaddr)
 	int fd = fresh_unspec(target, "unspec_bind");
 	if (fd < 0)
 		return;
-	if (syscall(SYS_bind, fd, bindaddr, sizeof *bindaddr) < 0)
+	struct rawaddr ra;
+	const struct sockaddr *b = raw_sa(fd, bindaddr, &ra);
+	if (syscall(SYS_bind, fd, b, ra.len) < 0)
 		report("unspec_bind", 1, "AF_UNSPEC ok, then bind %s: %s", SA(bindaddr), strerror(errno));
 	else
 		report("unspec_bind", 0, "AF_UNSPEC ok, then bound to %s", SA(bindaddr));
@@ -324,7 +425,9 @@ static void attack_unspec_fastopen(const sin4 *target, const sin4 *to)
 	if (fd < 0)
 		return;
 	raw_nonblock(fd);
-	long r = syscall(SYS_sendto, fd, "x", 1, MSG_FASTOPEN | MSG_NOSIGNAL, to, sizeof *to);
+	struct rawaddr ra;
+	const struct sockaddr *dst = raw_sa(fd, to, &ra);
+	long r = syscall(SYS_sendto, fd, "x", 1, MSG_FASTOPEN | MSG_NOSIGNAL, dst, ra.len);
 	int e = errno;
 	if (r >= 0 || e == EINPROGRESS || e == EAGAIN)
 		report("unspec_sendto_fastopen", 0, "AF_UNSPEC ok, then sendto(MSG_FASTOPEN, %s) = %ld%s%s", SA(to), r,
@@ -383,7 +486,9 @@ static void attack_connected(int fd, const sin4 *other)
 	attack_ifmtu(fd);
 	attack_opts(fd, other);
 	attack_leaks(fd);
-	if (raw_connect(fd, other, sizeof *other) == 0)
+	if (t6_is_inet6(fd))
+		attack_opts6(fd);
+	if (raw_connect(fd, other) == 0)
 		report("second_connect", 0, "connected to %s", SA(other));
 	else
 		report("second_connect", 1, "%s: %s", SA(other), strerror(errno));

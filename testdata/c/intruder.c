@@ -16,17 +16,20 @@
  *   intruder pool
  *       asks for a pool (host_sockets), as a program that slim exec
  *       started without the ioctl guard would.
- *   intruder inet6
- *       under slim exec: asks for AF_INET6 pool sockets (host_sockets_inet6:
- *       POOL with family 10) and for a host listener for a dual-stack
- *       listener of its own (listen_inet6), host sockets secure mode's
- *       AF_INET hooks would not guard.
+ *   intruder inet6 OTHER_IP OTHER_PORT BIND_IP OVERLAY_IP
+ *       under slim exec: gets AF_INET6 pool sockets (POOL with family 10)
+ *       and a host listener for a dual-stack listener of its own, and
+ *       attacks them with raw calls (cmd_inet6): inet6_* attacks.
  *   intruder squat PORT...
  *       under slim exec: binds a fresh pool socket to 0.0.0.0:PORT and
  *       listens (bind_PORT), for each PORT; listens on one more pool socket
  *       without binding it and prints "UNBOUND_LISTENER PORT"; then prints
  *       "HOLDING" and keeps them INTRUDER_HOLD_MS (default 3000, at most
  *       20000) ms.
+ *   intruder squat6
+ *       under slim exec: makes an AF_INET6 pool socket listen without a
+ *       bind (on ::, dual-stack) and prints "UNBOUND_LISTENER6 PORT", then
+ *       holds it as squat does.
  *
  * Exit 0 only if every attack was refused. */
 #include "common.h"
@@ -251,29 +254,117 @@ static int cmd_pool(void)
 	return 0;
 }
 
-/* AF_INET6 host sockets: a pool, and a host listener for a dual-stack one. */
-static int cmd_inet6(void)
+/* ---- AF_INET6 host sockets ------------------------------------------- */
+
+/* ::ffff:ip (ip "0.0.0.0": ::), port; or an IPv6 address. */
+static void mk6(struct sockaddr_in6 *sa, const char *ip, int port)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sin6_family = AF_INET6;
+	sa->sin6_port = htons((uint16_t)port);
+	struct in_addr a;
+	if (strchr(ip, ':') != NULL) {
+		inet_pton(AF_INET6, ip, &sa->sin6_addr);
+	} else if (inet_pton(AF_INET, ip, &a) == 1 && a.s_addr != 0) {
+		sa->sin6_addr.s6_addr[10] = 0xff;
+		sa->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&sa->sin6_addr.s6_addr[12], &a, 4);
+	}
+}
+
+static const char *str6(const struct sockaddr_in6 *sa, char *buf, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	inet_ntop(AF_INET6, &sa->sin6_addr, ip, sizeof ip);
+	snprintf(buf, n, "[%s]:%u", ip, ntohs(sa->sin6_port));
+	return buf;
+}
+
+/* A raw connect of pool socket fd to ip:port (v4-mapped unless IPv6):
+ * refused when the kernel says EPERM at once (the connect6 program). */
+static void connect6_attack(int fd, const char *name, const char *ip, int port)
+{
+	struct sockaddr_in6 sa;
+	char b[80];
+	mk6(&sa, ip, port);
+	syscall(SYS_fcntl, fd, F_SETFL, O_NONBLOCK);
+	long r = syscall(SYS_connect, fd, &sa, sizeof sa);
+	int e = errno;
+	report(name, r < 0 && e == EPERM, "connect %s: %s", str6(&sa, b, sizeof b), r == 0 ? "connected" : strerror(e));
+}
+
+/* A raw bind of pool socket fd: refused when it fails. */
+static void bind6_attack(int fd, const char *name, const char *ip, int port)
+{
+	struct sockaddr_in6 sa;
+	char b[80];
+	mk6(&sa, ip, port);
+	long r = syscall(SYS_bind, fd, &sa, sizeof sa);
+	report(name, r < 0, "bind %s: %s", str6(&sa, b, sizeof b), r == 0 ? "bound" : strerror(errno));
+}
+
+/* A raw getsockname of fd: refused when it shows no wire (198.18) address. */
+static void name6_attack(int fd, const char *name)
+{
+	struct sockaddr_in6 sa;
+	socklen_t len = sizeof sa;
+	char b[80];
+	memset(&sa, 0, sizeof sa);
+	if (syscall(SYS_getsockname, fd, &sa, &len) < 0) {
+		report(name, 1, "%s", strerror(errno));
+		return;
+	}
+	const unsigned char *a = sa.sin6_addr.s6_addr;
+	int wire = IN6_IS_ADDR_V4MAPPED(&sa.sin6_addr) && a[12] == 198 && a[13] == 18;
+	report(name, !wire, "%s%s", str6(&sa, b, sizeof b), wire ? ": a host address" : "");
+}
+
+/*
+ * AF_INET6 host sockets, handed out in secure mode: a pool of them, and a
+ * host listener for a dual-stack listener of its own. Each is attacked
+ * with raw calls the shim never sees: a connect to a v4-mapped host
+ * address (OTHER, a peer router), to an IPv6 address, to an overlay
+ * address with no accelerated listener; a bind to a host address, to a
+ * port outside the range a pool socket may take; IPV6_V6ONLY on; names.
+ */
+static int cmd_inet6(const char *other_ip, int other_port, const char *bind_ip, const char *overlay_ip)
 {
 	int conn = router_connect();
 	struct reply r;
 	unsigned char req[8];
-	put32(req, 4);
+	put32(req, 6);
 	put32(req + 4, AF_INET6);
 	ask(conn, T_POOL, req, 8, -1, &r);
-	report("host_sockets_inet6", r.type != T_POOL_OK || r.nfds == 0, "POOL of AF_INET6: %s",
-	       r.type == T_POOL_OK ? "granted" : r.text);
+	if (r.type != T_POOL_OK || r.nfds < 6) {
+		printf("SETUP inet6: FAIL POOL of AF_INET6: %s (%d descriptors)\n", r.text, r.nfds);
+		return 1;
+	}
+	int one = 1, *p = r.fds;
+	name6_attack(p[0], "inet6_pool_getsockname");
+	connect6_attack(p[0], "inet6_connect_mapped_host", other_ip, other_port);
+	connect6_attack(p[1], "inet6_connect_ipv6", "2001:2::2", other_port);
+	connect6_attack(p[2], "inet6_connect_no_listener", overlay_ip, 1);
+	bind6_attack(p[3], "inet6_bind_mapped_host", bind_ip, 0);
+	bind6_attack(p[4], "inet6_bind_low_port", "0.0.0.0", 80);
+	long v = syscall(SYS_setsockopt, p[5], IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	report("inet6_v6only", v < 0, "IPV6_V6ONLY on a pool socket: %s", v == 0 ? "set" : strerror(errno));
+
 	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in6 any = {.sin6_family = AF_INET6};
 	int off = 0;
 	if (fd < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0 ||
 	    syscall(SYS_bind, fd, &any, sizeof any) < 0 || syscall(SYS_listen, fd, 8) < 0) {
-		printf("SETUP listen_inet6: FAIL %s\n", strerror(errno));
+		printf("SETUP inet6: FAIL listen: %s\n", strerror(errno));
 		return 1;
 	}
 	put32(req, 8);
 	ask(conn, T_LISTEN, req, 4, fd, &r);
-	report("listen_inet6", r.type == T_ERROR || r.nfds == 0, "LISTEN of a dual-stack listener: %s",
-	       r.type == T_ERROR ? r.text : "a host listener");
+	if (r.type == T_ERROR || r.nfds == 0) {
+		printf("SETUP inet6: FAIL LISTEN of a dual-stack listener: %s\n", r.text);
+		return 1;
+	}
+	name6_attack(r.fds[0], "inet6_listener_getsockname");
+	bind6_attack(r.fds[0], "inet6_listener_rebind", bind_ip, 0);
 	return 0;
 }
 
@@ -294,6 +385,37 @@ static void squat(int fd, int port)
 		report(name, 1, "bound to %s; listen: %s", SA(&sa), strerror(errno));
 	else
 		report(name, 0, "bound to %s and listening in the host namespace", SA(&sa));
+}
+
+/*
+ * An AF_INET6 pool socket made to listen without a bind: the kernel gives
+ * it an ephemeral port on :: (dual-stack). Prints "UNBOUND_LISTENER6
+ * PORT" and "HOLDING", and keeps it INTRUDER_HOLD_MS (as squat).
+ */
+static int cmd_squat6(void)
+{
+	struct reply r;
+	unsigned char req[8];
+	put32(req, 1);
+	put32(req + 4, AF_INET6);
+	ask(router_connect(), T_POOL, req, 8, -1, &r);
+	if (r.type != T_POOL_OK || r.nfds < 1) {
+		printf("SETUP squat6: FAIL POOL of AF_INET6: %s (%d descriptors)\n", r.text, r.nfds);
+		return 1;
+	}
+	struct sockaddr_in6 sa;
+	socklen_t len = sizeof sa;
+	if (raw_listen(r.fds[0]) < 0 || syscall(SYS_getsockname, r.fds[0], &sa, &len) < 0) {
+		printf("SETUP squat6: FAIL listen: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("UNBOUND_LISTENER6 %d\n", ntohs(sa.sin6_port));
+	const char *v = getenv("INTRUDER_HOLD_MS");
+	int ms = v ? atoi(v) : 3000;
+	printf("HOLDING\n");
+	fflush(stdout);
+	sleep_ms(ms < 0 ? 0 : ms > 20000 ? 20000 : ms);
+	return 0;
 }
 
 static int cmd_squat(int nports, char **ports)
@@ -336,12 +458,14 @@ int main(int argc, char **argv)
 		rc = cmd_fakeguard();
 	else if (argc == 2 && strcmp(argv[1], "pool") == 0)
 		rc = cmd_pool();
-	else if (argc == 2 && strcmp(argv[1], "inet6") == 0)
-		rc = cmd_inet6();
+	else if (argc == 6 && strcmp(argv[1], "inet6") == 0)
+		rc = cmd_inet6(argv[2], atoi(argv[3]), argv[4], argv[5]);
+	else if (argc == 2 && strcmp(argv[1], "squat6") == 0)
+		rc = cmd_squat6();
 	else if (argc >= 3 && strcmp(argv[1], "squat") == 0)
 		rc = cmd_squat(argc - 2, argv + 2);
 	else {
-		fprintf(stderr, "usage: intruder enroll [CGROUP_PROCS] | fakeguard | pool | inet6 | squat PORT...\n");
+		fprintf(stderr, "usage: intruder enroll [CGROUP_PROCS] | fakeguard | pool | inet6 OTHER_IP OTHER_PORT BIND_IP OVERLAY_IP | squat PORT... | squat6\n");
 		return 2;
 	}
 	printf("# %d attacks, %d not refused\n", g_attacks, g_not_refused);

@@ -65,6 +65,7 @@ func sections() []section {
 			{"SLIM_PREAMBLE_MAGIC", hex32(protocol.PreambleMagic)},
 			{"SLIM_PREAMBLE_VERSION", dec(protocol.PreambleVersion)},
 			{"SLIM_PREAMBLE_LEN", dec(protocol.PreambleSize)},
+			{"SLIM_PREAMBLE_F_IPV6", dec(protocol.PreambleFlagIPv6)},
 		}},
 		{title: "Directory table (docs/protocol.md §2): header, then slots", consts: []constant{
 			{"SLIM_DIR_MAGIC", hex32(directory.Magic)},
@@ -72,6 +73,8 @@ func sections() []section {
 			{"SLIM_DIR_HDR", dec(directory.HeaderSize)},
 			{"SLIM_DIR_SLOT", dec(directory.SlotSize)},
 			{"SLIM_DIR_REPLACED", dec(directory.ReplacedOffset)},
+			{"SLIM_DIR_F_IPV6", dec(int(directory.FlagIPv6))},
+			{"SLIM_DIR_F_NOIPV4", dec(int(directory.FlagNoIPv4))},
 		}},
 	}
 }
