@@ -1024,7 +1024,8 @@ int slim_getpeername6(struct bpf_sock_addr *ctx)
 		set_user_mapped(ctx, st->peer_ip);
 		ctx->user_port = st->peer_port;
 	} else if (st && st->kind == SLIM_SK_LISTENER) {
-		set_user_mapped(ctx, accepted_client(sk));
+		/* As getpeername4: in the socket's state since accept, else the map. */
+		set_user_mapped(ctx, st->peer_ip ? st->peer_ip : accepted_client(sk));
 	} else {
 		set_user_mapped(ctx, 0);
 		ctx->user_port = 0;
