@@ -126,11 +126,9 @@ var apps = []app{
 		check: func(out string) error { return positive(out, `tps = ([0-9.]+)`) },
 	},
 	{
-		name: "netperf",
-		port: 12865,
-		// netserver's default is one dual-stack socket on ::.
-		notSecure: getpeername6Bug,
-		tools:     []string{"netserver", "netperf"},
+		name:  "netperf",
+		port:  12865,
+		tools: []string{"netserver", "netperf"},
 		server: func(dir, addr string) []string {
 			return []string{"netserver", "-D"}
 		},
@@ -248,15 +246,6 @@ func runApp(t *testing.T, l *testLab, a app) {
 		}
 	}
 }
-
-// getpeername6Bug is why the secure test leaves out the servers whose
-// default is one dual-stack listener: their accelerated clients are reset.
-// The getpeername6 program answers an accepted connection's peer from
-// slim_clients only, which sock_ops empties at accept since the verified
-// client moved into the socket's state (getpeername4 reads that first), so
-// accept4 gives ::ffff:0.0.0.0 and the shim drops the connection as a
-// forged preamble. TestIntegrationSecureDualStackIperf3 fails the same way.
-const getpeername6Bug = "secure mode resets accelerated clients of a dual-stack listener (getpeername6 reads only slim_clients, emptied at accept)"
 
 // listeners is what ss shows of node's TCP listeners on port: "*:P" is a
 // dual-stack socket, "[::]:P" an IPV6_V6ONLY one, "0.0.0.0:P" IPv4.

@@ -16,11 +16,9 @@ import (
 // `bind :PORT` and socat TCP-LISTEN: 0.0.0.0).
 var moreApps = []app{
 	{
-		name: "node",
-		port: 8081,
-		// Node's default is one dual-stack socket on ::.
-		notSecure: getpeername6Bug,
-		tools:     []string{"node", "curl", "wrk"},
+		name:  "node",
+		port:  8081,
+		tools: []string{"node", "curl", "wrk"},
 		server: func(dir, addr string) []string {
 			return []string{"node", "-e", `require("http").createServer((req, res) => res.end("hello from node\n")).listen(8081)`}
 		},
