@@ -79,10 +79,6 @@ var moreApps = []app{
 		port:    22,
 		tools:   []string{"/usr/sbin/sshd", "ssh", "ssh-keygen", "sh"},
 		prepare: prepareSSH,
-		// Secure mode zeroes two reads sshd makes of every connection,
-		// IP_OPTIONS (to refuse source routing) and SO_BINDTODEVICE (its
-		// rdomain), both empty anyway, and counts each as a refused option.
-		notSecure: "secure mode counts sshd's getsockopt(IP_OPTIONS) and getsockopt(SO_BINDTODEVICE) as sockopt_refused (zeroed reads, harmless to sshd)",
 		server: func(dir, addr string) []string {
 			// The defaults but the files of this test (keys, pid) and
 			// StrictModes, which refuses keys under /tmp.

@@ -619,12 +619,16 @@ static __always_inline void zero_value(struct bpf_sockopt *ctx)
  * Reading an option: the values the allowlist names pass; any other
  * (SO_ORIGINAL_DST, the host listener's address with conntrack active;
  * TCP_FASTOPEN_KEY, the host's Fast Open key; SO_INCOMING_NAPI_ID ...)
- * comes back zeroed. A call the kernel refused keeps its error.
+ * comes back zeroed. A call the kernel refused keeps its error, and an
+ * empty answer (sshd's IP_OPTIONS and SO_BINDTODEVICE of every
+ * connection: none) hides nothing, so it is not counted as refused.
  */
 SEC("cgroup/getsockopt")
 int slim_getsockopt(struct bpf_sockopt *ctx)
 {
 	if (from_router(config()) || ctx->retval != 0 || readable(ctx->level, ctx->optname))
+		return 1;
+	if (ctx->optlen == 0)
 		return 1;
 	zero_value(ctx);
 	count(SLIM_C_SOCKOPT_REFUSED);
