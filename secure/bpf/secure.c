@@ -293,31 +293,45 @@ static __always_inline __u64 syn_mac(const struct slim_config *cfg, __u32 saddr,
 	return slim_siphash(cfg->k0, cfg->k1, m0, m1);
 }
 
-SEC("cgroup/connect4")
-int slim_connect4(struct bpf_sock_addr *ctx)
+/*
+ * A pool socket's connect to an overlay listener (ip, port; address_ok:
+ * the address is one the socket's family may name): the host listener
+ * standing for it, the socket then marked connected; or NULL, refused and
+ * counted. connect4 and connect6 write the host address in their form.
+ */
+static __always_inline struct slim_addr *pool_connect(struct bpf_sock *sk, int address_ok, __u32 ip,
+						      __u16 port)
 {
-	struct slim_config *cfg = config();
-	if (from_router(cfg))
-		return 1;
-	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
-	if (!st || st->kind != SLIM_SK_POOL) {
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
+	if (!st || st->kind != SLIM_SK_POOL || !address_ok) {
 		count(SLIM_C_CONNECT_REFUSED);
-		return 0;
+		return NULL;
 	}
-	struct slim_addr dst = {.ip = ctx->user_ip4, .port = (__u16)ctx->user_port};
+	struct slim_addr dst = {.ip = ip, .port = port};
 	struct slim_addr *host = bpf_map_lookup_elem(&slim_routes, &dst);
 	if (!host) {
 		count(SLIM_C_CONNECT_REFUSED);
-		return 0;
+		return NULL;
 	}
 	if (policy_denies(st->self_ip, dst.ip, dst.port)) {
 		count(SLIM_C_POLICY_DENIED);
-		return 0;
+		return NULL;
 	}
 	/* Revocation finds it by this state (sock_diag dumps socket storage). */
 	st->kind = SLIM_SK_CONNECTED;
 	st->peer_ip = dst.ip;
 	st->peer_port = dst.port;
+	return host;
+}
+
+SEC("cgroup/connect4")
+int slim_connect4(struct bpf_sock_addr *ctx)
+{
+	if (from_router(config()))
+		return 1;
+	struct slim_addr *host = pool_connect(ctx->sk, 1, ctx->user_ip4, (__u16)ctx->user_port);
+	if (!host)
+		return 0;
 	ctx->user_ip4 = host->ip;
 	ctx->user_port = host->port;
 	return 1;
@@ -334,19 +348,39 @@ int slim_connect4(struct bpf_sock_addr *ctx)
  * count on, and ingress drops every SYN to it: it can never hold a host
  * service's port nor accept anything.
  */
+/* Whether a bind of a fresh pool socket to no address (unspecified) and port is allowed. */
+static __always_inline int pool_may_bind(const struct slim_config *cfg, struct bpf_sock *sk, int unspecified,
+					 __u32 port_nbo)
+{
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
+	__u16 port = bpf_ntohs((__u16)port_nbo);
+	if (st && st->kind == SLIM_SK_POOL && unspecified && cfg->bind_port_min != 0 &&
+	    port >= cfg->bind_port_min && port <= cfg->bind_port_max)
+		return 1;
+	count(SLIM_C_BIND_REFUSED);
+	return 0;
+}
+
 SEC("cgroup/bind4")
 int slim_bind4(struct bpf_sock_addr *ctx)
 {
 	struct slim_config *cfg = config();
 	if (from_router(cfg))
 		return 1;
-	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
-	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	if (st && st->kind == SLIM_SK_POOL && ctx->user_ip4 == 0 && cfg->bind_port_min != 0 &&
-	    port >= cfg->bind_port_min && port <= cfg->bind_port_max)
-		return 1;
-	count(SLIM_C_BIND_REFUSED);
-	return 0;
+	return pool_may_bind(cfg, ctx->sk, ctx->user_ip4 == 0, ctx->user_port);
+}
+
+/* The overlay address an app sees as its own on a host socket (0: none). */
+static __always_inline __u32 overlay_self(struct bpf_sock *sk, __u32 *port)
+{
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
+	if (!st) {
+		*port = 0;
+		return 0;
+	}
+	if (st->kind == SLIM_SK_LISTENER)
+		*port = st->self_port;
+	return st->self_ip;
 }
 
 SEC("cgroup/getsockname4")
@@ -354,15 +388,9 @@ int slim_getsockname4(struct bpf_sock_addr *ctx)
 {
 	if (from_router(config()))
 		return 1;
-	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
-	if (!st) {
-		ctx->user_ip4 = 0;
-		ctx->user_port = 0;
-		return 1;
-	}
-	ctx->user_ip4 = st->self_ip;
-	if (st->kind == SLIM_SK_LISTENER)
-		ctx->user_port = st->self_port;
+	__u32 port = ctx->user_port;
+	ctx->user_ip4 = overlay_self(ctx->sk, &port);
+	ctx->user_port = port;
 	return 1;
 }
 
@@ -395,6 +423,25 @@ static __always_inline void take_client(struct bpf_sock *sk, struct slim_sk *st)
 	bpf_map_delete_elem(&slim_clients, &t);
 }
 
+/*
+ * The overlay address an app sees as its peer on a host socket: a
+ * connected pool socket's destination; an accepted connection's verified
+ * client, moved into its state at accept (slim_sockops; older ones: the
+ * map), the port the kernel's; else none (0).
+ */
+static __always_inline __u32 overlay_peer(struct bpf_sock *sk, __u32 *port)
+{
+	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
+	if (st && st->kind == SLIM_SK_CONNECTED) {
+		*port = st->peer_port;
+		return st->peer_ip;
+	}
+	if (st && st->kind == SLIM_SK_LISTENER)
+		return st->peer_ip ? st->peer_ip : accepted_client(sk);
+	*port = 0;
+	return 0;
+}
+
 SEC("cgroup/getpeername4")
 int slim_getpeername4(struct bpf_sock_addr *ctx)
 {
@@ -403,17 +450,9 @@ int slim_getpeername4(struct bpf_sock_addr *ctx)
 	struct bpf_sock *sk = ctx->sk;
 	if (!sk)
 		return 1;
-	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
-	if (st && st->kind == SLIM_SK_CONNECTED) {
-		ctx->user_ip4 = st->peer_ip;
-		ctx->user_port = st->peer_port;
-	} else if (st && st->kind == SLIM_SK_LISTENER) {
-		/* Moved into the socket at accept (slim_sockops); older ones: the map. */
-		ctx->user_ip4 = st->peer_ip ? st->peer_ip : accepted_client(sk);
-	} else {
-		ctx->user_ip4 = 0;
-		ctx->user_port = 0;
-	}
+	__u32 port = ctx->user_port;
+	ctx->user_ip4 = overlay_peer(sk, &port);
+	ctx->user_port = port;
 	return 1;
 }
 
@@ -956,27 +995,12 @@ static __always_inline void set_user_mapped(struct bpf_sock_addr *ctx, __u32 ip)
 SEC("cgroup/connect6")
 int slim_connect6(struct bpf_sock_addr *ctx)
 {
-	struct slim_config *cfg = config();
-	if (from_router(cfg))
+	if (from_router(config()))
 		return 1;
-	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
-	if (!st || st->kind != SLIM_SK_POOL || !user_v4mapped(ctx)) {
-		count(SLIM_C_CONNECT_REFUSED);
+	struct slim_addr *host =
+		pool_connect(ctx->sk, user_v4mapped(ctx), ctx->user_ip6[3], (__u16)ctx->user_port);
+	if (!host)
 		return 0;
-	}
-	struct slim_addr dst = {.ip = ctx->user_ip6[3], .port = (__u16)ctx->user_port};
-	struct slim_addr *host = bpf_map_lookup_elem(&slim_routes, &dst);
-	if (!host) {
-		count(SLIM_C_CONNECT_REFUSED);
-		return 0;
-	}
-	if (policy_denies(st->self_ip, dst.ip, dst.port)) {
-		count(SLIM_C_POLICY_DENIED);
-		return 0;
-	}
-	st->kind = SLIM_SK_CONNECTED;
-	st->peer_ip = dst.ip;
-	st->peer_port = dst.port;
 	set_user_mapped(ctx, host->ip);
 	ctx->user_port = host->port;
 	return 1;
@@ -989,13 +1013,7 @@ int slim_bind6(struct bpf_sock_addr *ctx)
 	struct slim_config *cfg = config();
 	if (from_router(cfg))
 		return 1;
-	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
-	__u16 port = bpf_ntohs((__u16)ctx->user_port);
-	if (st && st->kind == SLIM_SK_POOL && user_unspecified6(ctx) && cfg->bind_port_min != 0 &&
-	    port >= cfg->bind_port_min && port <= cfg->bind_port_max)
-		return 1;
-	count(SLIM_C_BIND_REFUSED);
-	return 0;
+	return pool_may_bind(cfg, ctx->sk, user_unspecified6(ctx), ctx->user_port);
 }
 
 SEC("cgroup/getsockname6")
@@ -1003,15 +1021,9 @@ int slim_getsockname6(struct bpf_sock_addr *ctx)
 {
 	if (from_router(config()))
 		return 1;
-	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, ctx->sk, 0, 0);
-	if (!st) {
-		set_user_mapped(ctx, 0);
-		ctx->user_port = 0;
-		return 1;
-	}
-	set_user_mapped(ctx, st->self_ip);
-	if (st->kind == SLIM_SK_LISTENER)
-		ctx->user_port = st->self_port;
+	__u32 port = ctx->user_port;
+	set_user_mapped(ctx, overlay_self(ctx->sk, &port));
+	ctx->user_port = port;
 	return 1;
 }
 
@@ -1023,17 +1035,9 @@ int slim_getpeername6(struct bpf_sock_addr *ctx)
 	struct bpf_sock *sk = ctx->sk;
 	if (!sk)
 		return 1;
-	struct slim_sk *st = bpf_sk_storage_get(&slim_socks, sk, 0, 0);
-	if (st && st->kind == SLIM_SK_CONNECTED) {
-		set_user_mapped(ctx, st->peer_ip);
-		ctx->user_port = st->peer_port;
-	} else if (st && st->kind == SLIM_SK_LISTENER) {
-		/* As getpeername4: in the socket's state since accept, else the map. */
-		set_user_mapped(ctx, st->peer_ip ? st->peer_ip : accepted_client(sk));
-	} else {
-		set_user_mapped(ctx, 0);
-		ctx->user_port = 0;
-	}
+	__u32 port = ctx->user_port;
+	set_user_mapped(ctx, overlay_peer(sk, &port));
+	ctx->user_port = port;
 	return 1;
 }
 
