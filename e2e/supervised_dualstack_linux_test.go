@@ -31,39 +31,19 @@ func TestIntegrationSupervisedGoDualStack(t *testing.T) {
 	for _, client := range []struct{ name, from string }{{"AF_INET client", ""}, {"AF_INET6 client", "from6"}} {
 		t.Run(client.name, func(t *testing.T) {
 			l.t = t
-			before := l.vxlanBytes("h1")
-			p := l.start("h2-c1", true, b.goStatic, "get", "http://"+addr+"/big", "20", client.from)
-			if err := p.wait(60 * time.Second); err != nil || !strings.Contains(p.output(), "done 20") {
-				t.Fatalf("client: %v\n%s\nserver:\n%s", err, p.output(), tail(server.output(), 20))
+			var options []string
+			if client.from != "" {
+				options = []string{client.from}
 			}
-			crossed := l.vxlanBytes("h1") - before
-			t.Logf("%d bytes over VXLAN for 20 MiB", crossed)
-			if crossed > maxStrayOverlayBytes {
-				t.Errorf("%d bytes crossed the VXLAN device for 20 MiB from a supervised Go client to a supervised Go server on \":%d\"", crossed, port)
-			}
-			if client.from != "" && (!strings.Contains(p.output(), "domain=10") || strings.Contains(p.output(), "domain=2")) {
-				t.Errorf("the client's sockets are not all AF_INET6 (domain=10) after the swap:\n%s", p.output())
-			}
-			checkSupervised(t, p)
-			names := l.start("h2-c1", true, b.goStatic, "get", "http://"+addr+"/", "1", client.from)
-			names.wait(30 * time.Second)
-			want := fmt.Sprintf("answer peer=%s:", l.containerAddr("h2-c1"))
-			if out := names.output(); !strings.Contains(out, want) || !strings.Contains(out, "local="+addr) {
-				t.Errorf("the server saw other addresses than the overlay's (want %q and local=%s):\n%s", want, addr, out)
+			out := supervisedGet(t, l, b.goStatic, addr, server, options...)
+			if client.from != "" && (!strings.Contains(out, "domain=10") || strings.Contains(out, "domain=2")) {
+				t.Errorf("the client's sockets are not all AF_INET6 (domain=10) after the swap:\n%s", out)
 			}
 		})
 	}
 	t.Run("plain clients", func(t *testing.T) {
 		l.t = t
-		for _, node := range []string{"h2-c1", "h1-c2", "h1-c1"} {
-			p := l.start(node, false, b.goStatic, "get", "http://"+addr+"/", "3")
-			if err := p.wait(30 * time.Second); err != nil || !strings.Contains(p.output(), "done 3") {
-				t.Errorf("a client not under Slim in %s: %v\n%s", node, err, p.output())
-			}
-			if want := "answer peer=" + l.containerAddr(node) + ":"; !strings.Contains(p.output(), want) {
-				t.Errorf("client in %s: want %q:\n%s", node, want, p.output())
-			}
-		}
+		plainClientsReach(t, l, b.goStatic, addr)
 	})
 	checkSupervised(t, server)
 }

@@ -174,38 +174,56 @@ func TestIntegrationSupervisedGoHTTP(t *testing.T) {
 	for _, client := range []struct{ name, bin string }{{"static", b.goStatic}, {"cgo", b.goCgo}} {
 		t.Run(client.name, func(t *testing.T) {
 			l.t = t
-			before := l.vxlanBytes("h1")
-			p := l.start("h2-c1", true, client.bin, "get", "http://"+addr+"/big", "20")
-			if err := p.wait(60 * time.Second); err != nil || !strings.Contains(p.output(), "done 20") {
-				t.Fatalf("client: %v\n%s", err, p.output())
-			}
-			crossed := l.vxlanBytes("h1") - before
-			t.Logf("%d bytes over VXLAN for 20 MiB", crossed)
-			if crossed > maxStrayOverlayBytes {
-				t.Errorf("%d bytes crossed the VXLAN device for 20 MiB between two supervised programs", crossed)
-			}
-			checkSupervised(t, p)
-			names := l.start("h2-c1", true, client.bin, "get", "http://"+addr+"/", "1")
-			names.wait(30 * time.Second)
-			want := fmt.Sprintf("answer peer=%s:", l.containerAddr("h2-c1"))
-			if out := names.output(); !strings.Contains(out, want) || !strings.Contains(out, "local="+addr) {
-				t.Errorf("the server saw other addresses than the overlay's (want %q and local=%s):\n%s", want, addr, out)
-			}
+			supervisedGet(t, l, client.bin, addr, server)
 		})
 	}
 	t.Run("plain clients", func(t *testing.T) {
 		l.t = t
-		for _, node := range []string{"h2-c1", "h1-c2", "h1-c1"} {
-			p := l.start(node, false, b.goStatic, "get", "http://"+addr+"/", "3")
-			if err := p.wait(30 * time.Second); err != nil || !strings.Contains(p.output(), "done 3") {
-				t.Errorf("a client not under Slim in %s: %v\n%s", node, err, p.output())
-			}
-			if want := "answer peer=" + l.containerAddr(node) + ":"; !strings.Contains(p.output(), want) {
-				t.Errorf("client in %s: want %q:\n%s", node, want, p.output())
-			}
-		}
+		plainClientsReach(t, l, b.goStatic, addr)
 	})
 	checkSupervised(t, server)
+}
+
+// supervisedGet fetches 20 MiB from addr with the Go client bin under
+// slim exec in h2-c1 (options: goapp get's, after the count) and checks
+// what a user would: nothing over VXLAN, no notice, overlay addresses on
+// both ends. It returns the client's output.
+func supervisedGet(t *testing.T, l *testLab, bin, addr string, server *program, options ...string) string {
+	t.Helper()
+	before := l.vxlanBytes("h1")
+	p := l.start("h2-c1", true, append([]string{bin, "get", "http://" + addr + "/big", "20"}, options...)...)
+	if err := p.wait(60 * time.Second); err != nil || !strings.Contains(p.output(), "done 20") {
+		t.Fatalf("client: %v\n%s\nserver:\n%s", err, p.output(), tail(server.output(), 20))
+	}
+	crossed := l.vxlanBytes("h1") - before
+	t.Logf("%d bytes over VXLAN for 20 MiB", crossed)
+	if crossed > maxStrayOverlayBytes {
+		t.Errorf("%d bytes crossed the VXLAN device for 20 MiB between two supervised programs", crossed)
+	}
+	checkSupervised(t, p)
+	names := l.start("h2-c1", true, append([]string{bin, "get", "http://" + addr + "/", "1"}, options...)...)
+	names.wait(30 * time.Second)
+	want := fmt.Sprintf("answer peer=%s:", l.containerAddr("h2-c1"))
+	if out := names.output(); !strings.Contains(out, want) || !strings.Contains(out, "local="+addr) {
+		t.Errorf("the server saw other addresses than the overlay's (want %q and local=%s):\n%s", want, addr, out)
+	}
+	return p.output()
+}
+
+// plainClientsReach: Go clients not under Slim, on another host, beside
+// the server and in the server's own container, reach addr and are seen
+// at their overlay addresses.
+func plainClientsReach(t *testing.T, l *testLab, bin, addr string) {
+	t.Helper()
+	for _, node := range []string{"h2-c1", "h1-c2", "h1-c1"} {
+		p := l.start(node, false, bin, "get", "http://"+addr+"/", "3")
+		if err := p.wait(30 * time.Second); err != nil || !strings.Contains(p.output(), "done 3") {
+			t.Errorf("a client not under Slim in %s: %v\n%s", node, err, p.output())
+		}
+		if want := "answer peer=" + l.containerAddr(node) + ":"; !strings.Contains(p.output(), want) {
+			t.Errorf("client in %s: want %q:\n%s", node, want, p.output())
+		}
+	}
 }
 
 // heldLine is goapp hold's line once every connection is up.
