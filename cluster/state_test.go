@@ -118,3 +118,33 @@ func TestNetworkSubnets(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworkDiffers(t *testing.T) {
+	v4 := Network{Overlay: netip.MustParsePrefix("198.19.0.0/16"), HostBits: 24}
+	with := func(n Network, p string) Network { n.IPv6 = netip.MustParsePrefix(p); return n }
+	hostBits := v4
+	hostBits.HostBits = 26
+	for _, c := range []struct {
+		recorded, mine Network
+		differs        bool
+	}{
+		{v4, v4, false},
+		{v4, hostBits, true},
+		{v4, with(v4, "2001:2::/96"), false}, // a record from before IPv6 prefixes
+		{with(v4, "2001:2::/96"), v4, false}, // a router without IPv6
+		{with(v4, "2001:2::/96"), with(v4, "2001:2::/96"), false},
+		{with(v4, "2001:2::/96"), with(v4, "2001:2:0:1::/96"), true},
+	} {
+		if err := c.recorded.Differs(c.mine); (err != nil) != c.differs {
+			t.Errorf("%+v against the recorded %+v: %v", c.mine, c.recorded, err)
+		}
+	}
+	for _, bad := range []string{"2001:2::/64", "::ffff:198.19.0.0/96", "2001:2::1/96"} {
+		if err := with(v4, bad).Check(); err == nil {
+			t.Errorf("overlay_ipv6 %s passed the check", bad)
+		}
+	}
+	if err := with(v4, "2001:2::/96").Check(); err != nil {
+		t.Error(err)
+	}
+}

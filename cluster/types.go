@@ -46,6 +46,9 @@ type Listener struct {
 type Network struct {
 	Overlay  netip.Prefix `json:"overlay"`
 	HostBits int          `json:"host_bits"`
+	// IPv6 is the containers' IPv6 prefix (a /96, docs/overlay.md);
+	// zero: IPv4 only, or not recorded by a router from before it was.
+	IPv6 netip.Prefix `json:"overlay_ipv6,omitzero"`
 }
 
 // Policy is the cluster's policy document: the rules as router/policy
@@ -139,6 +142,24 @@ func (n Network) Check() error {
 	}
 	if n.HostBits <= n.Overlay.Bits() || n.HostBits > 30 {
 		return fmt.Errorf("host_bits %d: a host's subnet must be longer than the overlay %s and at most /30", n.HostBits, n.Overlay)
+	}
+	if n.IPv6.IsValid() && (!n.IPv6.Addr().Is6() || n.IPv6.Addr().Is4In6() || n.IPv6.Bits() != 96 || n.IPv6.Masked() != n.IPv6) {
+		return fmt.Errorf("overlay_ipv6 %v is not an IPv6 /96 such as 2001:2::/96", n.IPv6)
+	}
+	return nil
+}
+
+// Differs says how a router's layout, mine, differs from n, the one a
+// cluster recorded (nil: they agree). An IPv6 prefix only one of them has
+// is no difference: a router without one gives its containers none, and a
+// record from before IPv6 prefixes were recorded has none.
+func (n Network) Differs(mine Network) error {
+	if n.Overlay != mine.Overlay || n.HostBits != mine.HostBits {
+		return fmt.Errorf("this router's overlay is %s with /%d host subnets, the cluster's is %s with /%d",
+			mine.Overlay, mine.HostBits, n.Overlay, n.HostBits)
+	}
+	if n.IPv6.IsValid() && mine.IPv6.IsValid() && n.IPv6 != mine.IPv6 {
+		return fmt.Errorf("this router's overlay_ipv6 is %s, the cluster's is %s", mine.IPv6, n.IPv6)
 	}
 	return nil
 }

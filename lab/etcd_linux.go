@@ -223,7 +223,7 @@ func (l *Lab) setUpEtcdUsers() error {
 	if err := etcdrun.WaitReady(ctx, client, l.EtcdCluster().Endpoints()); err != nil {
 		return err
 	}
-	network := cluster.Network{Overlay: OverlayCIDR, HostBits: 24}
+	network := cluster.Network{Overlay: OverlayCIDR, HostBits: 24, IPv6: l.IPv6}
 	if err := etcd.SetNetwork(ctx, client, "", network); err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func JoinCluster(config *Config, logger *slog.Logger) (*ClusterLink, error) {
 		Underlay: host.Underlay,
 		Subnet:   host.Subnet,
 		PeerPort: config.PeerPort,
-		Network:  cluster.Network{Overlay: plan.Config.CIDR, HostBits: plan.Config.HostBits},
+		Network:  cluster.Network{Overlay: plan.Config.CIDR, HostBits: plan.Config.HostBits, IPv6: plan.Config.IPv6},
 	}
 	if self.ID == "" {
 		self.ID = host.Underlay.String()

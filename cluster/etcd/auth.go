@@ -106,3 +106,8 @@ func isExists(err error) bool {
 	}
 	return false
 }
+
+// isPermissionDenied says whether etcd refused a request for the user's role.
+func isPermissionDenied(err error) bool {
+	return err != nil && rpctypes.ErrorDesc(err) == rpctypes.ErrPermissionDenied.Error()
+}

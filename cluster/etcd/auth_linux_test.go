@@ -80,3 +80,39 @@ func TestIntegrationHostWritesOnlyItsOwnRecords(t *testing.T) {
 	}
 	eventually(t, attacker, "h1's listeners as published", func(st *cluster.State) bool { return hasListeners(st, "h1", published) })
 }
+
+// TestIntegrationNetworkIPv6ByAdministrator: with authentication on, a
+// host may not add its IPv6 prefix to the layout; it joins all the same
+// (the layout is the administrator's), and once the administrator records
+// a prefix, a host with another one is refused.
+func TestIntegrationNetworkIPv6ByAdministrator(t *testing.T) {
+	e := newEnv(t, ownEtcd(t, 1))
+	root := rootClient(t, e.scratch)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	for _, id := range []string{"h1", "h2"} {
+		if err := GrantHost(ctx, root, id, Grants{Prefix: e.prefix}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SetNetwork(ctx, root, e.prefix, testNetwork); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnableAuth(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	first := host(1, "")
+	first.Network.IPv6 = netip.MustParsePrefix("2001:2::/96")
+	e.join(e.store("h1", nil), first)
+
+	recorded := testNetwork
+	recorded.IPv6 = netip.MustParsePrefix("2001:2:0:1::/96")
+	if err := SetNetwork(ctx, root, e.prefix, recorded); err != nil {
+		t.Fatalf("the administrator could not add overlay_ipv6: %v", err)
+	}
+	second := host(2, "")
+	second.Network.IPv6 = first.Network.IPv6
+	if _, err := e.store("h2", nil).Join(ctx, second); err == nil {
+		t.Fatal("a host with another overlay_ipv6 than the administrator's joined")
+	}
+}

@@ -100,9 +100,41 @@ func (s *Store) ensureNetwork(ctx context.Context, n cluster.Network) error {
 	if err != nil {
 		return fmt.Errorf("the cluster's overlay layout at %s: %w", key, err)
 	}
-	if have != n {
-		return fmt.Errorf("this router's overlay is %s with /%d host subnets, the cluster's is %s with /%d",
-			n.Overlay, n.HostBits, have.Overlay, have.HostBits)
+	if err := have.Differs(n); err != nil {
+		return err
+	}
+	if !have.IPv6.IsValid() && n.IPv6.IsValid() {
+		return s.recordIPv6(ctx, have, n.IPv6, resp.Kvs[0].ModRevision)
+	}
+	if have.IPv6.IsValid() && !n.IPv6.IsValid() && s.log != nil {
+		s.log.Warn("the cluster's overlay has IPv6 addresses and this router has no overlay_ipv6: its containers get none", "overlay_ipv6", have.IPv6)
+	}
+	return nil
+}
+
+// recordIPv6 adds an IPv6 prefix to a layout recorded without one (by a
+// router from before they were recorded, or one without IPv6), so that a
+// router with another prefix is refused from then on. Another router
+// recording one first makes the layout read again and compared; a host
+// whose role may not write the layout (authentication on: the
+// administrator writes it, SetNetwork) goes on unrecorded, said once.
+func (s *Store) recordIPv6(ctx context.Context, have cluster.Network, prefix netip.Prefix, rev int64) error {
+	key := s.keys.network()
+	want := have
+	want.IPv6 = prefix
+	txn, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpPut(key, encode(want))).Commit()
+	switch {
+	case isPermissionDenied(err):
+		if s.log != nil {
+			s.log.Warn("the cluster's overlay layout has no overlay_ipv6 and this host may not record it: the administrator sets it", "overlay_ipv6", prefix)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("recording overlay_ipv6 %s in the layout: %w", prefix, err)
+	case !txn.Succeeded:
+		return s.ensureNetwork(ctx, want)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,4 +207,48 @@ func TestIntegrationNetworkMismatchRefused(t *testing.T) {
 	if _, err := e.store("h2", nil).Join(ctx, other); err == nil {
 		t.Fatal("a router with another host_bits joined")
 	}
+}
+
+// TestIntegrationNetworkIPv6Recorded: the IPv6 prefix joins the recorded
+// layout (also when the layout was recorded without one, by a router from
+// before), a router with another prefix is then refused with both named,
+// and a router without one still joins (its containers get no IPv6).
+func TestIntegrationNetworkIPv6Recorded(t *testing.T) {
+	e := newEnv(t, sharedEtcd(t))
+	e.join(e.store("h1", nil), host(1, ""))
+	withIPv6 := func(i int, prefix string) cluster.Self {
+		self := host(i, "")
+		self.Network.IPv6 = netip.MustParsePrefix(prefix)
+		return self
+	}
+	e.join(e.store("h2", nil), withIPv6(2, "2001:2::/96"))
+	if got := recordedNetwork(t, e); got.IPv6 != netip.MustParsePrefix("2001:2::/96") {
+		t.Fatalf("the layout after a router with overlay_ipv6 joined: %+v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	_, err := e.store("h3", nil).Join(ctx, withIPv6(3, "2001:2:0:1::/96"))
+	if err == nil || !strings.Contains(err.Error(), "2001:2:0:1::/96") || !strings.Contains(err.Error(), "2001:2::/96") {
+		t.Fatalf("a router with another overlay_ipv6 joined or was not told why: %v", err)
+	}
+	e.join(e.store("h4", nil), host(4, ""))
+	if got := recordedNetwork(t, e); got.IPv6 != netip.MustParsePrefix("2001:2::/96") {
+		t.Fatalf("a router without overlay_ipv6 changed the layout: %+v", got)
+	}
+}
+
+func recordedNetwork(t *testing.T, e *env) cluster.Network {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	k := keys{prefix: e.prefix}
+	resp, err := rootClient(t, e.scratch).Get(ctx, k.network())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("reading the layout: %v %v", resp, err)
+	}
+	n, err := decodeNetwork(resp.Kvs[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
