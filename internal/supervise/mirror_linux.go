@@ -38,13 +38,16 @@ func (s *Supervisor) mirror(r *request, m *merged, fd, app int) {
 	var todo []int
 	seen := false
 	for _, epfd := range s.epolls.instances(tid, false) {
+		// Mirrored there already (one kcmp, the common case), or
+		// holding the program's listener and to be mirrored.
+		if done, err := holdsOwn(tid, epfd, fd, m.host); err == nil && done {
+			seen = true
+			continue
+		}
 		if found, err := registered(tid, epfd, fd); err != nil || !found {
 			continue
 		}
 		seen = true
-		if done, err := holdsOwn(tid, epfd, fd, m.host); err == nil && done {
-			continue
-		}
 		todo = append(todo, epfd)
 	}
 	switch {
