@@ -39,6 +39,7 @@ func (s *Supervisor) accept(r *request, flags int) {
 		return
 	}
 	s.servers.arm(m)
+	s.mirror(r, m, r.fdArg(0), app)
 	if flags&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
 		r.fail(unix.EINVAL)
 		return

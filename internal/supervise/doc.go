@@ -15,7 +15,10 @@
 //   - listen: a host listener from the router (LISTEN), kept by the
 //     supervisor; when it has a connection, a "doorbell" connection to
 //     the program's own listener makes that listener readable, so that
-//     epoll, poll, select and blocking accepts all wake; accept and
+//     epoll, poll, select and blocking accepts all wake (a Go ≥ 1.22
+//     server needs none: the host listener is registered in its
+//     netpoller's epoll instance under its listener's number,
+//     mirror_linux.go); accept and
 //     accept4 on such a listener are performed by the supervisor, which
 //     strips the preamble and installs the connection
 //     (SECCOMP_ADDFD_FLAG_SEND). The router lists the host listener as

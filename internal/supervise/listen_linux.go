@@ -31,6 +31,13 @@ type merged struct {
 	// while one waited and was not re-armed (leaveToWaiter).
 	waiting atomic.Int32
 	unrung  atomic.Bool
+	// mirrored says the host listener is registered in the program's
+	// epoll instance under its listener's number (mirror_linux.go): host
+	// connections wake the program without a doorbell, unless needsBell
+	// says someone waits for the listener in a way the mirror does not
+	// reach (then doorbells ring as before, for good).
+	mirrored  atomic.Bool
+	needsBell atomic.Bool
 
 	mu       sync.Mutex
 	bell     int            // the doorbell's connecting end; -1: none queued
@@ -118,10 +125,27 @@ func (l *listeners) watchHosts() {
 			return
 		}
 		for _, ev := range events[:n] {
-			if m := l.get(epollData(ev)); m != nil && !l.leaveToWaiter(m) {
+			m := l.get(epollData(ev))
+			if m == nil || m.bellless() {
+				// The watch stays disarmed: needBell re-arms it.
+				continue
+			}
+			if !l.leaveToWaiter(m) {
 				l.ring(m)
 			}
 		}
+	}
+}
+
+// bellless says host connections wake the program through the mirrored
+// registration alone.
+func (m *merged) bellless() bool { return m.mirrored.Load() && !m.needsBell.Load() }
+
+// needBell makes m ring doorbells again from now on: someone waits for
+// the listener in a way the mirrored registration does not reach.
+func (l *listeners) needBell(m *merged) {
+	if !m.needsBell.Swap(true) && m.mirrored.Load() {
+		l.rearm(m) // the watch may have fired unrung meanwhile
 	}
 }
 

@@ -76,8 +76,12 @@ func copyOptions(app, host int, defaults optionValues) error {
 	if n, err := unix.GetsockoptInt(app, unix.SOL_SOCKET, unix.SO_GET_FILTER); err == nil && n > 0 {
 		return errUnreplayable
 	}
+	var buf [16]byte // the largest carried option's size
 	for i, o := range carried {
-		v := getsockopt(app, o.level, o.name, o.size)
+		if defaults[i] == nil {
+			continue // not an option of this family (IPV6_* on AF_INET)
+		}
+		v := getsockoptInto(app, o.level, o.name, buf[:o.size])
 		if v == nil || bytes.Equal(v, defaults[i]) {
 			continue
 		}
@@ -95,8 +99,12 @@ func copyOptions(app, host int, defaults optionValues) error {
 }
 
 func getsockopt(fd, level, name, size int) []byte {
-	b := make([]byte, size)
-	n := uint32(size)
+	return getsockoptInto(fd, level, name, make([]byte, size))
+}
+
+// getsockoptInto reads an option into b; nil if the socket has none.
+func getsockoptInto(fd, level, name int, b []byte) []byte {
+	n := uint32(len(b))
 	// Raw: getsockopt does not block, and a connect makes some thirty.
 	_, _, errno := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name),
 		uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&n)), 0)

@@ -164,13 +164,26 @@ func (r *request) writeSockaddr(addr, lenp uint64, sa []byte) error {
 	if room < 0 {
 		return unix.EINVAL
 	}
-	if n := min(room, len(sa)); n > 0 {
-		if err := r.write(addr, sa[:n], false); err != nil {
-			return err
-		}
-	}
 	binary.LittleEndian.PutUint32(lb[:], uint32(len(sa)))
-	return r.write(lenp, lb[:], true)
+	n := min(room, len(sa))
+	if n == 0 {
+		return r.write(lenp, lb[:], false)
+	}
+	if addr == 0 {
+		return unix.EFAULT
+	}
+	if !r.valid() {
+		return errGone
+	}
+	// The address, then its length, in one system call (the kernel
+	// stops at the first fault: a partial write is EFAULT, as the
+	// kernel's own call would fail).
+	local := []unix.Iovec{{Base: &sa[0], Len: uint64(n)}, {Base: &lb[0], Len: 4}}
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: n}, {Base: uintptr(lenp), Len: 4}}
+	if got, err := unix.ProcessVMWritev(r.tid(), local, remote, 0); err != nil || got != n+4 {
+		return unix.EFAULT
+	}
+	return nil
 }
 
 // The answers. Each request is answered once; later answers are ignored.

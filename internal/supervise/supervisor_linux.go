@@ -32,6 +32,7 @@ type Supervisor struct {
 	defaults6 optionValues // a fresh AF_INET6 TCP socket's
 	v6Said    [v6Cases]atomic.Bool
 	epolls    epollIndex
+	goRuns    goRuntimes
 	mover     *epollMover
 	names     *nameBook
 	servers   *listeners

@@ -54,6 +54,9 @@ func (l *listeners) watchPending(m *merged, pid, fd int) {
 		}
 		if how := waitsOn(pid, fd); how != "" {
 			l.s.logf("listener %v: the program waits on it (%s)", m.overlay, how)
+			if how != "epoll" {
+				l.needBell(m) // no epoll to register the host listener in
+			}
 			l.arm(m)
 			return
 		}

@@ -22,6 +22,14 @@
 //	goapp stream ADDR MIB       MIB MiB through an echo server and back: "stream MIB MBps RATE"
 //	goapp churn ADDR SECONDS    connect, ping, close in a loop from 8 goroutines while the
 //	                            process spins (preemption signals); "churn ok=K fail=F"
+//	goapp relisten ADDR CYCLES PER
+//	                            CYCLES times: listens on ADDR ("cycle C fd N": the listener's
+//	                            fd number), answers PER connections with a HELLO line each
+//	                            and closes them, closes the listener; then "relisten done"
+//	goapp redial ADDR N         N connections one after the other, each until its HELLO line
+//	                            came (a refused or reset one is dialed again, for 10 s at
+//	                            most); "redial ok=K retries=R timeouts=T" (T: HELLO lines
+//	                            that did not come within 5 s)
 package main
 
 import (
@@ -75,6 +83,10 @@ func main() {
 		err = dialFrom(atoi(os.Args[2]), os.Args[3])
 	case "churn":
 		err = churn(os.Args[2], atoi(os.Args[3]))
+	case "relisten":
+		err = relisten(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]))
+	case "redial":
+		err = redial(os.Args[2], atoi(os.Args[3]))
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -394,4 +406,69 @@ func stream(addr string, mib int) error {
 	}
 	fmt.Printf("stream %d MBps %.0f\n", mib, float64(total)/time.Since(start).Seconds()/1e6)
 	return nil
+}
+
+func relisten(addr string, cycles, per int) error {
+	for c := range cycles {
+		l, err := net.Listen("tcp4", addr)
+		if err != nil {
+			return fmt.Errorf("cycle %d: %w", c, err)
+		}
+		if c == 0 {
+			fmt.Println("listening on", l.Addr())
+		}
+		fmt.Printf("cycle %d fd %d\n", c, listenerFD(l))
+		for range per {
+			conn, err := l.Accept()
+			if err != nil {
+				return fmt.Errorf("cycle %d: %w", c, err)
+			}
+			fmt.Fprintf(conn, "HELLO peer=%s local=%s\n", conn.RemoteAddr(), conn.LocalAddr())
+			conn.Close()
+		}
+		l.Close()
+	}
+	fmt.Println("relisten done")
+	return nil
+}
+
+func listenerFD(l net.Listener) int {
+	fd := -1
+	if raw, err := l.(*net.TCPListener).SyscallConn(); err == nil {
+		raw.Control(func(s uintptr) { fd = int(s) })
+	}
+	return fd
+}
+
+func redial(addr string, n int) error {
+	var retries, timeouts int
+	for i := range n {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			err := helloOnce(addr)
+			if err == nil {
+				break
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				timeouts++
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("connection %d: %w (retries=%d timeouts=%d)", i, err, retries, timeouts)
+			}
+			retries++
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	fmt.Printf("redial ok=%d retries=%d timeouts=%d\n", n, retries, timeouts)
+	return nil
+}
+
+func helloOnce(addr string) error {
+	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = bufio.NewReader(c).ReadString('\n')
+	return err
 }
