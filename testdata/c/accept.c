@@ -152,6 +152,100 @@ static void client(const sin4 *target, const sin4 *refused)
 	check_server_clean(&last);
 }
 
+/*
+ * A blocking listener made non-blocking where this process's own fcntl
+ * does not see it (a child it was shared with by fork, a process it was
+ * passed to over SCM_RIGHTS), or by ioctl(FIONBIO) after an accept had to
+ * wait: accept on the empty listener must say EAGAIN, not block. Each
+ * runs in a child process of its own, bounded by alarm (a blocked accept
+ * is a failure, not a hang).
+ */
+enum lshared { LS_FORK, LS_PASSED, LS_FIONBIO_AFTER_WAIT };
+
+static void *connect_later(void *arg)
+{
+	sleep_ms(100);
+	int c = connect_to((const sin4 *)arg);
+	sleep_ms(300);
+	if (c >= 0)
+		close(c);
+	return NULL;
+}
+
+static int listener_test(const char *ip, enum lshared how)
+{
+	int sp[2] = {-1, -1};
+	pid_t helper = -1;
+	if (how == LS_PASSED) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+			return 10;
+		helper = fork(); /* before the listener exists */
+		if (helper == 0) {
+			int got = recv_fd(sp[1]);
+			if (got < 0 || set_nonblock(got, 1) < 0 || write(sp[1], "k", 1) != 1)
+				_exit(1);
+			_exit(0);
+		}
+	}
+	sin4 sa;
+	mkaddr(&sa, ip, 0);
+	int lfd = listen_on(&sa, 16, 0, NULL);
+	if (lfd < 0)
+		return 11;
+	if (how == LS_FIONBIO_AFTER_WAIT) {
+		/* A blocking accept that has to wait for its client. */
+		sin4 la;
+		get_local(lfd, &la);
+		pthread_t t;
+		pthread_create(&t, NULL, connect_later, &la);
+		int a = accept(lfd, NULL, NULL);
+		pthread_join(t, NULL);
+		if (a < 0)
+			return 12;
+		close(a);
+		int one = 1;
+		if (ioctl(lfd, FIONBIO, &one) < 0)
+			return 13;
+	} else if (how == LS_FORK) {
+		pid_t c = fork();
+		if (c == 0)
+			_exit(set_nonblock(lfd, 1) < 0 ? 1 : 0);
+		int st;
+		if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return 14;
+	} else {
+		char k;
+		if (send_fd(sp[0], lfd) < 0 || read_n(sp[0], &k, 1, IO_MS) != 1)
+			return 15;
+		int st;
+		if (waitpid(helper, &st, 0) != helper || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return 16;
+	}
+	if (!is_nonblock(lfd))
+		return 17;
+	int a = accept(lfd, NULL, NULL);
+	if (a >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		return 18;
+	return 0;
+}
+
+static void listener_made_nonblock(const char *ip, const char *name, enum lshared how)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGALRM, SIG_DFL);
+		alarm(5);
+		_exit(listener_test(ip, how));
+	}
+	int st = 0;
+	int r = pid < 0 ? -1 : waitpid(pid, &st, 0);
+	CHECK(name, r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "%s (exit %d, signal %d; 18: accept did not say EAGAIN)",
+	      r != pid ? strerror(errno) : "child failed", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+	      WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 static void local(const char *ip)
 {
 	sin4 sa;
@@ -189,6 +283,9 @@ static void local(const char *ip)
 	e = errno;
 	CHECK("accept_not_listening_einval", a < 0 && e == EINVAL, "accept: %d %s", a, strerror(e));
 	close(b);
+	listener_made_nonblock(ip, "listener_forked_child_sets_nonblock_eagain", LS_FORK);
+	listener_made_nonblock(ip, "listener_passed_receiver_sets_nonblock_eagain", LS_PASSED);
+	listener_made_nonblock(ip, "listener_fionbio_after_waiting_accept_eagain", LS_FIONBIO_AFTER_WAIT);
 }
 
 int main(int argc, char **argv)

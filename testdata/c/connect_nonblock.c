@@ -1,6 +1,8 @@
 /* Non-blocking connect made three ways (fcntl, ioctl FIONBIO, SOCK_NONBLOCK):
  * EINPROGRESS, POLLOUT, SO_ERROR==0, the flag survives; refusal reported
- * later through SO_ERROR (and read from the right socket). */
+ * later through SO_ERROR (and read from the right socket). The flag set by
+ * another process sharing the socket (fork, SCM_RIGHTS) or cleared after
+ * SOCK_NONBLOCK is followed too. */
 #include "common.h"
 
 enum how { FCNTL, IOCTL, SOCKFLAG };
@@ -105,6 +107,98 @@ static void refused_nb(const char *tag, const sin4 *refused, int use_ioctl)
 #undef NAME
 }
 
+/*
+ * O_NONBLOCK changed where this process's own fcntl does not see it: by a
+ * child the socket was shared with by fork, or by a process it was passed
+ * to over a unix socket (SCM_RIGHTS); or cleared again after
+ * SOCK_NONBLOCK. connect must follow the flag as the kernel holds it: a
+ * non-blocking one says EINPROGRESS, a blocking one returns 0 connected.
+ */
+enum shared_how { SH_FORK, SH_PASSED, SH_CLEARED, SH_CLEARED_IOCTL };
+
+static int made_nonblock_elsewhere(enum shared_how how)
+{
+	int sp[2] = {-1, -1};
+	if (how == SH_PASSED && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -1;
+	int fd = -1;
+	if (how == SH_FORK)
+		fd = socket(AF_INET, SOCK_STREAM, 0); /* made before the fork: shared */
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (how == SH_PASSED) {
+			int got = recv_fd(sp[1]);
+			if (got < 0 || set_nonblock(got, 1) < 0 || write(sp[1], "k", 1) != 1)
+				_exit(1);
+			_exit(0);
+		}
+		_exit(set_nonblock(fd, 1) < 0 ? 1 : 0);
+	}
+	if (how == SH_PASSED) {
+		/* Made after the fork, then handed over. */
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		char k;
+		if (send_fd(sp[0], fd) < 0 || read_n(sp[0], &k, 1, IO_MS) != 1) {
+			close(fd);
+			fd = -1;
+		}
+		close(sp[0]);
+		close(sp[1]);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void nonblock_set_elsewhere(const char *tag, enum shared_how how, const sin4 *target)
+{
+	char name[96], err[256];
+#define NAME(s) (snprintf(name, sizeof name, "%s_%s", tag, s), name)
+	int fd;
+	if (how == SH_CLEARED || how == SH_CLEARED_IOCTL) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		int zero = 0;
+		if (how == SH_CLEARED)
+			set_nonblock(fd, 0);
+		else
+			ioctl(fd, FIONBIO, &zero);
+	} else {
+		fd = made_nonblock_elsewhere(how);
+	}
+	if (fd < 0) {
+		check_fail(NAME("setup"), "%s", strerror(errno));
+		return;
+	}
+	int nb = how == SH_FORK || how == SH_PASSED;
+	CHECK(NAME("flag_before"), is_nonblock(fd) == nb, "O_NONBLOCK %s before connect",
+	      nb ? "not set" : "still set");
+	int r = connect(fd, (const struct sockaddr *)target, sizeof *target);
+	int e = errno;
+	if (nb)
+		CHECK(NAME("einprogress"), r < 0 && e == EINPROGRESS, "connect: r=%d errno=%s (want EINPROGRESS)",
+		      r, r < 0 ? strerror(e) : "none");
+	else
+		CHECK(NAME("connected"), r == 0, "connect: r=%d errno=%s (want 0: blocking)", r,
+		      r < 0 ? strerror(e) : "none");
+	if (nb) {
+		int ev = wait_ev(fd, POLLOUT, IO_MS);
+		CHECK(NAME("pollout"), ev > 0 && (ev & POLLOUT) && !(ev & (POLLERR | POLLHUP)), "poll revents=%#x",
+		      ev);
+	}
+	struct hello h;
+	r = read_hello(fd, &h, err, sizeof err);
+	CHECK(NAME("hello"), r == 0, "%s", err);
+	if (r == 0)
+		CHECK(NAME("names_crosswise"), hello_matches(fd, &h, err, sizeof err) == 0, "%s", err);
+	close(fd);
+#undef NAME
+}
+
 static struct hello last;
 
 static void client(const sin4 *target, const sin4 *refused)
@@ -113,6 +207,10 @@ static void client(const sin4 *target, const sin4 *refused)
 	nb_connect("fcntl", FCNTL, target);
 	nb_connect("ioctl", IOCTL, target);
 	nb_connect("sockflag", SOCKFLAG, target);
+	nonblock_set_elsewhere("forked_child_sets", SH_FORK, target);
+	nonblock_set_elsewhere("passed_receiver_sets", SH_PASSED, target);
+	nonblock_set_elsewhere("sockflag_cleared_fcntl", SH_CLEARED, target);
+	nonblock_set_elsewhere("sockflag_cleared_ioctl", SH_CLEARED_IOCTL, target);
 	refused_nb("refused_fcntl", refused, 0);
 	refused_nb("refused_ioctl", refused, 1);
 	/* Non-blocking refusal seen through a non-blocking read instead of SO_ERROR. */
