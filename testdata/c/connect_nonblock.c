@@ -5,6 +5,10 @@
  * SOCK_NONBLOCK is followed too. */
 #include "common.h"
 
+#include <spawn.h>
+
+extern char **environ;
+
 enum how { FCNTL, IOCTL, SOCKFLAG };
 
 static void nb_connect(const char *tag, enum how how, const sin4 *target)
@@ -114,7 +118,25 @@ static void refused_nb(const char *tag, const sin4 *refused, int use_ioctl)
  * SOCK_NONBLOCK. connect must follow the flag as the kernel holds it: a
  * non-blocking one says EINPROGRESS, a blocking one returns 0 connected.
  */
-enum shared_how { SH_FORK, SH_PASSED, SH_CLEARED, SH_CLEARED_IOCTL };
+enum shared_how { SH_FORK, SH_PASSED, SH_SPAWNED, SH_CLEARED, SH_CLEARED_IOCTL };
+
+/* A program started with posix_spawnp sets O_NONBLOCK on fd (as its fd 3). */
+static int spawn_sets_nonblock(int fd)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fd, 3);
+	char *argv[] = {"python3", "-c",
+			"import fcntl, os; fcntl.fcntl(3, fcntl.F_SETFL, fcntl.fcntl(3, fcntl.F_GETFL) | os.O_NONBLOCK)",
+			NULL};
+	pid_t pid;
+	int r = posix_spawnp(&pid, "python3", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	int st;
+	if (r != 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -1;
+	return 0;
+}
 
 static int made_nonblock_elsewhere(enum shared_how how)
 {
@@ -122,6 +144,14 @@ static int made_nonblock_elsewhere(enum shared_how how)
 	if (how == SH_PASSED && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return -1;
 	int fd = -1;
+	if (how == SH_SPAWNED) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (spawn_sets_nonblock(fd) < 0) {
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
 	if (how == SH_FORK)
 		fd = socket(AF_INET, SOCK_STREAM, 0); /* made before the fork: shared */
 	fflush(stdout);
@@ -174,7 +204,7 @@ static void nonblock_set_elsewhere(const char *tag, enum shared_how how, const s
 		check_fail(NAME("setup"), "%s", strerror(errno));
 		return;
 	}
-	int nb = how == SH_FORK || how == SH_PASSED;
+	int nb = how == SH_FORK || how == SH_PASSED || how == SH_SPAWNED;
 	CHECK(NAME("flag_before"), is_nonblock(fd) == nb, "O_NONBLOCK %s before connect",
 	      nb ? "not set" : "still set");
 	int r = connect(fd, (const struct sockaddr *)target, sizeof *target);
@@ -199,6 +229,43 @@ static void nonblock_set_elsewhere(const char *tag, enum shared_how how, const s
 #undef NAME
 }
 
+/* The other way round: the parent sets O_NONBLOCK after fork, the child connects. */
+static void forked_child_connects(const sin4 *target)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int sp[2];
+	if (fd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		check_fail("parent_sets_child_connects", "setup: %s", strerror(errno));
+		return;
+	}
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char k;
+		if (read_n(sp[1], &k, 1, IO_MS) != 1)
+			_exit(10);
+		int r = connect(fd, (const struct sockaddr *)target, sizeof *target);
+		if (!(r < 0 && errno == EINPROGRESS))
+			_exit(11); /* a blocking connect */
+		struct hello h;
+		char err[256];
+		if (wait_ev(fd, POLLOUT, IO_MS) <= 0 || read_hello(fd, &h, err, sizeof err) != 0)
+			_exit(12);
+		_exit(0);
+	}
+	set_nonblock(fd, 1);
+	if (write(sp[0], "k", 1) != 1)
+		check_fail("parent_sets_child_connects", "write: %s", strerror(errno));
+	int st = 0;
+	int r = pid < 0 ? -1 : waitpid(pid, &st, 0);
+	CHECK("parent_sets_child_connects_einprogress", r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "child exit %d (11: its connect blocked though the parent made the socket non-blocking)",
+	      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	close(sp[0]);
+	close(sp[1]);
+	close(fd);
+}
+
 static struct hello last;
 
 static void client(const sin4 *target, const sin4 *refused)
@@ -209,6 +276,8 @@ static void client(const sin4 *target, const sin4 *refused)
 	nb_connect("sockflag", SOCKFLAG, target);
 	nonblock_set_elsewhere("forked_child_sets", SH_FORK, target);
 	nonblock_set_elsewhere("passed_receiver_sets", SH_PASSED, target);
+	nonblock_set_elsewhere("spawned_program_sets", SH_SPAWNED, target);
+	forked_child_connects(target);
 	nonblock_set_elsewhere("sockflag_cleared_fcntl", SH_CLEARED, target);
 	nonblock_set_elsewhere("sockflag_cleared_ioctl", SH_CLEARED_IOCTL, target);
 	refused_nb("refused_fcntl", refused, 0);
