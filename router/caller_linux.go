@@ -19,6 +19,19 @@ type caller struct {
 	Start     uint64 // secure mode: when the process started (with PID, it for good)
 	Netns     uint64 // inode of its network namespace
 	Container *container
+	// seen is what the router learned of the process that cannot change
+	// while it lives (nil: nothing is kept). Only the connection's
+	// goroutine uses it.
+	seen *callerFacts
+}
+
+// callerFacts are facts of a caller's process that hold for the rest of
+// its life once seen.
+type callerFacts struct {
+	// filtered: the process was seen under a seccomp filter (secure
+	// mode's enrolment check). A filter can never be removed from a
+	// thread (seccomp(2)), so once seen, it holds.
+	filtered bool
 }
 
 // namespaceInode returns the inode of a network namespace file.
@@ -60,7 +73,7 @@ func (k kernelIdentifier) identify(conn *net.UnixConn) (caller, error) {
 	if credErr != nil {
 		return caller{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
 	}
-	c := caller{PID: cred.Pid, UID: cred.Uid}
+	c := caller{PID: cred.Pid, UID: cred.Uid, seen: &callerFacts{}}
 	if c.Start, err = k.mode.callerStart(raw, cred.Pid); err != nil {
 		return c, fmt.Errorf("process %d: %w", cred.Pid, err)
 	}

@@ -47,13 +47,14 @@ func (c *container) view() control.Container {
 // add a socket to it.
 const witnessGrace = 3 * time.Second
 
-// release lets the namespace go at once and closes the pool witness after
-// witnessGrace.
+// release lets the namespace go and closes the sockets made ahead for
+// the container at once, and closes the pool witness after witnessGrace.
 func (c *container) release() {
 	if c.ns != nil {
 		c.ns.Close()
 	}
 	if c.pool != nil {
+		c.pool.closeAhead()
 		time.AfterFunc(witnessGrace, c.pool.witness.close)
 	}
 }
@@ -65,6 +66,7 @@ func (c *container) releaseNow() {
 		c.ns.Close()
 	}
 	if c.pool != nil {
+		c.pool.closeAhead()
 		c.pool.witness.close()
 	}
 }

@@ -18,7 +18,8 @@ func refuse(errno unix.Errno, format string, args ...any) error {
 
 // dispatch runs one request. It returns the reply (nil for notes) and the
 // descriptors to send with it, which the caller closes after sending.
-func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Message, []int) {
+// ahead is the connection's sockets made ahead (nil: none are made).
+func (r *Router) dispatch(who caller, idErr error, req request, ahead *poolAhead) (*protocol.Message, []int) {
 	if idErr == nil {
 		idErr = r.checkRegistered(who) // containers_linux.go
 	}
@@ -35,7 +36,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 	} else if req.Type == protocol.TypeEnroll {
 		reply, err = r.enroll(who, req)
 	} else {
-		reply, fds, err = r.handle(who.Container, req)
+		reply, fds, err = r.handle(who.Container, req, ahead)
 	}
 	switch req.Type {
 	case protocol.TypeStats:
@@ -56,7 +57,7 @@ func (r *Router) dispatch(who caller, idErr error, req request) (*protocol.Messa
 	return &reply, fds
 }
 
-func (r *Router) handle(c *container, req request) (protocol.Message, []int, error) {
+func (r *Router) handle(c *container, req request, ahead *poolAhead) (protocol.Message, []int, error) {
 	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1, protocol.TypePublish: 1}[req.Type]
 	if len(req.FDs) != want {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.FDs), want)
@@ -67,7 +68,7 @@ func (r *Router) handle(c *container, req request) (protocol.Message, []int, err
 	case protocol.TypeTable:
 		return r.tableFile(req.Payload)
 	case protocol.TypePool:
-		return r.pool(c, req.Payload)
+		return r.pool(c, req.Payload, ahead)
 	case protocol.TypeListen:
 		return r.listen(c, req.Payload, req.FDs[0])
 	case protocol.TypeUnlisten:
@@ -90,24 +91,39 @@ func (r *Router) hello(c *container, payload []byte) (protocol.Message, []int, e
 
 // pool hands a container up to the sockets it asks for, within its quota
 // of host sockets (poolquota_linux.go); past it, the shim gets EDQUOT and
-// uses the overlay.
-func (r *Router) pool(c *container, payload []byte) (protocol.Message, []int, error) {
+// uses the overlay. Sockets made ahead for the connection go first
+// (poolahead_linux.go): they are counted, witnessed and marked already.
+func (r *Router) pool(c *container, payload []byte, ahead *poolAhead) (protocol.Message, []int, error) {
 	n, family, err := protocol.PoolRequest(payload)
 	if err != nil {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v", err)
 	}
-	granted, held := c.pool.reserve(n, time.Now())
-	if granted == 0 {
-		return protocol.Message{}, nil, refuse(unix.EDQUOT, "container %s holds %d host sockets, its quota (limits.pool_sockets): no more until it closes some", c.Name, held)
+	now := time.Now()
+	fds, cookies := ahead.take(c, int(family), n)
+	if len(fds) < n {
+		more, moreCookies, err := r.freshPoolSockets(c, n-len(fds), int(family), now)
+		if err != nil && len(fds) == 0 {
+			return protocol.Message{}, nil, err
+		}
+		fds, cookies = append(fds, more...), append(cookies, moreCookies...)
 	}
-	fds, cookies, err := r.newPoolSockets(c, granted, int(family))
-	c.pool.settle(granted, len(fds))
-	if err != nil {
-		return protocol.Message{}, nil, err
-	}
+	c.pool.handOut(len(fds))
+	ahead.asked(int(family), n, now)
 	// Control API: which container holds which pool socket.
-	r.census.HandedOut(c.Name, cookies, time.Now())
+	r.census.HandedOut(c.Name, cookies, now)
 	return protocol.Message{Type: protocol.TypePoolOK, Payload: protocol.Uint32Payload(uint32(len(fds)))}, fds, nil
+}
+
+// freshPoolSockets reserves up to n sockets under c's quota and makes
+// them (pool).
+func (r *Router) freshPoolSockets(c *container, n, family int, now time.Time) ([]int, []uint64, error) {
+	granted, held := c.pool.reserve(n, now)
+	if granted == 0 {
+		return nil, nil, refuse(unix.EDQUOT, "container %s holds %d host sockets, its quota (limits.pool_sockets): no more until it closes some", c.Name, held)
+	}
+	fds, cookies, err := r.newPoolSockets(c, granted, family)
+	c.pool.settle(granted, len(fds))
+	return fds, cookies, err
 }
 
 // newPoolSockets makes n pool sockets of family (AF_INET or AF_INET6) for

@@ -122,34 +122,73 @@ type poolAccount struct {
 	// credited is the accelerated setups of STATS reports accepted: at
 	// most one per pool socket handed out (shimstats.go).
 	credited uint64
+	// ahead is the sockets made ahead for the container's shim
+	// connections' next POOL (poolahead_linux.go): witnessed, marked and
+	// counted in held like those handed out, until taken or closed.
+	ahead aheadShelf
 }
 
 // reserve books up to n sockets under the quota and returns how many
-// (0: refused) and how many the container holds with them.
+// (0: refused) and how many the container holds with them. Before it
+// refuses, it closes the sockets made ahead for the container's shim
+// connections: they wait in the router, and must never cost a shim the
+// sockets it asks for.
 func (a *poolAccount) reserve(n int, now time.Time) (granted, held int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.held+n > a.quota && (a.exact < a.quota/2 || now.Sub(a.counted) >= poolRecountInterval) {
-		a.recount(now)
+	granted = a.book(n, a.quota, now)
+	if granted == 0 && a.dropAheadLocked(func(*aheadBatch) bool { return true }) > 0 {
+		granted = a.book(n, a.quota, now)
 	}
-	granted = min(n, a.quota-a.held)
-	if granted <= 0 {
+	if granted == 0 {
 		a.refused++
-		return 0, a.held
 	}
-	a.held += granted
-	a.pending += granted
 	return granted, a.held
 }
 
-// settle ends a reservation: of reserved sockets, handed were witnessed
-// and sent (or are being sent).
-func (a *poolAccount) settle(reserved, handed int) {
+// reserveAhead books up to n sockets to make ahead, only while the
+// container holds at most half its quota with them: sockets made ahead
+// never bring a container near its quota. It returns how many (0: none).
+func (a *poolAccount) reserveAhead(n int, now time.Time) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.held -= reserved - handed
+	if a.ahead.closed {
+		return 0
+	}
+	return a.book(n, a.quota/2, now)
+}
+
+// book reserves up to n sockets while the container holds at most limit,
+// counting again first if the last count may be stale. The caller holds
+// a.mu.
+func (a *poolAccount) book(n, limit int, now time.Time) int {
+	if a.held+n > limit && (a.exact < a.quota/2 || now.Sub(a.counted) >= poolRecountInterval) {
+		a.recount(now)
+	}
+	granted := min(n, limit-a.held)
+	if granted <= 0 {
+		return 0
+	}
+	a.held += granted
+	a.pending += granted
+	return granted
+}
+
+// settle ends a reservation: of reserved sockets, made were witnessed
+// (the others were not made, or closed).
+func (a *poolAccount) settle(reserved, made int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.held -= reserved - made
 	a.pending -= reserved
-	a.handed += uint64(handed)
+}
+
+// handOut counts n sockets handed to a shim (for the credit of its
+// setups, creditSetups).
+func (a *poolAccount) handOut(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.handed += uint64(n)
 }
 
 // recount counts the container's sockets again and returns the cookies of
@@ -203,8 +242,9 @@ func (r *Router) newPoolAccount() (*poolAccount, error) {
 	return &poolAccount{witness: w, quota: r.limits().PoolSockets}, nil
 }
 
-// closeContainers releases the containers' witnesses (the sockets they
-// witness are the containers' and live on).
+// closeContainers closes the sockets made ahead for the containers and
+// releases their witnesses (the sockets they witness are the containers'
+// and live on).
 func (r *Router) closeContainers() { r.containers.close() }
 
 // errNoWitness is the refusal of a POOL when the router cannot count

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slimnet/slim/secure"
 )
 
 // What the kernel says about a process, in /proc. The router reads it to
@@ -23,7 +24,7 @@ var errExited = errors.New("exited")
 // processStart is when process pid started, in clock ticks since boot
 // (field 22 of /proc/PID/stat): with the PID it names one process for good.
 func processStart(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	b, err := secure.ReadProcFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		if os.IsNotExist(err) {
 			return 0, errExited
@@ -56,18 +57,16 @@ func sameProcess(pid int, start uint64) error {
 
 // statusFields reads the named fields of a /proc/.../status file.
 func statusFields(path string, names ...string) (map[string]string, error) {
-	f, err := os.Open(path)
+	b, err := secure.ReadProcFile(path)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, errExited
 		}
 		return nil, err
 	}
-	defer f.Close()
 	got := map[string]string{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		name, value, ok := strings.Cut(s.Text(), ":")
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, ":")
 		if ok && contains(names, name) {
 			got[name] = strings.TrimSpace(value)
 		}

@@ -27,8 +27,10 @@ import (
 //  3. upkeep: the census's sweep (a sweep in progress finishes), the
 //     overlay's repair and the re-reading of the containers' records.
 //
-// Then secure mode stops (it counts the host sockets still open: no
-// request can make one any more), and the directory table and the
+// Then the sockets made ahead for the shims' next POOLs are closed (the
+// connections' ends closed them already; this closes any left), secure
+// mode stops (it counts the host sockets still open: no request can make
+// one any more), and the directory table and the
 // containers' pool witnesses are closed: nothing publishes or counts any
 // more. Connections the router handed out are the applications' and are
 // not touched.
@@ -50,6 +52,7 @@ func (r *Router) Run(ctx context.Context) error {
 	if err != nil {
 		r.log.Error("router stopped: a part failed", "err", err)
 	}
+	r.closeAhead()
 	r.mode.stop()
 	r.closeSockets()
 	r.closeContainers()

@@ -79,6 +79,14 @@ func dirExists(path string) bool {
 // processes in their container's cgroup, which only enrolment (and root)
 // puts them in, and under a seccomp filter: programs slim exec started
 // under the ioctl guard, and what they start. Others use the overlay.
+//
+// It reads the kernel's word on every request: the cgroup (a process
+// may be moved out of its container's), and last that the PID still
+// names the process that connected, so that what was read was its own.
+// Only the seccomp filter is read once per connection: the kernel never
+// takes a filter off a thread, so a process seen under one stays under
+// one (who.seen); the read that saw it, like every read, was confirmed
+// to be of the caller by the start-time check that ended that request.
 func (s *secureMode) checkEnrolled(who caller, t protocol.Type) error {
 	if t != protocol.TypePool && t != protocol.TypeListen {
 		return nil
@@ -92,11 +100,17 @@ func (s *secureMode) checkEnrolled(who caller, t protocol.Type) error {
 	if got != want {
 		return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec (its cgroup is %s, not %s): no host sockets for it", pid, who.Container.Name, got, want)
 	}
-	if err := checkFiltered(fmt.Sprintf("/proc/%d/status", pid)); err != nil {
-		return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec under the ioctl guard (%v): no host sockets for it", pid, who.Container.Name, err)
+	filtered := who.seen != nil && who.seen.filtered
+	if !filtered {
+		if err := checkFiltered(fmt.Sprintf("/proc/%d/status", pid)); err != nil {
+			return fmt.Errorf("secure mode: process %d of container %s was not started with slim exec under the ioctl guard (%v): no host sockets for it", pid, who.Container.Name, err)
+		}
 	}
 	if err := sameProcess(pid, who.Start); err != nil {
 		return fmt.Errorf("secure mode: process %d: %w", pid, err)
+	}
+	if who.seen != nil {
+		who.seen.filtered = true
 	}
 	return nil
 }

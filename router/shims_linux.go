@@ -41,6 +41,7 @@ type shimSession struct {
 	router *Router
 	who    caller
 	idErr  error // why the caller could not be identified
+	ahead  poolAhead
 }
 
 // Owner is what the connection counts against: the caller's container,
@@ -49,7 +50,22 @@ func (s *shimSession) Owner() shimserver.Owner { return ownerOf(s.who, s.idErr) 
 
 // Serve runs one request (dispatch).
 func (s *shimSession) Serve(req request) (*protocol.Message, []int) {
-	return s.router.dispatch(s.who, s.idErr, req)
+	return s.router.dispatch(s.who, s.idErr, req, &s.ahead)
+}
+
+// Answered makes the pool sockets the connection's next POOL will take,
+// once the answer to this one is sent (poolahead_linux.go).
+func (s *shimSession) Answered(req request) {
+	if req.Type == protocol.TypePool && s.idErr == nil && s.who.Container != nil {
+		s.router.prepareAhead(s.who.Container, &s.ahead)
+	}
+}
+
+// End closes the sockets made ahead for the connection.
+func (s *shimSession) End() {
+	if s.who.Container != nil {
+		s.ahead.end(s.who.Container)
+	}
 }
 
 func ownerOf(who caller, idErr error) shimserver.Owner {

@@ -41,11 +41,13 @@ func (h sweepHost) DirectoryView() census.DirectoryView {
 // CountPools counts each container's pool sockets (countPools).
 func (h sweepHost) CountPools() { h.router.countPools() }
 
-// countPools counts each container's pool sockets, for its quota and the
-// control API, and has the census forget those that are gone.
+// countPools closes the batches made ahead that waited untaken for
+// poolAheadIdle, counts each container's pool sockets, for its quota and
+// the control API, and has the census forget those that are gone.
 func (r *Router) countPools() {
 	for _, c := range r.containers.list() {
 		at := time.Now()
+		c.pool.dropIdleAhead(at.Add(-poolAheadIdle))
 		alive, err := c.pool.count(at)
 		if err != nil {
 			r.log.Warn("counting pool sockets", "container", c.Name, "err", err)

@@ -1,7 +1,6 @@
 package secure
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -175,14 +174,12 @@ func (c *Cgroups) ProcessDir(pid int) (string, error) {
 func currentCgroup() (string, error) { return cgroupOf("/proc/self/cgroup") }
 
 func cgroupOf(path string) (string, error) {
-	f, err := os.Open(path)
+	b, err := ReadProcFile(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "0::"); ok {
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
 			return rest, nil
 		}
 	}

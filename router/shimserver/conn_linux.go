@@ -39,6 +39,7 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 		}
 	}()
 	session := s.handler.Open(conn)
+	defer session.End()
 	owner := session.Owner()
 	buf := make([]byte, protocol.MaxMessage+1)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace((maxFdsIn+1)*4))
@@ -73,6 +74,7 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 		if err != nil {
 			return
 		}
+		session.Answered(req)
 	}
 }
 

@@ -35,6 +35,11 @@ type Session interface {
 	// the descriptors to send with it, which the server closes after
 	// sending (or failing to).
 	Serve(req Request) (reply *protocol.Message, fds []int)
+	// Answered runs once the reply to req is sent: work for the
+	// connection's next requests, done while the shim no longer waits.
+	Answered(req Request)
+	// End runs once, when the connection ends.
+	End()
 }
 
 // Server serves shim connections. Create it with New.

@@ -30,9 +30,13 @@ type fakeHandler struct {
 	owner shimserver.Owner
 	serve func(shimserver.Request) (*protocol.Message, []int)
 
-	mu     sync.Mutex
-	opened int
-	served []shimserver.Request
+	mu       sync.Mutex
+	opened   int
+	served   []shimserver.Request
+	answered []protocol.Type
+	ended    int
+	// onAnswered, if set, runs in Answered.
+	onAnswered func()
 }
 
 func (h *fakeHandler) Open(*net.UnixConn) shimserver.Session {
@@ -45,6 +49,21 @@ func (h *fakeHandler) Open(*net.UnixConn) shimserver.Session {
 type fakeSession struct{ h *fakeHandler }
 
 func (s fakeSession) Owner() shimserver.Owner { return s.h.owner }
+
+func (s fakeSession) Answered(req shimserver.Request) {
+	if s.h.onAnswered != nil {
+		s.h.onAnswered()
+	}
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	s.h.answered = append(s.h.answered, req.Type)
+}
+
+func (s fakeSession) End() {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	s.h.ended++
+}
 
 func (s fakeSession) Serve(req shimserver.Request) (*protocol.Message, []int) {
 	s.h.mu.Lock()
@@ -95,6 +114,37 @@ func TestHelloAndNotes(t *testing.T) {
 	}
 	if got := len(h.requests()); got != 3 {
 		t.Errorf("the handler saw %d requests, want 3", got)
+	}
+}
+
+// TestAnsweredAfterReplyAndEndOnce: Answered runs for each request
+// answered, after its reply is sent (the shim has it while Answered still
+// works), not for a note; End runs once when the connection ends.
+func TestAnsweredAfterReplyAndEndOnce(t *testing.T) {
+	release := make(chan struct{})
+	h := &fakeHandler{owner: container, onAnswered: func() { <-release }}
+	s := newServer(h, shimserver.Limits{})
+	shim, done := shimtest.Connect(t, s.ServeConn)
+	// Answered of the first HELLO waits for release: the reply came before.
+	if r := shim.Call(hello(1)); r.Type != protocol.TypeHelloOK {
+		t.Fatalf("HELLO: %+v", r)
+	}
+	close(release)
+	shim.Send(protocol.Message{Type: protocol.TypeStats, ID: 2, Payload: protocol.Stats{}.Encode()}.Encode())
+	shim.Call(hello(3))
+	shim.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection was not done 5 s after the shim closed it")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.answered) != 2 || h.answered[0] != protocol.TypeHello || h.answered[1] != protocol.TypeHello {
+		t.Errorf("Answered ran for %v, want the two HELLOs", h.answered)
+	}
+	if h.ended != 1 {
+		t.Errorf("End ran %d times, want once", h.ended)
 	}
 }
 
