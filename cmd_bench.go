@@ -63,7 +63,9 @@ supervisor, beside the same Go programs without Slim ("host", "overlay"), a
 C twin of them dynamically linked under 'slim exec' with the shim
 ("preloaded"), and that C twin built static under the supervisor
 ("supervised-c"): stream throughput, RR and CRR, and the supervised path's
-setup cost over the preloaded one in µs per connection.
+setup cost over the preloaded one in µs per connection. With --secure, the C
+twin and the Go peer also run under the secure routers ("preloaded-secure",
+"supervised-secure"), where the kernel answers getsockname and getpeername.
 Tests (for --only with --supervised): ` + strings.Join(bench.PeerTestIDs(), ", ") + `.
 
 --store-scale runs the cluster store's scale benchmark instead (simulated

@@ -19,16 +19,19 @@ import (
 
 // Columns of the supervised mode, in order.
 const (
-	columnHost         = "host"
-	columnOverlay      = "overlay"
-	columnPreloaded    = "preloaded"
-	columnSupervised   = "supervised"
-	columnSupervisedC  = "supervised-c"
-	peerPort           = 7400
-	peerTool           = "peer" // argv[0] that each column replaces by its program
-	peerResultPrefix   = "result "
-	microsPerSecond    = 1e6
-	peerListeningToken = "listening"
+	columnHost        = "host"
+	columnOverlay     = "overlay"
+	columnPreloaded   = "preloaded"
+	columnSupervised  = "supervised"
+	columnSupervisedC = "supervised-c"
+	// With --secure: the same under the secure routers.
+	columnPreloadedSecure  = "preloaded-secure"
+	columnSupervisedSecure = "supervised-secure"
+	peerPort               = 7400
+	peerTool               = "peer" // argv[0] that each column replaces by its program
+	peerResultPrefix       = "result "
+	microsPerSecond        = 1e6
+	peerListeningToken     = "listening"
 )
 
 var (
@@ -125,6 +128,9 @@ func supervisedNotes(r *Report) []string {
 		"host, overlay: the Go peer (bench/peer, static) without Slim; preloaded: its C twin (bench/peerc), dynamically linked, under slim exec with the shim;",
 		"supervised: the Go peer under slim exec (the seccomp supervisor); supervised-c: the C twin built static under slim exec (the supervisor); client and server alike",
 	}
+	if r.hasScenario(columnSupervisedSecure) {
+		notes = append(notes, "preloaded-secure, supervised-secure: the C twin (preloaded) and the Go peer (supervised) under the secure routers")
+	}
 	var perConnection *MetricResult
 	for _, m := range r.Metrics {
 		if m.ID == metricPeerConnection.ID {
@@ -145,6 +151,9 @@ func supervisedNotes(r *Report) []string {
 	if d, ok := diff(columnSupervised, columnOverlay); ok {
 		notes = append(notes, fmt.Sprintf("Go connection setup under the supervisor against the overlay (supervised - overlay): %+.1f us per connection", d))
 	}
+	if d, ok := diff(columnSupervisedSecure, columnOverlay); ok {
+		notes = append(notes, fmt.Sprintf("the same in secure mode (supervised-secure - overlay): %+.1f us per connection", d))
+	}
 	return notes
 }
 
@@ -153,11 +162,19 @@ func (o Options) validateSupervised() error {
 	switch {
 	case o.Slim == "":
 		return fmt.Errorf("the supervised mode needs the slim column")
-	case o.Secure:
-		return fmt.Errorf("the supervised mode has no secure column")
 	case o.FixedLoad:
 		return fmt.Errorf("--supervised and --fixed-load are different modes")
 	}
 	_, err := selectPeerTests(o.Only)
 	return err
+}
+
+// hasScenario says whether the report has the named column.
+func (r *Report) hasScenario(name string) bool {
+	for _, sc := range r.Scenarios {
+		if sc.Name == name {
+			return true
+		}
+	}
+	return false
 }

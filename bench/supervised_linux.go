@@ -44,7 +44,7 @@ func (b *bencher) runSupervised(ctx context.Context, l *lab.Lab) (err error) {
 	if err != nil {
 		return err
 	}
-	columns, err := supervisedScenarios(l, b.opts.Slim, programs)
+	columns, err := supervisedScenarios(l, b.opts, programs)
 	if err != nil {
 		return err
 	}
@@ -60,9 +60,11 @@ func (b *bencher) runSupervised(ctx context.Context, l *lab.Lab) (err error) {
 }
 
 // supervisedScenarios are the mode's columns: each runs one build of the
-// peer in place of peerTool, wrapped as its base column wraps tools.
-func supervisedScenarios(l *lab.Lab, slim string, p peerPrograms) ([]Scenario, error) {
-	base, _, err := scenarios(l, Options{Slim: slim})
+// peer in place of peerTool, wrapped as its base column wraps tools. With
+// --secure, the preloaded and the supervised peer run in the secure
+// column's containers too.
+func supervisedScenarios(l *lab.Lab, opts Options, p peerPrograms) ([]Scenario, error) {
+	base, _, err := scenarios(l, Options{Slim: opts.Slim, Secure: opts.Secure})
 	if err != nil {
 		return nil, err
 	}
@@ -74,13 +76,19 @@ func supervisedScenarios(l *lab.Lab, slim string, p peerPrograms) ([]Scenario, e
 	if accelerated.Name == "" {
 		return nil, errors.New("the supervised mode needs the slim column")
 	}
-	return []Scenario{
+	columns := []Scenario{
 		runningPeer(host, columnHost, p.goStatic),
 		runningPeer(overlay, columnOverlay, p.goStatic),
 		runningPeer(accelerated, columnPreloaded, p.cDynamic),
 		runningPeer(accelerated, columnSupervised, p.goStatic),
 		runningPeer(accelerated, columnSupervisedC, p.cStatic),
-	}, nil
+	}
+	if secure, ok := byName["secure"]; ok {
+		columns = append(columns,
+			runningPeer(secure, columnPreloadedSecure, p.cDynamic),
+			runningPeer(secure, columnSupervisedSecure, p.goStatic))
+	}
+	return columns, nil
 }
 
 // runningPeer is a column that runs program wherever a test names

@@ -31,7 +31,6 @@ func TestSupervisedOptions(t *testing.T) {
 		want   string
 	}{
 		{"no slim", func(o *Options) { o.Slim = "" }, "needs the slim column"},
-		{"secure", func(o *Options) { o.Secure = true }, "no secure column"},
 		{"fixed load", func(o *Options) { o.FixedLoad, o.LoadFraction = true, 0.5 }, "different modes"},
 		{"a test of the usual mode", func(o *Options) { o.Only = []string{"iperf3"} }, `unknown test "iperf3" with --supervised`},
 	} {
@@ -47,11 +46,11 @@ func TestSupervisedOptions(t *testing.T) {
 
 func TestSupervisedNotesSetupCost(t *testing.T) {
 	r := &Report{}
-	for column, us := range map[string]float64{columnOverlay: 100, columnPreloaded: 60, columnSupervised: 500, columnSupervisedC: 95} {
+	for column, us := range map[string]float64{columnOverlay: 100, columnPreloaded: 60, columnSupervised: 500, columnSupervisedC: 95, columnSupervisedSecure: 300} {
 		r.record("crr", metricPeerConnection, column, us)
 	}
 	notes := strings.Join(supervisedNotes(r), "\n")
-	for _, want := range []string{"+35.0 us per connection", "+400.0 us per connection"} {
+	for _, want := range []string{"+35.0 us per connection", "+400.0 us per connection", "secure mode (supervised-secure - overlay): +200.0 us"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("notes lack %q:\n%s", want, notes)
 		}
