@@ -19,20 +19,9 @@ import (
 // usual, and the victim's listeners stay as published.
 func TestIntegrationHostWritesOnlyItsOwnRecords(t *testing.T) {
 	e := newEnv(t, ownEtcd(t, 1))
-	root := rootClient(t, e.scratch)
+	root := withAuth(t, e, "h1", "h2")
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	for _, id := range []string{"h1", "h2"} {
-		if err := GrantHost(ctx, root, id, Grants{Prefix: e.prefix}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := SetNetwork(ctx, root, e.prefix, testNetwork); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnableAuth(ctx, root); err != nil {
-		t.Fatal(err)
-	}
 	victim := e.store("h1", nil)
 	m1 := e.join(victim, host(1, ""))
 	published := listeners(m1, 80, 1)
@@ -87,20 +76,9 @@ func TestIntegrationHostWritesOnlyItsOwnRecords(t *testing.T) {
 // a prefix, a host with another one is refused.
 func TestIntegrationNetworkIPv6ByAdministrator(t *testing.T) {
 	e := newEnv(t, ownEtcd(t, 1))
-	root := rootClient(t, e.scratch)
+	root := withAuth(t, e, "h1", "h2")
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	for _, id := range []string{"h1", "h2"} {
-		if err := GrantHost(ctx, root, id, Grants{Prefix: e.prefix}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := SetNetwork(ctx, root, e.prefix, testNetwork); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnableAuth(ctx, root); err != nil {
-		t.Fatal(err)
-	}
 	first := host(1, "")
 	first.Network.IPv6 = netip.MustParsePrefix("2001:2::/96")
 	e.join(e.store("h1", nil), first)
@@ -115,4 +93,25 @@ func TestIntegrationNetworkIPv6ByAdministrator(t *testing.T) {
 	if _, err := e.store("h2", nil).Join(ctx, second); err == nil {
 		t.Fatal("a host with another overlay_ipv6 than the administrator's joined")
 	}
+}
+
+// withAuth records the test network as the administrator, grants each host
+// its role and turns authentication on; it returns root's client.
+func withAuth(t *testing.T, e *env, hosts ...string) *clientv3.Client {
+	t.Helper()
+	root := rootClient(t, e.scratch)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	for _, id := range hosts {
+		if err := GrantHost(ctx, root, id, Grants{Prefix: e.prefix}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SetNetwork(ctx, root, e.prefix, testNetwork); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnableAuth(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -117,10 +117,17 @@ func (x *epollIndex) registrations(tid, fd int, ino uint64) ([]registration, err
 // registered asks the kernel whether epoll instance epfd of thread tid
 // holds a registration of fd under that number.
 func registered(tid, epfd, fd int) (bool, error) {
+	return epollHolds(tid, fd, tid, epfd, fd)
+}
+
+// epollHolds asks the kernel whether epoll instance epfd of thread tid
+// holds, under number fd, the file that process pid has at number file
+// (kcmp KCMP_EPOLL_TFD).
+func epollHolds(pid, file, tid, epfd, fd int) (bool, error) {
 	for toff := uint32(0); toff < 4; toff++ {
 		slot := struct{ efd, tfd, toff uint32 }{uint32(epfd), uint32(fd), toff}
-		r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(tid), uintptr(tid), kcmpEpollTFD,
-			uintptr(fd), uintptr(unsafe.Pointer(&slot)), 0)
+		r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(tid), kcmpEpollTFD,
+			uintptr(file), uintptr(unsafe.Pointer(&slot)), 0)
 		switch {
 		case errno == unix.ENOENT:
 			return false, nil

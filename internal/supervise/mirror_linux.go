@@ -1,8 +1,6 @@
 package supervise
 
 import (
-	"unsafe"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -99,19 +97,5 @@ func (s *Supervisor) mirror(r *request, m *merged, fd, app int) {
 // supervisor's own thread as the first process: its file table is the
 // supervisor's, not the epoll mover's).
 func holdsOwn(tid, epfd, fd, own int) (bool, error) {
-	self := unix.Gettid()
-	for toff := uint32(0); toff < 4; toff++ {
-		slot := struct{ efd, tfd, toff uint32 }{uint32(epfd), uint32(fd), toff}
-		r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(self), uintptr(tid), kcmpEpollTFD,
-			uintptr(own), uintptr(unsafe.Pointer(&slot)), 0)
-		switch {
-		case errno == unix.ENOENT:
-			return false, nil
-		case errno != 0:
-			return false, errno
-		case r == 0:
-			return true, nil
-		}
-	}
-	return false, nil
+	return epollHolds(unix.Gettid(), own, tid, epfd, fd)
 }
