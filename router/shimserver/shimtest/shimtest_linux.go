@@ -147,3 +147,17 @@ func CloseAll(fds []int) {
 		unix.Close(fd)
 	}
 }
+
+// ClosedWithin reports whether every write end of the pipe whose read end
+// is given is closed within d: for a descriptor the other side closes
+// after an event the caller has seen (a reply it sent).
+func ClosedWithin(read int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !ClosedEverywhere(read) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
