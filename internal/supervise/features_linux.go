@@ -1,8 +1,6 @@
 package supervise
 
 import (
-	"unsafe"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -34,9 +32,8 @@ func kcmpEpoll() bool {
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fds[0], &ev); err != nil {
 		return false
 	}
-	pid := unix.Getpid()
-	slot := struct{ efd, tfd, toff uint32 }{uint32(ep), uint32(fds[0]), 0}
-	r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(pid), kcmpEpollTFD,
-		uintptr(fds[0]), uintptr(unsafe.Pointer(&slot)), 0)
-	return errno == 0 && r == 0
+	// This thread's file table, which holds ep and fds: the process's
+	// (its leader's) may be the epoll mover's private one.
+	found, err := registered(unix.Gettid(), ep, fds[0])
+	return err == nil && found
 }
