@@ -13,13 +13,7 @@ import (
 // holdsOwn sees the mirrored one until its last file is closed, and a
 // second mirroring replaces it rather than fail.
 func TestMirror(t *testing.T) {
-	if !kcmpEpoll() {
-		t.Skip("no kcmp(KCMP_EPOLL_TFD)")
-	}
-	mover, err := newEpollMover()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mover := moverOrSkip(t)
 	ep := epollInstance(t)
 	own := pipe(t)
 	var host [2]int // closed by the test: its closing is the withdrawal

@@ -212,13 +212,7 @@ func TestRegistrations(t *testing.T) {
 // SETFD does in a program, and moves the registration: the new file's
 // events come with the old registration's data, under the same number.
 func TestEpollMover(t *testing.T) {
-	if !kcmpEpoll() {
-		t.Skip("no kcmp(KCMP_EPOLL_TFD)")
-	}
-	mover, err := newEpollMover()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mover := moverOrSkip(t)
 	ep := epollInstance(t)
 	old, new := pipe(t), pipe(t)
 	n, err := unix.Dup(old[0]) // the program's number
@@ -479,4 +473,18 @@ func TestWaitsOn(t *testing.T) {
 		<-done
 		unix.Close(conn)
 	}
+}
+
+// moverOrSkip makes an epoll mover, skipping the test on a kernel without
+// kcmp(KCMP_EPOLL_TFD), which the supervisor needs.
+func moverOrSkip(t *testing.T) *epollMover {
+	t.Helper()
+	if !kcmpEpoll() {
+		t.Skip("no kcmp(KCMP_EPOLL_TFD)")
+	}
+	mover, err := newEpollMover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mover
 }
