@@ -178,7 +178,19 @@ func ioctlPtr(fd int, req uint, p unsafe.Pointer) error {
 // at once, so the two take turns like the ends of a synchronous call
 // instead of each waking the other across CPUs. Older kernels refuse it
 // (EINVAL); the notifications work the same, only slower.
+//
+// The flags are the ioctl's argument itself, not a pointer to them: a
+// pointer is a value with unknown bits, which the kernel refuses (EINVAL).
 func SetSyncWakeUp(listener int) error {
-	flags := uint64(unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
-	return ioctlPtr(listener, unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unsafe.Pointer(&flags))
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(listener),
+			unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return errno
+	}
 }
