@@ -69,9 +69,6 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 	if cfg.Debug {
 		s.debug = os.Stderr
 	}
-	if err := seccompnotif.SetSyncWakeUp(listener); err != nil {
-		s.logf("synchronous wake-ups (Linux 6.6): %v", err)
-	}
 	if _, err := s.askHello(); err != nil {
 		// The program runs, over the overlay until the router answers.
 		s.logf("the router at %s: %v", cfg.RouterSock, err)
