@@ -21,6 +21,8 @@ packages=(
   # more servers users run, with their defaults (application tests)
   haproxy socat nodejs mariadb-server mariadb-client openssh-server
   openssh-client
+  # Go services users run, under slim exec's supervisor (e2e: supervised services)
+  prometheus prometheus-node-exporter caddy
   # the Kafka stand-in of bench --fixed-load (java, javac)
   openjdk-17-jdk-headless
   # dashboard tests
@@ -79,6 +81,6 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 # Debian starts these daemons on install; tests start their own copies
 # (etcd's would listen on the machine's own loopback: labs and tests run
 # theirs in their own namespaces).
-for svc in nginx memcached etcd haproxy mariadb ssh; do
+for svc in nginx memcached etcd haproxy mariadb ssh prometheus prometheus-node-exporter caddy; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
