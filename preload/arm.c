@@ -194,12 +194,17 @@ void slim_listener_detach(struct slim_listener *l)
 	slim_debug("slim: host listener fd %d for %A:%P was shut down elsewhere", h, l->ip, l->port);
 }
 
+/*
+ * A host listener's backlog is never below SLIM_MIN_HOST_BACKLOG, whatever
+ * the app asks (the router's minHostBacklog, router/sockets_linux.go, says
+ * why): a listen() that only changes the backlog keeps that floor.
+ */
 void slim_listener_relisten(struct slim_listener *l, int backlog)
 {
 	l->backlog = backlog;
 	int h = slim_listener_host(l);
 	if (h >= 0)
-		REAL(listen)(h, backlog);
+		REAL(listen)(h, backlog > SLIM_MIN_HOST_BACKLOG ? backlog : SLIM_MIN_HOST_BACKLOG);
 }
 
 /* ---- shutdown ---------------------------------------------------------------------- */

@@ -612,6 +612,8 @@ SLIM_HIDDEN int slim_listener_want(struct slim_listener *l, int app_fd);
 SLIM_HIDDEN int slim_listener_host(struct slim_listener *l);
 /* The host listener turned out dead (shut down elsewhere): stop using it. */
 SLIM_HIDDEN void slim_listener_detach(struct slim_listener *l);
+/* The least backlog of a host listener (the router's minHostBacklog). */
+#define SLIM_MIN_HOST_BACKLOG 4096
 /* The app listened again on a merged listener's fd. */
 SLIM_HIDDEN void slim_listener_relisten(struct slim_listener *l, int backlog);
 /* The app changed an epoll registration of its listener: record it. */

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -452,4 +453,33 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestListenBacklogFloor: a host listener's backlog is at least
+// minHostBacklog (as far as net.core.somaxconn allows) whatever the app
+// listened with. With the app's backlog of 5 (Python's http.server), a
+// host listener under load answered SYNs with syncookies and the second
+// segment of an accelerated client (its data after the preamble) with a
+// reset (router/sockets_linux.go, minHostBacklog).
+func TestListenBacklogFloor(t *testing.T) {
+	somaxconn, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := min(minHostBacklog, must(strconv.Atoi(strings.TrimSpace(string(somaxconn)))))
+	r, _ := handlerRouter(t)
+	shim, _ := shimPair(t, r)
+	app := appListener(t, netip.MustParseAddrPort("0.0.0.0:0"), true)
+	reply := callWith(t, shim, listenRequest(1, 5), app)
+	if reply.Type != protocol.TypeListenOK || len(reply.FDs) != 1 {
+		t.Fatalf("LISTEN: %v %q, %d fds", reply.Type, reply.Text, len(reply.FDs))
+	}
+	// A listener's tcp_info gives its backlog in tcpi_sacked.
+	info, err := unix.GetsockoptTCPInfo(reply.FDs[0], unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(info.Sacked) != want {
+		t.Errorf("host listener of an app listening with backlog 5: backlog %d, want %d", info.Sacked, want)
+	}
 }

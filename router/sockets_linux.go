@@ -94,7 +94,7 @@ func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
 	}{
 		{unix.SOL_SOCKET, unix.SO_REUSEADDR, 1, "SO_REUSEADDR"},
 		{unix.SOL_SOCKET, unix.SO_REUSEPORT, reusePort, "SO_REUSEPORT"},
-		{unix.IPPROTO_TCP, unix.TCP_FASTOPEN, max(spec.backlog, 16), "TCP_FASTOPEN"},
+		{unix.IPPROTO_TCP, unix.TCP_FASTOPEN, hostBacklog(spec.backlog), "TCP_FASTOPEN"},
 		{unix.IPPROTO_TCP, tcpFastOpenNoCookie, 1, "TCP_FASTOPEN_NO_COOKIE"},
 		{unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 1, "TCP_DEFER_ACCEPT"},
 	}
@@ -120,7 +120,7 @@ func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
 	if err := unix.Bind(fd, sockaddrOf(spec.addr, family)); err != nil {
 		return fail("bind "+spec.addr.String(), err)
 	}
-	if err := unix.Listen(fd, spec.backlog); err != nil {
+	if err := unix.Listen(fd, hostBacklog(spec.backlog)); err != nil {
 		return fail("listen", err)
 	}
 	bound, err := localAddr(fd)
@@ -129,6 +129,23 @@ func newHostListener(spec hostListenerSpec) (int, netip.AddrPort, error) {
 	}
 	return fd, bound, nil
 }
+
+// minHostBacklog is the least backlog a host listener gets, whatever the
+// app's (the kernel caps it at net.core.somaxconn, 4096 by default). Every
+// accelerated client sends at least two segments, the preamble and then its
+// own data; once a listener's queue of handshakes is as long as its backlog
+// the kernel answers SYNs with syncookies, and when the accept queue is full
+// too the handshake's last ACK is dropped, so the next segment finds no
+// connection, fails the cookie check and is answered with a reset (the
+// overlay's clients, one segment, are retransmitted later). A server that
+// listens with a small backlog (Python's http.server: 5) behind a proxy
+// under load had 1-2% of its proxied requests fail that way. The host
+// listener is Slim's queue, not the app's: the app's backlog still bounds
+// its own listener, which the overlay's clients use.
+const minHostBacklog = 4096
+
+// hostBacklog is the backlog of an app's host listener.
+func hostBacklog(app int) int { return max(app, minHostBacklog) }
 
 // sockaddrOf is an IPv4 address and port as a socket of family binds it:
 // v4-mapped for AF_INET6.
