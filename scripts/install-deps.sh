@@ -23,6 +23,8 @@ packages=(
   openssh-client
   # Go services users run, under slim exec's supervisor (e2e: supervised services)
   prometheus prometheus-node-exporter caddy
+  # servers users run that Slim was not written for (e2e: unseen programs)
+  vsftpd rabbitmq-server python3-pika docker-registry
   # the Kafka stand-in of bench --fixed-load (java, javac)
   openjdk-17-jdk-headless
   # dashboard tests
@@ -81,6 +83,13 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 # Debian starts these daemons on install; tests start their own copies
 # (etcd's would listen on the machine's own loopback: labs and tests run
 # theirs in their own namespaces).
-for svc in nginx memcached etcd haproxy mariadb ssh prometheus prometheus-node-exporter caddy; do
+for svc in nginx memcached etcd haproxy mariadb ssh prometheus prometheus-node-exporter caddy vsftpd docker-registry; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
+# RabbitMQ's init script runs rabbitmqctl even to stop, and rabbitmqctl
+# starts Erlang's port mapper (epmd, on the machine's own 0.0.0.0:4369) when
+# none runs: stop the broker, then its epmd, only if the broker runs.
+if pgrep -u rabbitmq -x beam.smp >/dev/null; then
+  service rabbitmq-server stop >/dev/null 2>&1 || true
+  epmd -kill >/dev/null 2>&1 || true
+fi
