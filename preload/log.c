@@ -1,11 +1,16 @@
 /*
  * Logging: one line to stderr per call, formatted on the stack and written
  * with write(2) (no stdio, no malloc: callers may be in a signal handler).
+ * Not when stderr is a TCP connection: inetd-style servers (vsftpd's
+ * sessions, xinetd's and systemd's Accept=yes services) give the client's
+ * socket as fds 0, 1 and 2, and a line there is read by the client as part
+ * of the protocol (an FTP reply).
  */
 #include "shim.h"
 
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct line {
@@ -51,9 +56,24 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+/* Whether fd is a socket of the network (the app's peer), not a file, a
+ * pipe or a unix socket (a terminal, a log collector, journald). */
+static bool to_a_peer(int fd)
+{
+	int domain = 0;
+	socklen_t len = sizeof domain;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+		return false;
+	return domain == AF_INET || domain == AF_INET6;
+}
+
 void slim_log(const char *fmt, ...)
 {
 	int saved = errno;
+	if (to_a_peer(STDERR_FILENO)) {
+		errno = saved;
+		return;
+	}
 	struct line l = {.n = 0};
 	va_list ap;
 	va_start(ap, fmt);
