@@ -146,8 +146,27 @@ static int adopt_now(struct slim_listener *l, int app_fd)
 	return h;
 }
 
+/*
+ * Whether this process, or the one it forked from, was seen waiting to
+ * accept: an accept, poll, select or epoll registration of one of its
+ * listeners. Such a program accepts where the shim sees it, so a listener
+ * it makes later is armed at listen(): a listener whose port the app
+ * tells its peer before it accepts (FTP's passive data connection: the
+ * port in the PASV reply, the accept once RETR comes) gets its client at
+ * once; pending, the client waited in vain (250 ms for a blocking
+ * connect) and used the overlay. A new image (exec) proves itself again.
+ */
+static _Atomic bool seen_accepting;
+
+bool slim_seen_accepting(void)
+{
+	return atomic_load_explicit(&seen_accepting, memory_order_relaxed);
+}
+
 int slim_listener_want(struct slim_listener *l, int app_fd)
 {
+	if (app_fd >= 0 && !atomic_load_explicit(&seen_accepting, memory_order_relaxed))
+		atomic_store_explicit(&seen_accepting, true, memory_order_relaxed);
 	switch (atomic_load_explicit(&l->state, memory_order_acquire)) {
 	case SLIM_L_ARMED:
 		return atomic_load_explicit(&l->hidden, memory_order_relaxed);

@@ -94,7 +94,7 @@ static void try_listen(int fd, int backlog)
 	l->fams = fams;
 	slim_hidden_ref(h, l, 0);
 
-	/* Registrations made before listen(): the app waits for it already. */
+	/* Registrations made before listen(). */
 	struct slim_epreg regs[SLIM_MAX_EPREGS];
 	int nregs = 0;
 	slim_lock(fd);
@@ -115,7 +115,8 @@ static void try_listen(int fd, int backlog)
 		slim_listener_record(l, regs[i].epfd, EPOLL_CTL_ADD, &ev);
 		REAL(epoll_ctl)(regs[i].epfd, EPOLL_CTL_ADD, h, &ev);
 	}
-	if (nregs > 0)
+	/* The app waits for it already, or it accepts where the shim sees. */
+	if (nregs > 0 || slim_seen_accepting())
 		slim_listener_want(l, fd);
 	return;
 plain:

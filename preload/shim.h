@@ -608,6 +608,8 @@ SLIM_HIDDEN void slim_exec_restore(bool active);
  * accept from, or -1.
  */
 SLIM_HIDDEN int slim_listener_want(struct slim_listener *l, int app_fd);
+/* Whether this process was seen waiting to accept: it arms at listen(). */
+SLIM_HIDDEN bool slim_seen_accepting(void);
 /* The host listener to accept from (PENDING or ARMED), or -1. */
 SLIM_HIDDEN int slim_listener_host(struct slim_listener *l);
 /* The host listener turned out dead (shut down elsewhere): stop using it. */
