@@ -58,7 +58,7 @@ func (r *Router) dispatch(who caller, idErr error, req request, ahead *poolAhead
 }
 
 func (r *Router) handle(c *container, req request, ahead *poolAhead) (protocol.Message, []int, error) {
-	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1, protocol.TypePublish: 1}[req.Type]
+	want := map[protocol.Type]int{protocol.TypeListen: 1, protocol.TypeUnlisten: 1, protocol.TypePublish: 1, protocol.TypeReserve: 1}[req.Type]
 	if len(req.FDs) != want {
 		return protocol.Message{}, nil, refuse(unix.EINVAL, "%v carries %d descriptors, want %d", req.Type, len(req.FDs), want)
 	}
@@ -75,6 +75,8 @@ func (r *Router) handle(c *container, req request, ahead *poolAhead) (protocol.M
 		return r.unlisten(c, req.FDs[0])
 	case protocol.TypePublish:
 		return r.publishListener(c, req.Payload, req.FDs[0]) // publish_linux.go
+	case protocol.TypeReserve:
+		return r.reserve(c, req.FDs[0]) // reserve_linux.go
 	case protocol.TypeStats:
 		return protocol.Message{}, nil, r.recordStats(c, req.Payload) // control_linux.go
 	}
@@ -209,10 +211,16 @@ func (r *Router) listen(c *container, payload []byte, app int) (protocol.Message
 // AF_INET6 one too, so accepted connections have the family the app made.
 // With an IPv6 overlay, IPv6-only ones qualify as well (appListenerBind).
 func (r *Router) checkAppListener(c *container, fd int) (netip.AddrPort, uint64, int, uint16, error) {
+	return r.checkAppSocket(c, fd, protocol.TypeListen)
+}
+
+// checkAppSocket is checkAppListener for request t: LISTEN's socket must
+// listen, RESERVE's is about to (it may not listen yet).
+func (r *Router) checkAppSocket(c *container, fd int, t protocol.Type) (netip.AddrPort, uint64, int, uint16, error) {
 	fail := func(errno unix.Errno, format string, args ...any) (netip.AddrPort, uint64, int, uint16, error) {
-		return netip.AddrPort{}, 0, 0, 0, refuse(errno, "LISTEN: "+format, args...)
+		return netip.AddrPort{}, 0, 0, 0, refuse(errno, t.String()+": "+format, args...)
 	}
-	family, err := checkTCPListener(fd)
+	family, err := checkTCPSocket(fd, t == protocol.TypeListen)
 	if err != nil {
 		return fail(unix.EINVAL, "%v", err)
 	}

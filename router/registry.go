@@ -105,6 +105,20 @@ func (g *registry) add(l listener) {
 	g.notify()
 }
 
+// reserve records a listener about to listen (RESERVE: pending, no host
+// listener yet) if its overlay address has none: it never displaces a
+// listener, which only a LISTEN replaces. It says whether it was added.
+func (g *registry) reserve(l listener) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.local[l.key()]) > 0 {
+		return false
+	}
+	g.local[l.key()] = []listener{l}
+	g.notify()
+	return true
+}
+
 // seen marks the listener whose host listener has the given cookie as
 // accepted from now, no longer pending. found: there is one; published:
 // it was pending (the directory changed).

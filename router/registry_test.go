@@ -31,6 +31,28 @@ func TestRegistryNewestListenWins(t *testing.T) {
 	}
 }
 
+// TestRegistryReserveDisplacesNothing: a reservation takes an overlay
+// address that has no entry, never one that has (a listener, armed or
+// pending, or another reservation), and a LISTEN replaces it.
+func TestRegistryReserveDisplacesNothing(t *testing.T) {
+	g := newRegistry()
+	overlayAddr := netip.MustParseAddrPort("198.19.1.2:80")
+	pending := netip.MustParseAddrPort("198.18.0.1:0")
+	if !g.reserve(listener{Overlay: overlayAddr, Host: pending, AppCookie: 7, Pending: true}) {
+		t.Fatal("a reservation of a free address was not added")
+	}
+	if g.reserve(listener{Overlay: overlayAddr, Host: pending, AppCookie: 8, Pending: true}) {
+		t.Error("a reservation displaced another")
+	}
+	g.add(listener{Overlay: overlayAddr, Host: netip.MustParseAddrPort("198.18.0.1:40000"), HostCookie: 1})
+	if g.reserve(listener{Overlay: overlayAddr, Host: pending, AppCookie: 9, Pending: true}) {
+		t.Error("a reservation displaced a listener")
+	}
+	if es := g.entries(); len(es) != 1 || es[0].Host.Port() != 40000 {
+		t.Errorf("entries = %v, want the listener alone", es)
+	}
+}
+
 func TestRegistryMergesPeers(t *testing.T) {
 	g := newRegistry()
 	g.add(listener{Overlay: netip.MustParseAddrPort("198.19.1.2:80"), Host: netip.MustParseAddrPort("198.18.0.1:40000"), Added: time.Now()})

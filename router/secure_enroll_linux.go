@@ -75,10 +75,11 @@ func dirExists(path string) bool {
 	return err == nil && st.IsDir()
 }
 
-// checkEnrolled, in secure mode, gives host sockets (POOL, LISTEN) only to
-// processes in their container's cgroup, which only enrolment (and root)
-// puts them in, and under a seccomp filter: programs slim exec started
-// under the ioctl guard, and what they start. Others use the overlay.
+// checkEnrolled, in secure mode, gives host sockets (POOL, LISTEN) and
+// reservations (RESERVE) only to processes in their container's cgroup,
+// which only enrolment (and root) puts them in, and under a seccomp
+// filter: programs slim exec started under the ioctl guard, and what they
+// start. Others use the overlay.
 //
 // It reads the kernel's word on every request: the cgroup (a process
 // may be moved out of its container's), and last that the PID still
@@ -88,7 +89,7 @@ func dirExists(path string) bool {
 // one (who.seen); the read that saw it, like every read, was confirmed
 // to be of the caller by the start-time check that ended that request.
 func (s *secureMode) checkEnrolled(who caller, t protocol.Type) error {
-	if t != protocol.TypePool && t != protocol.TypeListen {
+	if t != protocol.TypePool && t != protocol.TypeListen && t != protocol.TypeReserve {
 		return nil
 	}
 	pid := int(who.PID)

@@ -227,7 +227,11 @@ func socketNetns(fd int) (uint64, error) {
 // checkTCPListener verifies that fd is a listening IPv4 or IPv6 TCP socket
 // (or Multipath TCP, which Go programs listen with by default: it accepts
 // plain TCP connections), and returns its family.
-func checkTCPListener(fd int) (int, error) {
+func checkTCPListener(fd int) (int, error) { return checkTCPSocket(fd, true) }
+
+// checkTCPSocket verifies that fd is an IPv4 or IPv6 TCP socket (or
+// Multipath TCP), listening if listening says so, and returns its family.
+func checkTCPSocket(fd int, listening bool) (int, error) {
 	family, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	if err != nil {
 		return 0, fmt.Errorf("not a socket: %w", err)
@@ -247,6 +251,9 @@ func checkTCPListener(fd int) (int, error) {
 		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, c.name)
 		if err != nil {
 			return 0, fmt.Errorf("not a socket: %w", err)
+		}
+		if c.name == unix.SO_ACCEPTCONN && !listening {
+			continue
 		}
 		if v != c.want && !(c.name == unix.SO_PROTOCOL && v == unix.IPPROTO_MPTCP) {
 			return 0, fmt.Errorf("the socket is not %s", c.what)

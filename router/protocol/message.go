@@ -43,6 +43,11 @@ const (
 	// carrying it: the first time the app is seen accepting from it, and
 	// again now and then while it is (payload.go's Publish).
 	TypePublish Type = 11
+	// TypeReserve carries a socket that is about to listen (bound, not
+	// listening yet): its overlay address is listed pending until the
+	// LISTEN that follows, so that no client takes the overlay in
+	// between.
+	TypeReserve Type = 12
 )
 
 // Replies from the router.
@@ -69,7 +74,7 @@ const (
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
 	TypeStats: "STATS", TypeEnroll: "ENROLL", TypeTable: "TABLE", TypeTableOK: "TABLE_OK", TypePublish: "PUBLISH",
-	TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
+	TypeReserve: "RESERVE", TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
 	TypeClients: "CLIENTS",
 }
 
