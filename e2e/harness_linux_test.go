@@ -312,6 +312,37 @@ func (l *testLab) hostConnections(host string) []string {
 	return conns
 }
 
+// containerConnections lists the established TCP connections in a
+// container's namespace to or from port: connections on the overlay (an
+// accelerated connection's socket is a host socket, in its host's
+// namespace).
+func (l *testLab) containerConnections(node string, port int) []string {
+	l.t.Helper()
+	n, err := l.Node(node)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var conns []string
+	err = n.Do(func() error {
+		for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			sockets, err := netlink.SocketDiagTCP(family)
+			if err != nil {
+				return err
+			}
+			for _, s := range sockets {
+				if s.State == 1 && (int(s.ID.SourcePort) == port || int(s.ID.DestinationPort) == port) {
+					conns = append(conns, fmt.Sprintf("%s: %s:%d-%s:%d", node, s.ID.Source, s.ID.SourcePort, s.ID.Destination, s.ID.DestinationPort))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return conns
+}
+
 // containerAddr is a container's overlay address.
 func (l *testLab) containerAddr(node string) string {
 	n, err := l.Node(node)

@@ -337,11 +337,16 @@ func (s *Supervisor) listen(r *request) {
 		return
 	}
 	backlog := int(int32(r.arg(1)))
+	first := s.servers.get(info.cookie) == nil
+	reserved := first && s.reserve(app, info)
 	if err := unix.Listen(app, backlog); err != nil {
+		if reserved {
+			s.router.unlisten(app) // names the reservation by the socket's cookie
+		}
 		r.fail(errnoOf(err))
 		return
 	}
-	if s.servers.get(info.cookie) == nil {
+	if first {
 		pid, err := threadGroup(r.tid())
 		if err != nil {
 			pid = r.tid()
@@ -349,6 +354,37 @@ func (s *Supervisor) listen(r *request) {
 		s.accelerate(pid, r.fdArg(0), app, info, backlog)
 	}
 	r.succeed(0)
+}
+
+// reserve asks the router, before the program's socket app listens, to
+// list its overlay address as pending: from the socket's listen() until
+// the peers have the LISTEN that follows (a few milliseconds), a client
+// would otherwise find no entry and connect over the overlay, to the
+// listening socket, for the connection's life; with the reservation it
+// waits for the listener to be armed. A cluster whose members dial each
+// other as they start (NATS routes) had one of them on the overlay in
+// about one start of eight. Only a socket bound to a port of the
+// container's address, or of all its addresses, that would carry IPv4 is
+// reserved (an unbound one gets its port from listen()); a router that
+// does not know RESERVE refuses it, and the listen goes on as before.
+func (s *Supervisor) reserve(app int, info sockInfo) bool {
+	if v, err := unix.GetsockoptInt(app, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || v != 0 {
+		return false
+	}
+	bound, err := localAddr(app)
+	if err != nil || bound.Port() == 0 || (info.inet6 && info.v6only) {
+		return false
+	}
+	self, known := s.who()
+	if !known || !bound.Addr().IsUnspecified() && bound.Addr() != self.Addr {
+		return false
+	}
+	s.servers.sweep() // a listener the program closed may hold the port's entry
+	if err := s.router.reserve(app); err != nil {
+		s.logf("no reservation for %v: %v", bound, err)
+		return false
+	}
+	return true
 }
 
 // accelerate asks the router for a host listener standing for the

@@ -261,6 +261,14 @@ func (r *router) publish(host int, overlay netip.AddrPort) error {
 	return err
 }
 
+// reserve has the router list the overlay address of app, a socket about
+// to listen, as pending until the LISTEN that follows (a router from
+// before RESERVE refuses it: then there is no reservation).
+func (r *router) reserve(app int) error {
+	_, _, err := r.control.ask(protocol.TypeReserve, protocol.TypeOK, nil, app)
+	return err
+}
+
 // unlisten withdraws a host listener's directory entry.
 func (r *router) unlisten(host int) error {
 	_, _, err := r.control.ask(protocol.TypeUnlisten, protocol.TypeOK, nil, host)

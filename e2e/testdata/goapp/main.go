@@ -26,6 +26,10 @@
 //	                            CYCLES times: listens on ADDR ("cycle C fd N": the listener's
 //	                            fd number), answers PER connections with a HELLO line each
 //	                            and closes them, closes the listener; then "relisten done"
+//	goapp firstdial ADDR        "dialing", then dials an echo server every 0.5 ms until a
+//	                            connection is made (for 20 s at most: a server that is
+//	                            starting), prints its HELLO line ("first HELLO ...") and the
+//	                            number of refused dials, keeps the connection 1 s
 //	goapp redial ADDR N         N connections one after the other, each until its HELLO line
 //	                            came (a refused or reset one is dialed again, for 10 s at
 //	                            most); "redial ok=K retries=R timeouts=T" (T: HELLO lines
@@ -87,6 +91,8 @@ func main() {
 		err = relisten(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]))
 	case "redial":
 		err = redial(os.Args[2], atoi(os.Args[3]))
+	case "firstdial":
+		err = firstDial(os.Args[2])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -471,4 +477,27 @@ func helloOnce(addr string) error {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	_, err = bufio.NewReader(c).ReadString('\n')
 	return err
+}
+
+func firstDial(addr string) error {
+	fmt.Println("dialing")
+	for refused, deadline := 0, time.Now().Add(20*time.Second); ; refused++ {
+		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+		if err != nil {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%w (%d dials refused)", err, refused)
+			}
+			time.Sleep(500 * time.Microsecond)
+			continue
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		hello, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("read HELLO: %w", err)
+		}
+		fmt.Printf("first %srefused %d\n", hello, refused)
+		time.Sleep(time.Second)
+		return nil
+	}
 }
