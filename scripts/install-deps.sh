@@ -25,6 +25,8 @@ packages=(
   prometheus prometheus-node-exporter caddy
   # servers users run that Slim was not written for (e2e: unseen programs)
   vsftpd rabbitmq-server python3-pika docker-registry
+  # a Go service under slim exec: a NATS cluster (e2e TestIntegrationSupervisedNATS)
+  nats-server
   # the Kafka stand-in of bench --fixed-load (java, javac)
   openjdk-17-jdk-headless
   # dashboard tests
@@ -83,7 +85,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 # Debian starts these daemons on install; tests start their own copies
 # (etcd's would listen on the machine's own loopback: labs and tests run
 # theirs in their own namespaces).
-for svc in nginx memcached etcd haproxy mariadb ssh prometheus prometheus-node-exporter caddy vsftpd docker-registry; do
+for svc in nginx memcached etcd haproxy mariadb ssh prometheus prometheus-node-exporter caddy vsftpd docker-registry nats-server; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 # RabbitMQ's init script runs rabbitmqctl even to stop, and rabbitmqctl
