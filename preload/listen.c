@@ -123,12 +123,54 @@ plain:
 	slim_set_kind(fd, SLIM_NONE); /* a plain listener from now on */
 }
 
+/*
+ * Before a candidate socket listens, its overlay address is reserved
+ * (RESERVE): a remote client that connects between the kernel's listen and
+ * the peers having the LISTEN that follows (a few milliseconds) would find
+ * no entry and take the overlay for the connection's life; with the
+ * reservation it waits for the listener to be armed. Only a socket bound to
+ * a port of the container's address, or of all its addresses, that does not
+ * listen yet; the router checks the rest, and a refusal (a router from
+ * before RESERVE) changes nothing.
+ */
+static bool reserve_before_listen(int fd)
+{
+	struct slim_inaddr a;
+	struct slim_self self;
+	uint32_t ip;
+	uint16_t port;
+	int on = 0;
+	socklen_t len = sizeof on;
+	a.len = sizeof a.u;
+	if (REAL(getsockname)(fd, &a.u.sa, &a.len) != 0 || !slim_inaddr_v4(&a.u.sa, a.len, &ip, &port))
+		return false;
+	if (port == 0 || (ip != htonl(INADDR_ANY) && (ntohl(ip) >> 24) == 127))
+		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || on != 0)
+		return false;
+	if (!slim_hello(&self) || (ip != htonl(INADDR_ANY) && ip != self.ip))
+		return false;
+	return slim_reserve(fd);
+}
+
 SLIM_EXPORT int listen(int fd, int backlog)
 {
-	int r = REAL(listen)(fd, backlog);
-	if (r != 0)
-		return r;
 	int kind = slim_kind_of(fd);
+	bool reserved = false;
+	if (kind == SLIM_CAND) {
+		int saved = errno;
+		reserved = reserve_before_listen(fd);
+		errno = saved;
+	}
+	int r = REAL(listen)(fd, backlog);
+	if (r != 0) {
+		if (reserved) {
+			int saved = errno;
+			slim_unlisten(fd); /* names the reservation by the socket */
+			errno = saved;
+		}
+		return r;
+	}
 	if (likely(kind != SLIM_CAND && kind != SLIM_LISTENER))
 		return 0;
 	int saved = errno;

@@ -513,6 +513,16 @@ void slim_unlisten(int fd)
 		close_fds(rep.fds, rep.nfds);
 }
 
+bool slim_reserve(int app_fd)
+{
+	struct slim_reply rep;
+	int err;
+	if (slim_router_call(SLIM_T_RESERVE, NULL, 0, app_fd, SLIM_T_OK, &rep, &err) != 0)
+		return false; /* refused (an older router, a socket it does not take) */
+	close_fds(rep.fds, rep.nfds);
+	return true;
+}
+
 int slim_listen_request(int app_fd, int backlog, uint32_t *ip, uint16_t *port)
 {
 	uint32_t b = backlog < 0 ? 0 : (uint32_t)backlog;

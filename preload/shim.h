@@ -432,6 +432,12 @@ SLIM_HIDDEN bool slim_publish(int host, uint32_t ip, uint16_t port, uint16_t fam
  * the port is free when the app's close returns (docs/protocol.md §1).
  */
 SLIM_HIDDEN void slim_unlisten(int fd);
+/*
+ * RESERVE: the overlay address of app_fd, bound and about to listen, is
+ * listed pending on every host until the LISTEN that follows. False when
+ * the router refused it (nothing reserved).
+ */
+SLIM_HIDDEN bool slim_reserve(int app_fd);
 /* A one-way note (STATS): dropped if it would block, or while
  * the shim leaves the router alone. Returns whether it was sent. */
 SLIM_HIDDEN bool slim_router_note(uint16_t type, const void *payload, uint32_t len,

@@ -41,6 +41,7 @@ func sections() []section {
 			{"SLIM_T_ENROLL", typ(protocol.TypeEnroll)},
 			{"SLIM_T_TABLE", typ(protocol.TypeTable)},
 			{"SLIM_T_PUBLISH", typ(protocol.TypePublish)},
+			{"SLIM_T_RESERVE", typ(protocol.TypeReserve)},
 			{"SLIM_T_OK", typ(protocol.TypeOK)},
 			{"SLIM_T_HELLO_OK", typ(protocol.TypeHelloOK)},
 			{"SLIM_T_POOL_OK", typ(protocol.TypePoolOK)},
