@@ -208,7 +208,7 @@ func TestIntegrationRouterServesContainer(t *testing.T) {
 
 func TestIntegrationRouterRefusesMalformedAndKeepsServing(t *testing.T) {
 	l := labWithRouters(t, "rtm", 1)
-	steps := []string{"badmagic", "oversized", "badlength", "unknowntype", "poolzero", "listennofd", "listenudp", "hello"}
+	steps := []string{"badmagic", "oversized", "badlength", "unknowntype", "poolzero", "listennofd", "listenudp", "reservenofd", "reserveudp", "reserveunbound", "reservepipe", "hello"}
 	res := helper(t, l, "h1-c1", steps...)
 	for _, r := range res[:len(res)-1] {
 		if r.Type != "ERROR" || r.Errno == 0 || r.Text == "" {
@@ -351,6 +351,19 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 	case "listenudp":
 		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 		return roundTrip(conn, msg(protocol.TypeListen, protocol.Uint32Payload(1)), []int{fd})
+	case "reservenofd":
+		return roundTrip(conn, msg(protocol.TypeReserve, nil), nil)
+	case "reserveudp":
+		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		unix.Bind(fd, &unix.SockaddrInet4{Port: 7609})
+		return roundTrip(conn, msg(protocol.TypeReserve, nil), []int{fd})
+	case "reserveunbound":
+		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		return roundTrip(conn, msg(protocol.TypeReserve, nil), []int{fd})
+	case "reservepipe":
+		var p [2]int
+		unix.Pipe(p[:])
+		return roundTrip(conn, msg(protocol.TypeReserve, nil), []int{p[0]})
 	case "stats": // one-way: no reply
 		st := protocol.Stats{Fallbacks: []uint32{2, 0, 0, 0, 1}, Setups: make([]uint32, protocol.SetupBuckets)}
 		st.Setups[6] = 10

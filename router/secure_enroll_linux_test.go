@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 
@@ -30,7 +31,7 @@ func secureRefusalRouter(t *testing.T) *Router {
 
 // TestSecureModeRefusesWhatIsNotEnrolled: in secure mode HELLO says so;
 // ENROLL that names no guard, or whose caller is not under a seccomp
-// filter, is refused EPERM; POOL and LISTEN of a process outside its
+// filter, is refused EPERM; POOL, LISTEN and RESERVE of a process outside its
 // container's cgroup (not started by slim exec) are refused EPERM, so the
 // shim uses the overlay. All decided from kernel facts about this test
 // process, which is none of those things.
@@ -51,6 +52,12 @@ func TestSecureModeRefusesWhatIsNotEnrolled(t *testing.T) {
 	wantError(t, "POOL outside the container's cgroup", shim.Call(protocol.Message{Type: protocol.TypePool, ID: 4, Payload: protocol.Uint32Payload(1)}),
 		unix.EPERM, fmt.Sprintf("process %d of container self was not started with slim exec", os.Getpid()))
 	wantError(t, "LISTEN outside the container's cgroup", shim.Call(listenRequest(5, 8)), unix.EPERM, "not started with slim exec")
+	bound := appListener(t, netip.MustParseAddrPort("0.0.0.0:0"), false)
+	wantError(t, "RESERVE outside the container's cgroup", callWith(t, shim, protocol.Message{Type: protocol.TypeReserve, ID: 7}, bound),
+		unix.EPERM, "not started with slim exec")
+	if ls, _ := r.listeners.snapshot(); len(ls) != 0 {
+		t.Errorf("refused requests left listeners: %+v", ls)
+	}
 	if reply := shim.Call(protocol.Message{Type: protocol.TypeTable, ID: 6}); reply.Type != protocol.TypeTableOK {
 		t.Errorf("TABLE in secure mode: %v %q; only host sockets need enrolment", reply.Type, reply.Text)
 	}
