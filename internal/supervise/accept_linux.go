@@ -25,8 +25,10 @@ const blockedTick = 100 * time.Millisecond
 
 // accept handles accept and accept4 (with flags). Only merged listeners
 // are the supervisor's: their accepts are performed here, from the host
-// listener first, then from the program's listener (doorbells dropped).
-// Anything else proceeds (the decision reads no pointer).
+// listener first, then from the program's listener (doorbells dropped);
+// while a doorbell waits in the program's listener, from that listener's
+// queue in order (takeBehindBell). Anything else proceeds (the decision
+// reads no pointer).
 func (s *Supervisor) accept(r *request, flags int) {
 	app, err := r.file(r.fdArg(0))
 	if err != nil {
@@ -57,7 +59,7 @@ func (s *Supervisor) acceptMerged(r *request, m *merged, app, flags int) {
 		// A connection that is there already is delivered on the
 		// guard's goroutine: handing the call to another goroutine
 		// (another thread to wake) is for waiting.
-		if p, ok := s.takeReady(m); ok {
+		if p, ok := s.takeReady(m, app); ok {
 			s.deliver(r, m, p, flags)
 			return
 		}
@@ -67,20 +69,16 @@ func (s *Supervisor) acceptMerged(r *request, m *merged, app, flags int) {
 	s.acceptLoop(r, m, app, flags, true)
 }
 
-// acceptLoop takes the next connection for the caller: one the caller
-// could not take before, then the host listener's, then the program's
-// listener's (doorbells dropped); a blocking accept waits for one.
+// acceptLoop takes the next connection for the caller: what takeReady
+// finds, else the program's listener's (doorbells dropped); a blocking
+// accept waits for one.
 func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) {
 	if !nb {
 		s.servers.waiterStart(m)
 		defer s.servers.waiterDone(m)
 	}
 	for {
-		if p, ok := m.takeStash(); ok {
-			s.deliver(r, m, p, flags)
-			return
-		}
-		if p, ok := s.acceptHost(m); ok {
+		if p, ok := s.takeReady(m, app); ok {
 			s.deliver(r, m, p, flags)
 			return
 		}
@@ -94,7 +92,7 @@ func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) 
 				continue
 			}
 		}
-		conn, sa, err := acceptRaw(app, unix.SOCK_CLOEXEC)
+		conn, sa, err := m.acceptApp(app)
 		switch {
 		case err == unix.EAGAIN && !nb:
 			continue // another process took it first
@@ -110,11 +108,17 @@ func (s *Supervisor) acceptLoop(r *request, m *merged, app, flags int, nb bool) 
 	}
 }
 
-// takeReady takes a connection the caller could not take before or one
-// the host listener has, without waiting.
-func (s *Supervisor) takeReady(m *merged) (pending, bool) {
+// takeReady takes, without waiting, a connection the caller could not
+// take before; while a doorbell waits in the program's listener app, the
+// head of its queue (takeBehindBell); or one the host listener has.
+func (s *Supervisor) takeReady(m *merged, app int) (pending, bool) {
 	if p, ok := m.takeStash(); ok {
 		return p, true
+	}
+	if m.bellQueued() {
+		if p, ok := s.takeBehindBell(m, app); ok {
+			return p, true
+		}
 	}
 	return s.acceptHost(m)
 }

@@ -44,6 +44,8 @@ type merged struct {
 	bellAddr netip.AddrPort // its address: the peer the program's listener sees
 	stash    []pending      // connections taken for a caller that went away
 	closed   bool
+
+	appMu sync.Mutex // the supervisor's accepts from the program's listener take turns (acceptApp)
 }
 
 // pending is a connection the supervisor accepted for the program.
@@ -241,8 +243,13 @@ func (l *listeners) ring(m *merged) {
 		time.AfterFunc(time.Second, func() { l.forgetBell(local) })
 		return
 	}
-	// One byte, for a listener with TCP_DEFER_ACCEPT.
+	// One byte, for a listener with TCP_DEFER_ACCEPT. Once it is
+	// acknowledged the doorbell is in the program's listener's queue, and
+	// accepts serve that queue in order (takeBehindBell).
 	unix.SendmsgN(fd, []byte{0}, nil, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+	if !waitAcked(fd, bellAckWait) {
+		l.s.logf("doorbell for %v: not acknowledged within %v", m.overlay, bellAckWait)
+	}
 }
 
 // bellSocket makes a doorbell's socket, bound to a port of its own on the

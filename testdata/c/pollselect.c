@@ -101,8 +101,26 @@ static void refused_case(const char *tag, int use_select, const sin4 *refused)
 
 static struct hello last;
 
+/* The server's poll() loop echoes on a connection it accepted while
+ * nothing else waits in its listener: the listener is not readable then,
+ * so the loop does not go into a blocking accept (and wait there, with the
+ * connection unserved, for the next client). */
+static void echo_between_clients(const sin4 *target)
+{
+	char err[256];
+	struct hello h;
+	int fd = connect_hello(target, &h, err, sizeof err);
+	CHECK("poll_loop_connects", fd >= 0, "%s", err);
+	if (fd < 0)
+		return;
+	int r = echo_roundtrip(fd, fd, 8192, 1024, 5, err, sizeof err);
+	CHECK("poll_loop_echoes", r == 0, "%s", err);
+	close(fd);
+}
+
 static void client(const sin4 *target, const sin4 *refused)
 {
+	echo_between_clients(target);
 	connecting("poll", 0, target, &last);
 	connecting("ppoll", 1, target, &last);
 	connecting("select", 2, target, &last);
