@@ -27,6 +27,9 @@ packages=(
   vsftpd rabbitmq-server python3-pika docker-registry
   # a Go service under slim exec: a NATS cluster (e2e TestIntegrationSupervisedNATS)
   nats-server
+  # static busybox's applets under slim exec (e2e TestIntegrationSupervisedBusybox);
+  # replaces the dynamic busybox package (they conflict; what wants busybox takes either)
+  busybox-static
   # the Kafka stand-in of bench --fixed-load (java, javac)
   openjdk-17-jdk-headless
   # dashboard tests
