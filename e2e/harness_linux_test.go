@@ -143,6 +143,14 @@ type program struct {
 // start runs argv in node; accelerated runs it under `slim exec`.
 func (l *testLab) start(node string, accelerated bool, argv ...string) *program {
 	l.t.Helper()
+	return l.startWith(node, accelerated, nil, argv...)
+}
+
+// startWith is start with setup, if not nil, applied to the command before
+// it starts: what it sets (standard input, a separate standard output)
+// stays.
+func (l *testLab) startWith(node string, accelerated bool, setup func(*exec.Cmd), argv ...string) *program {
+	l.t.Helper()
 	n, err := l.Node(node)
 	if err != nil {
 		l.t.Fatal(err)
@@ -156,6 +164,9 @@ func (l *testLab) start(node string, accelerated bool, argv ...string) *program 
 	p.cmd.Env = append(os.Environ(), "SLIM_ROUTER_SOCK="+sock)
 	p.cmd.Stdout = &lockedWriter{p: p}
 	p.cmd.Stderr = p.cmd.Stdout
+	if setup != nil {
+		setup(p.cmd)
+	}
 	if err := n.Start(p.cmd); err != nil {
 		l.t.Fatalf("%s: %v", p.name, err)
 	}

@@ -103,6 +103,19 @@ func (l *testLab) somaxconn(host string) int {
 // in node's network namespace.
 func (l *testLab) guardsIn(node string) []string {
 	l.t.Helper()
+	var guards []string
+	for _, p := range l.processesIn(node) {
+		if strings.Contains(p, "__ioctl-guard") {
+			guards = append(guards, p)
+		}
+	}
+	return guards
+}
+
+// processesIn lists the processes that run in node's network namespace,
+// each as "PID: command line".
+func (l *testLab) processesIn(node string) []string {
+	l.t.Helper()
 	n, err := l.Node(node)
 	if err != nil {
 		l.t.Fatal(err)
@@ -112,7 +125,7 @@ func (l *testLab) guardsIn(node string) []string {
 		netns, err = os.Readlink("/proc/thread-self/ns/net")
 		return err
 	})
-	var guards []string
+	var procs []string
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
@@ -120,11 +133,11 @@ func (l *testLab) guardsIn(node string) []string {
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		ns, _ := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "net"))
-		if ns == netns && strings.Contains(string(cmdline), "__ioctl-guard") {
-			guards = append(guards, e.Name()+": "+strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
+		if ns == netns && len(cmdline) > 0 {
+			procs = append(procs, e.Name()+": "+strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
 		}
 	}
-	return guards
+	return procs
 }
 
 // stopService stops a service that listens on port in node under slim
@@ -133,10 +146,18 @@ func (l *testLab) guardsIn(node string) []string {
 // closed.
 func (l *testLab) stopService(p *program, node string, port int, supervised bool) {
 	l.t.Helper()
+	listener := l.hostListenerOf(hostOf(node), l.containerAddr(node), port)
+	p.stop()
+	l.leftNothing(p, node, port, listener, supervised)
+}
+
+// leftNothing checks that p, which listened on port in node and is gone,
+// left nothing: its supervisor gone (when supervised), its directory entry
+// gone from both hosts, its host listener (listener) closed.
+func (l *testLab) leftNothing(p *program, node string, port int, listener netip.AddrPort, supervised bool) {
+	l.t.Helper()
 	addr := l.containerAddr(node)
 	host := hostOf(node)
-	listener := l.hostListenerOf(host, addr, port)
-	p.stop()
 	for _, h := range []string{"h1", "h2"} {
 		l.waitForDirectoryGone(h, addr, port, 5*time.Second)
 	}

@@ -1,7 +1,7 @@
 /* poll, ppoll, select and pselect on a connecting socket (writable when
  * connected; error when refused) and on a listening socket (readable when a
  * client arrives; revents land at the right index). Server mode is a poll()
- * loop over the listener and its connections. */
+ * loop over the (blocking) listener and its connections, which it echoes. */
 #include "common.h"
 #include <sys/select.h>
 
