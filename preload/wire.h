@@ -24,11 +24,13 @@ enum {
 	SLIM_T_TABLE = 0x0a,
 	SLIM_T_PUBLISH = 0x0b,
 	SLIM_T_RESERVE = 0x0c,
+	SLIM_T_NAMEBOOK = 0x0d,
 	SLIM_T_OK = 0x80,
 	SLIM_T_HELLO_OK = 0x81,
 	SLIM_T_POOL_OK = 0x82,
 	SLIM_T_LISTEN_OK = 0x83,
 	SLIM_T_TABLE_OK = 0x8a,
+	SLIM_T_NAMEBOOK_OK = 0x8d,
 	SLIM_T_ERROR = 0xff,
 };
 
@@ -52,6 +54,23 @@ enum {
 #define SLIM_PREAMBLE_VERSION 1
 #define SLIM_PREAMBLE_LEN 20
 #define SLIM_PREAMBLE_F_IPV6 1
+
+/* Name book (docs/protocol.md §6): header, then buckets of slots */
+#define SLIM_BOOK_MAGIC 0x4e4d4c53u
+#define SLIM_BOOK_VERSION 1
+#define SLIM_BOOK_HDR 64
+#define SLIM_BOOK_SLOT 32
+#define SLIM_BOOK_WAYS 4
+#define SLIM_BOOK_OFF_SLOTS 8
+#define SLIM_BOOK_OFF_WAYS 12
+#define SLIM_BOOK_OFF_SEQ 0
+#define SLIM_BOOK_OFF_STAMP 4
+#define SLIM_BOOK_OFF_COOKIE 8
+#define SLIM_BOOK_OFF_NAMES 16
+#define SLIM_NAMES_LEN 16
+#define SLIM_NAMES_V4 0
+#define SLIM_NAMES_MAPPED 1
+#define SLIM_NAMES_OV6 2
 
 /* Directory table (docs/protocol.md §2): header, then slots */
 #define SLIM_DIR_MAGIC 0x444d4c53u

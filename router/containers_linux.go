@@ -35,6 +35,9 @@ type container struct {
 	removed atomic.Bool
 	// pool counts the host sockets it holds (poolquota_linux.go).
 	pool *poolAccount
+	// book holds the names of the connections its processes pass to one
+	// another (namebook_linux.go).
+	book containerBook
 }
 
 // view is the container as the control API shows it.
@@ -53,6 +56,7 @@ func (c *container) release() {
 	if c.ns != nil {
 		c.ns.Close()
 	}
+	c.book.close()
 	if c.pool != nil {
 		c.pool.closeAhead()
 		time.AfterFunc(witnessGrace, c.pool.witness.close)
@@ -65,6 +69,7 @@ func (c *container) releaseNow() {
 	if c.ns != nil {
 		c.ns.Close()
 	}
+	c.book.close()
 	if c.pool != nil {
 		c.pool.closeAhead()
 		c.pool.witness.close()

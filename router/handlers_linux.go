@@ -77,6 +77,8 @@ func (r *Router) handle(c *container, req request, ahead *poolAhead) (protocol.M
 		return r.publishListener(c, req.Payload, req.FDs[0]) // publish_linux.go
 	case protocol.TypeReserve:
 		return r.reserve(c, req.FDs[0]) // reserve_linux.go
+	case protocol.TypeNameBook:
+		return r.nameBook(c, req.Payload) // namebook_linux.go
 	case protocol.TypeStats:
 		return protocol.Message{}, nil, r.recordStats(c, req.Payload) // control_linux.go
 	}

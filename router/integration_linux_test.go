@@ -19,6 +19,7 @@ import (
 
 	"github.com/slimnet/slim/lab"
 	"github.com/slimnet/slim/router/directory"
+	"github.com/slimnet/slim/router/namebook"
 	"github.com/slimnet/slim/router/protocol"
 )
 
@@ -158,7 +159,7 @@ type stepResult struct {
 
 func TestIntegrationRouterServesContainer(t *testing.T) {
 	l := labWithRouters(t, "rts", 1)
-	res := helper(t, l, "h1-c1", "hello", "pool", "listen")
+	res := helper(t, l, "h1-c1", "hello", "pool", "listen", "namebook")
 
 	if res[0].Type != "HELLO_OK" || res[0].Text != "198.19.1.2 198.19.0.0/16" {
 		t.Errorf("HELLO: %+v", res[0])
@@ -178,6 +179,9 @@ func TestIntegrationRouterServesContainer(t *testing.T) {
 	}
 	if res[2].Type != "LISTEN_OK" || res[2].Fds != 1 {
 		t.Fatalf("LISTEN: %+v", res[2])
+	}
+	if res[3].Type != "NAMEBOOK_OK" || res[3].Fds != 1 || res[3].Text != "book" {
+		t.Errorf("NAMEBOOK: %+v; want the container's name book", res[3])
 	}
 	// The overlay listener 198.19.1.2:PORT is now in the directory, pending
 	// (no host port) until a shim says its app accepts (PUBLISH).
@@ -208,7 +212,8 @@ func TestIntegrationRouterServesContainer(t *testing.T) {
 
 func TestIntegrationRouterRefusesMalformedAndKeepsServing(t *testing.T) {
 	l := labWithRouters(t, "rtm", 1)
-	steps := []string{"badmagic", "oversized", "badlength", "unknowntype", "poolzero", "listennofd", "listenudp", "reservenofd", "reserveudp", "reserveunbound", "reservepipe", "hello"}
+	steps := []string{"badmagic", "oversized", "badlength", "unknowntype", "poolzero", "listennofd", "listenudp", "reservenofd", "reserveudp", "reserveunbound", "reservepipe",
+		"namebookpayload", "namebookfd", "hello"}
 	res := helper(t, l, "h1-c1", steps...)
 	for _, r := range res[:len(res)-1] {
 		if r.Type != "ERROR" || r.Errno == 0 || r.Text == "" {
@@ -399,6 +404,13 @@ func runStep(conn *net.UnixConn, id uint32, step string) stepResult {
 	case "publish", "publish-other", "publish-appsock", "publish-pool", "publish-short",
 		"publish-otherport", "enroll":
 		return publishStep(conn, id, step) // publish_integration_linux_test.go
+	case "namebook":
+		return roundTrip(conn, msg(protocol.TypeNameBook, nil), nil)
+	case "namebookpayload":
+		return roundTrip(conn, msg(protocol.TypeNameBook, []byte{1, 2, 3, 4}), nil)
+	case "namebookfd":
+		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		return roundTrip(conn, msg(protocol.TypeNameBook, nil), []int{fd})
 	case "hangup":
 		// Send a request and go away before the reply.
 		conn.Write(msg(protocol.TypePool, protocol.Uint32Payload(64)))
@@ -484,6 +496,14 @@ func roundTrip(conn *net.UnixConn, b []byte, fds []int) stepResult {
 	r.Fds = len(got)
 	for _, fd := range got {
 		r.Facts = append(r.Facts, socketFact(fd))
+	}
+	if m.Type == protocol.TypeNameBookOK && len(got) == 1 {
+		if b, err := namebook.Map(got[0]); err == nil {
+			r.Text = "book"
+			b.Close()
+		} else {
+			r.Text = err.Error()
+		}
 	}
 	switch m.Type {
 	case protocol.TypeError:

@@ -48,16 +48,20 @@ const (
 	// LISTEN that follows, so that no client takes the overlay in
 	// between.
 	TypeReserve Type = 12
+	// TypeNameBook asks for the container's name book (router/namebook):
+	// the reply carries a read-write descriptor of it.
+	TypeNameBook Type = 13
 )
 
 // Replies from the router.
 const (
-	TypeOK       Type = 0x80
-	TypeHelloOK  Type = 0x81
-	TypePoolOK   Type = 0x82
-	TypeListenOK Type = 0x83
-	TypeTableOK  Type = 0x8a
-	TypeError    Type = 0xff
+	TypeOK         Type = 0x80
+	TypeHelloOK    Type = 0x81
+	TypePoolOK     Type = 0x82
+	TypeListenOK   Type = 0x83
+	TypeTableOK    Type = 0x8a
+	TypeNameBookOK Type = 0x8d
+	TypeError      Type = 0xff
 )
 
 // Between routers.
@@ -74,7 +78,7 @@ const (
 var typeNames = map[Type]string{
 	TypeHello: "HELLO", TypePool: "POOL", TypeListen: "LISTEN", TypeUnlisten: "UNLISTEN",
 	TypeStats: "STATS", TypeEnroll: "ENROLL", TypeTable: "TABLE", TypeTableOK: "TABLE_OK", TypePublish: "PUBLISH",
-	TypeReserve: "RESERVE", TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
+	TypeReserve: "RESERVE", TypeNameBook: "NAMEBOOK", TypeNameBookOK: "NAMEBOOK_OK", TypeOK: "OK", TypeHelloOK: "HELLO_OK", TypePoolOK: "POOL_OK", TypeListenOK: "LISTEN_OK", TypeError: "ERROR", TypeDirectory: "DIRECTORY", TypeDirectoryAck: "DIRECTORY_ACK",
 	TypeClients: "CLIENTS",
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/slimnet/slim/router/directory"
+	"github.com/slimnet/slim/router/namebook"
 	"github.com/slimnet/slim/router/protocol"
 )
 
@@ -42,11 +43,13 @@ func sections() []section {
 			{"SLIM_T_TABLE", typ(protocol.TypeTable)},
 			{"SLIM_T_PUBLISH", typ(protocol.TypePublish)},
 			{"SLIM_T_RESERVE", typ(protocol.TypeReserve)},
+			{"SLIM_T_NAMEBOOK", typ(protocol.TypeNameBook)},
 			{"SLIM_T_OK", typ(protocol.TypeOK)},
 			{"SLIM_T_HELLO_OK", typ(protocol.TypeHelloOK)},
 			{"SLIM_T_POOL_OK", typ(protocol.TypePoolOK)},
 			{"SLIM_T_LISTEN_OK", typ(protocol.TypeListenOK)},
 			{"SLIM_T_TABLE_OK", typ(protocol.TypeTableOK)},
+			{"SLIM_T_NAMEBOOK_OK", typ(protocol.TypeNameBookOK)},
 			{"SLIM_T_ERROR", typ(protocol.TypeError)},
 		}},
 		{title: "Why a connect went over the overlay: STATS fallback indexes", enum: true, consts: []constant{
@@ -67,6 +70,23 @@ func sections() []section {
 			{"SLIM_PREAMBLE_VERSION", dec(protocol.PreambleVersion)},
 			{"SLIM_PREAMBLE_LEN", dec(protocol.PreambleSize)},
 			{"SLIM_PREAMBLE_F_IPV6", dec(protocol.PreambleFlagIPv6)},
+		}},
+		{title: "Name book (docs/protocol.md §6): header, then buckets of slots", consts: []constant{
+			{"SLIM_BOOK_MAGIC", hex32(namebook.Magic)},
+			{"SLIM_BOOK_VERSION", dec(namebook.Version)},
+			{"SLIM_BOOK_HDR", dec(namebook.HeaderSize)},
+			{"SLIM_BOOK_SLOT", dec(namebook.SlotSize)},
+			{"SLIM_BOOK_WAYS", dec(namebook.Ways)},
+			{"SLIM_BOOK_OFF_SLOTS", dec(namebook.OffSlots)},
+			{"SLIM_BOOK_OFF_WAYS", dec(namebook.OffWays)},
+			{"SLIM_BOOK_OFF_SEQ", dec(namebook.OffSeq)},
+			{"SLIM_BOOK_OFF_STAMP", dec(namebook.OffStamp)},
+			{"SLIM_BOOK_OFF_COOKIE", dec(namebook.OffCookie)},
+			{"SLIM_BOOK_OFF_NAMES", dec(namebook.OffNames)},
+			{"SLIM_NAMES_LEN", dec(namebook.NamesSize)},
+			{"SLIM_NAMES_V4", dec(int(namebook.FormIPv4))},
+			{"SLIM_NAMES_MAPPED", dec(int(namebook.FormMapped))},
+			{"SLIM_NAMES_OV6", dec(int(namebook.FormIPv6))},
 		}},
 		{title: "Directory table (docs/protocol.md §2): header, then slots", consts: []constant{
 			{"SLIM_DIR_MAGIC", hex32(directory.Magic)},
