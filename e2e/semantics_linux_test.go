@@ -13,7 +13,7 @@ import (
 // socket behaviour each, client and server side.
 var semanticPrograms = []string{
 	"connect_block", "connect_nonblock", "epoll", "pollselect", "accept",
-	"sockopts", "names", "dupclose", "threads", "forkexec",
+	"sockopts", "names", "dupclose", "threads", "forkexec", "passconn",
 }
 
 // pairings: where the client and server run and which sides are accelerated.

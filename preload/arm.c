@@ -288,7 +288,8 @@ static int sockopt_int(int fd, int level, int name)
  * A socket received from another process: if it is a TCP listener that
  * carries IPv4 (AF_INET, or AF_INET6 on :: without IPV6_V6ONLY or on a
  * v4-mapped address), it becomes a merged listener waiting for the app's
- * first accept.
+ * first accept; a TCP connection may be an accelerated one the sender
+ * handed off (handoff.c).
  */
 static void received(int fd)
 {
@@ -296,15 +297,20 @@ static void received(int fd)
 	if (e == NULL)
 		return;
 	slim_set_kind(fd, SLIM_NONE); /* a new number: nothing stale */
+	int domain = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
+	if ((domain != AF_INET && domain != AF_INET6) ||
+	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP)
+		return;
+	int listening = sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN);
+	if (listening == 0)
+		slim_handoff_received(fd, domain); /* a connection: handoff.c */
+	if (listening != 1)
+		return;
 	struct slim_inaddr a;
 	uint32_t ip;
 	uint16_t port;
 	a.len = sizeof a.u;
-	int domain = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
-	if (sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) != 1 ||
-	    (domain != AF_INET && domain != AF_INET6) ||
-	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
-	    REAL(getsockname)(fd, &a.u.sa, &a.len) != 0 ||
+	if (REAL(getsockname)(fd, &a.u.sa, &a.len) != 0 ||
 	    !slim_inaddr_v4(&a.u.sa, a.len, &ip, &port) || (ntohl(ip) >> 24) == 127 ||
 	    (domain == AF_INET6 && ip == htonl(INADDR_ANY) && slim_v6only(fd)))
 		return;
@@ -332,10 +338,21 @@ static bool tracking(void)
 	return atomic_load_explicit(&slim_table, memory_order_relaxed) != NULL;
 }
 
+/*
+ * Connections about to be passed leave their names in the container's name
+ * book before the send (the receiver reads them as soon as it has the
+ * socket); listeners that were passed stop being accelerated here after it.
+ */
 SLIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	bool passing = msg != NULL && msg->msg_controllen != 0 && tracking();
+	if (unlikely(passing)) {
+		int saved = errno;
+		for_each_passed(msg, slim_handoff);
+		errno = saved;
+	}
 	ssize_t r = REAL(sendmsg)(fd, msg, flags);
-	if (likely(r < 0 || msg == NULL || msg->msg_controllen == 0) ||
+	if (likely(r < 0 || !passing) ||
 	    atomic_load_explicit(&slim_nlisteners, memory_order_relaxed) == 0)
 		return r;
 	int saved = errno;
@@ -346,6 +363,13 @@ SLIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 SLIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 {
+	if (vec != NULL && tracking()) {
+		int saved = errno;
+		for (unsigned int i = 0; i < n; i++)
+			if (vec[i].msg_hdr.msg_controllen != 0)
+				for_each_passed(&vec[i].msg_hdr, slim_handoff);
+		errno = saved;
+	}
 	int r = REAL(sendmmsg)(fd, vec, n, flags);
 	if (r <= 0 || atomic_load_explicit(&slim_nlisteners, memory_order_relaxed) == 0)
 		return r;

@@ -16,6 +16,8 @@
  *   listen.c     listen, accept, accept4, epoll_ctl
  *   arm.c        clients go to a host listener only once the app is
  *                seen accepting; sendmsg/recvmsg of listeners, shutdown
+ *   handoff.c    connections passed to another process (SCM_RIGHTS):
+ *                their overlay names in the container's name book
  *   poll.c       poll, ppoll, select, pselect over merged listeners
  *   dup.c        close, dup*, fcntl/fcntl64, ioctl, close_range, closefrom
  *   exec.c       the exec family, posix_spawn, system and popen: state
@@ -629,6 +631,23 @@ SLIM_HIDDEN void slim_listener_record(struct slim_listener *l, int epfd, int op,
 				      const struct epoll_event *ev);
 /* Takes a reference to fd's listener, or NULL if fd is not a merged listener. */
 SLIM_HIDDEN struct slim_listener *slim_listener_of(int fd);
+
+/* ---- passed connections (handoff.c) ------------------------------------- */
+
+/*
+ * fd is about to be passed to another process (sendmsg with SCM_RIGHTS):
+ * an accelerated connection's names go in the container's name book
+ * first, for the receiver. Plain mode only.
+ */
+SLIM_HIDDEN void slim_handoff(int fd);
+/*
+ * fd, a connected TCP socket of family domain, was received from another
+ * process: if it is a host connection (its local address is not the
+ * container's), its names come from the name book and fd becomes an
+ * accelerated connection; otherwise, or if the book has none, the
+ * kernel's stay.
+ */
+SLIM_HIDDEN void slim_handoff_received(int fd, int domain);
 
 /* ---- poll helpers (poll.c) --------------------------------------------- */
 

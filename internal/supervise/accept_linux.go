@@ -259,7 +259,7 @@ func (s *Supervisor) deliver(r *request, m *merged, p pending, flags int) {
 		}
 	}
 	if p.names != nil {
-		s.names.add(p.fd, *p.names)
+		s.remember(p.fd, *p.names)
 	}
 	if err := r.installAnswer(p.fd, flags&unix.SOCK_CLOEXEC != 0); err != nil {
 		m.putStash(p)

@@ -167,7 +167,7 @@ func (s *Supervisor) connectHost(r *request, self protocol.Hello, fd, app int, i
 	s.stats.setup(time.Since(r.received))
 	s.moveRegistrations(r, sw, app, ps)
 	local := netip.AddrPortFrom(self.Addr, lport)
-	s.names.add(ps, overlayNames{local: local, peer: dst, inet6: inet6})
+	s.remember(ps, overlayNames{local: local, peer: dst, inet6: inet6})
 	unix.Close(ps)
 	switch {
 	case sw.blocking:

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/slimnet/slim/router/namebook"
 	"github.com/slimnet/slim/router/protocol"
 )
 
@@ -273,6 +274,19 @@ func (r *router) reserve(app int) error {
 func (r *router) unlisten(host int) error {
 	_, _, err := r.control.ask(protocol.TypeUnlisten, protocol.TypeOK, nil, host)
 	return err
+}
+
+// nameBook asks for the container's name book and maps it.
+func (r *router) nameBook() (*namebook.Book, error) {
+	_, fds, err := r.control.ask(protocol.TypeNameBook, protocol.TypeNameBookOK, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(fds)
+	if len(fds) != 1 {
+		return nil, fmt.Errorf("NAMEBOOK_OK with %d descriptors", len(fds))
+	}
+	return namebook.Map(fds[0])
 }
 
 // table asks for a read-only descriptor of the directory table.

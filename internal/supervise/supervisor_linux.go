@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slimnet/slim/internal/seccompnotif"
+	"github.com/slimnet/slim/router/namebook"
 	"github.com/slimnet/slim/router/protocol"
 	"github.com/slimnet/slim/secure/ioctlguard"
 )
@@ -35,6 +36,10 @@ type Supervisor struct {
 	goRuns    goRuntimes
 	mover     *epollMover
 	names     *nameBook
+	book      atomic.Pointer[namebook.Book] // the container's name book (names_linux.go)
+	bookMu    sync.Mutex
+	bookAt    time.Time     // when the router may be asked for it again
+	bookDone  chan struct{} // closed when the request under way is answered
 	servers   *listeners
 	shared    sharedSockets
 	skips     skipTable // pending listeners not waited for again
@@ -103,6 +108,7 @@ func New(listener int, cfg Config, files []int) (*Supervisor, error) {
 		// In secure mode the program is not enrolled yet: the first
 		// connect fills the pool.
 		go s.pool.refill()
+		s.containerBook(false)
 	}
 	s.stats.run(s.router.stats)
 	return s, nil

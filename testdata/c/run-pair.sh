@@ -18,7 +18,7 @@ fi
 sns=$1 saddr=$2 cns=$3 base=${4:-7400}
 here=$(cd "$(dirname "$0")" && pwd)
 make -s -C "$here" >/dev/null || { echo "build failed" >&2; exit 2; }
-progs="connect_block connect_nonblock epoll pollselect accept sockopts names dupclose threads forkexec pyecho.py"
+progs="connect_block connect_nonblock epoll pollselect accept sockopts names dupclose threads forkexec passconn pyecho.py"
 wrap_s=${SLIMTEST_WRAP_SERVER:-${SLIMTEST_WRAP:-}}
 wrap_c=${SLIMTEST_WRAP_CLIENT:-${SLIMTEST_WRAP:-}}
 # ns_cmd NS: the prefix that runs a command in NS (ip netns exec execs it,

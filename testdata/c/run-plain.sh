@@ -8,7 +8,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 addr=${1:-127.0.0.1}
 make -s -C "$here" >/dev/null || { echo "build failed" >&2; exit 2; }
-progs="connect_block connect_nonblock epoll pollselect accept sockopts names dupclose threads forkexec pyecho.py"
+progs="connect_block connect_nonblock epoll pollselect accept sockopts names dupclose threads forkexec passconn pyecho.py"
 wrap=${SLIMTEST_WRAP:-}
 logdir=$(mktemp -d /tmp/slimtest-plain.XXXXXX)
 pass=0 fail=0 failed=""
