@@ -30,6 +30,8 @@ packages=(
   # static busybox's applets under slim exec (e2e TestIntegrationSupervisedBusybox);
   # replaces the dynamic busybox package (they conflict; what wants busybox takes either)
   busybox-static
+  # pre-fork workers sharing a listener: gunicorn (e2e TestIntegrationPassedConnections)
+  python3-gunicorn
   # the Kafka stand-in of bench --fixed-load (java, javac)
   openjdk-17-jdk-headless
   # dashboard tests
