@@ -46,33 +46,24 @@ func TestIntegrationExecState(t *testing.T) {
 
 	t.Run("listener-across-exec", func(t *testing.T) {
 		l.t = t
-		port := 7100
-		server := l.start("h1-c1", true, bin, "listen", addr, fmt.Sprint(port))
-		server.waitFor("listening on", 10*time.Second)
-		l.waitForDirectory("h2", addr, port, 10*time.Second)
-		script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d && read -r line <&3 && echo "$line"`, addr, port)
-		client := l.start("h2-c1", true, "bash", "-c", script)
-		if err := client.wait(10 * time.Second); err != nil {
-			t.Fatalf("client: %v\n%s\nserver:\n%s", err, client.output(), server.output())
-		}
-		if err := server.wait(10 * time.Second); err != nil || strings.Contains(server.output(), "FAIL") {
-			t.Errorf("server (%v):\n%s", err, server.output())
-		}
-		out := client.output()
-		want := "peer=" + l.containerAddr("h2-c1") + ":"
-		if !strings.Contains(out, want) {
-			t.Errorf("the exec'd server's accept saw the wrong peer (want %s...):\n%s", want, out)
-		}
-		if !strings.Contains(out, "kernel=198.18.") {
-			t.Errorf("the exec'd server's connection did not come through the host listener:\n%s", out)
-		}
+		server := serveAcrossExec(t, l, bin, "listen", 7100)
 		// The exec'd image is the process that listened: its close
 		// withdraws the listener before it returns (UNLISTEN), rather than
 		// leaving the entry to the router's sweep.
 		server.waitFor("closed listener", 10*time.Second)
-		if l.directoryLists("h1", addr, port) {
-			t.Errorf("the exec'd server closed its listener, yet h1's directory still lists %s:%d", addr, port)
+		if l.directoryLists("h1", addr, 7100) {
+			t.Errorf("the exec'd server closed its listener, yet h1's directory still lists %s:%d", addr, 7100)
 		}
+	})
+
+	// A server that starts its children with an environment of its own
+	// (Postfix's master, Dovecot's): the shim's variables are gone from
+	// it, yet the child inherits the armed listener and its host listener.
+	// Without the shim the child accepted from its own listener only and
+	// the client waited in the host listener's queue, unanswered.
+	t.Run("listener-across-scrubbed-exec", func(t *testing.T) {
+		l.t = t
+		serveAcrossExec(t, l, bin, "scrubbed", 7105)
 	})
 
 	t.Run("posix-spawn", func(t *testing.T) {
@@ -96,6 +87,35 @@ func TestIntegrationExecState(t *testing.T) {
 			}
 		}
 	})
+}
+
+// serveAcrossExec runs shimcheck MODE in h1-c1 (a listener whose accept
+// happens in an exec'd image) and a client in h2-c1, and checks that the
+// exec'd image took the client's connection from the host listener with
+// the client's overlay address as its peer.
+func serveAcrossExec(t *testing.T, l *testLab, bin, mode string, port int) *program {
+	t.Helper()
+	addr := l.containerAddr("h1-c1")
+	server := l.start("h1-c1", true, bin, mode, addr, fmt.Sprint(port))
+	server.waitFor("listening on", 10*time.Second)
+	l.waitForDirectory("h2", addr, port, 10*time.Second)
+	script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d && read -r -t 5 line <&3 && echo "$line"`, addr, port)
+	client := l.start("h2-c1", true, "bash", "-c", script)
+	if err := client.wait(10 * time.Second); err != nil {
+		t.Fatalf("client: %v\n%s\nserver:\n%s", err, client.output(), server.output())
+	}
+	if err := server.wait(10 * time.Second); err != nil || strings.Contains(server.output(), "FAIL") {
+		t.Errorf("server (%v):\n%s", err, server.output())
+	}
+	out := client.output()
+	want := "peer=" + l.containerAddr("h2-c1") + ":"
+	if !strings.Contains(out, want) {
+		t.Errorf("the exec'd server's accept saw the wrong peer (want %s...):\n%s", want, out)
+	}
+	if !strings.Contains(out, "kernel=198.18.") {
+		t.Errorf("the exec'd server's connection did not come through the host listener:\n%s", out)
+	}
+	return server
 }
 
 // TestIntegrationBoundClient: a client that binds to its own overlay

@@ -5,13 +5,13 @@
  * calls would bind to symbol versions that old ones lack, and ld.so would
  * refuse the shim, so the program would not start at all:
  *
- *   dlsym                  GLIBC_2.34 (libdl.so.2 before 2.34)
+ *   dlsym, dladdr          GLIBC_2.34 (libdl.so.2 before 2.34)
  *   pthread_key_create,    GLIBC_2.34 (libpthread.so.0 before 2.34)
  *   pthread_setspecific
  *   stat, fstat            GLIBC_2.33 (before 2.33 only __xstat and
  *                          __fxstat exist, with another calling convention)
  *
- * The first three bind here to their oldest version, which every glibc
+ * The first four bind here to their oldest version, which every glibc
  * since has kept; the Makefile links libdl.so.2 and libpthread.so.0 (stub
  * libraries since 2.34), where glibc before 2.34 defines them. stat and
  * fstat become the system calls themselves: on x86_64 and aarch64 the
@@ -42,6 +42,7 @@
 #endif
 
 __asm__(".symver dlsym, dlsym@" SLIM_GLIBC_BASE);
+__asm__(".symver dladdr, dladdr@" SLIM_GLIBC_BASE);
 __asm__(".symver pthread_key_create, pthread_key_create@" SLIM_GLIBC_BASE);
 __asm__(".symver pthread_setspecific, pthread_setspecific@" SLIM_GLIBC_BASE);
 

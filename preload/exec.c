@@ -273,15 +273,21 @@ static int call_real(const struct call *c, char *const envp[])
 	return -1;
 }
 
-/* envp without any SLIM_FDS, plus var (if not NULL), into out (n + 2 slots). */
-static void build_env(char **out, char *const envp[], char *var)
+/*
+ * envp without any SLIM_FDS (and without the entry keep replaces), plus
+ * var (if not NULL) and keep's entries, into out (n + 2 + SLIM_KEEP_MAX
+ * slots).
+ */
+static void build_env(char **out, char *const envp[], char *var, const struct slim_keep *keep)
 {
 	size_t k = 0;
 	for (size_t i = 0; envp != NULL && envp[i] != NULL; i++)
-		if (!is_state_var(envp[i]))
+		if (!is_state_var(envp[i]) && envp[i] != keep->drop)
 			out[k++] = envp[i];
 	if (var != NULL)
 		out[k++] = var;
+	for (size_t i = 0; i < keep->n; i++)
+		out[k++] = keep->add[i];
 	out[k] = NULL;
 }
 
@@ -294,8 +300,10 @@ static size_t env_count(char *const envp[])
 }
 
 /*
- * Calls c with envp plus this image's SLIM_FDS (and without a stale one).
- * The common case (nothing accelerated, nothing stale) passes envp as is.
+ * Calls c with envp plus this image's SLIM_FDS (and without a stale one),
+ * and the shim's own variables if envp lost them (keepenv.c). The common
+ * case (nothing accelerated, nothing stale, the environment handed on)
+ * passes envp as is.
  */
 static int call_with_state(const struct call *c, char *const envp[])
 {
@@ -303,14 +311,16 @@ static int call_with_state(const struct call *c, char *const envp[])
 		return call_real(c, envp);
 	int saved = errno;
 	size_t n = count_survivors();
-	if (n == 0 && !has_state_var(envp))
+	struct slim_keep keep;
+	bool rebuilt = slim_keepenv_plan(&keep, envp);
+	if (n == 0 && !rebuilt && !has_state_var(envp))
 		return call_real(c, envp);
 
 	char value_stack[VALUE_STACK];
 	char *env_stack[ENV_STACK];
 	struct scratch vs, es;
 	char *value = scratch_get(&vs, value_stack, sizeof value_stack, VAR_LEN + n * ENTRY_MAX + 1);
-	size_t slots = env_count(envp) + 2;
+	size_t slots = env_count(envp) + 2 + SLIM_KEEP_MAX;
 	char **env = scratch_get(&es, env_stack, sizeof env_stack, slots * sizeof(char *));
 	int r;
 	if (value == NULL || env == NULL) {
@@ -318,7 +328,7 @@ static int call_with_state(const struct call *c, char *const envp[])
 	} else {
 		struct out o = {value, value + VAR_LEN + n * ENTRY_MAX + 1};
 		bool described = n > 0 && describe_all(&o);
-		build_env(env, envp, described ? value : NULL);
+		build_env(env, envp, described ? value : NULL, &keep);
 		errno = saved;
 		r = call_real(c, env);
 	}

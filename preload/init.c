@@ -59,9 +59,11 @@ __attribute__((constructor)) static void slim_shim_init(void)
 	slim_fd_events_set(&fd_events);
 	bool active = slim_configure() && slim_router_init() == 0 &&
 		      pthread_atfork(NULL, NULL, atfork_child) == 0 && slim_table_init() == 0;
-	if (active)
+	if (active) {
 		slim_debug("slim: router %s, directory %s, hidden fds from %d",
 			   slim_cfg.router_path, slim_cfg.dir_path, slim_hidden_base);
+		slim_keepenv_init();
+	}
 	slim_exec_restore(active);
 	errno = saved;
 }

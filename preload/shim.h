@@ -23,6 +23,8 @@
  *   exec.c       the exec family, posix_spawn, system and popen: state
  *                carried to the new image in SLIM_FDS (or a memfd),
  *                restored by its constructor
+ *   keepenv.c    the shim's variables put back into a new image's
+ *                environment that a daemon rebuilt without them
  *
  * Rules: libc only; no malloc and no stdio anywhere (most intercepted calls
  * are async-signal-safe and the shim runs inside arbitrary processes); no
@@ -606,6 +608,28 @@ SLIM_HIDDEN bool slim_opt_host_skips(const struct slim_opt *o);
  * would accept from (inert), and removes SLIM_FDS from the environment.
  */
 SLIM_HIDDEN void slim_exec_restore(bool active);
+
+/* ---- the shim's variables across exec (keepenv.c) ------------------------ */
+
+#define SLIM_KEEP_PATH_MAX 1024 /* the shim's path, at most */
+#define SLIM_KEEP_MAX 4
+
+/* What a new image's environment needs to load and configure the shim. */
+struct slim_keep {
+	char *add[SLIM_KEEP_MAX]; /* entries to add */
+	size_t n;
+	char *drop;		       /* the entry they replace (an LD_PRELOAD), or NULL */
+	char preload[2 * SLIM_KEEP_PATH_MAX]; /* a combined LD_PRELOAD */
+};
+
+/* The constructor of an active shim: notes its path and variables. */
+SLIM_HIDDEN void slim_keepenv_init(void);
+/*
+ * Fills k if envp has no SLIM_ROUTER_SOCK at all (a rebuilt environment)
+ * and says so; false (nothing to add) for an environment handed on.
+ * Async-signal-safe.
+ */
+SLIM_HIDDEN bool slim_keepenv_plan(struct slim_keep *k, char *const envp[]);
 
 /* ---- arming host listeners (arm.c) --------------------------------------- */
 

@@ -10,6 +10,12 @@
  *                                "peer=IP:PORT kernel=IP:PORT" (getpeername
  *                                through libc and the raw syscall), then
  *                                closes the listener: "closed listener"
+ *   shimcheck scrubbed ADDR PORT listens on ADDR:PORT, prints "listening
+ *                                on", polls the listener until a client
+ *                                comes, then forks a child that execs
+ *                                "serve" with an empty environment (what
+ *                                Postfix's and Dovecot's masters do to
+ *                                their children) and waits for it
  *   shimcheck spawn ADDR PORT    connects (a connect_block server), reads
  *                                its HELLO, hands the socket to a
  *                                posix_spawn'd image of itself ("child"),
@@ -28,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +125,31 @@ static int do_listen(const char *addr, int port, const char *self)
 	execl(self, "shimcheck", "serve", fds, (char *)NULL);
 	perror("execl");
 	return 2;
+}
+
+static int do_scrubbed(const char *addr, int port, const char *self)
+{
+	int fd = listener(addr, port, 0);
+	char fds[16];
+	snprintf(fds, sizeof fds, "%d", fd);
+	printf("listening on %s:%d\n", addr, port);
+	fflush(stdout);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 20000) != 1) {
+		printf("FAIL scrubbed_poll: no client within 20 s\n");
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *empty[] = {NULL};
+		alarm(15); /* kept across exec: an image stuck in accept ends */
+		execle(self, "shimcheck", "serve", fds, (char *)NULL, empty);
+		perror("execle");
+		_exit(2);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
 static int serve(int lfd)
@@ -252,12 +284,14 @@ int main(int argc, char **argv)
 		return do_listen(argv[2], atoi(argv[3]), self);
 	if (argc == 3 && !strcmp(argv[1], "serve"))
 		return serve(atoi(argv[2]));
+	if (argc == 4 && !strcmp(argv[1], "scrubbed"))
+		return do_scrubbed(argv[2], atoi(argv[3]), self);
 	if (argc == 4 && !strcmp(argv[1], "spawn"))
 		return spawn(argv[2], atoi(argv[3]), self);
 	if (argc == 5 && !strcmp(argv[1], "bound"))
 		return bound(argv[2], atoi(argv[3]), argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "child"))
 		return child(atoi(argv[2]), argv[3], argv[4]);
-	fprintf(stderr, "usage: shimcheck listen|spawn ADDR PORT | bound ADDR PORT OWN\n");
+	fprintf(stderr, "usage: shimcheck listen|scrubbed|spawn ADDR PORT | bound ADDR PORT OWN\n");
 	return 2;
 }
