@@ -58,12 +58,26 @@ func TestIntegrationExecState(t *testing.T) {
 
 	// A server that starts its children with an environment of its own
 	// (Postfix's master, Dovecot's): the shim's variables are gone from
-	// it, yet the child inherits the armed listener and its host listener.
-	// Without the shim the child accepted from its own listener only and
-	// the client waited in the host listener's queue, unanswered.
+	// it, yet the child inherits the armed listener (on all addresses, as
+	// theirs are) and its host listener. Without the shim the child
+	// accepted from its own listener only and the client waited in the
+	// host listener's queue, unanswered. The child chroots before it
+	// accepts, out of the router's reach: with SLIM_DEBUG=1 (which must
+	// reach it too) the shim must say nothing of an unreachable or
+	// refusing router (it said "router unreachable" in every such child,
+	// and the PUBLISH of 0.0.0.0:PORT was refused).
 	t.Run("listener-across-scrubbed-exec", func(t *testing.T) {
 		l.t = t
-		serveAcrossExec(t, l, bin, "scrubbed", 7105)
+		server := serveAcrossExec(t, l, "env SLIM_DEBUG=1 "+bin, "scrubbed", 7105, t.TempDir())
+		out := server.output()
+		if !strings.Contains(out, "listener restored after exec") {
+			t.Errorf("SLIM_DEBUG=1 did not reach the child:\n%s", out)
+		}
+		for _, bad := range []string{"unreachable", "refused", "0.0.0.0:"} {
+			if lines := linesWith(out, bad); len(lines) > 0 {
+				t.Errorf("the shim's lines say %q:\n%s", bad, strings.Join(lines, "\n"))
+			}
+		}
 	})
 
 	t.Run("posix-spawn", func(t *testing.T) {
@@ -89,14 +103,16 @@ func TestIntegrationExecState(t *testing.T) {
 	})
 }
 
-// serveAcrossExec runs shimcheck MODE in h1-c1 (a listener whose accept
+// serveAcrossExec runs shimcheck MODE (with args; bin may start with
+// env VAR=VALUE) in h1-c1 (a listener whose accept
 // happens in an exec'd image) and a client in h2-c1, and checks that the
 // exec'd image took the client's connection from the host listener with
 // the client's overlay address as its peer.
-func serveAcrossExec(t *testing.T, l *testLab, bin, mode string, port int) *program {
+func serveAcrossExec(t *testing.T, l *testLab, bin, mode string, port int, args ...string) *program {
 	t.Helper()
 	addr := l.containerAddr("h1-c1")
-	server := l.start("h1-c1", true, bin, mode, addr, fmt.Sprint(port))
+	argv := append(strings.Fields(bin), mode, addr, fmt.Sprint(port))
+	server := l.start("h1-c1", true, append(argv, args...)...)
 	server.waitFor("listening on", 10*time.Second)
 	l.waitForDirectory("h2", addr, port, 10*time.Second)
 	script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d && read -r -t 5 line <&3 && echo "$line"`, addr, port)

@@ -698,6 +698,20 @@ static void restore_listener(const struct entry *en)
 	    !slim_inaddr_v4(&a.u.sa, a.len, &ip, &port) && a.u.sa.sa_family == AF_INET6)
 		/* Bound to its IPv6 overlay address: the last 32 bits are the IPv4 one. */
 		memcpy(&ip, &a.u.in6.sin6_addr.s6_addr[12], 4);
+	/*
+	 * HELLO now, while the router can be reached. An image given a
+	 * listener is a server's child that accepts from it (Postfix's smtpd,
+	 * Dovecot's imap-login), and it often chroots before its first accept,
+	 * out of the router's reach: each login process warned "router
+	 * unreachable". Its accepts need HELLO's answer (secure mode or not),
+	 * its first one arms the listener (PUBLISH: the thread keeps this
+	 * connection for it), and a listener on all addresses is the
+	 * container's overlay address, which PUBLISH names (0.0.0.0 was
+	 * refused) and a connect of the process's own finds it by.
+	 */
+	struct slim_self self;
+	if (slim_hello(&self) && ip == htonl(INADDR_ANY))
+		ip = self.ip;
 	struct slim_listener *l = slim_listener_new(en->hidden, ip, port);
 	if (l == NULL) {
 		REAL(close)(en->hidden);

@@ -10,12 +10,15 @@
  *                                "peer=IP:PORT kernel=IP:PORT" (getpeername
  *                                through libc and the raw syscall), then
  *                                closes the listener: "closed listener"
- *   shimcheck scrubbed ADDR PORT listens on ADDR:PORT, prints "listening
- *                                on", polls the listener until a client
+ *   shimcheck scrubbed ADDR PORT DIR
+ *                                listens on 0.0.0.0:PORT, prints "listening
+ *                                on ADDR:PORT", polls the listener until a client
  *                                comes, then forks a child that execs
  *                                "serve" with an empty environment (what
  *                                Postfix's and Dovecot's masters do to
- *                                their children) and waits for it
+ *                                their children) and waits for it; that
+ *                                image chroots to DIR before it accepts
+ *                                (as their smtpd and imap-login do)
  *   shimcheck spawn ADDR PORT    connects (a connect_block server), reads
  *                                its HELLO, hands the socket to a
  *                                posix_spawn'd image of itself ("child"),
@@ -40,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,16 +80,19 @@ static int names(int fd, char *local, char *peer, size_t len)
 	return 0;
 }
 
-/* Sockets among this process's fds (/proc/self/fd). */
+/* TCP/IP sockets among this process's fds (/proc/self/fd): not the
+ * shim's unix connection to the router. */
 static int count_sockets(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	int n = 0;
 	struct dirent *de;
 	while (d != NULL && (de = readdir(d)) != NULL) {
-		struct stat st;
-		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
-		    S_ISSOCK(st.st_mode))
+		int domain = 0;
+		socklen_t len = sizeof domain;
+		if (de->d_name[0] != '.' &&
+		    getsockopt(atoi(de->d_name), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+		    (domain == AF_INET || domain == AF_INET6))
 			n++;
 	}
 	if (d != NULL)
@@ -127,9 +132,9 @@ static int do_listen(const char *addr, int port, const char *self)
 	return 2;
 }
 
-static int do_scrubbed(const char *addr, int port, const char *self)
+static int do_scrubbed(const char *addr, int port, const char *dir, const char *self)
 {
-	int fd = listener(addr, port, 0);
+	int fd = listener("0.0.0.0", port, 0);
 	char fds[16];
 	snprintf(fds, sizeof fds, "%d", fd);
 	printf("listening on %s:%d\n", addr, port);
@@ -143,7 +148,7 @@ static int do_scrubbed(const char *addr, int port, const char *self)
 	if (pid == 0) {
 		char *empty[] = {NULL};
 		alarm(15); /* kept across exec: an image stuck in accept ends */
-		execle(self, "shimcheck", "serve", fds, (char *)NULL, empty);
+		execle(self, "shimcheck", "serve", fds, dir, (char *)NULL, empty);
 		perror("execle");
 		_exit(2);
 	}
@@ -152,7 +157,8 @@ static int do_scrubbed(const char *addr, int port, const char *self)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
-static int serve(int lfd)
+/* Accepts one client from lfd; chroots to dir first, if not NULL. */
+static int serve(int lfd, const char *dir)
 {
 	env_is_clean();
 	/* The listener and its host listener; not the CLOEXEC one's. */
@@ -160,6 +166,8 @@ static int serve(int lfd)
 	char why[64];
 	snprintf(why, sizeof why, "%d sockets after exec, want 2", n);
 	check("only_inherited_listener_pair_survives", n == 2, why);
+	if (dir != NULL)
+		check("chroot", chroot(dir) == 0 && chdir("/") == 0, strerror(errno));
 	struct sockaddr_in peer;
 	socklen_t plen = sizeof peer;
 	int c = accept(lfd, (struct sockaddr *)&peer, &plen);
@@ -282,16 +290,16 @@ int main(int argc, char **argv)
 	self[n] = '\0';
 	if (argc == 4 && !strcmp(argv[1], "listen"))
 		return do_listen(argv[2], atoi(argv[3]), self);
-	if (argc == 3 && !strcmp(argv[1], "serve"))
-		return serve(atoi(argv[2]));
-	if (argc == 4 && !strcmp(argv[1], "scrubbed"))
-		return do_scrubbed(argv[2], atoi(argv[3]), self);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "serve"))
+		return serve(atoi(argv[2]), argc == 4 ? argv[3] : NULL);
+	if (argc == 5 && !strcmp(argv[1], "scrubbed"))
+		return do_scrubbed(argv[2], atoi(argv[3]), argv[4], self);
 	if (argc == 4 && !strcmp(argv[1], "spawn"))
 		return spawn(argv[2], atoi(argv[3]), self);
 	if (argc == 5 && !strcmp(argv[1], "bound"))
 		return bound(argv[2], atoi(argv[3]), argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "child"))
 		return child(atoi(argv[2]), argv[3], argv[4]);
-	fprintf(stderr, "usage: shimcheck listen|scrubbed|spawn ADDR PORT | bound ADDR PORT OWN\n");
+	fprintf(stderr, "usage: shimcheck listen|spawn ADDR PORT | scrubbed ADDR PORT DIR | bound ADDR PORT OWN\n");
 	return 2;
 }
