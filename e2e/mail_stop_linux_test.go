@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startPostfix starts Postfix in h1-c1 under slim exec (postfix start-fg,
+// as in a container) and waits for its master. Should the test end early,
+// Postfix is stopped with postfix stop before the harness ends the
+// program: a SIGTERM reaches start-fg's shell, not the master, which
+// would go on running (and holding the program's output open).
+func (l *testLab) startPostfix(d mailDir) *program {
+	l.t.Helper()
+	postfix := l.start("h1-c1", true, "postfix", "-c", d.postfixConfig(), "start-fg")
+	n, err := l.Node("h1-c1")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() {
+		select {
+		case <-postfix.exited:
+			return
+		default:
+		}
+		stop := exec.Command("postfix", "-c", d.postfixConfig(), "stop")
+		if n.Start(stop) == nil {
+			stop.Wait()
+		}
+		select {
+		case <-postfix.exited:
+		case <-time.After(20 * time.Second):
+		}
+	})
+	postfix.waitFor("daemon started", 20*time.Second)
+	return postfix
+}
+
+// holdSession opens a session to server:port from h2-c1 under slim exec
+// (bash's /dev/tcp), and while the server's greeting is read and the
+// session is open, checks that it is a host connection to the server's
+// host listener; then it ends the session with quit.
+func holdSession(t *testing.T, l *testLab, server string, port int, greeting, quit string) {
+	script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d && read -r -t 5 line <&3 && echo "$line" && sleep 1 &&
+printf '%%s\r\n' %q >&3 && read -r -t 5 line <&3 && echo "bye: $line"`, server, port, quit)
+	p := l.start("h2-c1", true, "bash", "-c", script)
+	p.waitFor(greeting, 10*time.Second)
+	listener := l.hostListenerOf("h1", server, port)
+	if conns := l.hostConnections("h2"); !hasConnectionTo(conns, listener) {
+		t.Errorf("a session to %s:%d under slim exec is no host connection to %s: %v", server, port, listener, conns)
+	}
+	err := p.wait(15 * time.Second)
+	wantOutput(t, fmt.Sprintf("session to port %d", port), p.output(), err, "bye: ")
+}
+
+// stopMailServers stops both servers as their users do (postfix stop,
+// doveadm stop) and checks that nothing is left: no directory entry on
+// either host, no host listener, no process in the container.
+func stopMailServers(t *testing.T, l *testLab, d mailDir, postfix, dovecot *program) {
+	server := l.containerAddr("h1-c1")
+	listeners := map[int]netip.AddrPort{}
+	for _, port := range []int{smtpPort, imapPort} {
+		listeners[port] = l.hostListenerOf("h1", server, port)
+	}
+	// postfix start-fg's shell waits for the master and ends with its
+	// status: 143 (SIGTERM) after postfix stop, with or without Slim.
+	for _, stop := range []struct {
+		argv   []string
+		server *program
+		status int
+	}{
+		{[]string{"postfix", "-c", d.postfixConfig(), "stop"}, postfix, 143},
+		{[]string{"doveadm", "-c", d.dovecotConfig(), "stop"}, dovecot, 0},
+	} {
+		p := l.start("h1-c1", false, stop.argv...)
+		if err := p.wait(20 * time.Second); err != nil {
+			t.Errorf("%s: %v\n%s", strings.Join(stop.argv, " "), err, p.output())
+		}
+		err := stop.server.wait(20 * time.Second)
+		if code := exitCode(err); code != stop.status {
+			t.Errorf("%s after %s: %v, want exit status %d\n%s", stop.server.name, stop.argv[0], err,
+				stop.status, tail(stop.server.output(), 10))
+		}
+	}
+	for port, listener := range listeners {
+		for _, h := range []string{"h1", "h2"} {
+			l.waitForDirectoryGone(h, server, port, 5*time.Second)
+		}
+		if l.listenerBacklog("h1", listener) >= 0 {
+			t.Errorf("the mail servers stopped, the host listener %s of port %d still listens", listener, port)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(l.processesIn("h1-c1")) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := l.processesIn("h1-c1"); len(left) > 0 {
+		t.Errorf("the mail servers stopped, processes are left in h1-c1:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// exitCode is a program's exit status from its error (0 for nil, -1 if it
+// did not exit).
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	}
+	return -1
+}
+
+// processesIn lists the processes in node's network namespace.
+func (l *testLab) processesIn(node string) []string {
+	l.t.Helper()
+	n, err := l.Node(node)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var netns string
+	n.Do(func() error {
+		netns, err = os.Readlink("/proc/thread-self/ns/net")
+		return err
+	})
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		ns, _ := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "net"))
+		if ns != netns {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		found = append(found, e.Name()+": "+strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
+	}
+	return found
+}
