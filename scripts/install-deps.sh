@@ -32,6 +32,8 @@ packages=(
   busybox-static
   # pre-fork workers sharing a listener: gunicorn (e2e TestIntegrationPassedConnections)
   python3-gunicorn
+  # mail servers under slim exec (e2e TestIntegrationMailServers): Postfix (an MTA: it replaces exim4 if present), Dovecot's IMAP, swaks
+  postfix dovecot-imapd swaks
   # the Kafka stand-in of bench --fixed-load (java, javac)
   openjdk-17-jdk-headless
   # dashboard tests
@@ -86,11 +88,15 @@ if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
   trap 'rm -f "$policy"' EXIT
 fi
+# Postfix unconfigured: no /etc/postfix/main.cf that a later start of the
+# machine's own postfix would listen with on every interface (tests run
+# theirs with a config directory of their own, postfix -c).
+echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts these daemons on install; tests start their own copies
 # (etcd's would listen on the machine's own loopback: labs and tests run
 # theirs in their own namespaces).
-for svc in nginx memcached etcd haproxy mariadb ssh prometheus prometheus-node-exporter caddy vsftpd docker-registry nats-server; do
+for svc in nginx memcached etcd haproxy mariadb ssh prometheus prometheus-node-exporter caddy vsftpd docker-registry nats-server postfix dovecot; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 # RabbitMQ's init script runs rabbitmqctl even to stop, and rabbitmqctl
