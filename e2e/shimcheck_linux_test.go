@@ -134,6 +134,29 @@ func serveAcrossExec(t *testing.T, l *testLab, bin, mode string, port int, args 
 	return server
 }
 
+// TestIntegrationChrootedClient: a client that chroots before it connects
+// (Postfix's smtp with Debian's master.cf) is accelerated: its shim readied
+// the router connection and the directory before the root changed. It
+// connects more times than one pool batch holds, so it asks the router for
+// host sockets from inside the chroot. Before, every connect took the
+// overlay ("router unreachable").
+func TestIntegrationChrootedClient(t *testing.T) {
+	l := newLab(t, "chr")
+	bin := buildShimcheck(t)
+	addr := l.containerAddr("h1-c1")
+	port := 7120
+	server := l.start("h1-c1", true, binPath("connect_block"), "server", addr, fmt.Sprint(port))
+	server.waitFor("listening on", 10*time.Second)
+	l.waitForDirectory("h2", addr, port, 10*time.Second)
+	client := l.start("h2-c1", true, bin, "chroot", addr, fmt.Sprint(port), t.TempDir(), "40")
+	err := client.wait(20 * time.Second)
+	out := client.output()
+	wantOutput(t, "client in a chroot", out, err, "accelerated 40 of 40")
+	if lines := linesWith(out, "slim:"); len(lines) > 0 {
+		t.Errorf("the shim spoke in the chroot:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
 // TestIntegrationBoundClient: a client that binds to its own overlay
 // address with port 0 before connect (iperf3 -B does) is still
 // accelerated, and getsockname reports the overlay address with the port

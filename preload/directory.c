@@ -12,6 +12,11 @@
  * user, denied the path, asks the router for a read-only fd of it (TABLE),
  * which the router gives only to its containers. The path is still what
  * tells a new file from the mapped one (stat needs no read permission).
+ *
+ * A process that chrooted (chroot.c) maps the file before the root
+ * changes; the path is out of its reach afterwards, so it keeps that
+ * mapping (a restarted router rewrites the same file in place) until the
+ * router moves to a larger file, whose fd it then gets with TABLE.
  */
 #include "shim.h"
 
@@ -37,21 +42,51 @@ static _Atomic unsigned int ngen;  /* maps used so far */
 static _Atomic int64_t next_check; /* ms */
 static _Atomic uint32_t remap_lock;
 
-static void try_map(void)
+static _Atomic bool rooted; /* chrooted: the path is out of reach */
+
+static bool replaced(void);
+
+/*
+ * The table's file to map, open, with its stat in *st; -1 if there is
+ * nothing new to map: the mapped file is current, the file cannot be had
+ * now, or it is gone (*gone: then nothing is accelerated).
+ */
+static int open_table(struct stat *st, bool *gone)
 {
-	struct stat st;
-	if (stat(slim_cfg.dir_path, &st) != 0) {
-		atomic_store(&cur, -1);
-		return;
-	}
+	*gone = false;
 	int c = atomic_load(&cur);
-	if (c >= 0 && maps[c].dev == st.st_dev && maps[c].ino == st.st_ino)
-		return;
+	if (atomic_load_explicit(&rooted, memory_order_relaxed)) {
+		if (c >= 0 && !replaced())
+			return -1;
+		int fd = slim_table_fd();
+		if (fd >= 0 && fstat(fd, st) != 0) {
+			REAL(close)(fd);
+			fd = -1;
+		}
+		return fd;
+	}
+	if (stat(slim_cfg.dir_path, st) != 0) {
+		*gone = true;
+		return -1;
+	}
+	if (c >= 0 && maps[c].dev == st->st_dev && maps[c].ino == st->st_ino)
+		return -1;
 	int fd = open(slim_cfg.dir_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && (errno == EACCES || errno == EPERM))
 		fd = slim_table_fd();
-	if (fd < 0)
+	return fd;
+}
+
+static void try_map(void)
+{
+	struct stat st;
+	bool gone;
+	int fd = open_table(&st, &gone);
+	if (fd < 0) {
+		if (gone)
+			atomic_store(&cur, -1);
 		return;
+	}
 	const uint8_t *p = NULL;
 	if (fstat(fd, &st) == 0 && st.st_size >= SLIM_DIR_HDR) {
 		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -119,6 +154,23 @@ static void refresh(void)
 	}
 	if (unlikely(atomic_load_explicit(&cur, memory_order_acquire) < 0))
 		wait_for_mapping();
+}
+
+void slim_dir_before_chroot(void)
+{
+	uint32_t expect = 0;
+	if (!atomic_compare_exchange_strong(&remap_lock, &expect, 1))
+		return; /* another thread is mapping it */
+	int saved = errno;
+	atomic_store_explicit(&next_check, slim_now_ms() + 1000, memory_order_relaxed);
+	try_map();
+	errno = saved;
+	atomic_store_explicit(&remap_lock, 0, memory_order_release);
+}
+
+void slim_dir_after_chroot(void)
+{
+	atomic_store_explicit(&rooted, true, memory_order_relaxed);
 }
 
 static inline uint32_t ld32(const uint8_t *p)

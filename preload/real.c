@@ -50,6 +50,7 @@ void slim_resolve(void)
 	RESOLVE(shutdown);
 	RESOLVE(system);
 	RESOLVE(popen);
+	RESOLVE(chroot);
 	/* fcntl64 is an alias of fcntl on x86-64; keep both usable. */
 	if (slim_real.fcntl64 == NULL)
 		slim_real.fcntl64 = slim_real.fcntl;

@@ -25,6 +25,8 @@
  *                restored by its constructor
  *   keepenv.c    the shim's variables put back into a new image's
  *                environment that a daemon rebuilt without them
+ *   chroot.c     chroot: the router connection and the directory made
+ *                ready before the root changes
  *
  * Rules: libc only; no malloc and no stdio anywhere (most intercepted calls
  * are async-signal-safe and the shim runs inside arbitrary processes); no
@@ -107,6 +109,7 @@ struct slim_real_fns {
 	int (*shutdown)(int, int);
 	int (*system)(const char *);
 	void *(*popen)(const char *, const char *); /* FILE *: no stdio.h here */
+	int (*chroot)(const char *);
 };
 
 SLIM_HIDDEN extern struct slim_real_fns slim_real;
@@ -492,6 +495,12 @@ SLIM_HIDDEN void slim_pool_atfork_child(void);
  */
 #define SLIM_DIR_PENDING 2
 /* For a client of the IPv6 overlay address (v6) or of the IPv4 one. */
+/*
+ * Before a chroot: maps the table now (the path will be out of reach).
+ * After it: the mapping is kept, and a replaced file comes over TABLE.
+ */
+SLIM_HIDDEN void slim_dir_before_chroot(void);
+SLIM_HIDDEN void slim_dir_after_chroot(void);
 SLIM_HIDDEN int slim_dir_lookup_fam(uint32_t ip, uint16_t port, bool v6, uint32_t *hip,
 				    uint16_t *hport);
 static inline int slim_dir_lookup(uint32_t ip, uint16_t port, uint32_t *hip, uint16_t *hport)

@@ -23,6 +23,12 @@
  *                                its HELLO, hands the socket to a
  *                                posix_spawn'd image of itself ("child"),
  *                                which checks the names and echoes
+ *   shimcheck chroot ADDR PORT DIR N
+ *                                chroots to DIR, then connects N times to
+ *                                a connect_block server and reads its
+ *                                HELLO: "accelerated K of N" (K: the
+ *                                connections whose kernel peer, past the
+ *                                shim, is a host address)
  *   shimcheck bound ADDR PORT OWN
  *                                binds OWN:0, connects to a connect_block
  *                                server and checks getsockname: OWN and the
@@ -254,6 +260,32 @@ static int child(int fd, const char *want_local, const char *want_peer)
 	return fails ? 1 : 0;
 }
 
+static int in_chroot(const char *addr, int port, const char *dir, int n)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	check("chroot", chroot(dir) == 0 && chdir("/") == 0, strerror(errno));
+	int accelerated = 0;
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		char hello[256];
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+		    read_line(fd, hello, sizeof hello) <= 0) {
+			check("connect_in_chroot", 0, strerror(errno));
+			close(fd);
+			break;
+		}
+		struct sockaddr_in k;
+		socklen_t klen = sizeof k;
+		syscall(SYS_getpeername, fd, &k, &klen); /* past the shim */
+		if (k.sin_addr.s_addr != sa.sin_addr.s_addr)
+			accelerated++;
+		close(fd);
+	}
+	printf("accelerated %d of %d\n", accelerated, n);
+	return fails ? 1 : 0;
+}
+
 static int bound(const char *addr, int port, const char *own)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -296,10 +328,12 @@ int main(int argc, char **argv)
 		return do_scrubbed(argv[2], atoi(argv[3]), argv[4], self);
 	if (argc == 4 && !strcmp(argv[1], "spawn"))
 		return spawn(argv[2], atoi(argv[3]), self);
+	if (argc == 6 && !strcmp(argv[1], "chroot"))
+		return in_chroot(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]));
 	if (argc == 5 && !strcmp(argv[1], "bound"))
 		return bound(argv[2], atoi(argv[3]), argv[4]);
 	if (argc == 5 && !strcmp(argv[1], "child"))
 		return child(atoi(argv[2]), argv[3], argv[4]);
-	fprintf(stderr, "usage: shimcheck listen|spawn ADDR PORT | scrubbed ADDR PORT DIR | bound ADDR PORT OWN\n");
+	fprintf(stderr, "usage: shimcheck listen|spawn ADDR PORT | scrubbed ADDR PORT DIR | chroot ADDR PORT DIR N | bound ADDR PORT OWN\n");
 	return 2;
 }
