@@ -34,14 +34,15 @@ const (
 // intact, both servers log the clients' overlay addresses, the
 // connections of clients under Slim are host connections (nothing over
 // VXLAN), and stopping the servers leaves no directory entry, host
-// listener or process behind.
+// listener or process behind. Then Postfix relays mail for remote.test to
+// a second Postfix in h2-c1 (its smtp client is chrooted too).
 func TestIntegrationMailServers(t *testing.T) {
 	testenv.Tools(t, "postfix", "dovecot", "swaks", "curl", "bash")
 	l := newLab(t, "mail")
-	d := prepareMail(t)
-	server := l.containerAddr("h1-c1")
+	server, relay := l.containerAddr("h1-c1"), l.containerAddr("h2-c1")
+	d := prepareMail(t, "example.test", "remote.test", relay)
 	started := time.Now()
-	postfix := l.startPostfix(d)
+	postfix := l.startPostfix("h1-c1", d)
 	dovecot := l.start("h1-c1", true, "dovecot", "-F", "-c", d.dovecotConfig())
 	dovecot.waitFor("starting up", 20*time.Second)
 	l.waitForDirectory("h2", server, smtpPort, 10*time.Second)
@@ -62,9 +63,13 @@ func TestIntegrationMailServers(t *testing.T) {
 		holdSession(t, l, server, smtpPort, "220 ", "QUIT")
 		holdSession(t, l, server, imapPort, "* OK", "a LOGOUT")
 	})
+	t.Run("relay", func(t *testing.T) {
+		l.t = t
+		relayMail(t, l, server, relay, postfix)
+	})
 	t.Run("stop", func(t *testing.T) {
 		l.t = t
-		stopMailServers(t, l, d, postfix, dovecot)
+		stopMailServers(t, l, "h1-c1", []int{smtpPort, imapPort}, postfixStop(d, postfix), dovecotStop(d, dovecot))
 	})
 	for _, p := range []*program{postfix, dovecot} {
 		checkSupervised(t, p)

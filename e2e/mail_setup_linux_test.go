@@ -22,17 +22,22 @@ const (
 	postfixMainCf = `compatibility_level = 3.6
 queue_directory = %[1]s/queue
 data_directory = %[1]s/data
-myhostname = mail.example.test
+myhostname = mail.%[2]s
 mydestination =
 alias_maps =
-virtual_mailbox_domains = example.test
+virtual_mailbox_domains = %[2]s
 virtual_mailbox_base = %[1]s/mail
 virtual_mailbox_maps = texthash:%[1]s/postfix/mailboxes
 virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
 maillog_file = /dev/stdout
 `
-	postfixMailboxes = "alice@example.test alice/Maildir/\n"
+	postfixMailboxes = "alice@%s alice/Maildir/\n"
+	// What a user adds to hand mail for another domain to its server.
+	postfixRelay = `relay_domains = %[2]s
+transport_maps = texthash:%[1]s/postfix/transport
+`
+	postfixTransport = "%s smtp:[%s]:25\n"
 	dovecotConf      = `protocols = imap
 base_dir = %[1]s/run
 log_path = /dev/stderr
@@ -66,9 +71,10 @@ func (d mailDir) dovecotConfig() string { return filepath.Join(d.root, "dovecot"
 // maildir is alice's Maildir.
 func (d mailDir) maildir() string { return filepath.Join(d.root, "mail", "alice", "Maildir") }
 
-// prepareMail writes both configs under a fresh directory that the
-// servers' users (postfix, nobody, dovecot) can enter.
-func prepareMail(t *testing.T) mailDir {
+// prepareMail writes both configs, for mail to domain, under a fresh
+// directory that the servers' users (postfix, nobody, dovecot) can enter.
+// Mail for relay (if not empty) goes to the Postfix at relayServer.
+func prepareMail(t *testing.T, domain, relay, relayServer string) mailDir {
 	root, err := os.MkdirTemp("", "slim-mail")
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +82,8 @@ func prepareMail(t *testing.T) mailDir {
 	t.Cleanup(func() { os.RemoveAll(root) })
 	d := mailDir{root}
 	files := map[string]string{
-		"postfix/main.cf":      fmt.Sprintf(postfixMainCf, root),
-		"postfix/mailboxes":    postfixMailboxes,
+		"postfix/main.cf":      fmt.Sprintf(postfixMainCf, root, domain),
+		"postfix/mailboxes":    fmt.Sprintf(postfixMailboxes, domain),
 		"dovecot/dovecot.conf": fmt.Sprintf(dovecotConf, root),
 		"dovecot/users":        dovecotUsers,
 	}
@@ -85,6 +91,10 @@ func prepareMail(t *testing.T) mailDir {
 		if err := os.Mkdir(filepath.Join(root, sub), 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if relay != "" {
+		files["postfix/main.cf"] += fmt.Sprintf(postfixRelay, root, relay)
+		files["postfix/transport"] = fmt.Sprintf(postfixTransport, relay, relayServer)
 	}
 	master, err := os.ReadFile("/etc/postfix/master.cf")
 	if err != nil {

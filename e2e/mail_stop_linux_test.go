@@ -13,15 +13,15 @@ import (
 	"time"
 )
 
-// startPostfix starts Postfix in h1-c1 under slim exec (postfix start-fg,
+// startPostfix starts Postfix in node under slim exec (postfix start-fg,
 // as in a container) and waits for its master. Should the test end early,
 // Postfix is stopped with postfix stop before the harness ends the
 // program: a SIGTERM reaches start-fg's shell, not the master, which
 // would go on running (and holding the program's output open).
-func (l *testLab) startPostfix(d mailDir) *program {
+func (l *testLab) startPostfix(node string, d mailDir) *program {
 	l.t.Helper()
-	postfix := l.start("h1-c1", true, "postfix", "-c", d.postfixConfig(), "start-fg")
-	n, err := l.Node("h1-c1")
+	postfix := l.start(node, true, "postfix", "-c", d.postfixConfig(), "start-fg")
+	n, err := l.Node(node)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -61,26 +61,35 @@ printf '%%s\r\n' %q >&3 && read -r -t 5 line <&3 && echo "bye: $line"`, server, 
 	wantOutput(t, fmt.Sprintf("session to port %d", port), p.output(), err, "bye: ")
 }
 
-// stopMailServers stops both servers as their users do (postfix stop,
-// doveadm stop) and checks that nothing is left: no directory entry on
+// mailStop is how a user stops a mail server: a command, and the exit
+// status of the server's program after it.
+type mailStop struct {
+	argv   []string
+	server *program
+	status int
+}
+
+// postfixStop: postfix start-fg's shell waits for the master and ends
+// with its status: 143 (SIGTERM) after postfix stop, with or without Slim.
+func postfixStop(d mailDir, p *program) mailStop {
+	return mailStop{[]string{"postfix", "-c", d.postfixConfig(), "stop"}, p, 143}
+}
+
+func dovecotStop(d mailDir, p *program) mailStop {
+	return mailStop{[]string{"doveadm", "-c", d.dovecotConfig(), "stop"}, p, 0}
+}
+
+// stopMailServers stops the servers of node that listen on ports as
+// their users do, and checks that nothing is left: no directory entry on
 // either host, no host listener, no process in the container.
-func stopMailServers(t *testing.T, l *testLab, d mailDir, postfix, dovecot *program) {
-	server := l.containerAddr("h1-c1")
+func stopMailServers(t *testing.T, l *testLab, node string, ports []int, stops ...mailStop) {
+	server, host := l.containerAddr(node), hostOf(node)
 	listeners := map[int]netip.AddrPort{}
-	for _, port := range []int{smtpPort, imapPort} {
-		listeners[port] = l.hostListenerOf("h1", server, port)
+	for _, port := range ports {
+		listeners[port] = l.hostListenerOf(host, server, port)
 	}
-	// postfix start-fg's shell waits for the master and ends with its
-	// status: 143 (SIGTERM) after postfix stop, with or without Slim.
-	for _, stop := range []struct {
-		argv   []string
-		server *program
-		status int
-	}{
-		{[]string{"postfix", "-c", d.postfixConfig(), "stop"}, postfix, 143},
-		{[]string{"doveadm", "-c", d.dovecotConfig(), "stop"}, dovecot, 0},
-	} {
-		p := l.start("h1-c1", false, stop.argv...)
+	for _, stop := range stops {
+		p := l.start(node, false, stop.argv...)
 		if err := p.wait(20 * time.Second); err != nil {
 			t.Errorf("%s: %v\n%s", strings.Join(stop.argv, " "), err, p.output())
 		}
@@ -94,16 +103,16 @@ func stopMailServers(t *testing.T, l *testLab, d mailDir, postfix, dovecot *prog
 		for _, h := range []string{"h1", "h2"} {
 			l.waitForDirectoryGone(h, server, port, 5*time.Second)
 		}
-		if l.listenerBacklog("h1", listener) >= 0 {
-			t.Errorf("the mail servers stopped, the host listener %s of port %d still listens", listener, port)
+		if l.listenerBacklog(host, listener) >= 0 {
+			t.Errorf("the mail servers of %s stopped, the host listener %s of port %d still listens", node, listener, port)
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(l.processesIn("h1-c1")) > 0 && time.Now().Before(deadline) {
+	for len(l.processesIn(node)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if left := l.processesIn("h1-c1"); len(left) > 0 {
-		t.Errorf("the mail servers stopped, processes are left in h1-c1:\n%s", strings.Join(left, "\n"))
+	if left := l.processesIn(node); len(left) > 0 {
+		t.Errorf("the mail servers stopped, processes are left in %s:\n%s", node, strings.Join(left, "\n"))
 	}
 }
 
