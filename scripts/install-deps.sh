@@ -32,7 +32,7 @@ packages=(
   busybox-static
   # pre-fork workers sharing a listener: gunicorn (e2e TestIntegrationPassedConnections)
   python3-gunicorn
-  # mail servers under slim exec (e2e TestIntegrationMailServers): Postfix (an MTA: it replaces exim4 if present), Dovecot's IMAP, swaks
+  # mail servers under slim exec (e2e TestIntegrationMailServers); postfix replaces any exim4
   postfix dovecot-imapd swaks
   # the Kafka stand-in of bench --fixed-load (java, javac)
   openjdk-17-jdk-headless
