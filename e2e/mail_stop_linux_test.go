@@ -99,15 +99,20 @@ func stopMailServers(t *testing.T, l *testLab, node string, ports []int, stops .
 				stop.status, tail(stop.server.output(), 10))
 		}
 	}
+	// The entry goes at the withdrawal (UNLISTEN), a moment before the
+	// process closes its host listener: that may take a few milliseconds.
+	deadline := time.Now().Add(5 * time.Second)
 	for port, listener := range listeners {
 		for _, h := range []string{"h1", "h2"} {
 			l.waitForDirectoryGone(h, server, port, 5*time.Second)
+		}
+		for l.listenerBacklog(host, listener) >= 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
 		}
 		if l.listenerBacklog(host, listener) >= 0 {
 			t.Errorf("the mail servers of %s stopped, the host listener %s of port %d still listens", node, listener, port)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
 	for len(l.processesIn(node)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
