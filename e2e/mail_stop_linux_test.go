@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,32 +129,4 @@ func exitCode(err error) int {
 		return exit.ExitCode()
 	}
 	return -1
-}
-
-// processesIn lists the processes in node's network namespace.
-func (l *testLab) processesIn(node string) []string {
-	l.t.Helper()
-	n, err := l.Node(node)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	var netns string
-	n.Do(func() error {
-		netns, err = os.Readlink("/proc/thread-self/ns/net")
-		return err
-	})
-	var found []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		ns, _ := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "net"))
-		if ns != netns {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		found = append(found, e.Name()+": "+strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
-	}
-	return found
 }
