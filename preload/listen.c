@@ -146,6 +146,8 @@ static bool reserve_before_listen(int fd)
 		return false;
 	if (port == 0 || (ip != htonl(INADDR_ANY) && (ntohl(ip) >> 24) == 127))
 		return false;
+	if (a.u.sa.sa_family == AF_INET6 && slim_v6only(fd))
+		return false; /* carries no IPv4: the router refuses it */
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || on != 0)
 		return false;
 	if (!slim_hello(&self) || (ip != htonl(INADDR_ANY) && ip != self.ip))
