@@ -38,7 +38,9 @@ func TestIntegrationLocalUserReads(t *testing.T) {
 		"connect:" + filepath.Join(dir, "control.sock"),
 	}
 	hello := "hello:" + filepath.Join(dir, "router.sock")
-	reader := l.startAs("h1", nobody, append([]string{systemPython, testdataPath("localreader.py")}, append(private, hello)...)...)
+	reserve := "reserve:" + filepath.Join(dir, "router.sock")
+	namebook := "namebook:" + filepath.Join(dir, "router.sock")
+	reader := l.startAs("h1", nobody, append([]string{systemPython, testdataPath("localreader.py")}, append(private, hello, reserve, namebook)...)...)
 	if err := reader.wait(30 * time.Second); err != nil {
 		t.Fatalf("reader: %v\n%s", err, reader.output())
 	}
@@ -50,6 +52,13 @@ func TestIntegrationLocalUserReads(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%s OK 0xff EPERM\n", hello); !strings.Contains(out, want) {
 		t.Errorf("uid %d: HELLO on the router socket from the host: want an EPERM refusal (%q):\n%s", nobody, want, out)
+	}
+	// RESERVE and NAMEBOOK (a directory entry, a container's name book)
+	// are refused the same way: no entry, no memfd for a host user.
+	for _, check := range []string{reserve, namebook} {
+		if want := check + " OK 0xff EPERM 0 fds\n"; !strings.Contains(out, want) {
+			t.Errorf("uid %d: %s from the host: want an EPERM refusal without descriptors (%q):\n%s", nobody, check, want, out)
+		}
 	}
 
 	// A program of h1-c1 running as the same user, under slim exec.

@@ -2,9 +2,11 @@
 
 localreader.py CHECK...: each CHECK is read:PATH (open and read a byte),
 list:DIR (list a directory), connect:PATH (connect a unix stream socket)
-or hello:PATH (connect a unix seqpacket socket and send HELLO). For each it
+or hello:PATH (connect a unix seqpacket socket and send HELLO), reserve:PATH
+(RESERVE with a bound TCP socket) or namebook:PATH (NAMEBOOK). For each it
 prints "<check> OK" or "<check> <errno name>"; hello prints "<check> OK
-<reply type> <errno>" when the router answered.
+<reply type> <errno>" when the router answered, reserve and namebook also
+"<N> fds" (descriptors the reply carried).
 """
 import errno
 import os
@@ -38,7 +40,29 @@ def attempt(kind, path):
         if kind_ == 0xFF and len(reply) >= 20:
             code = struct.unpack("<i", reply[16:20])[0]
         return "OK %#x %s" % (kind_, errno.errorcode.get(code, code))
+    if kind in ("reserve", "namebook"):
+        return request(kind, path)
     raise ValueError(kind)
+
+
+def request(kind, path):
+    """RESERVE (with a bound TCP socket) or NAMEBOOK: the router's answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s, socket.socket() as bound:
+        s.settimeout(2)
+        s.connect(path)
+        if kind == "reserve":
+            bound.bind(("0.0.0.0", 0))
+            header = struct.pack("<IHHII", MAGIC, 1, 12, 8, 0)
+            s.sendmsg([header], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", bound.fileno()))])
+        else:
+            s.send(struct.pack("<IHHII", MAGIC, 1, 13, 9, 0))
+        reply, fds, _, _ = socket.recv_fds(s, 2048, 4)
+        for fd in fds:
+            os.close(fd)
+    kind_, code = struct.unpack("<H", reply[6:8])[0], 0
+    if kind_ == 0xFF and len(reply) >= 20:
+        code = struct.unpack("<i", reply[16:20])[0]
+    return "OK %#x %s %d fds" % (kind_, errno.errorcode.get(code, code), len(fds))
 
 
 for check in sys.argv[1:]:
