@@ -861,11 +861,10 @@ static inline void serve(int lfd, long maxconns, const struct srv_hooks *h)
 		sleep_ms(50);
 }
 
-/* One fd over a unix socket (SCM_RIGHTS), with one byte. */
-static inline int send_fd(int sock, int fd)
+/* Sends fd over a unix socket (SCM_RIGHTS) with len bytes of data in one message: 0, or -1. */
+static inline int send_fd_with(int sock, int fd, const void *data, size_t len, int flags)
 {
-	char byte = 'L';
-	struct iovec iov = {&byte, 1};
+	struct iovec iov = {(void *)data, len};
 	union {
 		struct cmsghdr c;
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -878,7 +877,13 @@ static inline int send_fd(int sock, int fd)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+	return sendmsg(sock, &msg, flags) == (ssize_t)len ? 0 : -1;
+}
+
+/* One fd over a unix socket, with one byte. */
+static inline int send_fd(int sock, int fd)
+{
+	return send_fd_with(sock, fd, "L", 1, 0);
 }
 
 /* The fd send_fd sent (waits up to IO_MS), or -1. */

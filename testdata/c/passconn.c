@@ -33,20 +33,7 @@ static int unix_addr(const char *path, struct sockaddr_un *sun)
 /* Sends fd with text (the names the sender sees) in one message. */
 static int pass_fd(int sock, int fd, const char *text)
 {
-	struct iovec iov = {(void *)text, strlen(text) + 1};
-	union {
-		struct cmsghdr c;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	memset(&cm, 0, sizeof cm);
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			     .msg_controllen = sizeof cm.buf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	return sendmsg(sock, &msg, MSG_NOSIGNAL) > 0 ? 0 : -1;
+	return send_fd_with(sock, fd, text, strlen(text) + 1, MSG_NOSIGNAL);
 }
 
 /* Receives one passed fd and its text; -1 at the end of the sender. */
